@@ -1,0 +1,1 @@
+"""Alert service: rules, lifecycle, channels (not built yet; see issue 5)."""

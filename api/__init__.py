@@ -1,0 +1,1 @@
+"""FastAPI service: registry, latest values, KPIs, alerts (not built yet)."""

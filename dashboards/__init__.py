@@ -1,0 +1,1 @@
+"""Grafana provisioning generated from code (not built yet)."""

@@ -1,0 +1,3 @@
+from smartpark.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""A small HTTP endpoint: ``/metrics`` (Prometheus) and ``/healthz`` (JSON, 200 or 503)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+logger = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class StatusServer:
+    """Serves the registry's metrics and a health check on a background thread."""
+
+    def __init__(
+        self, *, host: str, port: int, registry: CollectorRegistry, health: HealthCheck
+    ) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    outer._reply(self, 200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                elif self.path == "/healthz":
+                    ok, facts = health()
+                    facts["status"] = "ok" if ok else "unhealthy"
+                    outer._reply(self, 200 if ok else 503, orjson.dumps(facts), "application/json")
+                else:
+                    outer._reply(self, 404, b"not found\n", "text/plain")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                logger.debug("http " + format, *args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="status-http")
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str) -> None:
+        handler.send_response(code)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,69 @@
+"""The domain vocabulary shared by every stage: ids, kinds, reasons, readings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+ID_RE = re.compile(ID_PATTERN)
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""A park, enterprise, kind, sensor or field id as the wire contract allows it."""
+
+CORE_KINDS = ("electricity", "pv", "gas", "emissions", "production")
+
+
+def is_id(raw: object) -> bool:
+    """True when ``raw`` is a str matching the id grammar ``[a-z0-9][a-z0-9_-]{0,63}``."""
+    return type(raw) is str and ID_RE.fullmatch(raw) is not None
+
+
+class Reason(StrEnum):
+    """Why a message or reading was dead-lettered. Values appear in topics and metrics."""
+
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_SENSOR = "unknown_sensor"
+    SENSOR_MISMATCH = "sensor_mismatch"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    BAD_ENCODING = "bad_encoding"
+    BAD_JSON = "bad_json"
+    BAD_SHAPE = "bad_shape"
+    TOO_MANY_READINGS = "too_many_readings"
+    BAD_TS = "bad_ts"
+    TS_OUT_OF_RANGE = "ts_out_of_range"
+    UNKNOWN_FIELD = "unknown_field"
+    BAD_VALUE = "bad_value"
+    BAD_SEQ = "bad_seq"
+    STORE_REJECTED = "store_rejected"
+
+
+class Semantics(StrEnum):
+    """How a field's values relate over time."""
+
+    COUNTER = "counter"  # cumulative register: consumption is the delta
+    GAUGE = "gauge"  # instantaneous value: aggregate by time-weighted mean
+
+
+@dataclass(frozen=True, slots=True)
+class SensorRef:
+    """Where a sensor sits: the four ids of its topic."""
+
+    park: str
+    enterprise: str
+    kind: str
+    sensor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated reading of one sensor at one instant (epoch milliseconds)."""
+
+    ref: SensorRef
+    ts_ms: int
+    values: dict[str, float] = field(default_factory=dict)
+    seq: int | None = None

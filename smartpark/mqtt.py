@@ -1,0 +1,168 @@
+"""paho-mqtt 2.x plumbing: MQTT 5 clients with persistent sessions, and a bounded publisher.
+
+Two paho/Mosquitto traps are handled here once for everybody:
+
+* paho numbers outgoing QoS 1 messages with a 16-bit id; with more than 65,535
+  unacknowledged a new message collides with a queued one (paho 2.2 refuses it
+  with MQTT_ERR_QUEUE_SIZE, older releases overwrote it). ``BoundedPublisher``
+  therefore never holds more than ``max_unacked`` (< 65,535) and checks every rc.
+* the broker side (max_queued_messages) is configured in ``localstack`` and
+  ``deploy/mosquitto.conf``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from smartpark.settings import MqttSettings
+
+logger = logging.getLogger(__name__)
+
+MAX_UNACKED_LIMIT = 60_000  # stays clear of paho's 65,535 message ids
+
+
+def make_client(
+    settings: MqttSettings,
+    *,
+    client_id: str,
+    manual_ack: bool = False,
+) -> paho.Client:
+    """An MQTT 5 client with credentials, reconnect back-off and an unbounded paho queue."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if settings.username:
+        password = settings.password.get_secret_value() if settings.password else None
+        client.username_pw_set(settings.username, password)
+    client.reconnect_delay_set(min_delay=1, max_delay=5)
+    client.max_queued_messages_set(0)
+    return client
+
+
+def connect_properties(
+    settings: MqttSettings, *, persistent: bool, receive_maximum: int | None
+) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = settings.session_expiry_s if persistent else 0
+    if receive_maximum is not None:
+        props.ReceiveMaximum = receive_maximum
+    return props
+
+
+def connect(
+    client: paho.Client,
+    settings: MqttSettings,
+    *,
+    persistent: bool = True,
+    receive_maximum: int | None = None,
+) -> None:
+    """Start connecting in the background; paho reconnects by itself afterwards."""
+    client.connect_async(
+        settings.host,
+        settings.port,
+        keepalive=settings.keepalive_s,
+        clean_start=not persistent,
+        properties=connect_properties(
+            settings, persistent=persistent, receive_maximum=receive_maximum
+        ),
+    )
+
+
+def reason_failed(reason: ReasonCode | int) -> bool:
+    value = reason.value if isinstance(reason, ReasonCode) else reason
+    return bool(value >= 0x80)
+
+
+class BoundedPublisher:
+    """QoS 1 publisher that never has more than ``max_unacked`` messages unacknowledged.
+
+    ``publish`` blocks while the bound is reached; ``wait_all`` blocks until the
+    broker has acknowledged everything. Messages published while disconnected are
+    kept by paho and sent, with the session resumed, on reconnect.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        client_id: str,
+        max_unacked: int = 10_000,
+        persistent: bool = True,
+    ) -> None:
+        if not 0 < max_unacked <= MAX_UNACKED_LIMIT:
+            raise ValueError(f"max_unacked must be in 1..{MAX_UNACKED_LIMIT}: {max_unacked}")
+        self._slots = threading.BoundedSemaphore(max_unacked)
+        self._lock = threading.Lock()
+        self._unacked = 0
+        self._idle = threading.Condition(self._lock)
+        self.connected = threading.Event()
+        self.published = 0
+        self.acked = 0
+        self.client = make_client(settings, client_id=client_id)
+        self.client.max_inflight_messages_set(min(max_unacked, 1_000))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        connect(self.client, settings, persistent=persistent)
+        self.client.loop_start()
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason_failed(reason):
+            logger.warning("publisher connect refused reason=%s", reason)
+            return
+        self.connected.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.connected.clear()
+
+    def _on_publish(self, _c: Any, _u: Any, _mid: int, _r: Any, _p: Any) -> None:
+        with self._lock:
+            self._unacked -= 1
+            self.acked += 1
+            if self._unacked == 0:
+                self._idle.notify_all()
+        self._slots.release()
+
+    def wait_connected(self, timeout_s: float = 10.0) -> bool:
+        return self.connected.wait(timeout_s)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Queue one QoS 1 message; blocks while ``max_unacked`` are unacknowledged."""
+        self._slots.acquire()
+        with self._lock:
+            self._unacked += 1
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            # NO_CONN is fine: paho keeps the message and sends it after reconnecting.
+            with self._lock:
+                self._unacked -= 1
+            self._slots.release()
+            raise RuntimeError(f"publish refused by paho: {paho.error_string(info.rc)}")
+        self.published += 1
+
+    def wait_all(self, timeout_s: float = 60.0) -> bool:
+        """Block until every published message is acknowledged; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self._unacked:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

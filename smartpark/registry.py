@@ -1,0 +1,261 @@
+"""The park registry: parks, enterprises and sensors, loaded from one YAML file.
+
+``load(path)`` validates the file and returns a :class:`Registry`, or raises
+``ConfigError`` listing every problem with where it is (``check(path)`` returns the
+list instead). ``Registry.resolve`` answers, without I/O, whether a topic's four ids
+name a registered sensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from smartpark.errors import ConfigError
+from smartpark.model import CORE_KINDS, Id, Reason, Semantics, SensorRef
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    unit: str = Field(min_length=1, max_length=32)
+    semantics: Semantics = Semantics.GAUGE
+
+
+class KindSpec(_Strict):
+    fields: dict[Id, FieldSpec] = Field(min_length=1)
+
+
+def _counter(unit: str) -> FieldSpec:
+    return FieldSpec(unit=unit, semantics=Semantics.COUNTER)
+
+
+def _gauge(unit: str) -> FieldSpec:
+    return FieldSpec(unit=unit, semantics=Semantics.GAUGE)
+
+
+CORE_KIND_SPECS: Mapping[str, KindSpec] = {
+    "electricity": KindSpec(fields={"energy_kwh": _counter("kWh"), "power_kw": _gauge("kW")}),
+    "pv": KindSpec(fields={"energy_kwh": _counter("kWh"), "power_kw": _gauge("kW")}),
+    "gas": KindSpec(fields={"volume_m3": _counter("m3"), "flow_m3h": _gauge("m3/h")}),
+    "emissions": KindSpec(
+        fields={
+            "so2_mg_m3": _gauge("mg/m3"),
+            "nox_mg_m3": _gauge("mg/m3"),
+            "pm_mg_m3": _gauge("mg/m3"),
+            "o2_pct": _gauge("%"),
+            "flow_m3h": _gauge("m3/h"),
+        }
+    ),
+    # The unit of ``output`` (pieces, t, kL ...) is set per sensor with ``unit:``.
+    "production": KindSpec(fields={"output": _counter("unit")}),
+}
+assert tuple(CORE_KIND_SPECS) == CORE_KINDS
+
+
+class Location(_Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class SensorSpec(_Strict):
+    id: Id
+    kind: Id
+    description: str | None = None
+    multiplier: float = Field(default=1.0, gt=0, description="CT x PT ratio or pulse weight")
+    rollover: float | None = Field(
+        default=None, gt=0, description="register maximum of the counter fields"
+    )
+    unit: str | None = Field(default=None, min_length=1, max_length=32)
+    fields: dict[Id, FieldSpec] = Field(default_factory=dict, description="extra fields")
+
+
+class EnterpriseSpec(_Strict):
+    id: Id
+    name: str = Field(min_length=1)
+    industry: str = Field(min_length=1)
+    land_mu: float = Field(gt=0)
+    employees: int | None = Field(default=None, ge=0)
+    sensors: list[SensorSpec] = Field(default_factory=list)
+
+
+class ParkSpec(_Strict):
+    id: Id
+    name: str = Field(min_length=1)
+    timezone: str
+    location: Location
+    area_mu: float = Field(gt=0)
+    targets: dict[Id, float] = Field(default_factory=dict)
+    enterprises: list[EnterpriseSpec] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone: {value!r}") from exc
+        return value
+
+
+class RegistryFile(_Strict):
+    version: int = Field(default=1, ge=1, le=1)
+    kinds: dict[Id, KindSpec] = Field(default_factory=dict)
+    parks: list[ParkSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredSensor:
+    """A sensor with everything the collector needs to accept its readings."""
+
+    ref: SensorRef
+    spec: SensorSpec
+    fields: Mapping[str, FieldSpec]
+
+
+class Registry:
+    """Validated registry with lookup indexes. Build with :func:`load` or :func:`from_data`."""
+
+    def __init__(self, doc: RegistryFile) -> None:
+        self.doc = doc
+        self.kinds: dict[str, KindSpec] = {**CORE_KIND_SPECS, **doc.kinds}
+        self.parks: dict[str, ParkSpec] = {p.id: p for p in doc.parks}
+        # (park, sensor) -> sensor; sensor ids are unique within a park.
+        self._sensors: dict[tuple[str, str], RegisteredSensor] = {}
+        for park in doc.parks:
+            for ent in park.enterprises:
+                for spec in ent.sensors:
+                    ref = SensorRef(park.id, ent.id, spec.kind, spec.id)
+                    fields = {**self.kinds[spec.kind].fields, **spec.fields}
+                    if spec.unit is not None and "output" in fields:
+                        fields["output"] = FieldSpec(unit=spec.unit, semantics=Semantics.COUNTER)
+                    self._sensors[(park.id, spec.id)] = RegisteredSensor(ref, spec, fields)
+
+    def sensors(self) -> Iterator[RegisteredSensor]:
+        """Every registered sensor, in file order."""
+        return iter(self._sensors.values())
+
+    def __len__(self) -> int:
+        return len(self._sensors)
+
+    def resolve(
+        self, park: str, enterprise: str, kind: str, sensor: str
+    ) -> RegisteredSensor | Reason:
+        """The sensor these topic ids name, or why they name none."""
+        found = self._sensors.get((park, sensor))
+        if found is None:
+            return Reason.UNKNOWN_SENSOR
+        if found.ref.enterprise != enterprise or found.ref.kind != kind:
+            return Reason.SENSOR_MISMATCH
+        return found
+
+
+def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location with the ids of the list items it passes."""
+    parts: list[str] = []
+    node = raw
+    for key in loc:
+        if isinstance(key, int):
+            label = str(key)
+            if isinstance(node, list) and key < len(node):
+                node = node[key]
+                if isinstance(node, dict) and "id" in node:
+                    label = f"{key} id={node['id']!r}"
+            else:
+                node = None
+            parts.append(f"[{label}]")
+        else:
+            node = node.get(key) if isinstance(node, dict) else None
+            parts.append(f".{key}" if parts else str(key))
+    return "".join(parts) or "(top level)"
+
+
+def _semantic_problems(doc: RegistryFile) -> list[str]:
+    problems: list[str] = []
+    kinds = {**CORE_KIND_SPECS, **doc.kinds}
+    for name in doc.kinds:
+        if name in CORE_KIND_SPECS:
+            problems.append(f"kinds.{name}: redefines a core kind")
+    seen_parks: set[str] = set()
+    for p_i, park in enumerate(doc.parks):
+        where_p = f"parks[{p_i} id={park.id!r}]"
+        if park.id in seen_parks:
+            problems.append(f"{where_p}.id: duplicate park id {park.id!r}")
+        seen_parks.add(park.id)
+        seen_ents: set[str] = set()
+        seen_sensors: dict[str, str] = {}
+        for e_i, ent in enumerate(park.enterprises):
+            where_e = f"{where_p}.enterprises[{e_i} id={ent.id!r}]"
+            if ent.id in seen_ents:
+                problems.append(f"{where_e}.id: duplicate enterprise id {ent.id!r}")
+            seen_ents.add(ent.id)
+            for s_i, sensor in enumerate(ent.sensors):
+                where_s = f"{where_e}.sensors[{s_i} id={sensor.id!r}]"
+                if sensor.id in seen_sensors:
+                    problems.append(
+                        f"{where_s}.id: sensor id {sensor.id!r} already used in park "
+                        f"{park.id!r} by enterprise {seen_sensors[sensor.id]!r}"
+                    )
+                else:
+                    seen_sensors[sensor.id] = ent.id
+                kind = kinds.get(sensor.kind)
+                if kind is None:
+                    problems.append(
+                        f"{where_s}.kind: unknown kind {sensor.kind!r}; "
+                        f"known: {', '.join(sorted(kinds))}"
+                    )
+                    continue
+                for name in sensor.fields:
+                    if name in kind.fields:
+                        problems.append(f"{where_s}.fields.{name}: already a field of {sensor.kind}")
+                all_fields = {**kind.fields, **sensor.fields}
+                has_counter = any(f.semantics is Semantics.COUNTER for f in all_fields.values())
+                if sensor.rollover is not None and not has_counter:
+                    problems.append(f"{where_s}.rollover: set on a sensor without counter fields")
+                if sensor.kind == "production" and sensor.unit is None:
+                    problems.append(f"{where_s}.unit: production sensors need the unit of output")
+                if sensor.unit is not None and sensor.kind != "production":
+                    problems.append(f"{where_s}.unit: only production sensors take a unit")
+    return problems
+
+
+def parse(raw: Any) -> tuple[Registry | None, list[str]]:
+    """Validate already-parsed YAML data; return the registry or every problem found."""
+    try:
+        doc = RegistryFile.model_validate(raw)
+    except ValidationError as exc:
+        return None, [
+            f"{_where(raw, tuple(err['loc']))}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+    problems = _semantic_problems(doc)
+    return (None, problems) if problems else (Registry(doc), [])
+
+
+def check(path: Path) -> tuple[Registry | None, list[str]]:
+    """Read and validate a registry file; return the registry or every problem found."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, [f"{path}: cannot read: {exc.strerror}"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8: {exc.reason}"]
+    except yaml.YAMLError as exc:
+        return None, [f"{path}: not valid YAML: {exc}"]
+    return parse(raw)
+
+
+def load(path: Path) -> Registry:
+    """Read a registry file or raise ``ConfigError`` listing every problem."""
+    registry, problems = check(path)
+    if registry is None:
+        raise ConfigError(f"{path}: {len(problems)} problem(s) in the registry", problems)
+    return registry

@@ -1,0 +1,88 @@
+"""One Settings object, read from the environment (``SMARTPARK_*``) and CLI options.
+
+Nested sections use ``__``: ``SMARTPARK_INFLUX__URL``, ``SMARTPARK_MQTT__PASSWORD``.
+Nothing here runs at import time; ``smartpark.cli`` builds the Settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartpark.model import Id
+
+_KNOWN_BAD_SECRETS = {"changeme", "password", "admin", "secret", "root"}
+
+
+class MqttSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    topic_root: Id = "smartpark"
+    client_id: str = Field(default="smartpark-collector-1", min_length=1, max_length=128)
+    share_group: Id = "smartpark-ingest"
+    session_expiry_s: int = Field(default=86_400, ge=0)
+    # Upper bound on QoS 1 messages the broker sends us before we acknowledge: it bounds
+    # the collector's memory and is how backpressure reaches the broker.
+    receive_maximum: int = Field(default=5_000, ge=1, le=65_535)
+    keepalive_s: int = Field(default=30, ge=5)
+
+
+class InfluxSettings(BaseModel):
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v1"
+    database: Id = "smartpark"
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    org: str | None = None
+    bucket: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    create_database: bool = True
+
+    @model_validator(mode="after")
+    def _v2_needs_token_org_bucket(self) -> InfluxSettings:
+        if self.api == "v2" and not (self.token and self.org and self.bucket):
+            raise ValueError("influx api v2 needs token, org and bucket")
+        return self
+
+
+class IngestSettings(BaseModel):
+    registry: Path = Path("examples/park.yaml")
+    batch_max_points: int = Field(default=5_000, ge=1)
+    batch_max_age_ms: int = Field(default=50, ge=1)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    max_readings_per_message: int = Field(default=1_000, ge=1)
+    max_future_s: int = Field(default=300, ge=0)
+    max_past_days: int = Field(default=400, ge=1)
+    spool_dir: Path = Path("var/spool")
+    spool_max_bytes: int = Field(default=1 << 30, ge=1024)
+    silence_unhealthy_s: float = Field(default=60.0, gt=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9108, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTPARK_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @model_validator(mode="after")
+    def _refuse_known_bad_secrets(self) -> Settings:
+        for name, secret in (
+            ("mqtt.password", self.mqtt.password),
+            ("influx.password", self.influx.password),
+            ("influx.token", self.influx.token),
+        ):
+            if secret is not None and secret.get_secret_value().lower() in _KNOWN_BAD_SECRETS:
+                raise ValueError(f"{name} is a well-known default; set a real secret")
+        return self

@@ -1,0 +1,80 @@
+"""InfluxQL built from typed, validated parameters (pure).
+
+Identifiers are double-quoted and string literals single-quoted, each with its
+backslash and quote escaped, and both are refused if they contain a newline, so
+no caller-supplied text can change the shape of a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Aggregate = Literal["count", "mean", "sum", "min", "max", "first", "last", "spread"]
+
+
+def _no_newline(text: str) -> str:
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"newline in InfluxQL parameter: {text!r}")
+    return text
+
+
+def quote_ident(name: str) -> str:
+    if not name:
+        raise ValueError("empty identifier")
+    return '"' + _no_newline(name).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(value: str) -> str:
+    return "'" + _no_newline(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("query times must be timezone-aware")
+    return quote_string(moment.isoformat())
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """``SELECT fields FROM measurement WHERE tags AND time GROUP BY ...``."""
+
+    measurement: str
+    fields: Sequence[str]
+    aggregate: Aggregate | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    group_by_tags: Sequence[str] = ()
+    limit: int | None = None
+
+    def to_influxql(self) -> str:
+        if not self.fields:
+            raise ValueError("select at least one field")
+        if self.aggregate is None:
+            cols = ", ".join(quote_ident(f) for f in self.fields)
+        else:
+            cols = ", ".join(
+                f"{self.aggregate}({quote_ident(f)}) AS {quote_ident(f)}" for f in self.fields
+            )
+        conds = [f"{quote_ident(k)} = {quote_string(v)}" for k, v in sorted(self.tags.items())]
+        if self.start is not None:
+            conds.append(f"time >= {rfc3339(self.start)}")
+        if self.end is not None:
+            conds.append(f"time < {rfc3339(self.end)}")
+        text = f"SELECT {cols} FROM {quote_ident(self.measurement)}"
+        if conds:
+            text += " WHERE " + " AND ".join(conds)
+        if self.group_by_tags:
+            text += " GROUP BY " + ", ".join(quote_ident(t) for t in self.group_by_tags)
+        if self.limit is not None:
+            if self.limit < 1:
+                raise ValueError(f"limit must be positive: {self.limit}")
+            text += f" LIMIT {int(self.limit)}"
+        return text
+
+
+def create_database(name: str) -> str:
+    return f"CREATE DATABASE {quote_ident(name)}"

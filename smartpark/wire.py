@@ -1,0 +1,166 @@
+"""The wire contract, as pure functions: topic grammar and payload decoding.
+
+Topic: ``{root}/{park}/{enterprise}/{kind}/{sensor}``; a level starting with ``_``
+marks a system topic (dead letters, alerts, KPI updates) that carries no readings.
+
+Payload: UTF-8 JSON, one reading ``{"ts": ..., "values": {...}, "seq": n}`` or an
+array of them. ``ts`` is epoch milliseconds or an ISO 8601 / RFC 3339 string with
+an offset. Decoding never raises on bad input: it returns the good readings and a
+:class:`Problem` for each bad one, so one bad reading never costs a good one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from smartpark.model import ID_RE, Reason, SensorRef
+
+_MAX_EXACT_INT = 2**53  # integers beyond this are not stored exactly as a float
+_MAX_ABS_FLOAT = 1e18  # far beyond any meter; refuses absurd values early
+_READING_KEYS = frozenset(("ts", "values", "seq"))
+_DAY_MS = 86_400_000
+
+RawReading = tuple[int, dict[str, float | int], int | None]
+"""(ts_ms, values, seq) of one decoded reading; values are finite numbers of known fields."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why (part of) a message was refused; ``index`` is the array position, if any."""
+
+    reason: Reason
+    detail: str
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the decoder accepts besides the schema."""
+
+    max_payload_bytes: int = 256 * 1024
+    max_readings: int = 1_000
+    max_future_ms: int = 300_000
+    max_past_ms: int = 400 * _DAY_MS
+
+
+def topic_for(root: str, ref: SensorRef) -> str:
+    """The topic a sensor publishes on."""
+    return f"{root}/{ref.park}/{ref.enterprise}/{ref.kind}/{ref.sensor}"
+
+
+def parse_topic(topic: str, root: str) -> SensorRef | Problem | None:
+    """The four ids of a reading topic, a Problem, or None for a system topic."""
+    levels = topic.split("/")
+    if any(level.startswith("_") for level in levels):
+        return None
+    if len(levels) != 5 or levels[0] != root:
+        return Problem(Reason.BAD_TOPIC, f"expected {root}/park/enterprise/kind/sensor")
+    for name, level in zip(("park", "enterprise", "kind", "sensor"), levels[1:], strict=True):
+        if ID_RE.fullmatch(level) is None:
+            return Problem(Reason.BAD_TOPIC, f"invalid {name} id: {level[:80]!r}")
+    return SensorRef(levels[1], levels[2], levels[3], levels[4])
+
+
+def parse_ts(raw: object) -> int | str:
+    """Epoch milliseconds from an int or an ISO 8601 string with offset, or a reason text."""
+    if type(raw) is int:
+        return raw
+    if type(raw) is str:
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return f"unparseable ts: {raw[:64]!r}"
+        if parsed.tzinfo is None:
+            return f"ts without UTC offset: {raw[:64]!r}"
+        return int(parsed.timestamp() * 1000)  # millisecond precision, as stored
+    if raw is None:
+        return "missing ts"
+    return f"ts must be epoch ms (integer) or an RFC 3339 string, got {type(raw).__name__}"
+
+
+def _load(payload: bytes, limits: Limits) -> object | Problem:
+    if len(payload) > limits.max_payload_bytes:
+        return Problem(
+            Reason.PAYLOAD_TOO_LARGE,
+            f"{len(payload)} bytes > limit {limits.max_payload_bytes}",
+        )
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            return Problem(Reason.BAD_ENCODING, f"not UTF-8: {uexc.reason} at byte {uexc.start}")
+        return Problem(Reason.BAD_JSON, str(exc)[:200])
+
+
+def _reading(
+    item: object, fields: Container[str], lo_ms: int, hi_ms: int, index: int | None
+) -> RawReading | Problem:
+    if type(item) is not dict:
+        return Problem(Reason.BAD_SHAPE, "a reading must be a JSON object", index)
+    if not _READING_KEYS.issuperset(item):
+        extra = sorted(str(k) for k in item if k not in _READING_KEYS)
+        return Problem(Reason.BAD_SHAPE, f"unexpected keys: {extra[:5]!r}", index)
+    ts = parse_ts(item.get("ts"))
+    if type(ts) is str:
+        return Problem(Reason.BAD_TS, ts, index)
+    assert type(ts) is int
+    if ts < lo_ms or ts > hi_ms:
+        hint = " (seconds instead of milliseconds?)" if 0 < ts < 1e11 else ""
+        return Problem(Reason.TS_OUT_OF_RANGE, f"ts {ts} outside accepted window{hint}", index)
+    values = item.get("values")
+    if type(values) is not dict or not values:
+        return Problem(Reason.BAD_SHAPE, "values must be a non-empty object", index)
+    for key, value in values.items():
+        if key not in fields:
+            return Problem(Reason.UNKNOWN_FIELD, f"unknown field: {key[:64]!r}", index)
+        kind = type(value)
+        if kind is float:
+            # orjson refuses NaN/Infinity literals and overflowing numbers, so floats
+            # are finite here; only magnitude can still be a problem.
+            if not -_MAX_ABS_FLOAT < value < _MAX_ABS_FLOAT:
+                return Problem(Reason.BAD_VALUE, f"{key}: value out of range", index)
+        elif kind is int:
+            if not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+                return Problem(Reason.BAD_VALUE, f"{key}: integer beyond 2**53", index)
+        else:
+            return Problem(Reason.BAD_VALUE, f"{key}: expected a number, got {kind.__name__}", index)
+    seq = item.get("seq")
+    if seq is not None and (type(seq) is not int or seq < 0):
+        return Problem(Reason.BAD_SEQ, "seq must be a non-negative integer", index)
+    return ts, values, seq
+
+
+def decode(
+    payload: bytes, *, fields: Container[str], now_ms: int, limits: Limits
+) -> tuple[list[RawReading], list[Problem]]:
+    """Decode one message's payload into its good readings and the problems of the rest."""
+    doc = _load(payload, limits)
+    if type(doc) is Problem:
+        return [], [doc]
+    lo_ms, hi_ms = now_ms - limits.max_past_ms, now_ms + limits.max_future_ms
+    if type(doc) is dict:
+        one = _reading(doc, fields, lo_ms, hi_ms, None)
+        return ([], [one]) if type(one) is Problem else ([one], [])  # type: ignore[list-item]
+    if type(doc) is not list:
+        return [], [Problem(Reason.BAD_SHAPE, "payload must be a JSON object or array")]
+    if not doc:
+        return [], [Problem(Reason.BAD_SHAPE, "empty array")]
+    if len(doc) > limits.max_readings:
+        return [], [
+            Problem(Reason.TOO_MANY_READINGS, f"{len(doc)} readings > limit {limits.max_readings}")
+        ]
+    good: list[RawReading] = []
+    bad: list[Problem] = []
+    for index, item in enumerate(doc):
+        result = _reading(item, fields, lo_ms, hi_ms, index)
+        if type(result) is Problem:
+            bad.append(result)
+        else:
+            good.append(result)  # type: ignore[arg-type]
+    return good, bad
