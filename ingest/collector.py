@@ -142,6 +142,8 @@ class Collector:
         Messages that arrive after the stop began are left unacknowledged: the
         persistent session gives them to the next run.
         """
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._batcher.flush_all()
         self._writer.join(timeout_s)
@@ -161,7 +163,9 @@ class Collector:
             return
         # Subscribing on every connect also restores the subscription after the
         # broker lost the session (restart without persistence, session expiry).
-        topic = f"$share/{self._mqtt.share_group}/{self._root}/#"
+        topic = f"{self._root}/#"
+        if self._mqtt.share_group:
+            topic = f"$share/{self._mqtt.share_group}/{topic}"
         client.subscribe(topic, options=SubscribeOptions(qos=1))
         self._last_activity = self.clock.monotonic()
         self.connected.set()

@@ -24,7 +24,10 @@ class MqttSettings(BaseModel):
     password: SecretStr | None = None
     topic_root: Id = "smartpark"
     client_id: str = Field(default="smartpark-collector-1", min_length=1, max_length=128)
-    share_group: Id = "smartpark-ingest"
+    # None: a plain subscription. A group name: ``$share/{group}/...`` so that several
+    # collectors split the load. Mosquitto 2.0 does not restore shared subscriptions
+    # from persistence after a broker restart (see README), plain ones it does.
+    share_group: Id | None = None
     session_expiry_s: int = Field(default=86_400, ge=0)
     # Upper bound on QoS 1 messages the broker sends us before we acknowledge: it bounds
     # the collector's memory and is how backpressure reaches the broker.
@@ -86,3 +89,18 @@ class Settings(BaseSettings):
             if secret is not None and secret.get_secret_value().lower() in _KNOWN_BAD_SECRETS:
                 raise ValueError(f"{name} is a well-known default; set a real secret")
         return self
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for section_name in ("mqtt", "influx", "ingest"):
+        section = getattr(settings, section_name)
+        for name in type(section).model_fields:
+            value = getattr(section, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"SMARTPARK_{section_name.upper()}__{name.upper()}"] = str(value)
+    return env

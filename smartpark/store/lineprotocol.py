@@ -1,9 +1,11 @@
-"""InfluxDB line protocol encoding (pure).
+r"""InfluxDB line protocol encoding (pure).
 
 Escaping follows the InfluxDB reference: measurement names escape commas and
 spaces; tag keys, tag values and field keys escape commas, equals signs and
 spaces; string field values escape double quotes and backslashes. Newlines cannot
-be escaped in line protocol at all, so they are refused. Floats are written with
+be escaped in line protocol at all, and a backslash in a name is ambiguous
+(InfluxDB keeps ``\\`` as two characters, yet reads a trailing ``\`` as escaping
+the separator after it), so both are refused in names. Floats are written with
 ``repr`` (shortest round-trip form), integers are written as floats so that a
 field never changes type between points (InfluxDB refuses such writes).
 """
@@ -23,19 +25,23 @@ def _refuse_newlines(text: str, what: str) -> None:
         raise ValueError(f"{what} contains a newline: {text!r}")
 
 
-def escape_measurement(name: str) -> str:
-    _refuse_newlines(name, "measurement")
+def _check_name(name: str, what: str) -> None:
+    _refuse_newlines(name, what)
     if not name:
-        raise ValueError("empty measurement name")
-    return name.replace("\\", "\\\\").translate(_MEASUREMENT)
+        raise ValueError(f"empty {what}")
+    if "\\" in name:
+        raise ValueError(f"{what} contains a backslash: {name!r}")
+
+
+def escape_measurement(name: str) -> str:
+    _check_name(name, "measurement")
+    return name.translate(_MEASUREMENT)
 
 
 def escape_key(key: str) -> str:
     """Escape a tag key, tag value or field key."""
-    _refuse_newlines(key, "key")
-    if not key:
-        raise ValueError("empty tag or field key")
-    return key.replace("\\", "\\\\").translate(_KEY)
+    _check_name(key, "key")
+    return key.translate(_KEY)
 
 
 def format_value(value: float | int | bool | str) -> str:
