@@ -1,0 +1,355 @@
+"""Ingest benchmark: the collector driven at full speed, against the raw InfluxDB ceiling.
+
+    .venv/bin/python bench/ingest.py            # or: ./dev bench
+
+Starts Mosquitto and InfluxDB on loopback, then measures in one run:
+  ceiling   pre-built 5,000-line batches POSTed straight to InfluxDB /write
+  single    single-reading messages from several publisher processes at full speed
+  batch     gateway messages of 50 readings at full speed
+  latency   single-reading messages at fixed offered rates, reading ts = publish time;
+            publish -> durable latency from the collector's lag histogram
+For every phase the readings in InfluxDB are counted against those published.
+The collector runs as its own process (``smartpark collect``); its CPU time and
+peak RSS are read from /proc. The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from smartpark import registry as registry_mod  # noqa: E402
+from smartpark.localstack import InfluxDB, Mosquitto, free_port  # noqa: E402
+from smartpark.mqtt import BoundedPublisher  # noqa: E402
+from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, to_env  # noqa: E402
+from smartpark.store.influx1 import Influx1Store  # noqa: E402
+from smartpark.store.influxql import Select  # noqa: E402
+from smartpark.wire import topic_for  # noqa: E402
+
+REGISTRY = ROOT / "examples" / "park.yaml"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _meters(root: str) -> list[str]:
+    park = registry_mod.load(REGISTRY)
+    return [topic_for(root, s.ref) for s in park.sensors() if s.ref.kind == "electricity"]
+
+
+def _payloads(topics: list[str], *, start: int, count: int, per_msg: int, base_ms: int) -> list[tuple[str, bytes]]:
+    """Messages for readings start..start+count; reading i -> meter i % M, ts base + i // M."""
+    m = len(topics)
+    out = []
+    for first in range(start, start + count, per_msg):
+        readings = [
+            {"ts": base_ms + i // m, "values": {"energy_kwh": float(i), "power_kw": 1.5}}
+            for i in range(first, first + per_msg)
+        ]
+        # a gateway batch carries one sensor's readings: keep i % M constant within a message
+        out.append((topics[first % m], orjson.dumps(readings[0] if per_msg == 1 else readings)))
+    return out
+
+
+def _publisher_proc(settings: Settings, topics: list[str], job: dict, ready, go, results) -> None:
+    """Child process: build its messages, wait for the start signal, publish them all."""
+    per_msg, base_ms, worker, workers, total = (job[k] for k in ("per_msg", "base_ms", "worker", "workers", "total"))
+    m = len(topics)
+    # Worker w takes every workers-th message; with per_msg a multiple of m this keeps
+    # each message's readings on one sensor.
+    step = per_msg * m if per_msg > 1 else 1
+    msgs: list[tuple[str, bytes]] = []
+    if per_msg == 1:
+        for i in range(worker, total, workers):
+            msgs.append((topics[i % m], orjson.dumps({"ts": base_ms + i // m, "values": {"energy_kwh": float(i), "power_kw": 1.5}})))
+    else:
+        # batches: message j holds readings of sensor j % m, ts base + (j // m) * per_msg + k
+        n_msgs = total // per_msg
+        for j in range(worker, n_msgs, workers):
+            sensor, block = j % m, j // m
+            readings = [
+                {"ts": base_ms + block * per_msg + k, "values": {"energy_kwh": float(j * per_msg + k), "power_kw": 1.5}}
+                for k in range(per_msg)
+            ]
+            msgs.append((topics[sensor], orjson.dumps(readings)))
+    del step
+    pub = BoundedPublisher(settings.mqtt, client_id=f"bench-pub-{os.getpid()}", max_unacked=20_000, persistent=False)
+    pub.wait_connected(10)
+    ready.set()
+    go.wait()
+    t0 = time.monotonic()
+    for topic, payload in msgs:
+        pub.publish(topic, payload)
+    pub.wait_all(600)
+    results.put((worker, time.monotonic() - t0, len(msgs)))
+    pub.close()
+
+
+class CollectorProc:
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings = settings
+        env = os.environ | to_env(settings)
+        self.log = log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect", "--log-level", "WARNING"], env=env, stdout=self.log, stderr=self.log)
+        self.url = f"http://127.0.0.1:{settings.ingest.http_port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).json()["connected"]:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("collector did not come up")
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.url}/healthz", timeout=5).json()["stats"]
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+    def lag_buckets(self) -> list[tuple[float, float]]:
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        out = []
+        for line in text.splitlines():
+            if line.startswith("smartpark_ingest_reading_lag_seconds_bucket"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                out.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+        return out
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        self.log.close()
+
+
+def quantile(before: list[tuple[float, float]], after: list[tuple[float, float]], q: float) -> float:
+    """Quantile in ms from cumulative bucket deltas, interpolated inside the bucket (like histogram_quantile)."""
+    deltas = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
+    total = deltas[-1][1]
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in deltas:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le * 1000
+            return (prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-9)) * 1000
+        prev_le, prev_count = le, count
+    return float("nan")
+
+
+def ceiling(influx_url: str, *, points: int, runs: int) -> float:
+    """Raw InfluxDB write rate: pre-built 5,000-line batches POSTed on one connection."""
+    http = httpx.Client(base_url=influx_url, timeout=60)
+    http.post("/query", data={"q": 'CREATE DATABASE "ceiling"'})
+    rates = []
+    base = int(time.time() * 1000) - 3_000_000
+    for run in range(runs):
+        bodies = []
+        for start in range(0, points, 5_000):
+            lines = [
+                f"electricity,enterprise=e01-baijiu,park=tianfu-np,sensor=m{i % 40} energy_kwh={float(i)!r},power_kw=1.5 {base + run * points + i // 40}"
+                for i in range(start, start + 5_000)
+            ]
+            bodies.append("\n".join(lines).encode())
+        t0 = time.perf_counter()
+        for body in bodies:
+            r = http.post("/write", params={"db": "ceiling", "precision": "ms"}, content=body)
+            r.raise_for_status()
+        rates.append(points / (time.perf_counter() - t0))
+    http.close()
+    return statistics.median(rates)
+
+
+def count_range(store: Influx1Store, lo: int, hi: int) -> int:
+    from datetime import UTC, datetime
+
+    q = Select(
+        "electricity", ["energy_kwh"], aggregate="count",
+        start=datetime.fromtimestamp(lo / 1000, UTC), end=datetime.fromtimestamp((hi + 1) / 1000, UTC),
+    )  # fmt: skip
+    series = store.query(q.to_influxql())
+    return int(series[0].values[0][1]) if series else 0
+
+
+def run_full_speed(settings: Settings, collector: CollectorProc, store: Influx1Store, topics: list[str], *, total: int, per_msg: int, workers: int, base_ms: int) -> dict:
+    ctx = mp.get_context("fork")
+    ready = [ctx.Event() for _ in range(workers)]
+    go, results = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=_publisher_proc, args=(settings, topics, {"per_msg": per_msg, "base_ms": base_ms, "worker": w, "workers": workers, "total": total}, ready[w], go, results))
+        for w in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for r in ready:
+        r.wait(120)
+    before = collector.stats()["stored_readings"]
+    cpu0 = collector.cpu_s()
+    t0 = time.monotonic()
+    go.set()
+    deadline = t0 + 600
+    while collector.stats()["stored_readings"] - before < total and time.monotonic() < deadline:
+        time.sleep(0.02)
+    elapsed = time.monotonic() - t0
+    cpu = collector.cpu_s() - cpu0
+    pub_times = [results.get(timeout=60)[1] for _ in procs]
+    for p in procs:
+        p.join(30)
+    time.sleep(0.5)
+    stored = count_range(store, base_ms, base_ms + total)
+    return {
+        "readings": total,
+        "messages": total // per_msg,
+        "elapsed_s": elapsed,
+        "readings_per_s": total / elapsed,
+        "publish_s": max(pub_times),
+        "offered_readings_per_s": total / max(pub_times),
+        "collector_cpu_s": cpu,
+        "stored": stored,
+        "lost": max(total - stored, 0),
+        "duplicated": max(stored - total, 0),
+    }
+
+
+def run_latency(settings: Settings, collector: CollectorProc, store: Influx1Store, topics: list[str], *, rate: int, seconds: float) -> dict:
+    pub = BoundedPublisher(settings.mqtt, client_id="bench-latency", max_unacked=20_000, persistent=False)
+    pub.wait_connected(10)
+    m = len(topics)
+    last_ts = [0] * m
+    before = collector.lag_buckets()
+    stored0 = collector.stats()["stored_readings"]
+    n = int(rate * seconds)
+    t0 = time.monotonic()
+    lo = hi = 0
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        s = i % m
+        ts = max(time.time_ns() // 1_000_000, last_ts[s] + 1)
+        last_ts[s] = ts
+        lo = lo or ts
+        hi = max(hi, ts)
+        pub.publish(topics[s], orjson.dumps({"ts": ts, "values": {"energy_kwh": float(i), "power_kw": 1.0}}))
+    achieved = n / (time.monotonic() - t0)
+    pub.wait_all(120)
+    deadline = time.monotonic() + 60
+    while collector.stats()["stored_readings"] - stored0 < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = collector.lag_buckets()
+    pub.close()
+    time.sleep(0.5)
+    stored = count_range(store, lo, hi)
+    return {
+        "offered_msgs_per_s": rate,
+        "achieved_msgs_per_s": achieved,
+        "messages": n,
+        "stored": stored,
+        "lost": max(n - stored, 0),
+        "latency_p50_ms": quantile(before, after, 0.50),
+        "latency_p99_ms": quantile(before, after, 0.99),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--single", type=int, default=200_000, help="single-reading messages")
+    parser.add_argument("--batched", type=int, default=1_000_000, help="readings in 50-reading messages")
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument("--rates", default="1000,5000", help="offered msgs/s of the latency runs")
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="smartpark-bench-"))
+    broker, influx = Mosquitto(work / "mosquitto"), InfluxDB(work / "influxdb")
+    broker.start()
+    influx.start()
+    try:
+        print(f"servers: mosquitto :{broker.port}, influxdb :{influx.port}, work dir {work}")
+        ceil = ceiling(influx.url, points=500_000, runs=3)
+        print(f"ceiling: raw InfluxDB /write, 5,000-line batches: {ceil:,.0f} points/s (median of 3)")
+
+        settings = Settings(
+            mqtt=MqttSettings(port=broker.port, topic_root="bench", client_id="bench-collector"),
+            influx=InfluxSettings(url=influx.url, database="bench"),
+            ingest=IngestSettings(registry=REGISTRY, spool_dir=work / "spool", http_port=free_port()),
+        )
+        store = Influx1Store(url=influx.url, database="bench")
+        store.ensure_database()
+        collector = CollectorProc(settings, work / "collector.log")
+        topics = _meters("bench")
+        now = int(time.time() * 1000)
+
+        single = run_full_speed(settings, collector, store, topics, total=args.single, per_msg=1, workers=args.publishers, base_ms=now - 40 * 86_400_000)
+        print(
+            f"single: {single['readings']:,} msgs in {single['elapsed_s']:.2f}s = {single['readings_per_s']:,.0f} msgs/s stored "
+            f"(publishers offered {single['offered_readings_per_s']:,.0f}/s); CPU {single['collector_cpu_s'] / single['messages'] * 1e6:.1f} us/msg; "
+            f"lost {single['lost']} duplicated {single['duplicated']}"
+        )
+        n_batched = args.batched - args.batched % (50 * len(topics))
+        batch = run_full_speed(settings, collector, store, topics, total=n_batched, per_msg=50, workers=1, base_ms=now - 30 * 86_400_000)
+        print(
+            f"batch: {batch['readings']:,} readings in {batch['messages']:,} msgs in {batch['elapsed_s']:.2f}s = {batch['readings_per_s']:,.0f} readings/s "
+            f"(offered {batch['offered_readings_per_s']:,.0f}/s); CPU {batch['collector_cpu_s'] / batch['readings'] * 1e6:.2f} us/reading; "
+            f"lost {batch['lost']} duplicated {batch['duplicated']}"
+        )
+        latency = []
+        for rate in (int(r) for r in args.rates.split(",")):
+            res = run_latency(settings, collector, store, topics, rate=rate, seconds=args.latency_seconds)
+            latency.append(res)
+            print(
+                f"latency @ {rate:,} msgs/s offered ({res['achieved_msgs_per_s']:,.0f} achieved): publish->durable "
+                f"p50 {res['latency_p50_ms']:.1f} ms, p99 {res['latency_p99_ms']:.1f} ms; lost {res['lost']}"
+            )
+        peak_rss = collector.peak_rss_mb()
+        print(f"collector peak RSS: {peak_rss:.1f} MB")
+        collector.stop()
+        store.close()
+        worst = max(latency, key=lambda r: r["latency_p99_ms"])
+        figures = {
+            "single_msgs_per_s": round(single["readings_per_s"]),
+            "single_offered_msgs_per_s": round(single["offered_readings_per_s"]),
+            "batch_readings_per_s": round(batch["readings_per_s"]),
+            "batch_offered_readings_per_s": round(batch["offered_readings_per_s"]),
+            "lost": single["lost"] + batch["lost"] + sum(r["lost"] for r in latency),
+            "duplicated": single["duplicated"] + batch["duplicated"],
+            "latency_p50_ms": round(worst["latency_p50_ms"], 1),
+            "latency_p99_ms": round(worst["latency_p99_ms"], 1),
+            "latency_at_msgs_per_s": worst["offered_msgs_per_s"],
+            "peak_rss_mb": round(peak_rss, 1),
+            "cpu_us_per_msg": round(single["collector_cpu_s"] / single["messages"] * 1e6, 1),
+            "cpu_us_per_batched_reading": round(batch["collector_cpu_s"] / batch["readings"] * 1e6, 2),
+            "influx_ceiling_points_per_s": round(ceil),
+            "cores": os.cpu_count(),
+        }
+        print(orjson.dumps(figures).decode())
+    finally:
+        broker.stop()
+        influx.stop()
+
+
+if __name__ == "__main__":
+    main()
