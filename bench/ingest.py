@@ -49,7 +49,9 @@ def _meters(root: str) -> list[str]:
     return [topic_for(root, s.ref) for s in park.sensors() if s.ref.kind == "electricity"]
 
 
-def _payloads(topics: list[str], *, start: int, count: int, per_msg: int, base_ms: int) -> list[tuple[str, bytes]]:
+def _payloads(
+    topics: list[str], *, start: int, count: int, per_msg: int, base_ms: int
+) -> list[tuple[str, bytes]]:
     """Messages for readings start..start+count; reading i -> meter i % M, ts base + i // M."""
     m = len(topics)
     out = []
@@ -65,7 +67,9 @@ def _payloads(topics: list[str], *, start: int, count: int, per_msg: int, base_m
 
 def _publisher_proc(settings: Settings, topics: list[str], job: dict, ready, go, results) -> None:
     """Child process: build its messages, wait for the start signal, publish them all."""
-    per_msg, base_ms, worker, workers, total = (job[k] for k in ("per_msg", "base_ms", "worker", "workers", "total"))
+    per_msg, base_ms, worker, workers, total = (
+        job[k] for k in ("per_msg", "base_ms", "worker", "workers", "total")
+    )
     m = len(topics)
     # Worker w takes every workers-th message; with per_msg a multiple of m this keeps
     # each message's readings on one sensor.
@@ -73,19 +77,34 @@ def _publisher_proc(settings: Settings, topics: list[str], job: dict, ready, go,
     msgs: list[tuple[str, bytes]] = []
     if per_msg == 1:
         for i in range(worker, total, workers):
-            msgs.append((topics[i % m], orjson.dumps({"ts": base_ms + i // m, "values": {"energy_kwh": float(i), "power_kw": 1.5}})))
+            msgs.append(
+                (
+                    topics[i % m],
+                    orjson.dumps(
+                        {
+                            "ts": base_ms + i // m,
+                            "values": {"energy_kwh": float(i), "power_kw": 1.5},
+                        }
+                    ),
+                )
+            )
     else:
         # batches: message j holds readings of sensor j % m, ts base + (j // m) * per_msg + k
         n_msgs = total // per_msg
         for j in range(worker, n_msgs, workers):
             sensor, block = j % m, j // m
             readings = [
-                {"ts": base_ms + block * per_msg + k, "values": {"energy_kwh": float(j * per_msg + k), "power_kw": 1.5}}
+                {
+                    "ts": base_ms + block * per_msg + k,
+                    "values": {"energy_kwh": float(j * per_msg + k), "power_kw": 1.5},
+                }
                 for k in range(per_msg)
             ]
             msgs.append((topics[sensor], orjson.dumps(readings)))
     del step
-    pub = BoundedPublisher(settings.mqtt, client_id=f"bench-pub-{os.getpid()}", max_unacked=20_000, persistent=False)
+    pub = BoundedPublisher(
+        settings.mqtt, client_id=f"bench-pub-{os.getpid()}", max_unacked=20_000, persistent=False
+    )
     pub.wait_connected(10)
     ready.set()
     go.wait()
@@ -102,7 +121,12 @@ class CollectorProc:
         self.settings = settings
         env = os.environ | to_env(settings)
         self.log = log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect", "--log-level", "WARNING"], env=env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smartpark", "collect", "--log-level", "WARNING"],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
         self.url = f"http://127.0.0.1:{settings.ingest.http_port}"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -133,7 +157,9 @@ class CollectorProc:
         for line in text.splitlines():
             if line.startswith("smartpark_ingest_reading_lag_seconds_bucket"):
                 le = line.split('le="', 1)[1].split('"', 1)[0]
-                out.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+                out.append(
+                    (float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1]))
+                )
         return out
 
     def stop(self) -> None:
@@ -142,7 +168,9 @@ class CollectorProc:
         self.log.close()
 
 
-def quantile(before: list[tuple[float, float]], after: list[tuple[float, float]], q: float) -> float:
+def quantile(
+    before: list[tuple[float, float]], after: list[tuple[float, float]], q: float
+) -> float:
     """Quantile in ms from cumulative bucket deltas, interpolated inside the bucket (like histogram_quantile)."""
     deltas = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
     total = deltas[-1][1]
@@ -154,7 +182,9 @@ def quantile(before: list[tuple[float, float]], after: list[tuple[float, float]]
         if count >= rank:
             if le == float("inf"):
                 return prev_le * 1000
-            return (prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-9)) * 1000
+            return (
+                prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-9)
+            ) * 1000
         prev_le, prev_count = le, count
     return float("nan")
 
@@ -186,19 +216,48 @@ def count_range(store: Influx1Store, lo: int, hi: int) -> int:
     from datetime import UTC, datetime
 
     q = Select(
-        "electricity", ["energy_kwh"], aggregate="count",
-        start=datetime.fromtimestamp(lo / 1000, UTC), end=datetime.fromtimestamp((hi + 1) / 1000, UTC),
-    )  # fmt: skip
+        "electricity",
+        ["energy_kwh"],
+        aggregate="count",
+        start=datetime.fromtimestamp(lo / 1000, UTC),
+        end=datetime.fromtimestamp((hi + 1) / 1000, UTC),
+    )
     series = store.query(q.to_influxql())
     return int(series[0].values[0][1]) if series else 0
 
 
-def run_full_speed(settings: Settings, collector: CollectorProc, store: Influx1Store, topics: list[str], *, total: int, per_msg: int, workers: int, base_ms: int) -> dict:
+def run_full_speed(
+    settings: Settings,
+    collector: CollectorProc,
+    store: Influx1Store,
+    topics: list[str],
+    *,
+    total: int,
+    per_msg: int,
+    workers: int,
+    base_ms: int,
+) -> dict:
     ctx = mp.get_context("fork")
     ready = [ctx.Event() for _ in range(workers)]
     go, results = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_publisher_proc, args=(settings, topics, {"per_msg": per_msg, "base_ms": base_ms, "worker": w, "workers": workers, "total": total}, ready[w], go, results))
+        ctx.Process(
+            target=_publisher_proc,
+            args=(
+                settings,
+                topics,
+                {
+                    "per_msg": per_msg,
+                    "base_ms": base_ms,
+                    "worker": w,
+                    "workers": workers,
+                    "total": total,
+                },
+                ready[w],
+                go,
+                results,
+            ),
+        )
         for w in range(workers)
     ]
     for p in procs:
@@ -233,8 +292,18 @@ def run_full_speed(settings: Settings, collector: CollectorProc, store: Influx1S
     }
 
 
-def run_latency(settings: Settings, collector: CollectorProc, store: Influx1Store, topics: list[str], *, rate: int, seconds: float) -> dict:
-    pub = BoundedPublisher(settings.mqtt, client_id="bench-latency", max_unacked=20_000, persistent=False)
+def run_latency(
+    settings: Settings,
+    collector: CollectorProc,
+    store: Influx1Store,
+    topics: list[str],
+    *,
+    rate: int,
+    seconds: float,
+) -> dict:
+    pub = BoundedPublisher(
+        settings.mqtt, client_id="bench-latency", max_unacked=20_000, persistent=False
+    )
     pub.wait_connected(10)
     m = len(topics)
     last_ts = [0] * m
@@ -253,7 +322,9 @@ def run_latency(settings: Settings, collector: CollectorProc, store: Influx1Stor
         last_ts[s] = ts
         lo = lo or ts
         hi = max(hi, ts)
-        pub.publish(topics[s], orjson.dumps({"ts": ts, "values": {"energy_kwh": float(i), "power_kw": 1.0}}))
+        pub.publish(
+            topics[s], orjson.dumps({"ts": ts, "values": {"energy_kwh": float(i), "power_kw": 1.0}})
+        )
     achieved = n / (time.monotonic() - t0)
     pub.wait_all(120)
     deadline = time.monotonic() + 60
@@ -277,7 +348,9 @@ def run_latency(settings: Settings, collector: CollectorProc, store: Influx1Stor
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--single", type=int, default=200_000, help="single-reading messages")
-    parser.add_argument("--batched", type=int, default=1_000_000, help="readings in 50-reading messages")
+    parser.add_argument(
+        "--batched", type=int, default=1_000_000, help="readings in 50-reading messages"
+    )
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument("--rates", default="1000,5000", help="offered msgs/s of the latency runs")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
@@ -290,12 +363,16 @@ def main() -> None:
     try:
         print(f"servers: mosquitto :{broker.port}, influxdb :{influx.port}, work dir {work}")
         ceil = ceiling(influx.url, points=500_000, runs=3)
-        print(f"ceiling: raw InfluxDB /write, 5,000-line batches: {ceil:,.0f} points/s (median of 3)")
+        print(
+            f"ceiling: raw InfluxDB /write, 5,000-line batches: {ceil:,.0f} points/s (median of 3)"
+        )
 
         settings = Settings(
             mqtt=MqttSettings(port=broker.port, topic_root="bench", client_id="bench-collector"),
             influx=InfluxSettings(url=influx.url, database="bench"),
-            ingest=IngestSettings(registry=REGISTRY, spool_dir=work / "spool", http_port=free_port()),
+            ingest=IngestSettings(
+                registry=REGISTRY, spool_dir=work / "spool", http_port=free_port()
+            ),
         )
         store = Influx1Store(url=influx.url, database="bench")
         store.ensure_database()
@@ -303,14 +380,32 @@ def main() -> None:
         topics = _meters("bench")
         now = int(time.time() * 1000)
 
-        single = run_full_speed(settings, collector, store, topics, total=args.single, per_msg=1, workers=args.publishers, base_ms=now - 40 * 86_400_000)
+        single = run_full_speed(
+            settings,
+            collector,
+            store,
+            topics,
+            total=args.single,
+            per_msg=1,
+            workers=args.publishers,
+            base_ms=now - 40 * 86_400_000,
+        )
         print(
             f"single: {single['readings']:,} msgs in {single['elapsed_s']:.2f}s = {single['readings_per_s']:,.0f} msgs/s stored "
             f"(publishers offered {single['offered_readings_per_s']:,.0f}/s); CPU {single['collector_cpu_s'] / single['messages'] * 1e6:.1f} us/msg; "
             f"lost {single['lost']} duplicated {single['duplicated']}"
         )
         n_batched = args.batched - args.batched % (50 * len(topics))
-        batch = run_full_speed(settings, collector, store, topics, total=n_batched, per_msg=50, workers=1, base_ms=now - 30 * 86_400_000)
+        batch = run_full_speed(
+            settings,
+            collector,
+            store,
+            topics,
+            total=n_batched,
+            per_msg=50,
+            workers=1,
+            base_ms=now - 30 * 86_400_000,
+        )
         print(
             f"batch: {batch['readings']:,} readings in {batch['messages']:,} msgs in {batch['elapsed_s']:.2f}s = {batch['readings_per_s']:,.0f} readings/s "
             f"(offered {batch['offered_readings_per_s']:,.0f}/s); CPU {batch['collector_cpu_s'] / batch['readings'] * 1e6:.2f} us/reading; "
@@ -318,7 +413,9 @@ def main() -> None:
         )
         latency = []
         for rate in (int(r) for r in args.rates.split(",")):
-            res = run_latency(settings, collector, store, topics, rate=rate, seconds=args.latency_seconds)
+            res = run_latency(
+                settings, collector, store, topics, rate=rate, seconds=args.latency_seconds
+            )
             latency.append(res)
             print(
                 f"latency @ {rate:,} msgs/s offered ({res['achieved_msgs_per_s']:,.0f} achieved): publish->durable "
@@ -341,7 +438,9 @@ def main() -> None:
             "latency_at_msgs_per_s": worst["offered_msgs_per_s"],
             "peak_rss_mb": round(peak_rss, 1),
             "cpu_us_per_msg": round(single["collector_cpu_s"] / single["messages"] * 1e6, 1),
-            "cpu_us_per_batched_reading": round(batch["collector_cpu_s"] / batch["readings"] * 1e6, 2),
+            "cpu_us_per_batched_reading": round(
+                batch["collector_cpu_s"] / batch["readings"] * 1e6, 2
+            ),
             "influx_ceiling_points_per_s": round(ceil),
             "cores": os.cpu_count(),
         }

@@ -133,8 +133,11 @@ class Collector:
         self.client.loop_start()
         logger.info(
             "collector started client_id=%s group=%s sensors=%d spool_batches=%d",
-            self._mqtt.client_id, self._mqtt.share_group, len(self._routes), len(self.spool),
-        )  # fmt: skip
+            self._mqtt.client_id,
+            self._mqtt.share_group,
+            len(self._routes),
+            len(self.spool),
+        )
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop taking messages, store and acknowledge what is buffered, then disconnect.
@@ -157,7 +160,9 @@ class Collector:
 
     # -- MQTT network thread -----------------------------------------------------
 
-    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any) -> None:
+    def _on_connect(
+        self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any
+    ) -> None:
         if mqtt.reason_failed(reason):
             logger.error("broker refused connection reason=%s", reason)
             return
@@ -210,13 +215,19 @@ class Collector:
             return ref
         found = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
         if found is Reason.SENSOR_MISMATCH:
-            return Problem(Reason.SENSOR_MISMATCH, "sensor registered under another enterprise or kind")
+            return Problem(
+                Reason.SENSOR_MISMATCH, "sensor registered under another enterprise or kind"
+            )
         if found is Reason.UNKNOWN_SENSOR:
-            return Problem(Reason.UNKNOWN_SENSOR, f"sensor not in the registry of park {ref.park!r}")
+            return Problem(
+                Reason.UNKNOWN_SENSOR, f"sensor not in the registry of park {ref.park!r}"
+            )
         # Registered but without a route cannot happen: routes come from the registry.
         raise AssertionError(f"registered sensor without route: {topic!r}")
 
-    def _deadletter(self, msg: paho.MQTTMessage, problems: list[Problem], now_ms: int, parts: int) -> None:
+    def _deadletter(
+        self, msg: paho.MQTTMessage, problems: list[Problem], now_ms: int, parts: int
+    ) -> None:
         """Publish a dead letter; the source message is acknowledged once the broker has it.
 
         ``parts`` is 2 when good readings of the same message also wait in a batch:
@@ -296,7 +307,10 @@ class Collector:
                 break
             self.stats.spool_full_waits += 1
             if self._stopping.is_set():
-                logger.warning("stopping with an unstored batch messages=%d; broker keeps them", len(batch.mids))
+                logger.warning(
+                    "stopping with an unstored batch messages=%d; broker keeps them",
+                    len(batch.mids),
+                )
                 return
             time.sleep(max(0.05, self._store_retry_at - self.clock.monotonic()))
         now_ms = self.clock.now_ms()
@@ -336,7 +350,9 @@ class Collector:
         self.stats.store_errors += 1
         self._store_backoff_s = min(max(self._store_backoff_s * 2, 0.5), 5.0)
         self._store_retry_at = self.clock.monotonic() + self._store_backoff_s
-        logger.warning("store unavailable, spooling; retry in %.1fs: %s", self._store_backoff_s, exc)
+        logger.warning(
+            "store unavailable, spooling; retry in %.1fs: %s", self._store_backoff_s, exc
+        )
 
     def _store_ok(self) -> None:
         if self._store_backoff_s:

@@ -21,7 +21,7 @@ def deadletter_topic(root: str, problems: Sequence[Problem]) -> str:
 
 
 def deadletter_payload(
-    *, topic: str, payload: bytes, problems: Sequence[Problem], received_ms: int
+    *, topic: str, payload: bytes | bytearray, problems: Sequence[Problem], received_ms: int
 ) -> bytes:
     """JSON body: the reasons, the original topic and the raw payload (base64, capped)."""
     raw = payload[:MAX_RAW_BYTES]

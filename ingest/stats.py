@@ -22,9 +22,29 @@ from prometheus_client.registry import Collector
 from smartpark.model import Reason
 
 LAG_BUCKETS_S = (
-    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
-    1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
-)  # fmt: skip
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    3600.0,
+)
 
 
 class LagHistogram:
@@ -118,15 +138,17 @@ class IngestMetrics(Collector):
             p + "readings_spooled", "readings written to the disk spool", s.spooled_readings
         )
         yield CounterMetricFamily(
-            p + "readings_unspooled", "spooled readings later written to the store",
+            p + "readings_unspooled",
+            "spooled readings later written to the store",
             s.unspooled_readings,
-        )  # fmt: skip
+        )
         yield CounterMetricFamily(p + "store_errors", "failed store writes", s.store_errors)
         yield CounterMetricFamily(p + "retries", "store write retries", s.retries)
         yield CounterMetricFamily(
-            p + "spool_full_waits", "waits because store and spool were both full",
+            p + "spool_full_waits",
+            "waits because store and spool were both full",
             s.spool_full_waits,
-        )  # fmt: skip
+        )
         yield HistogramMetricFamily(
             p + "reading_lag_seconds",
             "time from a message's reading ts to its readings being durable (store or spool)",

@@ -40,11 +40,17 @@ def _summary(facts: dict[str, Any], prev: dict[str, Any], dt: float, published: 
     table.add_column("rate", justify="right")
     table.add_row("messages published", f"{published:,}", "")
     table.add_row("messages received", f"{stats.get('received', 0):,}", rate("received"))
-    table.add_row("readings stored", f"{stats.get('stored_readings', 0):,}", rate("stored_readings"))
+    table.add_row(
+        "readings stored", f"{stats.get('stored_readings', 0):,}", rate("stored_readings")
+    )
     table.add_row("readings spooled", f"{stats.get('spooled_readings', 0):,}", "")
     for reason, n in sorted(stats.get("deadlettered", {}).items()):
         table.add_row(f"dead-lettered: {reason}", f"{n:,}", "")
-    table.add_row("spool batches / bytes", f"{facts.get('spool_batches', 0)} / {facts.get('spool_bytes', 0):,}", "")
+    table.add_row(
+        "spool batches / bytes",
+        f"{facts.get('spool_batches', 0)} / {facts.get('spool_bytes', 0):,}",
+        "",
+    )
     status = facts.get("status", "starting")
     table.add_row("collector health", f"{status} {'; '.join(facts.get('problems', []))}", "")
     return table
@@ -57,7 +63,10 @@ def run_demo(
     workdir = Path(tempfile.mkdtemp(prefix="smartpark-demo-"))
     servers: list[Mosquitto | InfluxDB] = []
     env = dict(os.environ)
-    local = not ({"host", "port"} & settings.mqtt.model_fields_set) and "url" not in settings.influx.model_fields_set
+    local = (
+        not ({"host", "port"} & settings.mqtt.model_fields_set)
+        and "url" not in settings.influx.model_fields_set
+    )
     collector: subprocess.Popen[bytes] | None = None
     publisher: BoundedPublisher | None = None
     try:
@@ -81,16 +90,24 @@ def run_demo(
                 [sys.executable, "-m", "smartpark", "collect"], env=env, stdout=log, stderr=log
             )
         feed = Feed(registry, root=settings.mqtt.topic_root, batch=batch)
-        publisher = BoundedPublisher(settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False)
+        publisher = BoundedPublisher(
+            settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
+        )
         if not publisher.wait_connected():
             raise SmartparkError("cannot connect to the MQTT broker")
         stop = threading.Event()
         feeder = threading.Thread(
             target=publish_feed,
-            kwargs={"feed": feed, "publisher": publisher, "clock": SystemClock(), "msgs_per_s": rate,
-                    "duration_s": duration_s or float("inf"), "stop": stop.is_set},
+            kwargs={
+                "feed": feed,
+                "publisher": publisher,
+                "clock": SystemClock(),
+                "msgs_per_s": rate,
+                "duration_s": duration_s or float("inf"),
+                "stop": stop.is_set,
+            },
             daemon=True,
-        )  # fmt: skip
+        )
         feeder.start()
         _live(http_port, publisher, feeder, stop, console)
     finally:

@@ -29,7 +29,7 @@ def publish_feed(
     stop: Callable[[], bool] = lambda: False,
     progress: Callable[[PublishResult], None] | None = None,
 ) -> PublishResult:
-    """Publish until ``max_messages`` or ``duration_s`` (or ``stop()``), pacing to ``msgs_per_s``."""
+    """Publish until ``max_messages``, ``duration_s`` or ``stop()``, at ``msgs_per_s``."""
     if max_messages is None and duration_s is None:
         raise ValueError("give max_messages or duration_s")
     result = PublishResult()

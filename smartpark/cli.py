@@ -27,12 +27,14 @@ from smartpark.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 config_app = typer.Typer(no_args_is_help=True, help="Check configuration files.")
 app.add_typer(config_app, name="config")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger(__name__)
 
 RegistryOpt = Annotated[
     Path | None,
-    typer.Option("--registry", "-r", help="park registry YAML (default: SMARTPARK_INGEST__REGISTRY)"),
+    typer.Option(
+        "--registry", "-r", help="park registry YAML (default: SMARTPARK_INGEST__REGISTRY)"
+    ),
 ]
 
 
@@ -92,7 +94,11 @@ def collect(
     collector = Collector(settings=settings, registry=reg, store=open_store(settings.influx))
     collector.start()
     if collector.http is not None:
-        logger.info("status on http://%s:%d/metrics and /healthz", settings.ingest.http_host, collector.http.port)
+        logger.info(
+            "status on http://%s:%d/metrics and /healthz",
+            settings.ingest.http_host,
+            collector.http.port,
+        )
     _wait_for_signal()
     collector.stop()
 
@@ -116,14 +122,33 @@ def simulate(
     settings = _settings(registry)
     if duration is None and count is None:
         duration = 10.0
-    feed = Feed(registry_mod.load(settings.ingest.registry), root=settings.mqtt.topic_root, seed=seed, batch=batch)
-    publisher = BoundedPublisher(settings.mqtt, client_id=f"smartpark-sim-{os.getpid()}", persistent=False)
+    feed = Feed(
+        registry_mod.load(settings.ingest.registry),
+        root=settings.mqtt.topic_root,
+        seed=seed,
+        batch=batch,
+    )
+    publisher = BoundedPublisher(
+        settings.mqtt, client_id=f"smartpark-sim-{os.getpid()}", persistent=False
+    )
     if not publisher.wait_connected():
-        raise SmartparkError(f"cannot connect to MQTT broker {settings.mqtt.host}:{settings.mqtt.port}")
-    result = publish_feed(feed, publisher, clock=SystemClock(), msgs_per_s=rate, max_messages=count, duration_s=duration)
+        raise SmartparkError(
+            f"cannot connect to MQTT broker {settings.mqtt.host}:{settings.mqtt.port}"
+        )
+    result = publish_feed(
+        feed,
+        publisher,
+        clock=SystemClock(),
+        msgs_per_s=rate,
+        max_messages=count,
+        duration_s=duration,
+    )
     publisher.wait_all()
     publisher.close()
-    typer.echo(f"published messages={result.messages} readings={result.readings} in {result.elapsed_s:.1f}s")
+    typer.echo(
+        f"published messages={result.messages} readings={result.readings}"
+        f" in {result.elapsed_s:.1f}s"
+    )
 
 
 @app.command()
@@ -133,7 +158,7 @@ def demo(
     batch: Annotated[int, typer.Option(help="readings per message")] = 1,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
 ) -> None:
-    """Start Mosquitto and InfluxDB locally (unless configured), the collector and a feed; show live figures."""
+    """Local Mosquitto and InfluxDB (unless configured), collector, feed, live figures."""
     from simulators.demo import run_demo
 
     configure_logging("WARNING")
@@ -149,4 +174,3 @@ def main() -> None:
         for problem in getattr(exc, "problems", []):
             console.print(f"  {problem}")
         sys.exit(1)
-

@@ -70,7 +70,8 @@ def binary(name: str, *candidates: str) -> str:
         if found:
             return found
     raise ServerStartError(
-        f"{name} is not installed; on Debian: apt-get install -y mosquitto influxdb victoria-metrics"
+        f"{name} is not installed; on Debian: "
+        "apt-get install -y mosquitto influxdb victoria-metrics"
     )
 
 

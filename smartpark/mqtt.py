@@ -54,7 +54,7 @@ def make_client(
 def connect_properties(
     settings: MqttSettings, *, persistent: bool, receive_maximum: int | None
 ) -> Properties:
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = settings.session_expiry_s if persistent else 0
     if receive_maximum is not None:
         props.ReceiveMaximum = receive_maximum

@@ -215,7 +215,9 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                     continue
                 for name in sensor.fields:
                     if name in kind.fields:
-                        problems.append(f"{where_s}.fields.{name}: already a field of {sensor.kind}")
+                        problems.append(
+                            f"{where_s}.fields.{name}: already a field of {sensor.kind}"
+                        )
                 all_fields = {**kind.fields, **sensor.fields}
                 has_counter = any(f.semantics is Semantics.COUNTER for f in all_fields.values())
                 if sensor.rollover is not None and not has_counter:

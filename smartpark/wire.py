@@ -82,20 +82,21 @@ def parse_ts(raw: object) -> int | str:
     return f"ts must be epoch ms (integer) or an RFC 3339 string, got {type(raw).__name__}"
 
 
-def _load(payload: bytes, limits: Limits) -> object | Problem:
+def _load(payload: bytes | bytearray, limits: Limits) -> object | Problem:
     if len(payload) > limits.max_payload_bytes:
         return Problem(
             Reason.PAYLOAD_TOO_LARGE,
             f"{len(payload)} bytes > limit {limits.max_payload_bytes}",
         )
     try:
-        return orjson.loads(payload)
+        doc: object = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         try:
             payload.decode("utf-8")
         except UnicodeDecodeError as uexc:
             return Problem(Reason.BAD_ENCODING, f"not UTF-8: {uexc.reason} at byte {uexc.start}")
         return Problem(Reason.BAD_JSON, str(exc)[:200])
+    return doc
 
 
 def _reading(
@@ -129,7 +130,9 @@ def _reading(
             if not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
                 return Problem(Reason.BAD_VALUE, f"{key}: integer beyond 2**53", index)
         else:
-            return Problem(Reason.BAD_VALUE, f"{key}: expected a number, got {kind.__name__}", index)
+            return Problem(
+                Reason.BAD_VALUE, f"{key}: expected a number, got {kind.__name__}", index
+            )
     seq = item.get("seq")
     if seq is not None and (type(seq) is not int or seq < 0):
         return Problem(Reason.BAD_SEQ, "seq must be a non-negative integer", index)
@@ -137,7 +140,7 @@ def _reading(
 
 
 def decode(
-    payload: bytes, *, fields: Container[str], now_ms: int, limits: Limits
+    payload: bytes | bytearray, *, fields: Container[str], now_ms: int, limits: Limits
 ) -> tuple[list[RawReading], list[Problem]]:
     """Decode one message's payload into its good readings and the problems of the rest."""
     doc = _load(payload, limits)

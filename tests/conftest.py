@@ -111,7 +111,9 @@ def make_collector(park: Registry) -> Iterator[CollectorFactory]:
 
 @pytest.fixture
 def publisher(settings: Settings) -> Iterator[BoundedPublisher]:
-    pub = BoundedPublisher(settings.mqtt, client_id=f"{settings.mqtt.client_id}-pub", persistent=True)
+    pub = BoundedPublisher(
+        settings.mqtt, client_id=f"{settings.mqtt.client_id}-pub", persistent=True
+    )
     assert pub.wait_connected(10)
     yield pub
     pub.close()

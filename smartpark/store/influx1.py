@@ -8,8 +8,8 @@ import httpx
 import orjson
 
 from smartpark.errors import StoreRejected, StoreUnavailable
-from smartpark.store.base import Series
 from smartpark.store import influxql
+from smartpark.store.base import Series
 
 
 def parse_results(payload: Any) -> list[Series]:
@@ -29,7 +29,9 @@ def raise_for_write(response: httpx.Response) -> None:
     text = response.text[:500]
     if response.status_code >= 500 or response.status_code == 429:
         raise StoreUnavailable(f"store answered {response.status_code}: {text}")
-    raise StoreRejected(f"store refused write ({response.status_code}): {text}", response.status_code)
+    raise StoreRejected(
+        f"store refused write ({response.status_code}): {text}", response.status_code
+    )
 
 
 class Influx1Store:

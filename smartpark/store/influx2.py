@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 import orjson
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -34,19 +34,26 @@ class Influx2Store:
     def write(self, body: bytes) -> None:
         try:
             self._write_api.write(
-                bucket=self.bucket, org=self.org, record=body, write_precision=WritePrecision.MS
+                bucket=self.bucket,
+                org=self.org,
+                record=body,
+                write_precision="ms",  # type: ignore[arg-type]
             )
         except ApiException as exc:
             status = int(exc.status or 0)
             if status >= 500 or status == 429 or status == 0:
                 raise StoreUnavailable(f"store answered {status}: {exc.reason}") from exc
-            raise StoreRejected(f"store refused write ({status}): {exc.body!r:.300}", status) from exc
+            raise StoreRejected(
+                f"store refused write ({status}): {exc.body!r:.300}", status
+            ) from exc
         except (Urllib3Error, OSError) as exc:
             raise StoreUnavailable(f"store unreachable: {exc!r}") from exc
 
     def query(self, influxql: str) -> list[Series]:
         try:
-            response = self._http.post("/query", data={"q": influxql, "db": self.bucket, "epoch": "ms"})
+            response = self._http.post(
+                "/query", data={"q": influxql, "db": self.bucket, "epoch": "ms"}
+            )
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"store unreachable: {exc!r}") from exc
         if response.status_code >= 500:
@@ -63,4 +70,4 @@ class Influx2Store:
 
     def close(self) -> None:
         self._http.close()
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]

@@ -64,7 +64,8 @@ class Select:
             conds.append(f"time >= {rfc3339(self.start)}")
         if self.end is not None:
             conds.append(f"time < {rfc3339(self.end)}")
-        text = f"SELECT {cols} FROM {quote_ident(self.measurement)}"
+        # Every part is a quoted identifier, a quoted literal or a validated number.
+        text = f"SELECT {cols} FROM {quote_ident(self.measurement)}"  # noqa: S608
         if conds:
             text += " WHERE " + " AND ".join(conds)
         if self.group_by_tags:

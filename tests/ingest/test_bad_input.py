@@ -34,14 +34,29 @@ def _bad_cases(root: str, now: int) -> list[tuple[str, str, bytes, str]]:
         ("empty payload", t, b"", "bad_json"),
         ("truncated json", t, b'{"ts": 1', "bad_json"),
         ("NaN literal", t, b'{"ts": %d, "values": {"energy_kwh": NaN}}' % now, "bad_json"),
-        ("Infinity literal", t, b'{"ts": %d, "values": {"energy_kwh": Infinity}}' % now, "bad_json"),
-        ("-Infinity literal", t, b'{"ts": %d, "values": {"power_kw": -Infinity}}' % now, "bad_json"),
+        (
+            "Infinity literal",
+            t,
+            b'{"ts": %d, "values": {"energy_kwh": Infinity}}' % now,
+            "bad_json",
+        ),
+        (
+            "-Infinity literal",
+            t,
+            b'{"ts": %d, "values": {"power_kw": -Infinity}}' % now,
+            "bad_json",
+        ),
         ("overflowing number", t, b'{"ts": %d, "values": {"energy_kwh": 1e999}}' % now, "bad_json"),
         ("deep nesting", t, b"[" * 5000 + b"]" * 5000, "bad_json"),
         ("trailing garbage", t, one() + b" x", "bad_json"),
         ("invalid utf-8", t, b"\xff\xfe\x00garbage", "bad_encoding"),
         ("invalid utf-8 in a string", t, b'{"ts": "\xc3\x28", "values": {}}', "bad_encoding"),
-        ("oversized payload", t, b'{"ts": %d, "values": {"energy_kwh": 1.0}, "pad": "%s"}' % (now, b"x" * 300_000), "payload_too_large"),  # fmt: skip
+        (
+            "oversized payload",
+            t,
+            b'{"ts": %d, "values": {"energy_kwh": 1.0}, "pad": "%s"}' % (now, b"x" * 300_000),
+            "payload_too_large",
+        ),
         ("json string", t, b'"hello"', "bad_shape"),
         ("json number", t, b"42", "bad_shape"),
         ("json null", t, b"null", "bad_shape"),
@@ -52,21 +67,63 @@ def _bad_cases(root: str, now: int) -> list[tuple[str, str, bytes, str]]:
         ("values empty", t, orjson.dumps({"ts": now, "values": {}}), "bad_shape"),
         ("unexpected key", t, one(device="gw-1"), "bad_shape"),
         ("ts missing", t, orjson.dumps({"values": {"energy_kwh": 2.0}}), "bad_ts"),
-        ("ts unparseable", t, orjson.dumps({"ts": "yesterday", "values": {"energy_kwh": 1}}), "bad_ts"),
-        ("ts without offset", t, orjson.dumps({"ts": "2026-11-24T08:00:00", "values": {"energy_kwh": 1}}), "bad_ts"),  # fmt: skip
+        (
+            "ts unparseable",
+            t,
+            orjson.dumps({"ts": "yesterday", "values": {"energy_kwh": 1}}),
+            "bad_ts",
+        ),
+        (
+            "ts without offset",
+            t,
+            orjson.dumps({"ts": "2026-11-24T08:00:00", "values": {"energy_kwh": 1}}),
+            "bad_ts",
+        ),
         ("ts float", t, orjson.dumps({"ts": now + 0.5, "values": {"energy_kwh": 1}}), "bad_ts"),
         ("ts boolean", t, orjson.dumps({"ts": True, "values": {"energy_kwh": 1}}), "bad_ts"),
-        ("ts with newline injection", t, orjson.dumps({"ts": "2026-11-24T08:00:00Z\nelectricity x=1", "values": {"energy_kwh": 1}}), "bad_ts"),  # fmt: skip
-        ("ts a day ahead", t, orjson.dumps({"ts": now + 86_400_000, "values": {"energy_kwh": 1}}), "ts_out_of_range"),  # fmt: skip
-        ("ts two years ago", t, orjson.dumps({"ts": now - 2 * 365 * 86_400_000, "values": {"energy_kwh": 1}}), "ts_out_of_range"),  # fmt: skip
-        ("ts in seconds", t, orjson.dumps({"ts": now // 1000, "values": {"energy_kwh": 1}}), "ts_out_of_range"),  # fmt: skip
+        (
+            "ts with newline injection",
+            t,
+            orjson.dumps(
+                {"ts": "2026-11-24T08:00:00Z\nelectricity x=1", "values": {"energy_kwh": 1}}
+            ),
+            "bad_ts",
+        ),
+        (
+            "ts a day ahead",
+            t,
+            orjson.dumps({"ts": now + 86_400_000, "values": {"energy_kwh": 1}}),
+            "ts_out_of_range",
+        ),
+        (
+            "ts two years ago",
+            t,
+            orjson.dumps({"ts": now - 2 * 365 * 86_400_000, "values": {"energy_kwh": 1}}),
+            "ts_out_of_range",
+        ),
+        (
+            "ts in seconds",
+            t,
+            orjson.dumps({"ts": now // 1000, "values": {"energy_kwh": 1}}),
+            "ts_out_of_range",
+        ),
         ("unknown field", t, one({"energy_kwh": 1.0, "volume_m3": 2.0}), "unknown_field"),
         ("field key injection", t, one({"energy_kwh=1,power_kw": 3.0}), "unknown_field"),
-        ("field key newline", t, one({"energy_kwh\nelectricity,sensor=x power_kw": 1.0}), "unknown_field"),  # fmt: skip
+        (
+            "field key newline",
+            t,
+            one({"energy_kwh\nelectricity,sensor=x power_kw": 1.0}),
+            "unknown_field",
+        ),
         ("field key quotes", t, one({'energy"_kwh\\': 1.0}), "unknown_field"),
         ("field key spaces", t, one({"energy kwh": 1.0}), "unknown_field"),
         ("value a string", t, one({"energy_kwh": "12.5"}), "bad_value"),
-        ("value injection string", t, one({"energy_kwh": '1 1700000000000\nelectricity,x=1 y=2'}), "bad_value"),  # fmt: skip
+        (
+            "value injection string",
+            t,
+            one({"energy_kwh": "1 1700000000000\nelectricity,x=1 y=2"}),
+            "bad_value",
+        ),
         ("value boolean", t, one({"energy_kwh": True}), "bad_value"),
         ("value null", t, one({"energy_kwh": None}), "bad_value"),
         ("value nested object", t, one({"energy_kwh": {"a": {"b": 1}}}), "bad_value"),
@@ -74,18 +131,58 @@ def _bad_cases(root: str, now: int) -> list[tuple[str, str, bytes, str]]:
         ("value integer beyond 2**53", t, one({"energy_kwh": 2**60}), "bad_value"),
         ("seq negative", t, one(seq=-1), "bad_seq"),
         ("seq string", t, one(seq="7"), "bad_seq"),
-        ("too many readings", t, orjson.dumps([{"ts": now, "values": {"energy_kwh": 1}}] * 1001), "too_many_readings"),  # fmt: skip
-        ("unknown sensor", f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-99", one(), "unknown_sensor"),  # fmt: skip
-        ("unknown park", f"{root}/other-park/e01-baijiu/electricity/e01-grid-1", one(), "unknown_sensor"),  # fmt: skip
-        ("sensor under another enterprise", f"{root}/tianfu-np/e02-bottling/electricity/e01-grid-1", one(), "sensor_mismatch"),  # fmt: skip
-        ("sensor under another kind", f"{root}/tianfu-np/e01-baijiu/gas/e01-grid-1", one(), "sensor_mismatch"),  # fmt: skip
+        (
+            "too many readings",
+            t,
+            orjson.dumps([{"ts": now, "values": {"energy_kwh": 1}}] * 1001),
+            "too_many_readings",
+        ),
+        (
+            "unknown sensor",
+            f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-99",
+            one(),
+            "unknown_sensor",
+        ),
+        (
+            "unknown park",
+            f"{root}/other-park/e01-baijiu/electricity/e01-grid-1",
+            one(),
+            "unknown_sensor",
+        ),
+        (
+            "sensor under another enterprise",
+            f"{root}/tianfu-np/e02-bottling/electricity/e01-grid-1",
+            one(),
+            "sensor_mismatch",
+        ),
+        (
+            "sensor under another kind",
+            f"{root}/tianfu-np/e01-baijiu/gas/e01-grid-1",
+            one(),
+            "sensor_mismatch",
+        ),
         ("uppercase id", f"{root}/tianfu-np/E01-baijiu/electricity/e01-grid-1", one(), "bad_topic"),
-        ("id with comma, space, equals", f"{root}/tianfu-np/e01-baijiu/electricity/e01 grid,x=1", one(), "bad_topic"),  # fmt: skip
-        ("id with quote and backslash", f'{root}/tianfu-np/e01-baijiu/electricity/e01"grid\\', one(), "bad_topic"),  # fmt: skip
+        (
+            "id with comma, space, equals",
+            f"{root}/tianfu-np/e01-baijiu/electricity/e01 grid,x=1",
+            one(),
+            "bad_topic",
+        ),
+        (
+            "id with quote and backslash",
+            f'{root}/tianfu-np/e01-baijiu/electricity/e01"grid\\',
+            one(),
+            "bad_topic",
+        ),
         # (Mosquitto itself refuses topics with control characters such as a newline.)
         ("id not ascii", f"{root}/tianfu-np/e01-baijiu/electricity/e01-grïd", one(), "bad_topic"),
         ("id too long", f"{root}/tianfu-np/e01-baijiu/electricity/{'x' * 65}", one(), "bad_topic"),
-        ("topic too deep", f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-1/extra", one(), "bad_topic"),  # fmt: skip
+        (
+            "topic too deep",
+            f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-1/extra",
+            one(),
+            "bad_topic",
+        ),
         ("topic too short", f"{root}/tianfu-np/e01-baijiu", one(), "bad_topic"),
         ("empty level", f"{root}/tianfu-np//electricity/e01-grid-1", one(), "bad_topic"),
     ]
@@ -95,11 +192,15 @@ class DeadLetterListener:
     def __init__(self, settings: Settings) -> None:
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.ready = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{settings.mqtt.client_id}-dl")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"{settings.mqtt.client_id}-dl"
+        )
         topic = f"{settings.mqtt.topic_root}/_deadletter/#"
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.ready.set()
-        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, orjson.loads(m.payload)))
+        self.client.on_message = lambda _c, _u, m: self.received.append(
+            (m.topic, orjson.loads(m.payload))
+        )
         self.client.connect("127.0.0.1", settings.mqtt.port)
         self.client.loop_start()
         assert self.ready.wait(10)
@@ -180,7 +281,9 @@ def test_good_readings_of_a_partly_bad_array_are_stored(
     assert publisher.wait_all(10)
     wait_until(lambda: collector.stats.stored_readings == 2 and len(deadletters.received) == 1)
     _topic, body = deadletters.received[0]
-    assert body["problems"] == [{"reason": "bad_value", "index": 1, "detail": "energy_kwh: expected a number, got str"}]  # fmt: skip
+    assert body["problems"] == [
+        {"reason": "bad_value", "index": 1, "detail": "energy_kwh: expected a number, got str"}
+    ]
     assert count_points(store, "electricity", "energy_kwh") == 2
     # acknowledged only when both the batch and the dead letter were done
     wait_until(lambda: not collector._held, what="held message released")

@@ -30,10 +30,14 @@ def _feed(park: Registry, root: str, *, per_sensor: int, batch: int, seed: int):
         readings = []
         for i in range(per_sensor):
             ts = base + i * 1000 + rng.randint(0, 999)
-            values = {name: round(rng.uniform(-1e6, 1e6), rng.randint(0, 6)) for name in sensor.fields}
+            values = {
+                name: round(rng.uniform(-1e6, 1e6), rng.randint(0, 6)) for name in sensor.fields
+            }
             if i % 3 == 0:  # integers in JSON are stored as the same (float) field
                 values = {k: int(v) for k, v in values.items()}
-            expected[(sensor.ref.kind, sensor.ref.sensor, ts)] = {k: float(v) for k, v in values.items()}
+            expected[(sensor.ref.kind, sensor.ref.sensor, ts)] = {
+                k: float(v) for k, v in values.items()
+            }
             readings.append({"ts": ts, "values": values, "seq": i})
         for start in range(0, per_sensor, batch):
             chunk = readings[start : start + batch]
@@ -97,7 +101,10 @@ def test_redelivered_reading_is_stored_once(
 
 
 def test_status_endpoint_serves_metrics_and_health(
-    settings: Settings, park: Registry, make_collector: CollectorFactory, publisher: BoundedPublisher
+    settings: Settings,
+    park: Registry,
+    make_collector: CollectorFactory,
+    publisher: BoundedPublisher,
 ) -> None:
     collector = make_collector(settings)
     assert collector.http is not None

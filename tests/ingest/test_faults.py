@@ -134,7 +134,9 @@ def test_store_down_for_30s_under_load_loses_and_duplicates_nothing(
 def _spawn_collector(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | to_env(settings)
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "smartpark", "collect"], env=env, stdout=out, stderr=out)
+        return subprocess.Popen(
+            [sys.executable, "-m", "smartpark", "collect"], env=env, stdout=out, stderr=out
+        )
 
 
 def _healthz(settings: Settings) -> dict:

@@ -51,13 +51,17 @@ def test_collector_writes_through_the_v2_api(
     body = [{"ts": ts, "values": {"volume_m3": v, "flow_m3h": 2.0}} for ts, v in expected]
     publisher.publish(topic_for(settings.mqtt.topic_root, sensor.ref), orjson.dumps(body))
     wait_until(lambda: collector.stats.stored_readings == 5, what="stored via v2")
-    wait_until(lambda: _export(victoria, "gas_volume_m3", "e05-gas-1") == expected, what="points in VictoriaMetrics")
+    wait_until(
+        lambda: _export(victoria, "gas_volume_m3", "e05-gas-1") == expected,
+        what="points in VictoriaMetrics",
+    )
 
 
 def test_v2_store_translates_outages() -> None:
-    down = Influx2Store(url=f"http://127.0.0.1:{free_port()}", token="t0ken-x", org="o", bucket="b", timeout_s=1)
+    down = Influx2Store(
+        url=f"http://127.0.0.1:{free_port()}", token="t0ken-x", org="o", bucket="b", timeout_s=1
+    )
     with pytest.raises(StoreUnavailable):
         down.write(b"m f=1.0 1")
     assert down.ping() is False
     down.close()
-

@@ -9,12 +9,24 @@ import pytest
 from smartpark.errors import StoreRejected
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.influxql import Select, quote_ident, quote_string
-from smartpark.store.lineprotocol import encode_fast, encode_point, escape_key, escape_measurement, format_value
+from smartpark.store.lineprotocol import (
+    encode_fast,
+    encode_point,
+    escape_key,
+    escape_measurement,
+    format_value,
+)
 
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
-    [("plain", "plain"), ("a b", r"a\ b"), ("a,b", r"a\,b"), ("a=b", r"a\=b"), ("a ,=", r"a\ \,\=")],
+    [
+        ("plain", "plain"),
+        ("a b", r"a\ b"),
+        ("a,b", r"a\,b"),
+        ("a=b", r"a\=b"),
+        ("a ,=", r"a\ \,\="),
+    ],
 )
 def test_escape_key(raw: str, escaped: str) -> None:
     assert escape_key(raw) == escaped
@@ -29,7 +41,14 @@ def test_escape_measurement(raw: str, escaped: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(1, "1.0"), (2.5, "2.5"), (-0.0, "-0.0"), (1e16, "1e+16"), (True, "true"), ('say "hi"\\', r'"say \"hi\"\\"')],
+    [
+        (1, "1.0"),
+        (2.5, "2.5"),
+        (-0.0, "-0.0"),
+        (1e16, "1e+16"),
+        (True, "true"),
+        ('say "hi"\\', r'"say \"hi\"\\"'),
+    ],
 )
 def test_format_value(value: object, text: str) -> None:
     assert format_value(value) == text  # type: ignore[arg-type]
@@ -37,9 +56,9 @@ def test_format_value(value: object, text: str) -> None:
 
 @pytest.mark.parametrize("bad", ["a\nb", "a\rb", "", "back\\slash", "trailing\\"])
 def test_names_line_protocol_cannot_carry_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="newline|empty|backslash"):
+    with pytest.raises(ValueError, match=r"newline|empty|backslash"):
         escape_key(bad)
-    with pytest.raises(ValueError, match="newline|empty|backslash"):
+    with pytest.raises(ValueError, match=r"newline|empty|backslash"):
         escape_measurement(bad)
 
 
@@ -53,7 +72,9 @@ def test_fast_encoder_matches_the_general_one() -> None:
     values = {"energy_kwh": 12, "power_kw": 3.25}
     from smartpark.store.lineprotocol import series_key
 
-    assert encode_fast(series_key("electricity", tags), values, 5) == encode_point("electricity", tags, values, 5)
+    assert encode_fast(series_key("electricity", tags), values, 5) == encode_point(
+        "electricity", tags, values, 5
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,14 +110,22 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_hostile_names_round_trip_through_a_real_influxdb(store: Influx1Store, hostile: str) -> None:
+def test_hostile_names_round_trip_through_a_real_influxdb(
+    store: Influx1Store, hostile: str
+) -> None:
     """What is written under a name is read back under exactly that name, and nothing else is."""
     measurement = f"m {hostile}"
     text = f'v "{hostile}" \\ end\\'  # string fields do carry backslashes
-    line_a = encode_point(measurement, {"tag": hostile, "other": "x"}, {hostile: 1.5, "f": text}, 1_000)
-    line_b = encode_point(measurement, {"tag": hostile + "-not", "other": "x"}, {hostile: 9.0}, 2_000)
+    line_a = encode_point(
+        measurement, {"tag": hostile, "other": "x"}, {hostile: 1.5, "f": text}, 1_000
+    )
+    line_b = encode_point(
+        measurement, {"tag": hostile + "-not", "other": "x"}, {hostile: 9.0}, 2_000
+    )
     store.write(f"{line_a}\n{line_b}".encode())
-    query = Select(measurement, [hostile, "f"], tags={"tag": hostile}, start=datetime(1970, 1, 1, tzinfo=UTC))
+    query = Select(
+        measurement, [hostile, "f"], tags={"tag": hostile}, start=datetime(1970, 1, 1, tzinfo=UTC)
+    )
     series = store.query(query.to_influxql())
     assert len(series) == 1
     assert series[0].name == measurement

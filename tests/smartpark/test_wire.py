@@ -10,7 +10,9 @@ from smartpark.wire import Limits, Problem, decode, parse_topic, parse_ts
 
 NOW = 1_795_000_000_000
 FIELDS = frozenset({"energy_kwh", "power_kw"})
-LIMITS = Limits(max_payload_bytes=1024, max_readings=3, max_future_ms=300_000, max_past_ms=86_400_000)
+LIMITS = Limits(
+    max_payload_bytes=1024, max_readings=3, max_future_ms=300_000, max_past_ms=86_400_000
+)
 
 
 @pytest.mark.parametrize(
@@ -66,10 +68,16 @@ def _decode(doc: object) -> tuple[list, list[Problem]]:
         ({"ts": NOW, "values": {"energy_kwh": 1.5}}, [(NOW, {"energy_kwh": 1.5}, None)]),
         ({"ts": NOW, "values": {"power_kw": 3}, "seq": 9}, [(NOW, {"power_kw": 3}, 9)]),
         (
-            [{"ts": NOW - 1, "values": {"energy_kwh": 1.0}}, {"ts": NOW, "values": {"power_kw": -2.5}}],
+            [
+                {"ts": NOW - 1, "values": {"energy_kwh": 1.0}},
+                {"ts": NOW, "values": {"power_kw": -2.5}},
+            ],
             [(NOW - 1, {"energy_kwh": 1.0}, None), (NOW, {"power_kw": -2.5}, None)],
         ),
-        ({"ts": NOW + 300_000, "values": {"energy_kwh": 0}}, [(NOW + 300_000, {"energy_kwh": 0}, None)]),
+        (
+            {"ts": NOW + 300_000, "values": {"energy_kwh": 0}},
+            [(NOW + 300_000, {"energy_kwh": 0}, None)],
+        ),
     ],
 )
 def test_good_payloads_decode_to_readings(doc: object, readings: list) -> None:

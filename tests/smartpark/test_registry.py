@@ -1,0 +1,110 @@
+"""The registry: the example park loads; every problem of a bad file is reported with where it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smartpark import registry as registry_mod
+from smartpark.errors import ConfigError
+from smartpark.model import Reason
+from tests.conftest import EXAMPLE_PARK
+
+
+def test_example_park_is_a_realistic_park(park: registry_mod.Registry) -> None:
+    enterprises = [e for p in park.parks.values() for e in p.enterprises]
+    kinds = {s.ref.kind for s in park.sensors()}
+    assert 10 <= len(enterprises) <= 14
+    assert 90 <= len(park) <= 120
+    assert {"electricity", "pv", "gas", "emissions", "production", "steam"} <= kinds
+    industries = {e.industry.split("/")[0] for e in enterprises}
+    assert {"food_beverage", "pharmaceuticals", "new_materials", "energy"} <= industries
+
+
+def test_resolve_tells_unknown_from_misplaced_sensors(park: registry_mod.Registry) -> None:
+    found = park.resolve("tianfu-np", "e01-baijiu", "electricity", "e01-grid-1")
+    assert isinstance(found, registry_mod.RegisteredSensor)
+    assert found.spec.multiplier == 80
+    assert found.fields["energy_kwh"].semantics == "counter"
+    assert park.resolve("tianfu-np", "e01-baijiu", "electricity", "nope") is Reason.UNKNOWN_SENSOR
+    assert park.resolve("other", "e01-baijiu", "electricity", "e01-grid-1") is Reason.UNKNOWN_SENSOR
+    assert (
+        park.resolve("tianfu-np", "e02-bottling", "electricity", "e01-grid-1")
+        is Reason.SENSOR_MISMATCH
+    )
+    assert park.resolve("tianfu-np", "e01-baijiu", "gas", "e01-grid-1") is Reason.SENSOR_MISMATCH
+
+
+def test_production_output_takes_the_sensor_unit(park: registry_mod.Registry) -> None:
+    found = park.resolve("tianfu-np", "e08-anode", "production", "e08-output-1")
+    assert isinstance(found, registry_mod.RegisteredSensor)
+    assert found.fields["output"].unit == "t"
+
+
+def _broken() -> dict:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    park = doc["parks"][0]
+    park["timezone"] = "Mars/Olympus"
+    ent0, ent1 = park["enterprises"][0], park["enterprises"][1]
+    ent0["sensors"][0]["kind"] = "electrcity"  # typo: unknown kind
+    ent0["sensors"][1]["multiplier"] = -1
+    ent1["land_mu"] = "large"
+    ent1["sensors"][0]["id"] = "Bad Id"
+    return doc
+
+
+def test_every_structural_problem_is_reported_with_its_place() -> None:
+    registry, problems = registry_mod.parse(_broken())
+    assert registry is None
+    text = "\n".join(problems)
+    assert "parks[0 id='tianfu-np'].timezone" in text and "Mars/Olympus" in text
+    assert "enterprises[0 id='e01-baijiu'].sensors[1 id='e01-grid-2'].multiplier" in text
+    assert "enterprises[1 id='e02-bottling'].land_mu" in text
+    assert "enterprises[1 id='e02-bottling'].sensors[0 id='Bad Id'].id" in text
+    assert len(problems) == 4  # the unknown kind is a semantic check, after structure
+
+
+def test_semantic_problems_are_all_reported() -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ents = doc["parks"][0]["enterprises"]
+    ents[0]["sensors"][0]["kind"] = "electrcity"
+    ents[1]["sensors"][0]["id"] = "e01-grid-2"  # used by e01 already
+    ents[2]["id"] = ents[3]["id"]
+    ents[3]["sensors"].append({"id": "e04-steam-x", "kind": "steam", "unit": "t"})
+    ents[4]["sensors"].append({"id": "e05-out-x", "kind": "production"})
+    registry, problems = registry_mod.parse(doc)
+    assert registry is None
+    text = "\n".join(problems)
+    assert "unknown kind 'electrcity'" in text
+    assert (
+        "sensor id 'e01-grid-2' already used in park 'tianfu-np' by enterprise 'e01-baijiu'" in text
+    )
+    assert "duplicate enterprise id 'e04-cannery'" in text
+    assert "only production sensors take a unit" in text
+    assert "production sensors need the unit of output" in text
+    assert len(problems) == 5
+
+
+def test_load_raises_with_all_problems(tmp_path: Path) -> None:
+    path = tmp_path / "park.yaml"
+    path.write_text(yaml.safe_dump(_broken()))
+    with pytest.raises(ConfigError) as err:
+        registry_mod.load(path)
+    assert len(err.value.problems) == 4
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"parks: [", "not valid YAML"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"parks: []", "at least 1 item"),
+    ],
+)
+def test_unreadable_files_are_reported(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "park.yaml"
+    path.write_bytes(content)
+    _, problems = registry_mod.check(path)
+    assert message in problems[0]

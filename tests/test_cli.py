@@ -1,0 +1,44 @@
+"""The CLI as a user types it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLE_PARK
+
+
+def _smartpark(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smartpark", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_config_check_accepts_the_example_park() -> None:
+    result = _smartpark("config", "check", str(EXAMPLE_PARK))
+    assert result.returncode == 0, result.stderr
+    assert "ok (1 park(s), 12 enterprises, 101 sensors)" in result.stdout
+
+
+def test_config_check_lists_every_problem_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "park.yaml"
+    bad.write_text(
+        "parks:\n  - id: P1\n    name: x\n    timezone: Nowhere/City\n    location: {lat: 99, lon: 0}\n    area_mu: 10\n"
+    )
+    result = _smartpark("config", "check", str(bad))
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("parks[0 id='P1'].id:") for line in lines)
+    assert any(line.startswith("parks[0 id='P1'].timezone:") for line in lines)
+    assert any(line.startswith("parks[0 id='P1'].location.lat:") for line in lines)
+    assert "3 problem(s)" in result.stderr
+
+
+def test_collect_with_a_broken_registry_fails_with_a_message(tmp_path: Path) -> None:
+    bad = tmp_path / "park.yaml"
+    bad.write_text("parks: []\n")
+    result = _smartpark("collect", "--registry", str(bad))
+    assert result.returncode == 1
+    assert "problem(s) in the registry" in result.stderr
+    assert "Traceback" not in result.stderr
