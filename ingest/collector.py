@@ -105,6 +105,7 @@ class Collector:
         self.client = mqtt.make_client(self._mqtt, client_id=self._mqtt.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
         self.metrics_registry = CollectorRegistry()
@@ -173,8 +174,15 @@ class Collector:
             topic = f"$share/{self._mqtt.share_group}/{topic}"
         client.subscribe(topic, options=SubscribeOptions(qos=1))
         self._last_activity = self.clock.monotonic()
-        self.connected.set()
-        logger.info("connected session_present=%s subscribed=%s", flags.session_present, topic)
+        logger.info("connected session_present=%s subscribing=%s", flags.session_present, topic)
+
+    def _on_subscribe(
+        self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        if any(mqtt.reason_failed(r) for r in reasons):
+            logger.error("broker refused the subscription reasons=%s", reasons)
+            return
+        self.connected.set()  # "connected" means subscribed: readings can flow
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.connected.clear()

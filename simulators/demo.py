@@ -69,6 +69,7 @@ def run_demo(
     )
     collector: subprocess.Popen[bytes] | None = None
     publisher: BoundedPublisher | None = None
+    clean = False
     try:
         if local:
             console.print(f"starting Mosquitto and InfluxDB on loopback, data in {workdir}")
@@ -89,6 +90,7 @@ def run_demo(
             collector = subprocess.Popen(
                 [sys.executable, "-m", "smartpark", "collect"], env=env, stdout=log, stderr=log
             )
+        _wait_subscribed(http_port, collector)
         feed = Feed(registry, root=settings.mqtt.topic_root, batch=batch)
         publisher = BoundedPublisher(
             settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
@@ -109,7 +111,16 @@ def run_demo(
             daemon=True,
         )
         feeder.start()
+        bad = threading.Thread(
+            target=_publish_bad, args=(publisher, settings.mqtt.topic_root, stop), daemon=True
+        )
+        bad.start()
+        console.print(
+            f"collector status: http://127.0.0.1:{http_port}/metrics and /healthz; "
+            f"readings in InfluxDB {settings.influx.url} database {settings.influx.database!r}"
+        )
         _live(http_port, publisher, feeder, stop, console)
+        clean = True
     finally:
         if publisher is not None:
             publisher.close()
@@ -118,8 +129,38 @@ def run_demo(
             collector.wait(timeout=30)
         for server in reversed(servers):
             server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        console.print("stopped")
+        if clean:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            console.print(f"\nlogs kept in {workdir}")
+        console.print("\nstopped")
+
+
+def _wait_subscribed(http_port: int, collector: subprocess.Popen[bytes]) -> None:
+    """Readings published before the collector's first subscription would have no taker."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if collector.poll() is not None:
+            raise SmartparkError("the collector exited; see collector.log in the demo directory")
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).json()["connected"]:
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise SmartparkError("the collector did not subscribe within 30 s")
+
+
+def _publish_bad(publisher: BoundedPublisher, root: str, stop: threading.Event) -> None:
+    """Now and then a message the collector must refuse, so dead letters show up too."""
+    samples = [
+        (f"{root}/tianfu-np/e01-baijiu/electricity/no-such-meter", b'{"ts": 0, "values": {}}'),
+        (f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-1", b"not json"),
+    ]
+    i = 0
+    while not stop.wait(2.0):
+        publisher.publish(*samples[i % len(samples)])
+        i += 1
 
 
 def _live(
@@ -143,4 +184,12 @@ def _live(
                 live.update(_summary(facts, prev, now - prev_t if prev else 0, publisher.published))
                 prev, prev_t = facts, now
         except KeyboardInterrupt:
-            stop.set()
+            pass
+        stop.set()
+        publisher.wait_all(10)
+        time.sleep(0.5)  # one last batch age
+        try:
+            facts = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).json()
+            live.update(_summary(facts, prev, time.monotonic() - prev_t, publisher.published))
+        except httpx.HTTPError as exc:
+            console.print(f"collector status unavailable at the end: {exc}")

@@ -99,8 +99,7 @@ def make_collector(park: Registry) -> Iterator[CollectorFactory]:
             )
         collector = Collector(settings=settings, registry=park, store=open_store(settings.influx))
         collector.start()
-        assert collector.connected.wait(10), "collector did not connect"
-        time.sleep(0.2)  # let the SUBSCRIBE complete before tests publish
+        assert collector.connected.wait(10), "collector did not connect and subscribe"
         started.append(collector)
         return collector
 

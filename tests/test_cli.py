@@ -42,3 +42,16 @@ def test_collect_with_a_broken_registry_fails_with_a_message(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "problem(s) in the registry" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_the_pipeline_and_stops_cleanly() -> None:
+    result = _smartpark("demo", "--duration", "4", "--rate", "200")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stderr  # rich writes to stderr
+    assert "starting Mosquitto and InfluxDB on loopback" in out
+    stored = [line for line in out.splitlines() if "readings stored" in line][-1]
+    published = [line for line in out.splitlines() if "messages published" in line][-1]
+    total = int(stored.split("│")[2].strip().replace(",", ""))
+    assert total == int(published.split("│")[2].strip().replace(",", "")) - 2  # two are bad ones
+    assert "dead-lettered: unknown_sensor" in out
+    assert out.rstrip().endswith("stopped")

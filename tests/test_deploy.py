@@ -1,0 +1,38 @@
+"""What we ship for Docker cannot run here (no engine): check it as strictly as we can."""
+
+from __future__ import annotations
+
+import yaml
+
+from smartpark.localstack import MOSQUITTO_RELIABILITY
+from tests.conftest import ROOT
+
+
+def _conf_lines(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def test_shipped_mosquitto_conf_has_the_reliability_settings_the_tests_run_with() -> None:
+    shipped = _conf_lines((ROOT / "deploy/mosquitto/mosquitto.conf").read_text())
+    assert _conf_lines(MOSQUITTO_RELIABILITY) <= shipped
+    assert "allow_anonymous false" in shipped
+
+
+def test_compose_file_is_consistent() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"mosquitto", "influxdb", "collector"}
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).parent.exists(), source
+            else:
+                assert source in compose["volumes"], source
+    env = services["collector"]["environment"]
+    assert env["SMARTPARK_MQTT__HOST"] == "mosquitto"
+    # secrets are taken from the environment, never written here
+    assert env["SMARTPARK_MQTT__PASSWORD"].startswith("${")
+    assert env["SMARTPARK_INFLUX__PASSWORD"].startswith("${")
+    assert services["collector"]["command"][0] == "collect"
+    assert (ROOT / "examples/park.yaml").exists()
