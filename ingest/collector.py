@@ -99,6 +99,7 @@ class Collector:
         self._stopping = threading.Event()
         self._store_retry_at = 0.0
         self._store_backoff_s = 0.0
+        self._spool_full = False  # the last batch did not fit: nothing is being acknowledged
         self.connected = threading.Event()
         self._last_activity = self.clock.monotonic()
         self._writer = threading.Thread(target=self._run_writer, name="ingest-writer")
@@ -312,7 +313,9 @@ class Collector:
                     break
             if self.spool.append(body):
                 self.stats.spooled_readings += count
+                self._spool_full = False
                 break
+            self._spool_full = True
             self.stats.spool_full_waits += 1
             if self._stopping.is_set():
                 logger.warning(
@@ -353,6 +356,7 @@ class Collector:
             self.stats.unspooled_readings += lines
             self.stats.stored_readings += lines
         self.spool.remove(path)
+        self._spool_full = False
 
     def _store_failed(self, exc: StoreUnavailable) -> None:
         self.stats.store_errors += 1
@@ -396,13 +400,12 @@ class Collector:
         silent_s = self.clock.monotonic() - self._last_activity
         connected = self.connected.is_set()
         store_up = self._store_backoff_s == 0.0
-        spool_full = not self.spool.has_room(1)
         problems = []
         if not connected:
             problems.append("disconnected from broker")
         elif silent_s > self._ingest.silence_unhealthy_s:
             problems.append(f"connected but silent for {silent_s:.0f}s")
-        if not store_up and spool_full:
+        if not store_up and self._spool_full:
             problems.append("store down and spool full")
         facts: dict[str, Any] = {
             "connected": connected,

@@ -55,3 +55,39 @@ def test_demo_runs_the_pipeline_and_stops_cleanly() -> None:
     assert total == int(published.split("│")[2].strip().replace(",", "")) - 2  # two are bad ones
     assert "dead-lettered: unknown_sensor" in out
     assert out.rstrip().endswith("stopped")
+
+
+def test_simulate_publishes_a_feed_the_collector_stores(settings, make_collector, store) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from smartpark.settings import to_env
+    from tests.conftest import count_points, wait_until
+
+    collector = make_collector(settings)
+    env = os.environ | to_env(settings)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smartpark",
+            "simulate",
+            "--count",
+            "303",
+            "--rate",
+            "1000",
+            "--batch",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "published messages=303 readings=606" in result.stdout
+    wait_until(lambda: collector.stats.stored_readings == 606, what="606 readings stored")
+    assert count_points(store, "electricity", "power_kw") == 2 * sum(
+        1
+        for i in range(303)
+        if list(collector.registry.sensors())[i % 101].ref.kind == "electricity"
+    )

@@ -242,3 +242,31 @@ def test_readings_published_while_broker_restarted_and_collector_down_are_kept(
     load.finish()
     make_collector(settings)
     _assert_exactly_once(store, 500, timeout_s=10)
+
+
+def test_with_store_down_and_spool_full_the_broker_holds_the_rest(
+    settings: Settings, park: Registry, make_collector: CollectorFactory, own_influx: InfluxDB
+) -> None:
+    """No acknowledgement without durability: the collector stalls at Receive Maximum."""
+    settings.ingest = settings.ingest.model_copy(
+        update={"spool_max_bytes": 20_000, "batch_max_points": 50}
+    )
+    settings.mqtt = settings.mqtt.model_copy(update={"receive_maximum": 200})
+    own_influx.stop()
+    collector = make_collector(settings)
+    messages = _messages(park, settings.mqtt.topic_root, 3_000)
+    load = Load(settings, messages, rate=3_000)
+    wait_until(lambda: collector.stats.spool_full_waits > 0, what="spool full")
+    time.sleep(2)
+    assert collector.health()[0] is False
+    assert "store down and spool full" in collector.health()[1]["problems"]
+    # the collector holds at most Receive Maximum messages; the broker keeps the rest
+    assert collector.stats.received <= collector.stats.spooled_readings + 200 + 50
+    assert collector.stats.received < len(messages)
+    own_influx.start()
+    load.finish()
+    store = open_store(settings.influx)
+    assert isinstance(store, Influx1Store)
+    store.ensure_database()
+    _assert_exactly_once(store, len(messages))
+    store.close()
