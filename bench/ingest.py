@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from smartpark import registry as registry_mod  # noqa: E402
+from smartpark.httpserver import wait_connected  # noqa: E402
 from smartpark.localstack import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark.mqtt import BoundedPublisher  # noqa: E402
 from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, to_env  # noqa: E402
@@ -49,31 +50,13 @@ def _meters(root: str) -> list[str]:
     return [topic_for(root, s.ref) for s in park.sensors() if s.ref.kind == "electricity"]
 
 
-def _payloads(
-    topics: list[str], *, start: int, count: int, per_msg: int, base_ms: int
-) -> list[tuple[str, bytes]]:
-    """Messages for readings start..start+count; reading i -> meter i % M, ts base + i // M."""
-    m = len(topics)
-    out = []
-    for first in range(start, start + count, per_msg):
-        readings = [
-            {"ts": base_ms + i // m, "values": {"energy_kwh": float(i), "power_kw": 1.5}}
-            for i in range(first, first + per_msg)
-        ]
-        # a gateway batch carries one sensor's readings: keep i % M constant within a message
-        out.append((topics[first % m], orjson.dumps(readings[0] if per_msg == 1 else readings)))
-    return out
-
-
 def _publisher_proc(settings: Settings, topics: list[str], job: dict, ready, go, results) -> None:
     """Child process: build its messages, wait for the start signal, publish them all."""
     per_msg, base_ms, worker, workers, total = (
         job[k] for k in ("per_msg", "base_ms", "worker", "workers", "total")
     )
     m = len(topics)
-    # Worker w takes every workers-th message; with per_msg a multiple of m this keeps
-    # each message's readings on one sensor.
-    step = per_msg * m if per_msg > 1 else 1
+    # Worker w takes every workers-th message; each message holds one sensor's readings.
     msgs: list[tuple[str, bytes]] = []
     if per_msg == 1:
         for i in range(worker, total, workers):
@@ -101,7 +84,6 @@ def _publisher_proc(settings: Settings, topics: list[str], job: dict, ready, go,
                 for k in range(per_msg)
             ]
             msgs.append((topics[sensor], orjson.dumps(readings)))
-    del step
     pub = BoundedPublisher(
         settings.mqtt, client_id=f"bench-pub-{os.getpid()}", max_unacked=20_000, persistent=False
     )
@@ -128,15 +110,8 @@ class CollectorProc:
             stderr=self.log,
         )
         self.url = f"http://127.0.0.1:{settings.ingest.http_port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).json()["connected"]:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("collector did not come up")
+        if not wait_connected(self.url, alive=lambda: self.proc.poll() is None):
+            raise RuntimeError(f"collector did not come up; see {log}")
 
     def stats(self) -> dict:
         return httpx.get(f"{self.url}/healthz", timeout=5).json()["stats"]

@@ -23,6 +23,7 @@ from simulators.publisher import publish_feed
 from smartpark import registry as registry_mod
 from smartpark.clock import SystemClock
 from smartpark.errors import SmartparkError
+from smartpark.httpserver import wait_connected
 from smartpark.localstack import InfluxDB, Mosquitto, free_port
 from smartpark.mqtt import BoundedPublisher
 from smartpark.settings import Settings
@@ -90,7 +91,11 @@ def run_demo(
             collector = subprocess.Popen(
                 [sys.executable, "-m", "smartpark", "collect"], env=env, stdout=log, stderr=log
             )
-        _wait_subscribed(http_port, collector)
+        # Readings published before the collector's first subscription would have no taker.
+        if not wait_connected(
+            f"http://127.0.0.1:{http_port}", alive=lambda: collector.poll() is None
+        ):
+            raise SmartparkError(f"the collector did not subscribe; see {workdir}/collector.log")
         feed = Feed(registry, root=settings.mqtt.topic_root, batch=batch)
         publisher = BoundedPublisher(
             settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
@@ -134,21 +139,6 @@ def run_demo(
         else:
             console.print(f"\nlogs kept in {workdir}")
         console.print("\nstopped")
-
-
-def _wait_subscribed(http_port: int, collector: subprocess.Popen[bytes]) -> None:
-    """Readings published before the collector's first subscription would have no taker."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if collector.poll() is not None:
-            raise SmartparkError("the collector exited; see collector.log in the demo directory")
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).json()["connected"]:
-                return
-        except httpx.HTTPError:
-            pass  # not listening yet
-        time.sleep(0.1)
-    raise SmartparkError("the collector did not subscribe within 30 s")
 
 
 def _publish_bad(publisher: BoundedPublisher, root: str, stop: threading.Event) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -57,3 +59,21 @@ class StatusServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def wait_connected(
+    base_url: str, *, timeout_s: float = 30.0, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Poll a collector's ``/healthz`` until it reports connected (and subscribed).
+
+    False when ``timeout_s`` passes or ``alive()`` turns false (the process died).
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).json().get("connected"):
+                return True
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.05)
+    return False

@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
+from smartpark.httpserver import wait_connected
 from smartpark.localstack import InfluxDB, Mosquitto, free_port
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
@@ -139,18 +139,9 @@ def _spawn_collector(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _healthz(settings: Settings) -> dict:
-    return httpx.get(f"http://127.0.0.1:{settings.ingest.http_port}/healthz", timeout=1).json()
-
-
 def _wait_connected(settings: Settings) -> None:
-    def connected() -> bool:
-        try:
-            return bool(_healthz(settings)["connected"])
-        except httpx.HTTPError:
-            return False
-
-    wait_until(connected, timeout_s=20, what="collector process connected")
+    url = f"http://127.0.0.1:{settings.ingest.http_port}"
+    assert wait_connected(url, timeout_s=20), "collector process did not connect"
 
 
 def test_collector_killed_under_load_and_restarted_loses_and_duplicates_nothing(
