@@ -42,6 +42,14 @@ class Reason(StrEnum):
     STORE_REJECTED = "store_rejected"
 
 
+class LoadClass(StrEnum):
+    """How an enterprise draws energy over the day and week."""
+
+    CONTINUOUS = "continuous"  # around the clock, every day (furnaces, cold stores)
+    SHIFT = "shift"  # day shifts on working days, low at night, weekends and holidays
+    BATCH = "batch"  # production batches with idle periods between them
+
+
 class Semantics(StrEnum):
     """How a field's values relate over time."""
 

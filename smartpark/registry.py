@@ -15,10 +15,17 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+)
 
 from smartpark.errors import ConfigError
-from smartpark.model import CORE_KINDS, Id, Reason, Semantics, SensorRef
+from smartpark.model import CORE_KINDS, Id, LoadClass, Reason, Semantics, SensorRef
 
 
 class _Strict(BaseModel):
@@ -76,6 +83,19 @@ class SensorSpec(_Strict):
     )
     unit: str | None = Field(default=None, min_length=1, max_length=32)
     fields: dict[Id, FieldSpec] = Field(default_factory=dict, description="extra fields")
+    rated_per_h: float | None = Field(
+        default=None,
+        gt=0,
+        description="full-load rate of the sensor's main quantity per hour: kW for "
+        "electricity and PV (kWp), m3/h for gas, water and stack flue gas, output unit/h",
+    )
+    limits: dict[Id, PositiveFloat] = Field(
+        default_factory=dict,
+        description="emission limits by field, e.g. nox_mg_m3: 30 (dry, standard state, "
+        "at ref_o2_pct)",
+    )
+    ref_o2_pct: float | None = Field(default=None, ge=0, lt=21)
+    limits_source: str | None = None
 
 
 class EnterpriseSpec(_Strict):
@@ -84,6 +104,7 @@ class EnterpriseSpec(_Strict):
     industry: str = Field(min_length=1)
     land_mu: float = Field(gt=0)
     employees: int | None = Field(default=None, ge=0)
+    load_class: LoadClass = LoadClass.SHIFT
     sensors: list[SensorSpec] = Field(default_factory=list)
 
 
@@ -226,6 +247,14 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                     problems.append(f"{where_s}.unit: production sensors need the unit of output")
                 if sensor.unit is not None and sensor.kind != "production":
                     problems.append(f"{where_s}.unit: only production sensors take a unit")
+                for name in sensor.limits:
+                    spec = all_fields.get(name)
+                    if spec is None or spec.semantics is not Semantics.GAUGE:
+                        problems.append(
+                            f"{where_s}.limits.{name}: not a gauge field of {sensor.kind}"
+                        )
+                if (sensor.limits or sensor.ref_o2_pct is not None) and "o2_pct" not in all_fields:
+                    problems.append(f"{where_s}.limits: only sensors with an o2_pct field")
     return problems
 
 

@@ -71,6 +71,7 @@ def test_simulate_publishes_a_feed_the_collector_stores(settings, make_collector
             "-m",
             "smartpark",
             "simulate",
+            "fixed",
             "--count",
             "303",
             "--rate",
