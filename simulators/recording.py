@@ -102,26 +102,33 @@ def read(path: Path, *, problems: list[str] | None = None) -> Iterator[Message]:
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read: {exc.strerror}") from exc
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                _problem(problems, path, number, f"not JSON: {exc}")
-                continue
-            if not isinstance(obj, dict):
-                _problem(problems, path, number, "not a JSON object")
-                continue
-            if "smartpark_recording" in obj:
-                if obj["smartpark_recording"] != FORMAT:
-                    raise RecordingError(f"{path}: unknown recording format {obj!r}")
-                continue
-            message = _message(obj)
-            if isinstance(message, str):
-                _problem(problems, path, number, message)
-            else:
-                yield message
+        yield from parse(handle, source=str(path), problems=problems)
+
+
+def parse(
+    lines: Iterable[bytes], *, source: str, problems: list[str] | None = None
+) -> Iterator[Message]:
+    """Recording lines to messages; without ``problems``, the first bad line raises."""
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            _problem(problems, source, number, f"not JSON: {exc}")
+            continue
+        if not isinstance(obj, dict):
+            _problem(problems, source, number, "not a JSON object")
+            continue
+        if "smartpark_recording" in obj:
+            if obj["smartpark_recording"] != FORMAT:
+                raise RecordingError(f"{source}: unknown recording format {obj!r}")
+            continue
+        message = _message(obj)
+        if isinstance(message, str):
+            _problem(problems, source, number, message)
+        else:
+            yield message
 
 
 def _message(obj: dict[str, Any]) -> Message | str:
@@ -141,8 +148,8 @@ def _message(obj: dict[str, Any]) -> Message | str:
     return "no payload or payload_b64"
 
 
-def _problem(problems: list[str] | None, path: Path, number: int, what: str) -> None:
-    message = f"{path}:{number}: {what}"
+def _problem(problems: list[str] | None, source: str, number: int, what: str) -> None:
+    message = f"{source}:{number}: {what}"
     if problems is None:
         raise RecordingError(message)
     problems.append(message)
