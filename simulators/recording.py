@@ -19,6 +19,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -165,7 +166,12 @@ def count_lines(path: Path) -> int:
 def read_table(path: Path, *, root: str, problems: list[str]) -> list[Message]:
     """A readings table as one message per reading, in timestamp order."""
     try:
-        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+        # CSV cells are read as text and converted here, so one odd cell costs one row.
+        frame = (
+            pl.read_parquet(path)
+            if path.suffix == ".parquet"
+            else pl.read_csv(path, infer_schema_length=0)
+        )
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise RecordingError(f"{path}: cannot read readings table: {exc}") from exc
     frame = frame.rename({c: c.strip() for c in frame.columns})
@@ -177,26 +183,47 @@ def read_table(path: Path, *, root: str, problems: list[str]) -> list[Message]:
             f"{path}: a readings table needs ts (or time), park, enterprise, kind (or name) "
             f"and sensor columns; it has {frame.columns}"
         )
-    fields = [
-        c for c in frame.columns if c not in {time_col, kind_col, "park", "enterprise", "sensor"}
-    ]
+    tags = {time_col, kind_col, "park", "enterprise", "sensor"}
+    fields = [c for c in frame.columns if c not in tags]
     out: list[Message] = []
     for number, row in enumerate(frame.iter_rows(named=True), start=2):
-        ts = row[time_col]
-        ts_ms = parse_ts(ts.isoformat() if hasattr(ts, "isoformat") else ts)
+        ts_ms = _table_ts(row[time_col])
         ids = [row["park"], row["enterprise"], row[kind_col], row["sensor"]]
-        values = {f: row[f] for f in fields if row[f] is not None}
+        values = _table_values(row, fields)
         if isinstance(ts_ms, str):
-            problems.append(f"{path}:{number}: {ts_ms}: {ts!r}")
+            problems.append(f"{path}:{number}: {ts_ms}")
         elif not all(is_id(i) for i in ids):
             problems.append(f"{path}:{number}: ids must match [a-z0-9][a-z0-9_-]*: {ids!r}")
-        elif not values:
-            problems.append(f"{path}:{number}: no field values")
+        elif isinstance(values, str):
+            problems.append(f"{path}:{number}: {values}")
         else:
             topic = topic_for(root, SensorRef(*ids))
             out.append(Message(ts_ms, topic, orjson.dumps({"ts": ts_ms, "values": values}), 1))
     out.sort(key=lambda m: m.t_ms)
     return out
+
+
+def _table_ts(raw: object) -> int | str:
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw)
+    if isinstance(raw, datetime):
+        if raw.tzinfo is None:
+            return f"timestamp without UTC offset: {raw!r}"
+        return int(raw.timestamp() * 1000)
+    return parse_ts(raw.strip() if isinstance(raw, str) else raw)
+
+
+def _table_values(row: dict[str, Any], fields: list[str]) -> dict[str, float] | str:
+    values: dict[str, float] = {}
+    for name in fields:
+        cell = row[name]
+        if cell is None or cell == "":
+            continue
+        try:
+            values[name] = float(cell)
+        except (TypeError, ValueError):
+            return f"{name} is not a number: {cell!r}"
+    return values or "no field values"
 
 
 def shift(payload: bytes, offset_ms: int) -> bytes:

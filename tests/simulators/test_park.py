@@ -263,7 +263,11 @@ def test_faults_are_visible_in_the_feed(park: Registry, faulty_day: tuple[bytes,
     )
     copies = Counter((m.topic, m.payload) for m in messages)
     # Equal copies are duplicates, or malformed payloads that happen to match (empty ones).
-    assert log["duplicate"] <= sum(c - 1 for c in copies.values()) <= log["duplicate"] + log["malformed"]
+    assert (
+        log["duplicate"]
+        <= sum(c - 1 for c in copies.values())
+        <= log["duplicate"] + log["malformed"]
+    )
     # A malformed message that is also duplicated is rejected twice.
     assert log["malformed"] <= rejected <= log["malformed"] * 1.05 + 3
     series = _series(messages, park)
