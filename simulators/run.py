@@ -283,6 +283,7 @@ def record(
             raise SmartparkError(
                 f"cannot subscribe to {topic_filter!r} on {settings.host}:{settings.port}"
             )
+        console.print(f"recording {topic_filter} to {path}", soft_wrap=True)
         with _progress(console, f"record {topic_filter}", count) as update:
             while not stop.wait(0.2):
                 update(recorder.messages)

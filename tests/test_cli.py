@@ -92,3 +92,110 @@ def test_simulate_publishes_a_feed_the_collector_stores(settings, make_collector
         for i in range(303)
         if list(collector.registry.sensors())[i % 101].ref.kind == "electricity"
     )
+
+
+SCENARIOS = EXAMPLE_PARK.parent / "scenarios"
+
+
+def test_simulate_generate_writes_the_same_bytes_for_the_same_seed(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.jsonl"
+        result = _smartpark(
+            "simulate",
+            "generate",
+            str(SCENARIOS / "flaky-network-day.yaml"),
+            "--out",
+            str(out),
+            "--days",
+            "0.25",
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    summary = result.stdout.splitlines()
+    assert summary[0].startswith(f"generated {out}: messages=")
+    assert (
+        summary[1].startswith("faults: ")
+        and "duplicate=" in summary[1]
+        and "malformed=" in summary[1]
+    )
+    assert "generate (days)" in result.stderr  # the progress bar
+
+
+def test_simulate_with_a_bad_scenario_fails_with_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad Name\ndescription: x\nstart: 2026-11-02T00:00:00+08:00\ndays: 0\n")
+    result = _smartpark("simulate", "generate", str(bad), "--out", str(tmp_path / "x.jsonl"))
+    assert result.returncode == 1
+    assert "name: String should match pattern" in result.stderr
+    assert "days: Input should be greater than 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_backfill_then_record_then_replay_from_the_command_line(
+    settings, make_collector, store, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from smartpark.settings import to_env
+    from tests.conftest import count_points, wait_until
+
+    env = os.environ | to_env(settings)
+    recording_path = tmp_path / "rec.jsonl"
+    recorder = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smartpark",
+            "record",
+            "--out",
+            str(recording_path),
+            "--count",
+            "202",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert recorder.stderr is not None
+    first = recorder.stderr.readline()  # said once subscribed: nothing published is missed
+    assert first.startswith("recording "), first
+    backfill = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smartpark",
+            "simulate",
+            "backfill",
+            str(SCENARIOS / "normal-week.yaml"),
+            "--days",
+            "0.00138",
+            "--no-faults",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert backfill.returncode == 0, backfill.stderr[-2000:]
+    assert "backfilled: messages=202 readings=202" in backfill.stdout  # two 1-minute steps
+    out, err = recorder.communicate(timeout=30)
+    assert recorder.returncode == 0, err[-2000:]
+    assert f"recorded {recording_path}: messages=202 " in out
+
+    collector = make_collector(settings)
+    replay = subprocess.run(
+        [sys.executable, "-m", "smartpark", "replay", str(recording_path), "--speed", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    assert f"replayed {recording_path}: messages=202 " in replay.stdout
+    wait_until(lambda: collector.stats.stored_readings == 202, what="202 readings stored")
+    wait_until(
+        lambda: count_points(store, "electricity", "energy_kwh") == 72, what="72 grid readings"
+    )
