@@ -103,7 +103,6 @@ class ParkModel:
         self.scenario = scenario
         self.sensors = list(registry.sensors())
         self.log = FaultLog()
-        self._index = {(s.ref.park, s.ref.sensor): i for i, s in enumerate(self.sensors)}
         self._holidays = frozenset(profiles.day_number(d) for d in scenario.holidays)
         self._workdays = frozenset(profiles.day_number(d) for d in scenario.workdays)
         self._batch: dict[tuple[str, str], BatchState] = {}

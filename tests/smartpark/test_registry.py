@@ -108,3 +108,40 @@ def test_unreadable_files_are_reported(tmp_path: Path, content: bytes, message: 
     path.write_bytes(content)
     _, problems = registry_mod.check(path)
     assert message in problems[0]
+
+
+def test_plant_facts_for_simulation_and_compliance_are_validated() -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ents = doc["parks"][0]["enterprises"]
+    ents[0]["load_class"] = "sometimes"
+    stack = next(s for s in ents[0]["sensors"] if s["kind"] == "emissions")
+    stack["limits"] = {"nox_mg_m3": 30, "flow_m3h": -1, "volume_m3": 5}
+    grid = ents[1]["sensors"][0]
+    grid["limits"] = {"power_kw": 100}
+    grid["rated_per_h"] = 0
+    registry, problems = registry_mod.parse(doc)
+    assert registry is None
+    text = "\n".join(problems)
+    assert (
+        "enterprises[0 id='e01-baijiu'].load_class: Input should be 'continuous', 'shift' or 'batch'"
+        in text
+    )
+    assert "limits.flow_m3h: Input should be greater than 0" in text
+    assert "rated_per_h: Input should be greater than 0" in text
+    stack["limits"] = {"nox_mg_m3": 30, "volume_m3": 5}
+    grid["rated_per_h"] = 500
+    ents[0]["load_class"] = "batch"
+    registry, problems = registry_mod.parse(doc)
+    assert registry is None
+    assert any(p.endswith("limits.volume_m3: not a gauge field of emissions") for p in problems)
+    assert any("e02-grid-1'].limits: only sensors with an o2_pct field" in p for p in problems)
+
+
+def test_example_stacks_carry_their_limits_and_source(park: registry_mod.Registry) -> None:
+    stacks = [s for s in park.sensors() if s.ref.kind == "emissions"]
+    assert stacks and all(
+        s.spec.limits["nox_mg_m3"] == 30 and s.spec.ref_o2_pct == 3.5 for s in stacks
+    )
+    assert all("GB 13271-2014" in (s.spec.limits_source or "") for s in stacks)
+    classes = {e.load_class for p in park.parks.values() for e in p.enterprises}
+    assert classes == {"continuous", "shift", "batch"}
