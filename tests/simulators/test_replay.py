@@ -177,3 +177,57 @@ def test_a_backfilled_day_lands_in_influxdb_complete(
         f"every reading of every kind to be queryable: {per_kind}",
     )
     assert not collector.stats.deadlettered
+
+
+def test_live_mode_publishes_readings_stamped_now_on_the_wall_clock(
+    settings: Settings, park: Registry, tmp_path: Path
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from simulators import run
+
+    path = tmp_path / "live.jsonl"
+    recorder = _recorder(settings, path, "live")
+    scenario = at(datetime(2026, 1, 1, tzinfo=CST), 1, seed=1, interval_s=1, latency_ms=[20, 300])
+    console = Console(file=io.StringIO())
+    try:
+        summary = run.live(park, scenario, settings=settings.mqtt, console=console, duration_s=2.5)
+        wait_until(lambda: recorder.messages >= summary.messages, 10, "the recorder to catch up")
+    finally:
+        recorder.close()
+    got = list(recording.read(path))
+    assert 2 * 101 <= summary.messages == len(got) <= 4 * 101  # 1-second steps for 2.5 s
+    first_ts = min(orjson.loads(m.payload)["ts"] for m in got)
+    for message in got:
+        ts = orjson.loads(message.payload)["ts"]
+        # The current second's readings go out at once; later ones at ts + latency (<= 300 ms).
+        allowed = 1_400 if ts == first_ts else 500
+        assert 0 <= message.t_ms - ts <= allowed, (message.topic, ts, message.t_ms)
+    assert "live" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_parquet_readings_table_replays_like_a_csv_one(tmp_path: Path) -> None:
+    import polars as pl
+
+    path = tmp_path / "readings.parquet"
+    pl.DataFrame(
+        {
+            "ts": [1793700060000, 1793700000000],
+            "kind": ["gas", "gas"],
+            "park": ["tianfu-np"] * 2,
+            "enterprise": ["e01-baijiu"] * 2,
+            "sensor": ["e01-gas-1"] * 2,
+            "volume_m3": [12.5, None],
+            "flow_m3h": [3.0, 2.0],
+        }
+    ).write_parquet(path)
+    problems: list[str] = []
+    messages = recording.read_table(path, root="sp", problems=problems)
+    assert not problems
+    assert [orjson.loads(m.payload) for m in messages] == [
+        {"ts": 1793700000000, "values": {"flow_m3h": 2.0}},
+        {"ts": 1793700060000, "values": {"volume_m3": 12.5, "flow_m3h": 3.0}},
+    ]
+    assert messages[0].topic == "sp/tianfu-np/e01-baijiu/gas/e01-gas-1"
