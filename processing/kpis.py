@@ -1,0 +1,164 @@
+"""Energy, carbon and clean-energy KPIs from window totals (pure polars).
+
+Input: one row per scope and window (an enterprise, or the park) with the metered
+totals ``grid_kwh`` (grid import), ``green_kwh`` (of it, under green-power contracts
+with certificates), ``pv_kwh`` (on-site PV, self-consumed), ``gas_m3``,
+``steam_kg`` (purchased steam) and, where known, ``added_value_cny`` and ``output``.
+Every KPI is computed from the totals of its own scope (a park's share is not an
+average of its enterprises' shares), and every row carries the coefficients and
+methods that made it (:meth:`Coefficients.tags`).
+
+Methods:
+- energy: electricity at the basis chosen (当量值 ``electricity_equivalent`` by
+  default, 等价值 ``electricity_equal_value``), self-consumed PV counted as energy
+  consumed; gas and steam by their own coefficients.
+- CO2 location-based: all grid kWh x the grid's average factor; market-based: green
+  kWh x 0, the rest x the residual factor; PV 0; gas and steam by their factors.
+- clean energy (清洁能源) counts gas + PV + proven green power; non-fossil (非化石)
+  the same without gas (method ``proven``). The ``grid_implied`` variants also credit
+  the grid's own non-fossil share, 1 - grid factor / fossil-only factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+BASE_COLUMNS = ("grid_kwh", "green_kwh", "pv_kwh", "gas_m3", "steam_kg")
+
+
+@dataclass(frozen=True, slots=True)
+class Coefficients:
+    """The numbers one KPI computation uses, with the ids they came from."""
+
+    factor_set: str
+    electricity_basis: str
+    electricity_kgce_per_kwh: float
+    gas_kgce_per_m3: float
+    gas_co2_kg_per_m3: float
+    steam_kgce_per_kg: float
+    steam_co2_kg_per_kg: float
+    grid_factor: str
+    grid_co2_kg_per_kwh: float
+    residual_factor: str
+    residual_co2_kg_per_kwh: float
+    fossil_factor: str
+    fossil_co2_kg_per_kwh: float
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "factor_set": self.factor_set,
+            "energy_basis": self.electricity_basis,
+            "grid_factor": self.grid_factor,
+            "residual_factor": self.residual_factor,
+        }
+
+
+def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
+    return pl.when(whole > 0).then(part / whole * 100.0).otherwise(None)
+
+
+def _ratio(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
+    return pl.when(whole > 0).then(part / whole).otherwise(None)
+
+
+def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
+    """Add the energy, CO2, share and intensity KPIs to a frame of window totals."""
+    frame = totals.with_columns(
+        [pl.lit(0.0).alias(col) for col in BASE_COLUMNS if col not in totals.columns]
+    )
+    grid, green, pv = (
+        pl.col("grid_kwh"),
+        pl.col("green_kwh").clip(upper_bound=pl.col("grid_kwh")),
+        pl.col("pv_kwh"),
+    )
+    elec_tce = (grid + pv) * c.electricity_kgce_per_kwh / 1000
+    gas_tce = pl.col("gas_m3") * c.gas_kgce_per_m3 / 1000
+    steam_tce = pl.col("steam_kg") * c.steam_kgce_per_kg / 1000
+    fuel_co2 = (
+        pl.col("gas_m3") * c.gas_co2_kg_per_m3 + pl.col("steam_kg") * c.steam_co2_kg_per_kg
+    ) / 1000
+    pv_tce = pv * c.electricity_kgce_per_kwh / 1000
+    green_tce = green * c.electricity_kgce_per_kwh / 1000
+    implied = 1 - c.grid_co2_kg_per_kwh / c.fossil_co2_kg_per_kwh
+    implied_tce = ((grid - green) * implied) * c.electricity_kgce_per_kwh / 1000
+    frame = frame.with_columns(
+        electricity_kwh=grid + pv,
+        energy_tce=elec_tce + gas_tce + steam_tce,
+        co2_location_t=grid * c.grid_co2_kg_per_kwh / 1000 + fuel_co2,
+        co2_market_t=(grid - green) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
+        _clean=gas_tce + pv_tce + green_tce,
+        _non_fossil=pv_tce + green_tce,
+        _implied=implied_tce,
+    )
+    energy = pl.col("energy_tce")
+    frame = frame.with_columns(
+        co2_location_t_per_tce=_ratio(pl.col("co2_location_t"), energy),
+        co2_market_t_per_tce=_ratio(pl.col("co2_market_t"), energy),
+        clean_energy_share_pct=_share(pl.col("_clean"), energy),
+        non_fossil_share_pct=_share(pl.col("_non_fossil"), energy),
+        clean_energy_share_grid_implied_pct=_share(pl.col("_clean") + pl.col("_implied"), energy),
+        non_fossil_share_grid_implied_pct=_share(
+            pl.col("_non_fossil") + pl.col("_implied"), energy
+        ),
+        renewable_electricity_share_pct=_share(pv + green, grid + pv),
+    ).drop("_clean", "_non_fossil", "_implied")
+    if "added_value_cny" in frame.columns:
+        per_10k = pl.col("added_value_cny") / 10_000
+        frame = frame.with_columns(
+            energy_tce_per_10k_cny=_ratio(energy, per_10k),
+            co2_location_t_per_10k_cny=_ratio(pl.col("co2_location_t"), per_10k),
+            co2_market_t_per_10k_cny=_ratio(pl.col("co2_market_t"), per_10k),
+        )
+    if "output" in frame.columns:
+        frame = frame.with_columns(
+            energy_kgce_per_output=_ratio(energy * 1000, pl.col("output")),
+            co2_location_kg_per_output=_ratio(pl.col("co2_location_t") * 1000, pl.col("output")),
+        )
+    return frame
+
+
+def target_in_force(targets: Mapping[str, float], name: str, year: int) -> float | None:
+    """The park's target ``name`` for ``year``: ``name`` itself, or ``name_YYYY`` milestones.
+
+    A milestone binds from its year on; before the first, the first one is the aim.
+    """
+    if name in targets:
+        return targets[name]
+    milestones = sorted(
+        (int(key.rsplit("_", 1)[1]), value)
+        for key, value in targets.items()
+        if key.startswith(name + "_") and key.rsplit("_", 1)[1].isdigit()
+    )
+    if not milestones:
+        return None
+    due = [value for y, value in milestones if y <= year]
+    return due[-1] if due else milestones[0][1]
+
+
+TARGETED = {
+    # KPI column -> (target name in the registry, True when higher is better)
+    "clean_energy_share_pct": ("clean_energy_share_pct", True),
+    "non_fossil_share_pct": ("non_fossil_share_pct", True),
+    "renewable_electricity_share_pct": ("renewable_electricity_share_pct", True),
+    "co2_location_t_per_tce": ("co2_per_energy_t_per_tce", False),
+    "energy_tce_per_10k_cny": ("energy_tce_per_10k_cny", False),
+    "co2_location_t_per_10k_cny": ("co2_t_per_10k_cny", False),
+}
+
+
+def against_targets(
+    frame: pl.DataFrame, targets: Mapping[str, float], *, year: int
+) -> pl.DataFrame:
+    """Add ``<kpi>_target`` and ``<kpi>_met`` for every KPI the park has a target for."""
+    columns = []
+    for kpi, (name, higher) in TARGETED.items():
+        target = target_in_force(targets, name, year)
+        if target is None or kpi not in frame.columns:
+            continue
+        value = pl.col(kpi)
+        met = value >= target if higher else value <= target
+        columns += [pl.lit(target).alias(f"{kpi}_target"), met.alias(f"{kpi}_met")]
+    return frame.with_columns(columns) if columns else frame

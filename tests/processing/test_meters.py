@@ -1,0 +1,129 @@
+"""Counters to use, gauges to means, windows in the park's timezone (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+
+from processing.meters import Flag, counter_use, time_weighted_mean, window_end, window_start
+
+TZ = "Asia/Shanghai"
+MIN = 60_000
+T0 = 1_793_548_800_000  # 2026-11-02 00:00 Asia/Shanghai
+METERS = pl.DataFrame({"sensor": ["m"], "multiplier": [80.0], "rollover": [999_999.99]})
+
+
+def _use(values: list[tuple[int, float]]) -> list[tuple[int, float, int]]:
+    readings = pl.DataFrame(
+        {
+            "sensor": ["m"] * len(values),
+            "ts": [t for t, _ in values],
+            "value": [v for _, v in values],
+        }
+    )
+    out = counter_use(readings, METERS, max_gap_ms=5 * MIN)
+    return [(r["ts"], round(r["use"], 6), r["flag"]) for r in out.to_dicts()]
+
+
+@pytest.mark.parametrize(
+    ("readings", "expected"),
+    [
+        pytest.param(
+            [(0, 10.0), (MIN, 10.5), (2 * MIN, 11.5)],
+            [(0, 0.0, Flag.FIRST), (MIN, 40.0, 0), (2 * MIN, 80.0, 0)],
+            id="multiplier",
+        ),
+        pytest.param(
+            [(0, 999_999.5), (MIN, 0.5)],
+            [
+                (0, 0.0, Flag.FIRST),
+                (MIN, round((0.5 + 999_999.99 - 999_999.5) * 80, 6), Flag.ROLLOVER),
+            ],
+            id="rollover",
+        ),
+        pytest.param(
+            [(0, 5_000.0), (MIN, 1.2), (2 * MIN, 1.7)],
+            [(0, 0.0, Flag.FIRST), (MIN, 0.0, Flag.RESET), (2 * MIN, 40.0, 0)],
+            id="reset-is-never-negative",
+        ),
+        pytest.param(
+            [(0, 10.0), (MIN, 10.5), (MIN, 10.5), (2 * MIN, 11.0)],
+            [(0, 0.0, Flag.FIRST), (MIN, 40.0, 0), (2 * MIN, 40.0, 0)],
+            id="duplicate",
+        ),
+        pytest.param(
+            [(2 * MIN, 11.0), (0, 10.0), (MIN, 10.5)],
+            [(0, 0.0, Flag.FIRST), (MIN, 40.0, 0), (2 * MIN, 40.0, 0)],
+            id="out-of-order",
+        ),
+        pytest.param(
+            [(0, 10.0), (30 * MIN, 12.0)],
+            [(0, 0.0, Flag.FIRST), (30 * MIN, 160.0, Flag.GAP)],
+            id="gap-flagged-not-invented",
+        ),
+        pytest.param(
+            [(0, 10.0), (MIN, 9.99)],
+            [(0, 0.0, Flag.FIRST), (MIN, 0.0, Flag.RESET)],
+            id="jitter-down",
+        ),
+    ],
+)
+def test_counter_edge_cases(
+    readings: list[tuple[int, float]], expected: list[tuple[int, float, int]]
+) -> None:
+    assert _use(readings) == expected
+
+
+def test_windows_are_local_days_and_calendar_months() -> None:
+    ts = pl.Series(
+        [
+            T0 - 1,  # 2026-11-01 23:59:59.999 local (15:59 UTC)
+            T0,  # 2026-11-02 00:00 local
+            1_796_054_399_999,  # 2026-11-30 23:59:59.999 local
+            1_796_054_400_000,  # 2026-12-01 00:00 local
+        ]
+    )
+    frame = pl.DataFrame({"ts": ts})
+
+    def local(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, ZoneInfo(TZ)).strftime("%Y-%m-%d %H:%M")
+
+    days = frame.select(window_start(pl.col("ts"), window="1d", tz=TZ))["ts"].to_list()
+    months = frame.select(window_start(pl.col("ts"), window="1mo", tz=TZ))["ts"].to_list()
+    hours = frame.select(window_start(pl.col("ts"), window="1h", tz=TZ))["ts"].to_list()
+    quarters = frame.select(window_start(pl.col("ts"), window="15m", tz=TZ))["ts"].to_list()
+    assert [local(d) for d in days] == [
+        "2026-11-01 00:00",
+        "2026-11-02 00:00",
+        "2026-11-30 00:00",
+        "2026-12-01 00:00",
+    ]
+    assert [local(m) for m in months] == [
+        "2026-11-01 00:00",
+        "2026-11-01 00:00",
+        "2026-11-01 00:00",
+        "2026-12-01 00:00",
+    ]
+    assert [local(h) for h in hours][:2] == ["2026-11-01 23:00", "2026-11-02 00:00"]
+    assert [local(q) for q in quarters][0] == "2026-11-01 23:45"
+    ends = frame.select(
+        window_end(window_start(pl.col("ts"), window="1mo", tz=TZ), window="1mo", tz=TZ)
+    )["ts"].to_list()
+    assert [local(e) for e in ends] == ["2026-12-01 00:00"] * 3 + ["2027-01-01 00:00"]
+
+
+def test_gauge_means_are_time_weighted_and_do_not_hold_across_gaps() -> None:
+    readings = pl.DataFrame(
+        {
+            "sensor": ["g"] * 4,
+            "ts": [0 + T0, 10 * MIN + T0, 15 * MIN + T0, 50 * MIN + T0],
+            "value": [100.0, 200.0, 0.0, 50.0],
+        }
+    )
+    out = time_weighted_mean(readings, window="1h", tz=TZ, max_gap_ms=15 * MIN).to_dicts()
+    # 100 for 10 min, 200 for 5 min, 0 for 15 min (held at most 15), 50 for 10 min (to the hour end)
+    assert out[0]["covered_ms"] == 40 * MIN
+    assert out[0]["mean"] == pytest.approx((100 * 10 + 200 * 5 + 0 * 15 + 50 * 10) / 40)
