@@ -108,7 +108,7 @@ def test_windows_are_local_days_and_calendar_months() -> None:
         "2026-12-01 00:00",
     ]
     assert [local(h) for h in hours][:2] == ["2026-11-01 23:00", "2026-11-02 00:00"]
-    assert [local(q) for q in quarters][0] == "2026-11-01 23:45"
+    assert local(quarters[0]) == "2026-11-01 23:45"
     ends = frame.select(
         window_end(window_start(pl.col("ts"), window="1mo", tz=TZ), window="1mo", tz=TZ)
     )["ts"].to_list()
