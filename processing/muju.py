@@ -1,0 +1,104 @@
+"""Mu-average evaluation (亩均论英雄): indicator scores, weights and A/B/C/D grades (pure).
+
+Each indicator is value / benchmark x weight (capped at ``cap`` x weight, so one
+outstanding figure cannot buy a grade); the score is their sum. Enterprises are
+ranked by score: at most ``a_max_share`` of them get A, at least ``c_min_share``
+get C or D (the lowest ranks), the bottom ``d_share`` get D; a veto (a safety or
+environmental violation) keeps an enterprise out of A and B. Weights and
+benchmarks are configuration: the Sichuan set is the default below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+MU_M2 = 666.67
+
+# indicator -> (numerator column, denominator column or None); all "higher is better".
+INDICATORS: Mapping[str, tuple[str, str | None]] = {
+    "revenue_per_mu": ("revenue_cny", "land_mu"),
+    "tax_per_mu": ("tax_cny", "land_mu"),
+    "added_value_per_mu": ("added_value_cny", "land_mu"),
+    "revenue_per_employee": ("revenue_cny", "employees"),
+    "revenue_per_tce": ("revenue_cny", "energy_tce"),
+    "added_value_per_tce": ("added_value_cny", "energy_tce"),
+    "rd_intensity_pct": ("rd_cny", "revenue_cny"),
+    "local_score": ("local_score", None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MujuRules:
+    """Weights (summing to 100), benchmarks per indicator, and the grade quotas."""
+
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "revenue_per_mu": 20,
+            "tax_per_mu": 20,
+            "revenue_per_employee": 20,
+            "revenue_per_tce": 5,
+            "rd_intensity_pct": 5,
+            "local_score": 30,
+        }
+    )
+    benchmarks: Mapping[str, float] = field(default_factory=dict)
+    cap: float = 1.5
+    a_max_share: float = 0.30
+    c_min_share: float = 0.10
+    d_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(INDICATORS)
+        if unknown:
+            raise ValueError(f"unknown indicators: {sorted(unknown)}")
+        missing = set(self.weights) - set(self.benchmarks)
+        if missing:
+            raise ValueError(f"no benchmark for: {sorted(missing)}")
+        if not math.isclose(sum(self.weights.values()), 100.0):
+            raise ValueError(f"weights must sum to 100, not {sum(self.weights.values())}")
+
+
+def indicators(frame: pl.DataFrame, rules: MujuRules) -> pl.DataFrame:
+    """Add each weighted indicator's value (``rd_intensity_pct`` in %)."""
+    columns = []
+    for name in rules.weights:
+        num, den = INDICATORS[name]
+        value = (
+            pl.col(num) if den is None else pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den))
+        )
+        columns.append((value * (100.0 if name.endswith("_pct") else 1.0)).alias(name))
+    return frame.with_columns(columns)
+
+
+def grade(frame: pl.DataFrame, rules: MujuRules) -> pl.DataFrame:
+    """Scores and grades; ``frame`` has ``enterprise``, the indicator inputs and ``veto``."""
+    scored = indicators(frame, rules)
+    parts = [
+        (pl.col(name).fill_null(0.0) / rules.benchmarks[name]).clip(0.0, rules.cap) * weight
+        for name, weight in rules.weights.items()
+    ]
+    scored = scored.with_columns(score=pl.sum_horizontal(parts)).sort(
+        ["score", "enterprise"], descending=[True, False]
+    )
+    n = scored.height
+    a_max = math.floor(rules.a_max_share * n)
+    low = max(math.ceil(rules.c_min_share * n), math.ceil(rules.d_share * n))
+    d_count = math.ceil(rules.d_share * n)
+    vetoed = scored["veto"].fill_null(False).to_list() if "veto" in scored.columns else [False] * n
+    grades: list[str] = []
+    a_given = 0
+    for rank, veto in enumerate(vetoed):
+        if rank >= n - d_count:
+            grades.append("D")
+        elif rank >= n - low or veto:
+            grades.append("C")
+        elif a_given < a_max:
+            grades.append("A")
+            a_given += 1
+        else:
+            grades.append("B")
+    return scored.with_columns(grade=pl.Series(grades), rank=pl.int_range(1, n + 1))

@@ -1,0 +1,71 @@
+"""CEMS hourly means: the O2 guard near 21 %, validity, exceedance on hourly means only."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from processing.cems import CemsRules, Stack, corrected, hourly
+
+TZ = "Asia/Shanghai"
+H = 1_793_548_800_000  # 2026-11-02 00:00 local
+STACKS = {"s": Stack(ref_o2_pct=3.5, limits_mg_m3={"nox_mg_m3": 30.0})}
+
+
+@pytest.mark.parametrize(
+    ("o2", "expected"),
+    [
+        (3.5, 20.0),
+        (8.0, 20.0 * 17.5 / 13.0),
+        (18.99, 20.0 * 17.5 / 2.01),
+        (19.0, None),
+        (20.8, None),
+        (21.0, None),
+        (25.0, None),
+        (-1.0, None),
+    ],
+)
+def test_o2_correction_and_its_guard_near_21_percent(o2: float, expected: float | None) -> None:
+    value = pl.select(corrected(pl.lit(20.0), pl.lit(o2), ref_o2_pct=3.5, rules=CemsRules())).item()
+    assert value == (pytest.approx(expected) if expected is not None else None)
+
+
+def _minutes(n: int, *, nox: float, o2: float, start: int = H) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "sensor": ["s"] * n,
+            "ts": [start + i * 60_000 for i in range(n)],
+            "nox_mg_m3": [nox] * n,
+            "o2_pct": [o2] * n,
+        }
+    )
+
+
+def test_an_exceedance_is_a_valid_hourly_mean_above_the_limit() -> None:
+    # Hour 0: 30 minutes at 60 (corrected 60) and 30 at 10 -> mean 35 > 30: exceeded.
+    # Hour 1: 20 minutes at 90, then the boiler stops (40 minutes of air, O2 20.8): only
+    # 20 valid minutes, so no valid mean and no exceedance. Hour 3: 20, compliant.
+    frames = [
+        _minutes(30, nox=60.0, o2=3.5),
+        _minutes(30, nox=10.0, o2=3.5, start=H + 30 * 60_000),
+        _minutes(20, nox=90.0, o2=3.5, start=H + 3_600_000),
+        _minutes(40, nox=0.3, o2=20.8, start=H + 3_600_000 + 20 * 60_000),
+        _minutes(60, nox=20.0, o2=3.5, start=H + 3 * 3_600_000),
+    ]
+    out = hourly(pl.concat(frames), STACKS, tz=TZ).to_dicts()
+    assert [(r["valid_minutes"], r["hour_valid"], r["nox_mg_m3_exceeded"]) for r in out] == [
+        (60, True, True),
+        (20, False, False),
+        (60, True, False),
+    ]
+    assert out[0]["nox_mg_m3_corrected"] == pytest.approx(35.0)
+    assert out[1]["nox_mg_m3_corrected"] is None  # not enough valid minutes to judge
+    assert out[0]["nox_mg_m3_limit"] == 30.0
+
+
+def test_maintenance_minutes_do_not_count() -> None:
+    frame = _minutes(60, nox=50.0, o2=3.5).with_columns(
+        maintenance=pl.Series([i < 20 for i in range(60)])
+    )
+    out = hourly(frame, STACKS, tz=TZ).row(0, named=True)
+    assert out["valid_minutes"] == 40 and not out["hour_valid"] and not out["nox_mg_m3_exceeded"]
