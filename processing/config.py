@@ -1,0 +1,227 @@
+"""Processing configuration: which coefficients, contracts, declared values, quotas, rules.
+
+People write it (``examples/processing.yaml``), so it is pydantic with strict keys.
+Coefficients live in factor-set files (``processing/factors/*.yaml``), each value
+with its source and vintage; the configuration only chooses among them by id.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from processing.kpis import Coefficients
+from smartpark.errors import ConfigError
+from smartpark.model import Id
+
+FACTORS_DIR = Path(__file__).resolve().parent / "factors"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coefficient(_Strict):
+    value: float = Field(gt=0)
+    unit: str
+    source: str
+    vintage: int
+    verify: bool = False
+
+
+class GridFactor(_Strict):
+    value: float = Field(gt=0)
+    region: str
+    year: int
+    basis: Literal["average", "residual", "fossil", "market_reporting"]
+    source: str
+
+
+class FactorSet(_Strict):
+    id: Id
+    energy_kgce: dict[str, Coefficient]
+    co2_kg: dict[str, Coefficient]
+    grid_kg_per_kwh: dict[str, GridFactor]
+
+
+class Methods(_Strict):
+    """Which coefficient each part of a KPI uses, by id in the factor set."""
+
+    electricity_basis: Literal["electricity_equivalent", "electricity_equal_value"] = (
+        "electricity_equivalent"
+    )
+    gas: str = "natural_gas"
+    steam: str = "steam_low_pressure"
+    grid_factor: str = "sichuan-2022"
+    residual_factor: str = "national-residual-2023"
+    fossil_factor: str = "national-fossil-2023"
+
+
+class Carrier(_Strict):
+    """How a registry kind's counter enters the energy balance."""
+
+    field: Id
+    column: Literal["grid_kwh", "pv_kwh", "gas_m3", "steam_kg", "output"]
+    scale: float = Field(default=1.0, gt=0, description="to the column's unit, e.g. t -> kg: 1000")
+
+
+DEFAULT_CARRIERS = {
+    "electricity": Carrier(field="energy_kwh", column="grid_kwh"),
+    "pv": Carrier(field="energy_kwh", column="pv_kwh"),
+    "gas": Carrier(field="volume_m3", column="gas_m3"),
+    "production": Carrier(field="output", column="output"),
+}
+
+
+class GreenPower(_Strict):
+    """Contracted green power with certificates for one month, spread evenly over it."""
+
+    enterprise: Id
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    kwh: float = Field(ge=0)
+
+
+class Declared(_Strict):
+    """Declared economic figures of an enterprise for a year, or a month of it."""
+
+    enterprise: Id
+    year: int = Field(ge=2000, le=2100)
+    month: int | None = Field(default=None, ge=1, le=12)
+    added_value_cny: float | None = Field(default=None, ge=0)
+    revenue_cny: float | None = Field(default=None, ge=0)
+    tax_cny: float | None = Field(default=None, ge=0)
+    rd_cny: float | None = Field(default=None, ge=0)
+    local_score: float | None = Field(default=None, ge=0)
+    veto: bool = False
+
+
+class CemsConfig(_Strict):
+    o2_max_valid_pct: float = Field(default=19.0, gt=0, lt=21)
+    min_valid_minutes: int = Field(default=45, ge=1, le=60)
+
+
+class MujuConfig(_Strict):
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "revenue_per_mu": 20.0,
+            "tax_per_mu": 20.0,
+            "revenue_per_employee": 20.0,
+            "revenue_per_tce": 5.0,
+            "rd_intensity_pct": 5.0,
+            "local_score": 30.0,
+        }
+    )
+    benchmarks: dict[str, float] = Field(default_factory=dict)
+    cap: float = Field(default=1.5, gt=0)
+    a_max_share: float = Field(default=0.30, ge=0, le=1)
+    c_min_share: float = Field(default=0.10, ge=0, le=1)
+    d_share: float = Field(default=0.0, ge=0, le=1)
+
+
+class ProcessingConfig(_Strict):
+    factors: Id = "cn"
+    methods: Methods = Methods()
+    carriers: dict[Id, Carrier] = Field(default_factory=dict, description="beyond the core kinds")
+    lateness_s: int = Field(default=3_600, ge=0, le=7 * 86_400)
+    max_gap_s: int = Field(default=300, gt=0)
+    green_power: list[GreenPower] = Field(default_factory=list)
+    declared: list[Declared] = Field(default_factory=list)
+    quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
+    cems: CemsConfig = CemsConfig()
+    muju: MujuConfig = MujuConfig()
+
+    @model_validator(mode="after")
+    def _no_core_override(self) -> ProcessingConfig:
+        clash = set(self.carriers) & set(DEFAULT_CARRIERS)
+        if clash:
+            raise ValueError(f"carriers: core kinds are built in: {sorted(clash)}")
+        return self
+
+    def all_carriers(self) -> dict[str, Carrier]:
+        return {**DEFAULT_CARRIERS, **self.carriers}
+
+
+def load_factor_set(name: str, *, directory: Path = FACTORS_DIR) -> FactorSet:
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in directory.glob("*.yaml"))
+        raise ConfigError(f"unknown factor set {name!r}; known: {', '.join(known)}")
+    try:
+        return FactorSet.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid factor set", _problems(exc)) from exc
+
+
+def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
+    """Resolve the configured ids to numbers, or say which id is missing."""
+    m = config.methods
+    problems = [
+        f"methods.{field}: {value!r} is not in factor set {factors.id!r}"
+        for field, value, table in (
+            ("electricity_basis", m.electricity_basis, factors.energy_kgce),
+            ("gas", m.gas, factors.energy_kgce),
+            ("gas", m.gas, factors.co2_kg),
+            ("steam", m.steam, factors.energy_kgce),
+            ("steam", m.steam, factors.co2_kg),
+            ("grid_factor", m.grid_factor, factors.grid_kg_per_kwh),
+            ("residual_factor", m.residual_factor, factors.grid_kg_per_kwh),
+            ("fossil_factor", m.fossil_factor, factors.grid_kg_per_kwh),
+        )
+        if value not in table
+    ]
+    if problems:
+        raise ConfigError("processing configuration names unknown coefficients", problems)
+    grid = factors.grid_kg_per_kwh
+    return Coefficients(
+        factor_set=factors.id,
+        electricity_basis=m.electricity_basis,
+        electricity_kgce_per_kwh=factors.energy_kgce[m.electricity_basis].value,
+        gas_kgce_per_m3=factors.energy_kgce[m.gas].value,
+        gas_co2_kg_per_m3=factors.co2_kg[m.gas].value,
+        steam_kgce_per_kg=factors.energy_kgce[m.steam].value,
+        steam_co2_kg_per_kg=factors.co2_kg[m.steam].value,
+        grid_factor=m.grid_factor,
+        grid_co2_kg_per_kwh=grid[m.grid_factor].value,
+        residual_factor=m.residual_factor,
+        residual_co2_kg_per_kwh=grid[m.residual_factor].value,
+        fossil_factor=m.fossil_factor,
+        fossil_co2_kg_per_kwh=grid[m.fossil_factor].value,
+    )
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def load(path: Path) -> ProcessingConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return ProcessingConfig.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid processing configuration", _problems(exc)) from exc
+
+
+def day_share(item: Declared | GreenPower, day: date) -> float:
+    """The share of a declared period (year or month) that falls on ``day``."""
+    if isinstance(item, GreenPower):
+        year, month = (int(x) for x in item.month.split("-"))
+        if (day.year, day.month) != (year, month):
+            return 0.0
+        return 1.0 / calendar.monthrange(year, month)[1]
+    if day.year != item.year or (item.month is not None and day.month != item.month):
+        return 0.0
+    if item.month is not None:
+        return 1.0 / calendar.monthrange(item.year, item.month)[1]
+    return 1.0 / (366 if calendar.isleap(item.year) else 365)

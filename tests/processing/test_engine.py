@@ -1,0 +1,149 @@
+"""The KPI engine end to end over simulated readings (pure, no servers)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from processing.config import Declared, GreenPower, ProcessingConfig, coefficients, load_factor_set
+from processing.engine import PARK_SCOPE, Park, kpis
+from processing.meters import window_start, window_starts
+from simulators.scenario import at
+from simulators.stream import ParkFeed
+from smartpark.registry import Registry
+
+CST = timezone(timedelta(hours=8))
+
+
+def _readings(park: Registry, days: float, start: datetime) -> pl.DataFrame:
+    """The carrier counters of a simulated park, as the processor receives them."""
+    scenario = at(start, days, seed=3)
+    feed = ParkFeed(park, scenario, root="sp")
+    rows: list[tuple[str, int, float]] = []
+    counters = {
+        "electricity": "energy_kwh",
+        "pv": "energy_kwh",
+        "gas": "volume_m3",
+        "production": "output",
+    }
+    for chunk in range(scenario.start_ms // 86_400_000, scenario.end_ms // 86_400_000 + 1):
+        for block in feed.model.chunk(chunk, scenario.start_ms, scenario.end_ms):
+            sensor = feed.model.sensors[block.sensor]
+            field = counters.get(sensor.ref.kind)
+            if field:
+                rows += zip(
+                    [sensor.ref.sensor] * len(block.ts),
+                    block.ts.tolist(),
+                    block.values[field].tolist(),
+                    strict=True,
+                )
+    return pl.DataFrame(
+        rows, schema={"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}, orient="row"
+    )
+
+
+@pytest.fixture(scope="module")
+def two_days(park: Registry) -> pl.DataFrame:
+    return _readings(park, 2, datetime(2026, 11, 2, tzinfo=CST))
+
+
+@pytest.fixture(scope="module")
+def setup(park: Registry) -> tuple[Park, ProcessingConfig]:
+    config = ProcessingConfig(
+        green_power=[GreenPower(enterprise="e08-anode", month="2026-11", kwh=3_000_000)],
+        declared=[
+            Declared(enterprise="e08-anode", year=2026, added_value_cny=365e6),
+            Declared(enterprise="e08-anode", year=2026, month=11, added_value_cny=60e6),
+        ],
+    )
+    return Park.from_registry(park, "tianfu-np", config), config
+
+
+def test_hours_add_up_to_days_and_the_park_to_its_enterprises(
+    two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
+) -> None:
+    park, config = setup
+    coef = coefficients(config, load_factor_set(config.factors))
+    hours = kpis(two_days, park, config, coef, window="1h")
+    days = kpis(two_days, park, config, coef, window="1d")
+    assert days.filter(pl.col("scope") == PARK_SCOPE).height == 2  # two local days
+    for scope in ("e08-anode", PARK_SCOPE):
+        h = hours.filter(pl.col("scope") == scope)["energy_tce"].sum()
+        d = days.filter(pl.col("scope") == scope)["energy_tce"].sum()
+        assert h == pytest.approx(d, rel=1e-9)
+    by_day = (
+        days.filter(pl.col("scope") != PARK_SCOPE)
+        .group_by("window")
+        .agg(pl.col("co2_location_t").sum())
+        .sort("window")
+    )
+    park_rows = days.filter(pl.col("scope") == PARK_SCOPE).sort("window")
+    assert park_rows["co2_location_t"].to_list() == pytest.approx(
+        by_day["co2_location_t"].to_list()
+    )
+    # The first reading of every sensor has no interval before it: flagged, not invented.
+    assert all(
+        f & 8 for f in days.filter(pl.col("scope") == PARK_SCOPE).sort("window")["flags"][:1]
+    )
+
+
+def test_declared_values_and_contracts_are_allocated_by_days(
+    two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
+) -> None:
+    park, config = setup
+    coef = coefficients(config, load_factor_set(config.factors))
+    days = (
+        kpis(two_days, park, config, coef, window="1d")
+        .filter(pl.col("scope") == "e08-anode")
+        .to_dicts()
+    )
+    for row in days:
+        assert row["green_kwh"] == pytest.approx(100_000)  # 3 GWh over 30 days
+        assert row["added_value_cny"] == pytest.approx(2e6)  # the month's declaration wins
+        assert row["energy_tce_per_10k_cny"] == pytest.approx(row["energy_tce"] / 200)
+    hours = kpis(two_days, park, config, coef, window="1h").filter(pl.col("scope") == "e08-anode")
+    assert hours["added_value_cny"].is_null().all()  # never a year's value on an hour
+    assert hours["green_kwh"].sum() == pytest.approx(200_000)
+    other = kpis(two_days, park, config, coef, window="1d").filter(pl.col("scope") == PARK_SCOPE)
+    assert other["added_value_cny"].is_null().all()  # not every enterprise declared
+
+
+def test_readings_each_side_of_local_midnight_fall_in_their_own_day(
+    setup: tuple[Park, ProcessingConfig],
+) -> None:
+    park, config = setup
+    coef = coefficients(config, load_factor_set(config.factors))
+    midnight = int(datetime(2026, 11, 3, tzinfo=CST).timestamp() * 1000)
+    readings = pl.DataFrame(
+        {
+            "sensor": ["e04-grid-1"] * 3,
+            "ts": [midnight - 60_000, midnight - 1, midnight + 60_000],
+            "value": [100.0, 101.0, 103.0],
+        }
+    )
+    days = (
+        kpis(readings, park, config, coef, window="1d")
+        .filter(pl.col("scope") == "e04-cannery")
+        .sort("window")
+    )
+    assert days["window"].to_list() == [midnight - 86_400_000, midnight]
+    assert days["grid_kwh"].to_list() == [40.0, 80.0]  # multiplier 40
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "Europe/Berlin", "America/St_Johns"])
+@pytest.mark.parametrize("window", ["1m", "15m", "1h", "1d", "1mo"])
+def test_fast_windows_equal_the_time_zone_conversion(tz: str, window: str) -> None:
+    rng = random.Random(1)
+    base = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    ts = pl.Series(
+        "ts",
+        sorted(base + rng.randrange(0, 400 * 86_400_000) for _ in range(5_000)),
+        dtype=pl.Int64,
+    )
+    short = ts.filter(ts < base + 20 * 86_400_000)  # no DST change: the integer path
+    for sample in (ts, short):
+        slow = pl.select(window_start(pl.lit(sample), window=window, tz=tz)).to_series()
+        assert window_starts(sample, window=window, tz=tz).to_list() == slow.to_list()
