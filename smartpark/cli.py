@@ -310,6 +310,55 @@ def record(
 
 
 @app.command()
+def process(
+    config: Annotated[Path, typer.Option(help="processing configuration YAML")] = Path(
+        "examples/processing.yaml"
+    ),
+    park: Annotated[
+        str | None, typer.Option(help="park id (default: the registry's only park)")
+    ] = None,
+    registry: RegistryOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="validate the configuration and exit")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Run the stream processor of one park: readings from MQTT, KPIs to InfluxDB and MQTT."""
+    from processing import config as config_mod
+    from processing.stream import StreamProcessor
+    from smartpark.clock import SystemClock
+    from smartpark.store import open_store
+
+    configure_logging(log_level)
+    settings = _settings(registry)
+    reg = registry_mod.load(settings.ingest.registry)
+    cfg = config_mod.load(config)
+    coefficients = config_mod.coefficients(cfg, config_mod.load_factor_set(cfg.factors))
+    if park is None:
+        if len(reg.parks) != 1:
+            raise SmartparkError(f"the registry has {len(reg.parks)} parks: choose one with --park")
+        park = next(iter(reg.parks))
+    if park not in reg.parks:
+        raise SmartparkError(f"unknown park {park!r}; the registry has {', '.join(reg.parks)}")
+    if check:
+        typer.echo(f"{config}: ok (factor set {cfg.factors}, {coefficients.tags()})")
+        return
+    processor = StreamProcessor(
+        mqtt=settings.mqtt,
+        registry=reg,
+        park_id=park,
+        config=cfg,
+        coefficients=coefficients,
+        store=open_store(settings.influx),
+        clock=SystemClock(),
+        client_id=f"smartpark-processor-{park}",
+    )
+    processor.start()
+    _wait_for_signal()
+    processor.stop()
+
+
+@app.command()
 def demo(
     registry: RegistryOpt = None,
     rate: Annotated[float, typer.Option(help="messages per second")] = 200.0,

@@ -1,0 +1,73 @@
+"""KPI rows to InfluxDB points and MQTT messages (pure).
+
+Measurement ``kpi``; tags ``park``, ``scope`` (an enterprise id, or ``_park``),
+``window`` (1m, 15m, 1h, 1d, 1mo) and the coefficients and methods that made the
+figures (``factor_set``, ``energy_basis``, ``grid_factor``, ``residual_factor``);
+fields: the totals and KPIs, units in their names, ``*_met`` as booleans; time: the
+window's start. Rewriting a window (late data) overwrites the same point.
+
+MQTT: ``{root}/{park}/{scope}/_kpi`` with the same figures as JSON, plus
+``window``, ``start_ms``, ``end_ms``, ``revision`` (0 first, +1 per late update)
+and the coefficient tags.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+import polars as pl
+
+from smartpark.store.lineprotocol import encode_point
+
+MEASUREMENT = "kpi"
+KEYS = ("scope", "window")
+
+
+def _fields(row: Mapping[str, Any]) -> dict[str, float | bool]:
+    out: dict[str, float | bool] = {}
+    for key, value in row.items():
+        if key in KEYS or value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = value
+        elif isinstance(value, int | float) and math.isfinite(value):
+            out[key] = float(value)
+    return out
+
+
+def points(
+    frame: pl.DataFrame, *, park: str, window: str, tags: Mapping[str, str]
+) -> Iterator[str]:
+    """Line protocol for each KPI row (a scope and window)."""
+    for row in frame.iter_rows(named=True):
+        point_tags = {"park": park, "scope": row["scope"], "window": window, **tags}
+        yield encode_point(MEASUREMENT, point_tags, _fields(row), int(row["window"]))
+
+
+def messages(
+    frame: pl.DataFrame,
+    *,
+    root: str,
+    park: str,
+    window: str,
+    ends: Mapping[int, int],
+    tags: Mapping[str, str],
+    revisions: Mapping[tuple[str, int], int],
+) -> Iterator[tuple[str, bytes]]:
+    """One MQTT message per KPI row: topic and JSON payload."""
+    for row in frame.iter_rows(named=True):
+        start = int(row["window"])
+        body = {
+            "park": park,
+            "scope": row["scope"],
+            "window": window,
+            "start_ms": start,
+            "end_ms": ends[start],
+            "revision": revisions.get((row["scope"], start), 0),
+            **tags,
+            **_fields(row),
+        }
+        yield f"{root}/{park}/{row['scope']}/_kpi", orjson.dumps(body)

@@ -1,0 +1,255 @@
+"""The stream processor against real Mosquitto and InfluxDB: streamed KPIs equal the
+roll-up of the same readings, late data rewrites a stored KPI, a restart rebuilds."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+
+from processing.config import ProcessingConfig, coefficients, load_factor_set
+from processing.engine import Park, kpis
+from processing.stream import StreamProcessor
+from simulators import recording
+from simulators.player import play
+from simulators.recording import Message
+from simulators.scenario import at
+from simulators.stream import ParkFeed
+from smartpark.clock import SystemClock
+from smartpark.mqtt import BoundedPublisher, connect, make_client
+from smartpark.registry import Registry
+from smartpark.settings import Settings
+from smartpark.store.influx1 import Influx1Store
+from smartpark.store.influxql import Select
+from tests.conftest import CollectorFactory, wait_until
+
+CST = timezone(timedelta(hours=8))
+START = datetime(2026, 11, 2, 8, tzinfo=CST)
+CONFIG = ProcessingConfig(lateness_s=4 * 3600)
+COEF = coefficients(CONFIG, load_factor_set("cn"))
+COUNTERS = {
+    "electricity": "energy_kwh",
+    "pv": "energy_kwh",
+    "gas": "volume_m3",
+    "production": "output",
+}
+
+
+def _messages(park: Registry, root: str, hours: float, start: datetime = START) -> list[Message]:
+    scenario = at(start, hours / 24, seed=8)
+    feed = ParkFeed(park, scenario, root=root)
+    return [
+        m
+        for f in feed.frames(scenario.start_ms, scenario.end_ms)
+        for m in recording.frame_messages(f)
+    ]
+
+
+def _rows(messages: list[Message]) -> pl.DataFrame:
+    rows = []
+    for m in messages:
+        _, _, _, kind, sensor = m.topic.split("/")
+        if kind in COUNTERS:
+            body = orjson.loads(m.payload)
+            rows.append((sensor, body["ts"], float(body["values"][COUNTERS[kind]])))
+    return pl.DataFrame(
+        rows, schema={"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}, orient="row"
+    )
+
+
+class KpiListener:
+    def __init__(self, settings: Settings) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+        self.client = make_client(settings.mqtt, client_id=f"{settings.mqtt.client_id}-kpi")
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            f"{settings.mqtt.topic_root}/+/+/_kpi", qos=1
+        )
+        self.client.on_subscribe = lambda *_: self.ready.set()
+        self.client.on_message = self._on_message
+        connect(self.client, settings.mqtt, persistent=False)
+        self.client.loop_start()
+        assert self.ready.wait(10)
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        with self._lock:
+            self.received.append(orjson.loads(msg.payload))
+
+    def find(self, **match: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.received if all(r.get(k) == v for k, v in match.items())]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _processor(
+    settings: Settings, park: Registry, store: Influx1Store, name: str
+) -> StreamProcessor:
+    processor = StreamProcessor(
+        mqtt=settings.mqtt,
+        registry=park,
+        park_id="tianfu-np",
+        config=CONFIG,
+        coefficients=COEF,
+        store=store,
+        clock=SystemClock(),
+        client_id=f"{settings.mqtt.client_id}-{name}",
+    )
+    processor.start()
+    assert processor.subscribed.wait(10)
+    return processor
+
+
+def _stored(store: Influx1Store, window: str) -> pl.DataFrame:
+    query = Select(
+        "kpi",
+        ["energy_tce", "grid_kwh", "readings"],
+        tags={"window": window},
+        group_by_tags=["scope"],
+    )
+    rows = [
+        (s.tags["scope"], int(v[0]), v[1], v[2], v[3])
+        for s in store.query(query.to_influxql())
+        for v in s.values
+    ]
+    return pl.DataFrame(
+        rows, schema=["scope", "window", "energy_tce", "grid_kwh", "readings"], orient="row"
+    )
+
+
+def test_streamed_kpis_equal_the_roll_up_and_late_data_rewrites_them(
+    settings: Settings, park: Registry, store: Influx1Store, publisher: BoundedPublisher
+) -> None:
+    messages = _messages(park, settings.mqtt.topic_root, 3)
+    late_topic = f"{settings.mqtt.topic_root}/tianfu-np/e04-cannery/electricity/e04-grid-1"
+    late_ts = int((START + timedelta(minutes=30)).timestamp() * 1000)
+    held = next(
+        m for m in messages if m.topic == late_topic and orjson.loads(m.payload)["ts"] == late_ts
+    )
+    listener = KpiListener(settings)
+    processor = _processor(settings, park, store, "proc")
+    try:
+        play(
+            (m for m in messages if m is not held),
+            publisher.publish,
+            clock=SystemClock(),
+            speed=None,
+        )
+        expected = sum(1 for m in messages if m.topic.split("/")[3] in COUNTERS) - 1
+        wait_until(lambda: processor.stats.readings == expected, 30, "every counter reading")
+        first_hour = int(START.timestamp() * 1000)
+        wait_until(
+            lambda: (
+                _stored(store, "1h").filter(pl.col("window") == first_hour + 3_600_000).height == 13
+            ),
+            30,
+            "hour 2 stored",
+        )
+        # The roll-up of the same readings (what a scheduled job computes from the store).
+        rolled = kpis(
+            _rows([m for m in messages if m is not held]),
+            Park.from_registry(park, "tianfu-np", CONFIG),
+            CONFIG,
+            COEF,
+            window="1h",
+        )
+        streamed = _stored(store, "1h")
+        for hour in (first_hour, first_hour + 3_600_000):  # closed hours; the third is still open
+            a = rolled.filter(pl.col("window") == hour).sort("scope")
+            b = streamed.filter(pl.col("window") == hour).sort("scope")
+            assert a["scope"].to_list() == b["scope"].to_list() and a.height == 13
+            assert b["energy_tce"].to_list() == pytest.approx(a["energy_tce"].to_list(), rel=1e-12)
+        assert streamed.filter(pl.col("window") == first_hour + 7_200_000).height == 0
+        before_minute = _stored(store, "1m").filter(
+            (pl.col("scope") == "e04-cannery") & (pl.col("window") == late_ts)
+        )
+        before_hour = _stored(store, "1h").filter(
+            (pl.col("scope") == "e04-cannery") & (pl.col("window") == first_hour)
+        )
+        wait_until(lambda: listener.find(scope="e04-cannery", window="1h", start_ms=first_hour), 10)
+        assert [
+            m["revision"]
+            for m in listener.find(scope="e04-cannery", window="1h", start_ms=first_hour)
+        ] == [0]
+
+        publisher.publish(held.topic, held.payload)  # 2.5 hours late, within the 4-hour horizon
+        wait_until(
+            lambda: listener.find(
+                scope="e04-cannery", window="1h", start_ms=first_hour, revision=1
+            ),
+            10,
+            "a revised KPI",
+        )
+        after_minute = _stored(store, "1m").filter(
+            (pl.col("scope") == "e04-cannery") & (pl.col("window") == late_ts)
+        )
+        after_hour = _stored(store, "1h").filter(
+            (pl.col("scope") == "e04-cannery") & (pl.col("window") == first_hour)
+        )
+        assert after_hour["readings"].item() == before_hour["readings"].item() + 1
+        assert after_minute["grid_kwh"].item() > before_minute["grid_kwh"].item()
+        assert (
+            processor.stats.windows_recomputed == 3
+        )  # its 1m, 15m and 1h windows; the day is open
+    finally:
+        processor.stop()
+        listener.close()
+
+
+def test_a_restarted_processor_rebuilds_from_the_store_and_carries_on(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    make_collector: CollectorFactory,
+) -> None:
+    collector = make_collector(settings)
+    first = _messages(park, settings.mqtt.topic_root, 2)
+    second = _messages(park, settings.mqtt.topic_root, 1, START + timedelta(hours=2))
+    processor = _processor(settings, park, store, "a")
+    play(iter(first), publisher.publish, clock=SystemClock(), speed=None)
+    wait_until(
+        lambda: collector.stats.stored_readings == 101 * 120, 60, "the first two hours stored"
+    )
+    wait_until(lambda: processor.stats.readings == 79 * 120, 30, "processor A up to date")
+    processor.stop()
+    hour1 = int(START.timestamp() * 1000)
+    wait_until(
+        lambda: _stored(store, "1h").filter(pl.col("window") == hour1).height == 13,
+        30,
+        "hour 1 stored",
+    )
+    before = _stored(store, "15m").sort("scope", "window")
+
+    restarted = _processor(settings, park, store, "b")  # a new process: nothing in memory
+    try:
+        assert restarted.stats.readings == 79 * 120  # rebuilt from the readings in InfluxDB
+        assert _stored(store, "15m").sort("scope", "window")[
+            "energy_tce"
+        ].to_list() == pytest.approx(before["energy_tce"].to_list())
+        play(iter(second), publisher.publish, clock=SystemClock(), speed=None)
+        hour2 = hour1 + 3_600_000
+        wait_until(
+            lambda: _stored(store, "1h").filter(pl.col("window") == hour2).height == 13,
+            30,
+            "hour 2 closed by new readings",
+        )
+        rolled = kpis(
+            _rows(first + second),
+            Park.from_registry(park, "tianfu-np", CONFIG),
+            CONFIG,
+            COEF,
+            window="1h",
+        )
+        a = rolled.filter(pl.col("window") == hour2).sort("scope")
+        b = _stored(store, "1h").filter(pl.col("window") == hour2).sort("scope")
+        assert b["energy_tce"].to_list() == pytest.approx(a["energy_tce"].to_list(), rel=1e-12)
+    finally:
+        restarted.stop()
