@@ -1,4 +1,5 @@
-"""The one CLI: ``smartpark config check | collect | simulate ... | replay | record | demo``.
+"""The one CLI: ``smartpark config check | collect | simulate ... | replay | record |
+process | rollup | demo``.
 
 This module is the composition root: it builds Settings, the registry, the store
 and the services, and passes them in. Stage packages are imported lazily inside
@@ -325,6 +326,7 @@ def process(
 ) -> None:
     """Run the stream processor of one park: readings from MQTT, KPIs to InfluxDB and MQTT."""
     from processing import config as config_mod
+    from processing.jobs import Jobs, Schedule
     from processing.stream import StreamProcessor
     from smartpark.clock import SystemClock
     from smartpark.store import open_store
@@ -353,9 +355,61 @@ def process(
         clock=SystemClock(),
         client_id=f"smartpark-processor-{park}",
     )
+    schedule = Schedule(
+        Jobs(
+            registry=reg,
+            park_id=park,
+            config=cfg,
+            coefficients=coefficients,
+            store=open_store(settings.influx),
+            clock=SystemClock(),
+        )
+    )
     processor.start()
+    schedule.start()
     _wait_for_signal()
+    schedule.stop()
     processor.stop()
+
+
+@app.command()
+def rollup(
+    window: Annotated[str, typer.Argument(help="1m, 15m, 1h, 1d or 1mo")],
+    start: Annotated[datetime, typer.Option(help="first window start, ISO 8601 with offset")],
+    end: Annotated[datetime, typer.Option(help="end (exclusive), ISO 8601 with offset")],
+    config: Annotated[Path, typer.Option(help="processing configuration YAML")] = Path(
+        "examples/processing.yaml"
+    ),
+    park: Annotated[str | None, typer.Option(help="park id")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Recompute KPIs of a period from the stored readings (idempotent: same points again)."""
+    from processing import config as config_mod
+    from processing.jobs import Jobs
+    from processing.meters import WINDOWS
+    from smartpark.clock import SystemClock
+    from smartpark.store import open_store
+
+    configure_logging("WARNING")
+    if window not in WINDOWS:
+        raise SmartparkError(f"unknown window {window!r}; one of {', '.join(WINDOWS)}")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise SmartparkError("--start and --end need a UTC offset, e.g. 2026-11-02T00:00:00+08:00")
+    settings = _settings(registry)
+    reg = registry_mod.load(settings.ingest.registry)
+    cfg = config_mod.load(config)
+    park = park or next(iter(reg.parks))
+    jobs = Jobs(
+        registry=reg,
+        park_id=park,
+        config=cfg,
+        coefficients=config_mod.coefficients(cfg, config_mod.load_factor_set(cfg.factors)),
+        store=open_store(settings.influx),
+        clock=SystemClock(),
+    )
+    typer.echo(
+        f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {jobs.rollup(window, start, end)} points"
+    )
 
 
 @app.command()

@@ -1,0 +1,195 @@
+"""Scheduled jobs against the real InfluxDB: roll-ups equal the stream, CEMS hours,
+completeness, quota and mu-average from stored data; failures are counted and retried."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from processing.config import load as load_config
+from processing.jobs import Jobs, Schedule
+from processing.stream import StreamProcessor
+from simulators import recording
+from simulators.player import play
+from simulators.scenario import load as load_scenario
+from simulators.stream import ParkFeed
+from smartpark.clock import ManualClock, SystemClock
+from smartpark.mqtt import BoundedPublisher
+from smartpark.registry import Registry
+from smartpark.settings import Settings
+from smartpark.store.influx1 import Influx1Store
+from smartpark.store.lineprotocol import encode_point
+from tests.conftest import ROOT, CollectorFactory, wait_until
+from tests.processing.test_stream import COEF, CONFIG, CST, START, _messages, _stored
+
+
+def _jobs(park: Registry, store: Influx1Store, clock: object = None) -> Jobs:
+    return Jobs(
+        registry=park,
+        park_id="tianfu-np",
+        config=CONFIG,
+        coefficients=COEF,
+        store=store,
+        clock=clock or SystemClock(),
+    )  # type: ignore[arg-type]
+
+
+def test_the_scheduled_roll_up_of_a_replayed_period_equals_the_stream(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    make_collector: CollectorFactory,
+) -> None:
+    collector = make_collector(settings)
+    processor = StreamProcessor(
+        mqtt=settings.mqtt,
+        registry=park,
+        park_id="tianfu-np",
+        config=CONFIG,
+        coefficients=COEF,
+        store=store,
+        clock=SystemClock(),
+        client_id=f"{settings.mqtt.client_id}-p",
+    )
+    processor.start()
+    assert processor.subscribed.wait(10)
+    try:
+        play(
+            iter(_messages(park, settings.mqtt.topic_root, 3)),
+            publisher.publish,
+            clock=SystemClock(),
+            speed=None,
+        )
+        wait_until(lambda: collector.stats.stored_readings == 101 * 180, 60, "three hours stored")
+        wait_until(lambda: processor.stats.readings == 79 * 180, 30, "the processor up to date")
+        hour2 = int((START + timedelta(hours=1)).timestamp() * 1000)
+        wait_until(
+            lambda: _stored(store, "1h").filter(pl.col("window") == hour2).height == 13,
+            30,
+            "two hours streamed",
+        )
+    finally:
+        processor.stop()
+    streamed = {w: _stored(store, w).sort("scope", "window") for w in ("15m", "1h")}
+    jobs = _jobs(park, store)
+    end = START + timedelta(hours=2)
+    written = jobs.rollup("1h", START, end) + jobs.rollup("15m", START, end)
+    assert written == 13 * 2 + 13 * 8
+    for window, before in streamed.items():
+        after = _stored(store, window).sort("scope", "window")
+        assert after["window"].to_list() == before["window"].to_list()
+        assert after["energy_tce"].to_list() == pytest.approx(
+            before["energy_tce"].to_list(), rel=1e-12
+        )
+    again = jobs.rollup("1h", START, end)  # idempotent: the same points again
+    assert again == 26 and _stored(store, "1h").sort("scope", "window").equals(
+        _stored(store, "1h").sort("scope", "window")
+    )
+
+    quality = jobs.completeness(START.date())
+    assert quality["expected"][0] == 1440 and (quality["readings"] == 180).all()
+    assert not quality["complete"].any()  # three hours of a day: 12.5 %
+
+
+def test_cems_hourly_job_finds_the_exceedance_hours_of_the_scenario(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    make_collector: CollectorFactory,
+) -> None:
+    scenario = load_scenario(ROOT / "examples" / "scenarios" / "cems-exceedance-day.yaml")
+    feed = ParkFeed(park, scenario, root=settings.mqtt.topic_root)
+    stack = [
+        m
+        for f in feed.frames(scenario.start_ms, scenario.end_ms)
+        for m in recording.frame_messages(f)
+        if m.topic.endswith(("/e08-stack-1", "/e10-stack-1"))
+    ]
+    collector = make_collector(settings)
+    play(iter(stack), publisher.publish, clock=SystemClock(), speed=None)
+    wait_until(lambda: collector.stats.stored_readings == len(stack), 30, "the stacks' day stored")
+    day = datetime(2026, 11, 4, tzinfo=CST)
+    assert _jobs(park, store).cems_hourly(day, day + timedelta(days=1)) == 48
+    series = store.query(
+        "SELECT nox_mg_m3_exceeded, so2_mg_m3_exceeded, valid_minutes FROM cems_hourly GROUP BY sensor"
+    )
+    by_sensor = {s.tags["sensor"]: s.values for s in series}
+
+    def hours(rows, col):
+        return [datetime.fromtimestamp(r[0] / 1000, CST).hour for r in rows if r[col]]
+
+    assert hours(by_sensor["e08-stack-1"], 1) == [9, 10, 11]
+    assert hours(by_sensor["e10-stack-1"], 2) == []  # 45 minutes over, no hourly mean over
+
+
+def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
+    park: Registry, store: Influx1Store
+) -> None:
+    lines = []
+    for i in range(15):
+        ts = int((datetime(2026, 11, 1, tzinfo=CST) + timedelta(days=i)).timestamp() * 1000)
+        for scope, tce in (("e08-anode", 100.0), ("e09-anode", 40.0), ("_park", 140.0)):
+            lines.append(
+                encode_point(
+                    "kpi",
+                    {"park": "tianfu-np", "scope": scope, "window": "1d"},
+                    {"energy_tce": tce},
+                    ts,
+                )
+            )
+    store.write("\n".join(lines).encode())
+    example = load_config(ROOT / "examples" / "processing.yaml")
+    jobs = Jobs(
+        registry=park,
+        park_id="tianfu-np",
+        config=example,
+        coefficients=COEF,
+        store=store,
+        clock=SystemClock(),
+    )
+    quota = {r["enterprise"]: r for r in jobs.quota(date(2026, 11, 15)).to_dicts()}
+    e08, e09 = quota["e08-anode"], quota["e09-anode"]
+    assert (
+        e08["used_tce"] == 1_500 and e08["forecast_tce"] == 3_000 and e08["forecast_breach"]
+    )  # quota 2,600
+    assert e09["forecast_tce"] == 1_200 and not e09["forecast_breach"]  # quota 1,350
+    graded = jobs.muju(2026)
+    assert graded.height == 3  # the three enterprises that declared 2026 figures
+    # Three enterprises: 30 % of 3 rounds down to no A; at least one C.
+    assert graded["grade"].to_list() == ["B", "B", "C"]
+    assert graded.filter(pl.col("enterprise") == "e08-anode")["energy_tce"].item() == 1_500
+
+
+def test_a_failing_job_is_counted_and_retried_never_skipped(
+    park: Registry, store: Influx1Store
+) -> None:
+    schedule = Schedule(_jobs(park, store, ManualClock()))
+    calls = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise RuntimeError("store down")
+
+    schedule.guarded("rollup", broken)()
+    stats = schedule.jobs.stats
+    assert calls == [1] and stats.failures["rollup"] == 1 and stats.retries["rollup"] == 1
+    retry = schedule.scheduler.get_job("rollup-retry")
+    assert retry is not None
+    schedule.scheduler.start(paused=True)  # jobs take their settings when the scheduler starts
+    try:
+        jobs = schedule.scheduler.get_jobs()
+        assert {j.id for j in jobs} >= {"hourly", "daily", "monthly", "stale", "rollup-retry"}
+        assert all(
+            j.coalesce and j.max_instances == 1 and j.misfire_grace_time == 3600 for j in jobs
+        )
+        hourly = schedule.scheduler.get_job("hourly")
+        assert (hourly.next_run_time.minute, str(hourly.next_run_time.tzinfo)) == (
+            5,
+            "Asia/Shanghai",
+        )
+    finally:
+        schedule.stop()
