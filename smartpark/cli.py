@@ -407,9 +407,8 @@ def rollup(
         store=open_store(settings.influx),
         clock=SystemClock(),
     )
-    typer.echo(
-        f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {jobs.rollup(window, start, end)} points"
-    )
+    points = jobs.rollup(window, start, end)
+    typer.echo(f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {points} points")
 
 
 @app.command()
