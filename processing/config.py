@@ -7,8 +7,6 @@ with its source and vintage; the configuration only chooses among them by id.
 
 from __future__ import annotations
 
-import calendar
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -164,6 +162,8 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
         f"methods.{field}: {value!r} is not in factor set {factors.id!r}"
         for field, value, table in (
             ("electricity_basis", m.electricity_basis, factors.energy_kgce),
+            ("electricity_basis", "electricity_equivalent", factors.energy_kgce),
+            ("electricity_basis", "electricity_equal_value", factors.energy_kgce),
             ("gas", m.gas, factors.energy_kgce),
             ("gas", m.gas, factors.co2_kg),
             ("steam", m.steam, factors.energy_kgce),
@@ -181,6 +181,8 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
         factor_set=factors.id,
         electricity_basis=m.electricity_basis,
         electricity_kgce_per_kwh=factors.energy_kgce[m.electricity_basis].value,
+        equivalent_kgce_per_kwh=factors.energy_kgce["electricity_equivalent"].value,
+        equal_value_kgce_per_kwh=factors.energy_kgce["electricity_equal_value"].value,
         gas_kgce_per_m3=factors.energy_kgce[m.gas].value,
         gas_co2_kg_per_m3=factors.co2_kg[m.gas].value,
         steam_kgce_per_kg=factors.energy_kgce[m.steam].value,
@@ -211,17 +213,3 @@ def load(path: Path) -> ProcessingConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid processing configuration", _problems(exc)) from exc
-
-
-def day_share(item: Declared | GreenPower, day: date) -> float:
-    """The share of a declared period (year or month) that falls on ``day``."""
-    if isinstance(item, GreenPower):
-        year, month = (int(x) for x in item.month.split("-"))
-        if (day.year, day.month) != (year, month):
-            return 0.0
-        return 1.0 / calendar.monthrange(year, month)[1]
-    if day.year != item.year or (item.month is not None and day.month != item.month):
-        return 0.0
-    if item.month is not None:
-        return 1.0 / calendar.monthrange(item.year, item.month)[1]
-    return 1.0 / (366 if calendar.isleap(item.year) else 365)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 
-from processing.config import ProcessingConfig, day_share
+from processing.config import ProcessingConfig
 from processing.kpis import Coefficients, against_targets, energy_carbon
-from processing.meters import counter_use, window_end, window_starts
+from processing.meters import counter_use, window_ends, window_starts
 from smartpark.registry import Registry
 
 PARK_SCOPE = "_park"
@@ -74,81 +74,117 @@ def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) 
     use = counter_use(
         readings, park.meters.select("sensor", "multiplier", "rollover"), max_gap_ms=max_gap_ms
     )
-    meta = park.meters.select("sensor", "enterprise", "column", "scale").with_columns(
-        pl.col("sensor").cast(use["sensor"].dtype)
+    # The Enum's codes follow park.meters' rows: look each reading's enterprise, column
+    # and scale up by code (numpy gathers), then one group-by: no join, no pivot.
+    meters = park.meters
+    enterprises = sorted(set(meters["enterprise"]))
+    ent_code = np.array([enterprises.index(e) for e in meters["enterprise"]], dtype=np.uint32)
+    col_code = np.array([COLUMNS.index(c) for c in meters["column"]], dtype=np.uint8)
+    codes = use["sensor"].to_physical().to_numpy()
+    scaled = use["use"].to_numpy() * meters["scale"].to_numpy()[codes]
+    column = col_code[codes]
+    # One int64 key per (window, enterprise): window starts are whole minutes everywhere.
+    starts = window_starts(use["ts"], window=window, tz=park.tz).to_numpy()
+    key = (starts // 60_000) * len(enterprises) + ent_code[codes]
+    frame = pl.DataFrame(
+        {
+            "key": key,
+            **{c: np.where(column == i, scaled, 0.0) for i, c in enumerate(COLUMNS)},
+            "flag": use["flag"],
+        }
     )
-    use = use.with_columns(window=window_starts(use["ts"], window=window, tz=park.tz))
-    # Reduce to sensors x windows first (integer keys), then bring in the enterprise.
-    per_sensor = use.group_by("sensor", "window").agg(
-        pl.col("use").sum(), readings=pl.len(), flags=pl.col("flag").bitwise_or()
+    out = frame.group_by("key").agg(
+        *[pl.col(c).sum() for c in COLUMNS],
+        readings=pl.len(),
+        flags=pl.col("flag").bitwise_or(),
     )
-    frame = per_sensor.join(meta, on="sensor").with_columns(use=pl.col("use") * pl.col("scale"))
-    per_column = frame.group_by("enterprise", "window", "column").agg(pl.col("use").sum())
-    wide = per_column.pivot(on="column", index=["enterprise", "window"], values="use")
-    quality = frame.group_by("enterprise", "window").agg(
-        pl.col("readings").sum(), flags=pl.col("flags").bitwise_or()
-    )
-    wide = wide.with_columns(
-        [pl.lit(0.0).alias(c) for c in COLUMNS if c not in wide.columns]
-    ).with_columns([pl.col(c).fill_null(0.0) for c in COLUMNS])
-    return wide.join(quality, on=["enterprise", "window"]).sort("enterprise", "window")
-
-
-def _window_days(start_ms: int, end_ms: int, tz: str) -> list[tuple[datetime, float]]:
-    """The local days a window covers, with the fraction of each day inside it."""
-    zone = ZoneInfo(tz)
-    start = datetime.fromtimestamp(start_ms / 1000, UTC).astimezone(zone)
-    end = datetime.fromtimestamp(end_ms / 1000, UTC).astimezone(zone)
-    out = []
-    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < end:
-        nxt = day + timedelta(days=1)
-        overlap = (min(end, nxt) - max(start, day)).total_seconds() / 86_400
-        out.append((day, overlap))
-        day = nxt
-    return out
+    keys = out["key"].to_numpy()
+    names = np.array(enterprises, dtype=object)
+    return out.with_columns(
+        enterprise=pl.Series(names[keys % len(enterprises)], dtype=pl.Utf8),
+        window=pl.Series((keys // len(enterprises)) * 60_000, dtype=pl.Int64),
+    ).drop("key")
 
 
 def allocations(
     frame: pl.DataFrame, config: ProcessingConfig, park: Park, *, window: str
 ) -> pl.DataFrame:
-    """Add green_kwh (contract volume by time share) and, for day and longer windows,
-    added_value_cny (declared year or month by day share; never for shorter windows)."""
+    """Add ``green_kwh`` and, for day and month windows, ``added_value_cny``.
+
+    Every window lies inside one local month. Contracted green power is spread over
+    its month by time: kwh x window length / month length. Declared added value goes
+    to days: a month's own declaration / its days, else the year's / days in the year;
+    a month window gets the sum of its days. Windows shorter than a day get no added
+    value: a day's share of a year must not be divided further by production hours.
+    """
     keys = frame.select("enterprise", "window").unique()
-    ends = keys.with_columns(end=window_end(pl.col("window"), window=window, tz=park.tz))
-    rows = []
-    for enterprise, start, end in ends.iter_rows():
-        days = _window_days(start, end, park.tz)
-        green = sum(
-            day_share(g, d.date()) * share * g.kwh
-            for g in config.green_power
-            if g.enterprise == enterprise
-            for d, share in days
-        )
-        value = None
-        if window in ("1d", "1mo"):
-            declared = [
-                d for d in config.declared if d.enterprise == enterprise and d.added_value_cny
-            ]
-            if declared:
-                # A month's own declaration wins over the year's for that month.
-                value = 0.0
-                for day, share in days:
-                    monthly = [d for d in declared if d.month == day.month and d.year == day.year]
-                    for item in monthly or [d for d in declared if d.month is None]:
-                        value += day_share(item, day.date()) * share * (item.added_value_cny or 0)
-        rows.append((enterprise, start, green, value))
-    alloc = pl.DataFrame(
-        rows,
-        schema={
-            "enterprise": pl.Utf8,
-            "window": pl.Int64,
-            "green_kwh": pl.Float64,
-            "added_value_cny": pl.Float64,
-        },
-        orient="row",
+    month_start = window_starts(keys["window"], window="1mo", tz=park.tz)
+    months = pl.DataFrame({"month_start": month_start.unique()})
+    local = pl.from_epoch("month_start", time_unit="ms").dt.replace_time_zone("UTC")
+    local = local.dt.convert_time_zone(park.tz)
+    months = months.with_columns(
+        year=local.dt.year(),
+        month=local.dt.month(),
+        month_ms=window_ends(months["month_start"], window="1mo", tz=park.tz)
+        - months["month_start"],
+        days_in_month=local.dt.month_end().dt.day(),
+        days_in_year=pl.when(local.dt.is_leap_year()).then(366).otherwise(365),
     )
-    return frame.join(alloc, on=["enterprise", "window"], how="left")
+    keys = keys.with_columns(
+        month_start=month_start,
+        window_ms=window_ends(keys["window"], window=window, tz=park.tz) - keys["window"],
+    ).join(months, on="month_start")
+    ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
+    green = (
+        pl.DataFrame(
+            [(g.enterprise, int(g.month[:4]), int(g.month[5:]), g.kwh) for g in config.green_power],
+            schema={**ym, "kwh": pl.Float64},
+            orient="row",
+        )
+        .group_by("enterprise", "year", "month")
+        .agg(pl.col("kwh").sum())
+    )
+    keys = keys.join(green, on=["enterprise", "year", "month"], how="left").with_columns(
+        green_kwh=(pl.col("kwh") * pl.col("window_ms") / pl.col("month_ms")).fill_null(0.0)
+    )
+    if window in ("1d", "1mo"):
+        declared = [d for d in config.declared if d.added_value_cny is not None]
+        monthly = (
+            pl.DataFrame(
+                [(d.enterprise, d.year, d.month, d.added_value_cny) for d in declared if d.month],
+                schema={**ym, "value_month": pl.Float64},
+                orient="row",
+            )
+            .group_by("enterprise", "year", "month")
+            .agg(pl.col("value_month").sum())
+        )
+        yearly = (
+            pl.DataFrame(
+                [(d.enterprise, d.year, d.added_value_cny) for d in declared if d.month is None],
+                schema={"enterprise": pl.Utf8, "year": pl.Int32, "value_year": pl.Float64},
+                orient="row",
+            )
+            .group_by("enterprise", "year")
+            .agg(pl.col("value_year").sum())
+        )
+        days = pl.lit(1) if window == "1d" else pl.col("days_in_month")
+        keys = (
+            keys.join(monthly, on=["enterprise", "year", "month"], how="left")
+            .join(yearly, on=["enterprise", "year"], how="left")
+            .with_columns(
+                added_value_cny=pl.coalesce(
+                    pl.col("value_month") * days / pl.col("days_in_month"),
+                    pl.col("value_year") * days / pl.col("days_in_year"),
+                )
+            )
+        )
+    else:
+        keys = keys.with_columns(added_value_cny=pl.lit(None, dtype=pl.Float64))
+    return frame.join(
+        keys.select("enterprise", "window", "green_kwh", "added_value_cny"),
+        on=["enterprise", "window"],
+        how="left",
+    )
 
 
 def with_park(frame: pl.DataFrame) -> pl.DataFrame:
@@ -182,7 +218,11 @@ def kpis(
     *,
     window: str,
 ) -> pl.DataFrame:
-    """Every KPI of every enterprise and the park, per ``window`` (1m, 15m, 1h, 1d, 1mo)."""
+    """Every KPI of every enterprise and the park, per ``window`` (1m, 15m, 1h, 1d, 1mo).
+
+    Rows come in no particular order (sorting millions of rows costs more than the
+    KPIs); sort by ``scope, window`` where order matters.
+    """
     frame = totals(readings, park, window=window, max_gap_ms=config.max_gap_s * 1000)
     frame = with_park(allocations(frame, config, park, window=window))
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
@@ -191,4 +231,4 @@ def kpis(
     year = datetime.fromtimestamp(int(out["window"].min()) / 1000, UTC).year  # type: ignore[arg-type]
     park_rows = against_targets(out.filter(pl.col("scope") == PARK_SCOPE), park.targets, year=year)
     rest = out.filter(pl.col("scope") != PARK_SCOPE)
-    return pl.concat([rest, park_rows], how="diagonal_relaxed").sort("scope", "window")
+    return pl.concat([rest, park_rows], how="diagonal_relaxed")  # in no particular order

@@ -292,9 +292,10 @@ class Jobs:
         """The mu-average evaluation of ``year`` for the enterprises that declared figures."""
         start = datetime(year, 1, 1, tzinfo=self.zone)
         end = datetime(year + 1, 1, 1, tzinfo=self.zone)
+        # The evaluation counts electricity at 等价值 (equal value), whatever the KPI basis.
         query = Select(
             "kpi",
-            ["energy_tce"],
+            ["energy_equal_value_tce"],
             aggregate="sum",
             tags={"park": self.park.id, "window": "1d"},
             start=start,

@@ -9,9 +9,11 @@ average of its enterprises' shares), and every row carries the coefficients and
 methods that made it (:meth:`Coefficients.tags`).
 
 Methods:
-- energy: electricity at the basis chosen (当量值 ``electricity_equivalent`` by
-  default, 等价值 ``electricity_equal_value``), self-consumed PV counted as energy
-  consumed; gas and steam by their own coefficients.
+- energy: ``energy_tce`` and every ratio built on it use the basis chosen (当量值
+  ``electricity_equivalent`` by default, 等价值 ``electricity_equal_value``; tag
+  ``energy_basis``); both bases are also reported by name (``energy_equivalent_tce``,
+  ``energy_equal_value_tce``: the mu-average evaluation uses 等价值). Self-consumed
+  PV counts as energy consumed; gas and steam by their own coefficients.
 - CO2 location-based: all grid kWh x the grid's average factor; market-based: green
   kWh x 0, the rest x the residual factor; PV 0; gas and steam by their factors.
 - clean energy (清洁能源) counts gas + PV + proven green power; non-fossil (非化石)
@@ -36,6 +38,8 @@ class Coefficients:
     factor_set: str
     electricity_basis: str
     electricity_kgce_per_kwh: float
+    equivalent_kgce_per_kwh: float  # 当量值, always reported as energy_equivalent_tce
+    equal_value_kgce_per_kwh: float  # 等价值, always reported as energy_equal_value_tce
     gas_kgce_per_m3: float
     gas_co2_kg_per_m3: float
     steam_kgce_per_kg: float
@@ -87,6 +91,10 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
     frame = frame.with_columns(
         electricity_kwh=grid + pv,
         energy_tce=elec_tce + gas_tce + steam_tce,
+        energy_equivalent_tce=(grid + pv) * c.equivalent_kgce_per_kwh / 1000 + gas_tce + steam_tce,
+        energy_equal_value_tce=(grid + pv) * c.equal_value_kgce_per_kwh / 1000
+        + gas_tce
+        + steam_tce,
         co2_location_t=grid * c.grid_co2_kg_per_kwh / 1000 + fuel_co2,
         co2_market_t=(grid - green) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
         _clean=gas_tce + pv_tce + green_tce,

@@ -185,6 +185,22 @@ def window_start(ts_ms: pl.Expr, *, window: str, tz: str) -> pl.Expr:
     return local.dt.truncate(WINDOWS[window]).dt.epoch("ms")
 
 
+def window_ends(starts: pl.Series, *, window: str, tz: str) -> pl.Series:
+    """``window_end`` over a Series of window starts, fast where the offset is constant."""
+    if starts.len() == 0 or starts.null_count():
+        return pl.select(window_end(pl.lit(starts), window=window, tz=tz)).to_series()
+    lo, hi = starts.min(), starts.max()
+    assert isinstance(lo, int) and isinstance(hi, int)
+    if window in _FIXED_MS and _constant_offset_ms(lo, hi + _FIXED_MS[window], tz) is not None:
+        return starts + _FIXED_MS[window]
+    if window == "1mo":  # few distinct months: compute each once
+        unique = starts.unique()
+        ends = pl.select(window_end(pl.lit(unique), window=window, tz=tz)).to_series()
+        mapping = dict(zip(unique.to_list(), ends.to_list(), strict=True))
+        return starts.replace_strict(mapping, return_dtype=pl.Int64)
+    return pl.select(window_end(pl.lit(starts), window=window, tz=tz)).to_series()
+
+
 def window_end(start_ms: pl.Expr, *, window: str, tz: str) -> pl.Expr:
     """Epoch ms of the end of the window starting at ``start_ms`` (calendar-aware)."""
     local = (

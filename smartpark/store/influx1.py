@@ -75,7 +75,12 @@ class Influx1Store:
             raise StoreUnavailable(f"store unreachable: {exc!r}") from exc
 
     def query(self, statement: str) -> list[Series]:
-        return self._post_query(statement, with_db=True)
+        try:
+            return self._post_query(statement, with_db=True)
+        except StoreRejected as exc:
+            if "database not found" in str(exc):
+                return []  # nothing written yet: no series, as in an empty database
+            raise
 
     def _post_query(self, statement: str, *, with_db: bool) -> list[Series]:
         params = {"q": statement, "epoch": "ms"}

@@ -161,7 +161,9 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
     assert graded.height == 3  # the three enterprises that declared 2026 figures
     # Three enterprises: 30 % of 3 rounds down to no A; at least one C.
     assert graded["grade"].to_list() == ["B", "B", "C"]
-    assert graded.filter(pl.col("enterprise") == "e08-anode")["energy_tce"].item() == 1_500
+    assert (
+        graded.filter(pl.col("enterprise") == "e08-anode")["energy_tce"].item() == 3_000
+    )  # 等价值
 
 
 def test_a_failing_job_is_counted_and_retried_never_skipped(

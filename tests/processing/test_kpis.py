@@ -11,6 +11,8 @@ COEF = Coefficients(
     factor_set="cn",
     electricity_basis="electricity_equivalent",
     electricity_kgce_per_kwh=0.1229,
+    equivalent_kgce_per_kwh=0.1229,
+    equal_value_kgce_per_kwh=0.30,
     gas_kgce_per_m3=1.3300,
     gas_co2_kg_per_m3=2.1622,
     steam_kgce_per_kg=0.1286,
@@ -80,6 +82,8 @@ def test_equal_value_basis_is_a_different_number_under_its_own_name() -> None:
     row = energy_carbon(_park(), equal).row(0, named=True)
     assert round(row["energy_tce"], 4) == round(73_500 * 0.30 / 1000 + 4_700 * 1.33 / 1000, 4)
     assert equal.tags()["energy_basis"] == "electricity_equal_value"
+    assert row["energy_equal_value_tce"] == row["energy_tce"]
+    assert round(row["energy_equivalent_tce"], 4) == 15.2842  # both bases, by name
 
 
 def test_green_power_beyond_grid_import_is_not_credited_and_empty_windows_have_no_ratios() -> None:

@@ -137,3 +137,13 @@ def test_a_field_type_conflict_is_a_rejection_not_an_outage(store: Influx1Store)
     with pytest.raises(StoreRejected) as err:
         store.write(b'conflict f="text" 2000')
     assert err.value.status == 400
+
+
+def test_reading_a_database_nothing_was_written_to_yet_gives_no_series(settings) -> None:  # type: ignore[no-untyped-def]
+    fresh = Influx1Store(url=settings.influx.url, database=f"{settings.influx.database}_never")
+    try:
+        assert fresh.query(Select("electricity", ["energy_kwh"]).to_influxql()) == []
+        with pytest.raises(StoreRejected, match="error parsing query"):
+            fresh.query("SELECT FROM WHERE")
+    finally:
+        fresh.close()
