@@ -56,42 +56,36 @@ def test_the_scheduled_roll_up_of_a_replayed_period_equals_the_stream(
     )
     processor.start()
     assert processor.subscribed.wait(10)
+    day = START.replace(hour=0)
     try:
-        play(
-            iter(_messages(park, settings.mqtt.topic_root, 3)),
-            publisher.publish,
-            clock=SystemClock(),
-            speed=None,
-        )
-        wait_until(lambda: collector.stats.stored_readings == 101 * 180, 60, "three hours stored")
-        wait_until(lambda: processor.stats.readings == 79 * 180, 30, "the processor up to date")
-        hour2 = int((START + timedelta(hours=1)).timestamp() * 1000)
-        wait_until(
-            lambda: _stored(store, "1h").filter(pl.col("window") == hour2).height == 13,
-            30,
-            "two hours streamed",
-        )
+        # A whole day, and the first minute of the next, which closes the day's windows.
+        messages = _messages(park, settings.mqtt.topic_root, 24 + 1 / 60, day)
+        play(iter(messages), publisher.publish, clock=SystemClock(), speed=None)
+        # >=: a redelivered message (QoS 1, at least once) is stored again, idempotently.
+        wait_until(lambda: collector.stats.stored_readings >= 101 * 1441, 120, "the day stored")
+        wait_until(lambda: processor.stats.readings >= 79 * 1441, 60, "the processor up to date")
+        wait_until(lambda: _stored(store, "1d").height == 13, 30, "the day streamed")
     finally:
         processor.stop()
-    streamed = {w: _stored(store, w).sort("scope", "window") for w in ("15m", "1h")}
+    streamed = {w: _stored(store, w).sort("scope", "window") for w in ("15m", "1h", "1d")}
+    assert [streamed[w].height for w in ("15m", "1h", "1d")] == [96 * 13, 24 * 13, 13]
     jobs = _jobs(park, store)
-    end = START + timedelta(hours=2)
-    written = jobs.rollup("1h", START, end) + jobs.rollup("15m", START, end)
-    assert written == 13 * 2 + 13 * 8
+    end = day + timedelta(days=1)
+    written = {w: jobs.rollup(w, day, end) for w in ("15m", "1h", "1d")}
+    assert written == {"15m": 96 * 13, "1h": 24 * 13, "1d": 13}
     for window, before in streamed.items():
         after = _stored(store, window).sort("scope", "window")
         assert after["window"].to_list() == before["window"].to_list()
         assert after["energy_tce"].to_list() == pytest.approx(
             before["energy_tce"].to_list(), rel=1e-12
         )
-    again = jobs.rollup("1h", START, end)  # idempotent: the same points again
-    assert again == 26 and _stored(store, "1h").sort("scope", "window").equals(
-        _stored(store, "1h").sort("scope", "window")
-    )
+    rolled = _stored(store, "1d").sort("scope", "window")
+    assert jobs.rollup("1d", day, end) == 13  # idempotent: the same points again
+    assert _stored(store, "1d").sort("scope", "window").equals(rolled)
 
-    quality = jobs.completeness(START.date())
-    assert quality["expected"][0] == 1440 and (quality["readings"] == 180).all()
-    assert not quality["complete"].any()  # three hours of a day: 12.5 %
+    quality = jobs.completeness(day.date())
+    assert quality["expected"][0] == 1440 and (quality["readings"] == 1440).all()
+    assert quality["complete"].all()
 
 
 def test_cems_hourly_job_finds_the_exceedance_hours_of_the_scenario(
@@ -111,7 +105,7 @@ def test_cems_hourly_job_finds_the_exceedance_hours_of_the_scenario(
     ]
     collector = make_collector(settings)
     play(iter(stack), publisher.publish, clock=SystemClock(), speed=None)
-    wait_until(lambda: collector.stats.stored_readings == len(stack), 30, "the stacks' day stored")
+    wait_until(lambda: collector.stats.stored_readings >= len(stack), 30, "the stacks' day stored")
     day = datetime(2026, 11, 4, tzinfo=CST)
     assert _jobs(park, store).cems_hourly(day, day + timedelta(days=1)) == 48
     series = store.query(

@@ -143,7 +143,7 @@ def test_streamed_kpis_equal_the_roll_up_and_late_data_rewrites_them(
             speed=None,
         )
         expected = sum(1 for m in messages if m.topic.split("/")[3] in COUNTERS) - 1
-        wait_until(lambda: processor.stats.readings == expected, 30, "every counter reading")
+        wait_until(lambda: processor.stats.readings >= expected, 30, "every counter reading")
         first_hour = int(START.timestamp() * 1000)
         wait_until(
             lambda: (
@@ -216,9 +216,9 @@ def test_a_restarted_processor_rebuilds_from_the_store_and_carries_on(
     processor = _processor(settings, park, store, "a")
     play(iter(first), publisher.publish, clock=SystemClock(), speed=None)
     wait_until(
-        lambda: collector.stats.stored_readings == 101 * 120, 60, "the first two hours stored"
+        lambda: collector.stats.stored_readings >= 101 * 120, 60, "the first two hours stored"
     )
-    wait_until(lambda: processor.stats.readings == 79 * 120, 30, "processor A up to date")
+    wait_until(lambda: processor.stats.readings >= 79 * 120, 30, "processor A up to date")
     processor.stop()
     hour1 = int(START.timestamp() * 1000)
     wait_until(
