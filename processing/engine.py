@@ -106,6 +106,21 @@ def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) 
     ).drop("key")
 
 
+def sensor_totals(
+    readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int
+) -> pl.DataFrame:
+    """Per sensor and window: its use in physical units (after multiplier), readings, flags."""
+    use = counter_use(
+        readings, park.meters.select("sensor", "multiplier", "rollover"), max_gap_ms=max_gap_ms
+    )
+    use = use.with_columns(window=window_starts(use["ts"], window=window, tz=park.tz))
+    out = use.group_by("sensor", "window").agg(
+        pl.col("use").sum(), readings=pl.len(), flags=pl.col("flag").bitwise_or()
+    )
+    meta = park.meters.select("sensor", "enterprise", "kind", "column")
+    return out.with_columns(pl.col("sensor").cast(pl.Utf8)).join(meta, on="sensor")
+
+
 def allocations(
     frame: pl.DataFrame, config: ProcessingConfig, park: Park, *, window: str
 ) -> pl.DataFrame:

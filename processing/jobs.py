@@ -33,7 +33,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from processing import cems, output
 from processing.config import ProcessingConfig
-from processing.engine import PARK_SCOPE, Park, kpis
+from processing.engine import PARK_SCOPE, Park, kpis, sensor_totals
 from processing.kpis import Coefficients
 from processing.muju import MujuRules, grade
 from processing.quota import burn_down
@@ -125,7 +125,11 @@ class Jobs:
         readings = self.counter_readings(lo - self._lookback_ms, hi)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
-        lines = list(
+        sensors = sensor_totals(
+            readings, self.park, window=window, max_gap_ms=self.config.max_gap_s * 1000
+        )
+        sensors = sensors.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
+        lines = list(output.sensor_points(sensors, park=self.park.id, window=window)) + list(
             output.points(frame, park=self.park.id, window=window, tags=self.coefficients.tags())
         )
         return self._write(f"rollup_{window}", lines)

@@ -47,6 +47,25 @@ def points(
         yield encode_point(MEASUREMENT, point_tags, _fields(row), int(row["window"]))
 
 
+def sensor_points(frame: pl.DataFrame, *, park: str, window: str) -> Iterator[str]:
+    """Measurement ``sensor_use``: one point per sensor and window, the field named by
+    its carrier and unit (``grid_kwh``, ``pv_kwh``, ``gas_m3``, ``steam_kg``, ``output``)."""
+    for row in frame.iter_rows(named=True):
+        tags = {
+            "park": park,
+            "enterprise": row["enterprise"],
+            "kind": row["kind"],
+            "sensor": row["sensor"],
+            "window": window,
+        }
+        fields = {
+            row["column"]: float(row["use"]),
+            "readings": row["readings"],
+            "flags": row["flags"],
+        }
+        yield encode_point("sensor_use", tags, fields, int(row["window"]))
+
+
 def messages(
     frame: pl.DataFrame,
     *,

@@ -35,7 +35,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from processing import output
 from processing.config import ProcessingConfig
-from processing.engine import Park, kpis
+from processing.engine import Park, kpis, sensor_totals
 from processing.kpis import Coefficients
 from processing.meters import window_end, window_starts
 from smartpark.clock import Clock
@@ -93,6 +93,7 @@ class StreamProcessor:
         self._tick_s = tick_s
         self._lateness_ms = config.lateness_s * 1000
         self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
+        self._max_gap_ms = config.max_gap_s * 1000
         self._limits = Limits(max_future_ms=300_000, max_past_ms=400 * 86_400_000)
         fields = dict(zip(self.park.meters["sensor"], self.park.meters["field"], strict=True))
         self._routes = {
@@ -225,8 +226,11 @@ class StreamProcessor:
         readings = self._buffer.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi))
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter(pl.col("window").is_in(starts))
+        sensors = sensor_totals(readings, self.park, window=window, max_gap_ms=self._max_gap_ms)
+        sensors = sensors.filter(pl.col("window").is_in(starts))
         tags = self.coefficients.tags()
         lines = list(output.points(frame, park=self.park.id, window=window, tags=tags))
+        lines += output.sensor_points(sensors, park=self.park.id, window=window)
         try:
             if lines:
                 self.store.write("\n".join(lines).encode())

@@ -72,7 +72,13 @@ def test_the_scheduled_roll_up_of_a_replayed_period_equals_the_stream(
     jobs = _jobs(park, store)
     end = day + timedelta(days=1)
     written = {w: jobs.rollup(w, day, end) for w in ("15m", "1h", "1d")}
-    assert written == {"15m": 96 * 13, "1h": 24 * 13, "1d": 13}
+    per_window = 13 + 79  # 12 enterprises and the park; 79 carrier meters (sensor_use)
+    assert written == {"15m": 96 * per_window, "1h": 24 * per_window, "1d": per_window}
+    meters = store.query(
+        "SELECT sum(grid_kwh) FROM sensor_use WHERE \"window\" = '1d' AND enterprise = 'e08-anode'"
+    )
+    e08 = _stored(store, "1d").filter(pl.col("scope") == "e08-anode")
+    assert meters[0].values[0][1] == pytest.approx(e08["grid_kwh"].item(), rel=1e-12)
     for window, before in streamed.items():
         after = _stored(store, window).sort("scope", "window")
         assert after["window"].to_list() == before["window"].to_list()
@@ -80,7 +86,7 @@ def test_the_scheduled_roll_up_of_a_replayed_period_equals_the_stream(
             before["energy_tce"].to_list(), rel=1e-12
         )
     rolled = _stored(store, "1d").sort("scope", "window")
-    assert jobs.rollup("1d", day, end) == 13  # idempotent: the same points again
+    assert jobs.rollup("1d", day, end) == per_window  # idempotent: the same points again
     assert _stored(store, "1d").sort("scope", "window").equals(rolled)
 
     quality = jobs.completeness(day.date())
