@@ -193,7 +193,7 @@ def freshness(work: Path, minutes: int, speed: float) -> dict:
         processor.wait(30)
         log.close()
         p50 = lat[len(lat) // 2]
-        p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
+        p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
         print(
             f"freshness: {len(lat)} one-minute windows ({minutes} simulated minutes at {speed:.0f}x, "
             f"{len(messages):,} messages): window close -> all 13 KPI points stored and published "
