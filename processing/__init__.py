@@ -1,1 +1,14 @@
-"""Stream processors: energy, carbon and near-zero-carbon KPIs (not built yet; see issue 4)."""
+"""Stream processing: energy, carbon and near-zero-carbon KPIs.
+
+Modules:
+  config   processing configuration and factor sets (factors/*.yaml), resolved to Coefficients
+  meters   counters to interval use, gauge means, local windows (pure)
+  kpis     energy, CO2, shares, intensities, targets over window totals (pure)
+  engine   readings -> use -> enterprise and park totals -> KPIs per window (pure)
+  cems     O2-corrected hourly means, validity, exceedances (pure)
+  quota    energy-use quota burn-down and month-end forecast (pure)
+  muju     mu-average (亩均) scores and grades (pure)
+  output   KPI rows to line protocol and MQTT messages (pure)
+  stream   the stream processor: MQTT in, InfluxDB and MQTT out
+  jobs     scheduled roll-ups and evaluations from the store (APScheduler)
+"""

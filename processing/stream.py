@@ -63,6 +63,7 @@ class ProcessorStats:
     windows_recomputed: int = 0
     points_written: int = 0
     store_errors: int = 0
+    tick_errors: int = 0
     published: int = 0
     by_window: Counter[str] = field(default_factory=Counter)
 
@@ -173,7 +174,7 @@ class StreamProcessor:
                 self.tick()
             except Exception:  # a bug must not stop the loop; it is logged and counted
                 logger.exception("tick failed")
-                self.stats.store_errors += 1
+                self.stats.tick_errors += 1
 
     def feed(self, rows: Iterable[tuple[str, int, float]]) -> None:
         """Queue readings as if they came from MQTT (rebuild, tests)."""
