@@ -31,12 +31,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from processing import cems, output
+from processing import output
 from processing.config import ProcessingConfig
 from processing.engine import PARK_SCOPE, Park, kpis, sensor_totals
 from processing.kpis import Coefficients
 from processing.muju import MujuRules, grade
 from processing.quota import burn_down
+from smartpark import cems
 from smartpark.clock import Clock
 from smartpark.registry import Registry
 from smartpark.store.base import Store

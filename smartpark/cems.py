@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from processing.meters import window_start
+from smartpark.windows import window_start
 
 POLLUTANTS = ("so2_mg_m3", "nox_mg_m3", "pm_mg_m3")
 

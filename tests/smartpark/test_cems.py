@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from processing.cems import CemsRules, Stack, corrected, hourly
+from smartpark.cems import CemsRules, Stack, corrected, hourly
 
 TZ = "Asia/Shanghai"
 H = 1_793_548_800_000  # 2026-11-02 00:00 local
