@@ -1,0 +1,586 @@
+"""The rule engine (pure): readings, KPI updates and clock ticks in; conditions out.
+
+A :class:`Condition` says that a rule's condition became true (``raised``) or false
+for one subject (a sensor, a stack and pollutant, an enterprise, the park). What
+becomes of it — one alert, reminders, escalation, silences, flap damping — is the
+lifecycle's business. Time is a parameter: every call carries the reading's time
+and the processing clock's ``now_ms``; nothing here reads a clock, a broker or a file.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from alerts.rules import (
+    CemsHourlyRule,
+    CounterResetRule,
+    KpiTargetRule,
+    NoDataRule,
+    QuotaForecastRule,
+    RateOfChangeRule,
+    Rule,
+    ThresholdRule,
+)
+from smartpark import cems
+from smartpark.model import SensorRef
+from smartpark.registry import Registry
+
+PARK_SCOPE = "_park"
+HOUR_MS = 3_600_000
+CEMS_GRACE_MS = 5 * 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    rule: str
+    severity: str
+    park: str
+    enterprise: str  # "_park" for the park as a whole
+    subject: str
+    raised: bool
+    at_ms: int
+    value: float | None = None
+    limit: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KpiUpdate:
+    park: str
+    scope: str
+    window: str
+    start_ms: int
+    values: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class _State:
+    active: set[str] = field(default_factory=set)
+    pending: dict[str, int] = field(default_factory=dict)
+    last: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+def _cond(
+    rule: Rule,
+    ref_park: str,
+    enterprise: str,
+    subject: str,
+    raised: bool,
+    at_ms: int,
+    value: float | None,
+    limit: float | None,
+    message: str,
+) -> Condition:
+    return Condition(
+        rule.id, rule.severity, ref_park, enterprise, subject, raised, at_ms, value, limit, message
+    )
+
+
+class Engine:
+    """Every rule of a configuration over the sensors of a registry."""
+
+    def __init__(self, rules: Iterable[Rule], registry: Registry) -> None:
+        self.rules = list(rules)
+        self.registry = registry
+        self._state = {r.id: _State() for r in self.rules}
+        self._tz = {p.id: ZoneInfo(p.timezone) for p in registry.parks.values()}
+        self._by_kind: dict[str, list[Rule]] = {}
+        reading_types = (
+            ThresholdRule,
+            RateOfChangeRule,
+            CounterResetRule,
+            CemsHourlyRule,
+            NoDataRule,
+        )
+        for rule in self.rules:
+            kpi_threshold = isinstance(rule, ThresholdRule) and rule.source == "kpi"
+            if isinstance(rule, reading_types) and not kpi_threshold:
+                for kind in rule.scope.kinds or list(registry.kinds):
+                    self._by_kind.setdefault(kind, []).append(rule)
+        self._kpi_rules = [
+            r
+            for r in self.rules
+            if isinstance(r, QuotaForecastRule | KpiTargetRule)
+            or (isinstance(r, ThresholdRule) and r.source == "kpi")
+        ]
+        self._cems: dict[tuple[str, str], dict[int, list[tuple[Any, ...]]]] = {}
+        self._days: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+        self._seen: dict[tuple[str, str], int] = {}  # no_data: (rule, sensor) -> last receipt
+
+    # -- readings ------------------------------------------------------------------
+
+    def reading(
+        self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
+    ) -> list[Condition]:
+        out: list[Condition] = []
+        for rule in self._by_kind.get(ref.kind, ()):
+            if not rule.scope.admits(
+                park=ref.park, enterprise=ref.enterprise, kind=ref.kind, sensor=ref.sensor
+            ):
+                continue
+            if isinstance(rule, ThresholdRule):
+                if rule.field in values:
+                    out += self._threshold(
+                        rule, ref.park, ref.enterprise, ref.sensor, ts_ms, values[rule.field]
+                    )
+            elif isinstance(rule, RateOfChangeRule):
+                if rule.field in values:
+                    out += self._rate(rule, ref, ts_ms, values[rule.field])
+            elif isinstance(rule, CounterResetRule):
+                if rule.field in values:
+                    out += self._reset(rule, ref, ts_ms, values[rule.field])
+            elif isinstance(rule, CemsHourlyRule):
+                out += self._cems_minute(rule, ref, ts_ms, values, now_ms)
+            elif isinstance(rule, NoDataRule):
+                key = (rule.id, ref.sensor)
+                self._seen[key] = now_ms
+                state = self._state[rule.id]
+                if ref.sensor in state.active:
+                    state.active.discard(ref.sensor)
+                    out.append(
+                        _cond(
+                            rule,
+                            ref.park,
+                            ref.enterprise,
+                            ref.sensor,
+                            False,
+                            now_ms,
+                            None,
+                            rule.after_s,
+                            f"{ref.sensor} sends again",
+                        )
+                    )
+        return out
+
+    def _threshold(
+        self,
+        rule: ThresholdRule,
+        park: str,
+        enterprise: str,
+        subject: str,
+        ts_ms: int,
+        value: float,
+    ) -> list[Condition]:
+        state = self._state[rule.id]
+        last = state.last.get(subject)
+        if last is not None and ts_ms <= last[0]:
+            return []  # late or repeated: the newer value already decided
+        state.last[subject] = (ts_ms, value)
+        above = rule.above is not None
+        limit = rule.above if above else rule.below
+        assert limit is not None
+        clear_at = rule.clear if rule.clear is not None else limit
+        breach = value > limit if above else value < limit
+        side = "above" if above else "below"
+        if subject in state.active:
+            if (value <= clear_at) if above else (value >= clear_at):
+                state.active.discard(subject)
+                state.pending.pop(subject, None)
+                return [
+                    _cond(
+                        rule,
+                        park,
+                        enterprise,
+                        subject,
+                        False,
+                        ts_ms,
+                        value,
+                        limit,
+                        f"{rule.field} {value:g} back within {clear_at:g}",
+                    )
+                ]
+            return []
+        if not breach:
+            state.pending.pop(subject, None)
+            return []
+        since = state.pending.setdefault(subject, ts_ms)
+        if ts_ms - since >= rule.for_s * 1000:
+            state.active.add(subject)
+            return [
+                _cond(
+                    rule,
+                    park,
+                    enterprise,
+                    subject,
+                    True,
+                    ts_ms,
+                    value,
+                    limit,
+                    f"{rule.field} {value:g} {side} {limit:g}"
+                    + (f" for {rule.for_s:g} s" if rule.for_s else ""),
+                )
+            ]
+        return []
+
+    def _rate(
+        self, rule: RateOfChangeRule, ref: SensorRef, ts_ms: int, value: float
+    ) -> list[Condition]:
+        state = self._state[rule.id]
+        last = state.last.get(ref.sensor)
+        if last is not None and ts_ms <= last[0]:
+            return []
+        state.last[ref.sensor] = (ts_ms, value)
+        if last is None:
+            return []
+        rate = abs(value - last[1]) / ((ts_ms - last[0]) / 60_000)
+        active = ref.sensor in state.active
+        if rate > rule.max_per_min and not active:
+            state.active.add(ref.sensor)
+            return [
+                _cond(
+                    rule,
+                    ref.park,
+                    ref.enterprise,
+                    ref.sensor,
+                    True,
+                    ts_ms,
+                    rate,
+                    rule.max_per_min,
+                    f"{rule.field} changed {last[1]:g} -> {value:g}: {rate:g}/min",
+                )
+            ]
+        if rate <= rule.max_per_min and active:
+            state.active.discard(ref.sensor)
+            return [
+                _cond(
+                    rule,
+                    ref.park,
+                    ref.enterprise,
+                    ref.sensor,
+                    False,
+                    ts_ms,
+                    rate,
+                    rule.max_per_min,
+                    f"{rule.field} steady again ({rate:g}/min)",
+                )
+            ]
+        return []
+
+    def _reset(
+        self, rule: CounterResetRule, ref: SensorRef, ts_ms: int, value: float
+    ) -> list[Condition]:
+        state = self._state[rule.id]
+        last = state.last.get(ref.sensor)
+        if last is not None and ts_ms <= last[0]:
+            return []
+        state.last[ref.sensor] = (ts_ms, value)
+        if last is None:
+            return []
+        sensor = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
+        top = getattr(getattr(sensor, "spec", None), "rollover", None)
+        before = last[1]
+        if value < before:
+            wrapped = top is not None and before >= 0.9 * top and value <= 0.1 * top
+            if not wrapped and ref.sensor not in state.active:
+                state.active.add(ref.sensor)
+                return [
+                    _cond(
+                        rule,
+                        ref.park,
+                        ref.enterprise,
+                        ref.sensor,
+                        True,
+                        ts_ms,
+                        value,
+                        before,
+                        f"{rule.field} register went down {before:g} -> {value:g}: "
+                        "meter reset or replaced",
+                    )
+                ]
+            return []
+        if ref.sensor in state.active:
+            state.active.discard(ref.sensor)
+            return [
+                _cond(
+                    rule,
+                    ref.park,
+                    ref.enterprise,
+                    ref.sensor,
+                    False,
+                    ts_ms,
+                    value,
+                    before,
+                    f"{rule.field} counting again from {value:g}",
+                )
+            ]
+        return []
+
+    # -- CEMS hourly means -----------------------------------------------------------
+
+    def _cems_minute(
+        self,
+        rule: CemsHourlyRule,
+        ref: SensorRef,
+        ts_ms: int,
+        values: Mapping[str, float],
+        now_ms: int,
+    ) -> list[Condition]:
+        if "o2_pct" not in values:
+            return []
+        zone = self._tz[ref.park]
+        offset = zone.utcoffset(datetime.fromtimestamp(ts_ms / 1000, UTC))
+        off_ms = int(offset.total_seconds() * 1000) if offset is not None else 0
+        hour = (ts_ms + off_ms) // HOUR_MS * HOUR_MS - off_ms
+        buckets = self._cems.setdefault((rule.id, ref.sensor), {})
+        row = (ref.sensor, ts_ms, values.get("o2_pct"), *(values.get(p) for p in cems.POLLUTANTS))
+        buckets.setdefault(hour, []).append(row)
+        done = [h for h in buckets if h < hour]  # an hour is judged when the next one starts
+        return [c for h in sorted(done) for c in self._judge_hour(rule, ref, h, buckets.pop(h))]
+
+    def _judge_hour(
+        self, rule: CemsHourlyRule, ref: SensorRef, hour: int, rows: list[tuple[Any, ...]]
+    ) -> list[Condition]:
+        sensor = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
+        spec = getattr(sensor, "spec", None)
+        limits = dict(getattr(spec, "limits", {}) or {})
+        if not limits:
+            return []
+        ref_o2 = getattr(spec, "ref_o2_pct", None)
+        stack = cems.Stack(ref_o2_pct=3.5 if ref_o2 is None else ref_o2, limits_mg_m3=limits)
+        frame = pl.DataFrame(
+            rows, schema=["sensor", "ts", "o2_pct", *cems.POLLUTANTS], orient="row"
+        )
+        result = cems.hourly(
+            frame,
+            {ref.sensor: stack},
+            tz=str(self._tz[ref.park]),
+            rules=cems.CemsRules(rule.o2_max_valid_pct, rule.min_valid_minutes),
+        )
+        if result.height == 0 or not result["hour_valid"][0]:
+            return []  # an invalid hour neither fires nor clears
+        row = result.row(0, named=True)
+        state = self._state[rule.id]
+        out = []
+        end = hour + HOUR_MS
+        for p in rule.pollutants:
+            limit, mean = row.get(f"{p}_limit"), row.get(f"{p}_corrected")
+            if limit is None or mean is None:
+                continue
+            subject = f"{ref.sensor}/{p}"
+            label = datetime.fromtimestamp(hour / 1000, self._tz[ref.park]).strftime("%H:00")
+            if row[f"{p}_exceeded"] and subject not in state.active:
+                state.active.add(subject)
+                out.append(
+                    _cond(
+                        rule,
+                        ref.park,
+                        ref.enterprise,
+                        subject,
+                        True,
+                        end,
+                        mean,
+                        limit,
+                        f"{p} hourly mean {mean:.1f} mg/m3 (O2-corrected) over the "
+                        f"limit {limit:g} in the hour from {label}",
+                    )
+                )
+            elif not row[f"{p}_exceeded"] and subject in state.active:
+                state.active.discard(subject)
+                out.append(
+                    _cond(
+                        rule,
+                        ref.park,
+                        ref.enterprise,
+                        subject,
+                        False,
+                        end,
+                        mean,
+                        limit,
+                        f"{p} hourly mean {mean:.1f} mg/m3 within {limit:g} from {label}",
+                    )
+                )
+        return out
+
+    # -- KPI updates -----------------------------------------------------------------
+
+    def kpi(self, update: KpiUpdate) -> list[Condition]:
+        out: list[Condition] = []
+        enterprise = update.scope
+        for rule in self._kpi_rules:
+            if not rule.scope.admits(park=update.park, enterprise=enterprise):
+                continue
+            if isinstance(rule, ThresholdRule):
+                value = update.values.get(rule.field)
+                if update.window == rule.window and isinstance(value, int | float):
+                    out += self._threshold(
+                        rule, update.park, enterprise, enterprise, update.start_ms, float(value)
+                    )
+            elif isinstance(rule, QuotaForecastRule):
+                out += self._quota(rule, update)
+            elif isinstance(rule, KpiTargetRule):
+                out += self._target(rule, update)
+        return out
+
+    def _local(self, park: str, ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, self._tz[park])
+
+    def _month_rows(
+        self, key: tuple[str, str], park: str, start_ms: int, row: tuple[float, float]
+    ) -> dict[int, tuple[float, float]]:
+        """Remember one day's (value, weight); return the days of its local month by day."""
+        days = self._days.setdefault(key, {})
+        days[start_ms] = row
+        local = self._local(park, start_ms)
+        out = {}
+        for ms, value in days.items():
+            other = self._local(park, ms)
+            if (other.year, other.month) == (local.year, local.month):
+                out[other.day] = value
+        return out
+
+    def _quota(self, rule: QuotaForecastRule, update: KpiUpdate) -> list[Condition]:
+        quota = rule.quotas_tce_month.get(update.scope)
+        energy = update.values.get("energy_tce")
+        if update.window != "1d" or quota is None or not isinstance(energy, int | float):
+            return []
+        local = self._local(update.park, update.start_ms)
+        month = self._month_rows(
+            (rule.id, update.scope), update.park, update.start_ms, (float(energy), 0.0)
+        )
+        used = sum(e for e, _ in month.values())
+        elapsed = max(month)  # days of the month through the newest day reported
+        forecast = used / elapsed * calendar.monthrange(local.year, local.month)[1]
+        state = self._state[rule.id]
+        subject = update.scope
+        at = update.start_ms + 86_400_000
+        if forecast > quota and subject not in state.active:
+            state.active.add(subject)
+            return [
+                _cond(
+                    rule,
+                    update.park,
+                    subject,
+                    subject,
+                    True,
+                    at,
+                    forecast,
+                    quota,
+                    f"month-end forecast {forecast:,.0f} tce over the quota {quota:,.0f} "
+                    f"({used:,.0f} tce used by day {elapsed})",
+                )
+            ]
+        if forecast <= quota and subject in state.active:
+            state.active.discard(subject)
+            return [
+                _cond(
+                    rule,
+                    update.park,
+                    subject,
+                    subject,
+                    False,
+                    at,
+                    forecast,
+                    quota,
+                    f"month-end forecast {forecast:,.0f} tce within the quota {quota:,.0f}",
+                )
+            ]
+        return []
+
+    def _target(self, rule: KpiTargetRule, update: KpiUpdate) -> list[Condition]:
+        value = update.values.get(rule.kpi)
+        if update.window != rule.window or not isinstance(value, int | float):
+            return []
+        value = float(value)
+        if rule.period == "month":
+            weight = update.values.get(rule.weight)
+            w = float(weight) if isinstance(weight, int | float) else 0.0
+            month = self._month_rows(
+                (rule.id, update.scope), update.park, update.start_ms, (value, w)
+            )
+            total = sum(w for _, w in month.values())
+            if total <= 0:
+                return []
+            value = sum(v * w for v, w in month.values()) / total
+        limit = rule.below if rule.below is not None else rule.above
+        assert limit is not None
+        off = value < limit if rule.below is not None else value > limit
+        state = self._state[rule.id]
+        subject = update.scope
+        what = "month to date" if rule.period == "month" else f"this {rule.window}"
+        if off and subject not in state.active:
+            state.active.add(subject)
+            return [
+                _cond(
+                    rule,
+                    update.park,
+                    subject,
+                    subject,
+                    True,
+                    update.start_ms,
+                    value,
+                    limit,
+                    f"{rule.kpi} {value:.2f} {what}, target {limit:g}",
+                )
+            ]
+        if not off and subject in state.active:
+            state.active.discard(subject)
+            return [
+                _cond(
+                    rule,
+                    update.park,
+                    subject,
+                    subject,
+                    False,
+                    update.start_ms,
+                    value,
+                    limit,
+                    f"{rule.kpi} {value:.2f} {what} meets the target {limit:g}",
+                )
+            ]
+        return []
+
+    # -- time ------------------------------------------------------------------------
+
+    def tick(self, now_ms: int) -> list[Condition]:
+        """No-data checks, and CEMS hours whose stack went quiet past the hour's end."""
+        out: list[Condition] = []
+        for rule in self.rules:
+            if isinstance(rule, NoDataRule):
+                state = self._state[rule.id]
+                for s in self.registry.sensors():
+                    ref = s.ref
+                    if not rule.scope.admits(
+                        park=ref.park, enterprise=ref.enterprise, kind=ref.kind, sensor=ref.sensor
+                    ):
+                        continue
+                    seen = self._seen.setdefault((rule.id, ref.sensor), now_ms)
+                    if now_ms - seen >= rule.after_s * 1000 and ref.sensor not in state.active:
+                        state.active.add(ref.sensor)
+                        out.append(
+                            _cond(
+                                rule,
+                                ref.park,
+                                ref.enterprise,
+                                ref.sensor,
+                                True,
+                                now_ms,
+                                (now_ms - seen) / 1000,
+                                rule.after_s,
+                                f"{ref.sensor} silent for {(now_ms - seen) / 1000:.0f} s",
+                            )
+                        )
+            elif isinstance(rule, CemsHourlyRule):
+                for (rule_id, sensor), buckets in self._cems.items():
+                    if rule_id != rule.id:
+                        continue
+                    ref = next(s.ref for s in self.registry.sensors() if s.ref.sensor == sensor)
+                    for hour in sorted(h for h in buckets if h + HOUR_MS + CEMS_GRACE_MS <= now_ms):
+                        out += self._judge_hour(rule, ref, hour, buckets.pop(hour))
+        return out
+
+    def active(self) -> dict[str, set[str]]:
+        """The subjects whose condition holds, per rule (for restarts)."""
+        return {rule: set(state.active) for rule, state in self._state.items()}
+
+    def restore(self, active: Mapping[str, Iterable[str]]) -> None:
+        """Take over conditions that held before a restart, so they can clear later."""
+        for rule, subjects in active.items():
+            if rule in self._state:
+                self._state[rule].active |= set(subjects)

@@ -1,0 +1,226 @@
+"""Alert rules and channels as people write them (YAML, validated with clear errors).
+
+Rule types (``type:``):
+
+- ``threshold``      a reading field (``source: reading``) or a KPI field (``source: kpi``)
+                     above/below a limit for ``for_s``; it clears at ``clear`` (hysteresis)
+- ``cems_hourly``    a stack's O2-corrected hourly mean above its registry limit
+- ``quota_forecast`` the month-end forecast of an enterprise's energy use above its quota
+- ``no_data``        a sensor silent for ``after_s``
+- ``rate_of_change`` a reading field changing faster than ``max_per_min``
+- ``counter_reset``  a counter register going down outside its rollover band
+- ``kpi_target``     a KPI below/above its target, for the window or month to date
+
+Scope (``scope:``) narrows a rule to parks, enterprises, sensor kinds and sensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smartpark.errors import ConfigError
+from smartpark.model import Id
+
+Severity = Literal["info", "warning", "critical"]
+Pollutant = Literal["so2_mg_m3", "nox_mg_m3", "pm_mg_m3"]
+POLLUTANTS: tuple[Pollutant, ...] = ("so2_mg_m3", "nox_mg_m3", "pm_mg_m3")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scope(_Strict):
+    parks: list[Id] = Field(default_factory=list)
+    enterprises: list[Id | Literal["_park"]] = Field(
+        default_factory=list, description="enterprise ids; _park for the park as a whole"
+    )
+    kinds: list[Id] = Field(default_factory=list)
+    sensors: list[Id] = Field(default_factory=list)
+
+    def admits(self, *, park: str, enterprise: str, kind: str = "", sensor: str = "") -> bool:
+        return (
+            (not self.parks or park in self.parks)
+            and (not self.enterprises or enterprise in self.enterprises)
+            and (not self.kinds or not kind or kind in self.kinds)
+            and (not self.sensors or not sensor or sensor in self.sensors)
+        )
+
+
+class _Rule(_Strict):
+    id: Id
+    severity: Severity = "warning"
+    description: str = ""
+    scope: Scope = Scope()
+
+
+class ThresholdRule(_Rule):
+    type: Literal["threshold"]
+    source: Literal["reading", "kpi"] = "reading"
+    field: Id
+    window: Literal["1m", "15m", "1h", "1d"] | None = Field(
+        default=None, description="KPI window (source: kpi)"
+    )
+    above: float | None = None
+    below: float | None = None
+    clear: float | None = Field(default=None, description="clears here; default: the limit")
+    for_s: float = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_side(self) -> ThresholdRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        limit = self.above if self.above is not None else self.below
+        assert limit is not None
+        if self.clear is not None and (
+            (self.above is not None and self.clear > limit)
+            or (self.below is not None and self.clear < limit)
+        ):
+            raise ValueError(f"clear {self.clear} is on the wrong side of the limit {limit}")
+        if self.source == "kpi" and self.window is None:
+            raise ValueError("a KPI threshold needs its window (1m, 15m, 1h or 1d)")
+        return self
+
+
+class CemsHourlyRule(_Rule):
+    type: Literal["cems_hourly"]
+    pollutants: list[Pollutant] = Field(default_factory=lambda: list(POLLUTANTS))
+    o2_max_valid_pct: float = Field(default=19.0, gt=0, lt=21)
+    min_valid_minutes: int = Field(default=45, ge=1, le=60)
+
+
+class QuotaForecastRule(_Rule):
+    type: Literal["quota_forecast"]
+    quotas_tce_month: dict[Id, float] = Field(min_length=1)
+
+
+class NoDataRule(_Rule):
+    type: Literal["no_data"]
+    after_s: float = Field(gt=0)
+
+
+class RateOfChangeRule(_Rule):
+    type: Literal["rate_of_change"]
+    field: Id
+    max_per_min: float = Field(gt=0)
+
+
+class CounterResetRule(_Rule):
+    type: Literal["counter_reset"]
+    field: Id = "energy_kwh"
+
+
+class KpiTargetRule(_Rule):
+    type: Literal["kpi_target"]
+    kpi: Id
+    window: Literal["1h", "1d"] = "1d"
+    period: Literal["window", "month"] = "month"
+    weight: Id = Field(default="energy_tce", description="month-to-date mean weighted by this")
+    below: float | None = Field(default=None, description="fires below this (e.g. 65 %)")
+    above: float | None = Field(default=None, description="fires above this (e.g. 0.20 t/tce)")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> KpiTargetRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+
+Rule = Annotated[
+    ThresholdRule
+    | CemsHourlyRule
+    | QuotaForecastRule
+    | NoDataRule
+    | RateOfChangeRule
+    | CounterResetRule
+    | KpiTargetRule,
+    Field(discriminator="type"),
+]
+
+
+class Webhook(_Strict):
+    type: Literal["webhook", "wecom", "dingtalk"] = "webhook"
+    url: str = Field(pattern=r"^https?://")
+    secret_env: str | None = Field(
+        default=None, description="environment variable holding the HMAC-SHA256 key"
+    )
+
+
+class Email(_Strict):
+    type: Literal["email"]
+    to: list[str] = Field(min_length=1)
+
+
+Channel = Annotated[Webhook | Email, Field(discriminator="type")]
+
+
+class Smtp(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "smartpark@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+
+
+class Lifecycle(_Strict):
+    remind_every_s: float = Field(default=3600, gt=0)
+    escalate_after_s: float = Field(default=1800, gt=0)
+    resolve_after_s: float = Field(
+        default=0, ge=0, description="flap damping: a clear must hold this long to resolve"
+    )
+
+
+class Silence(_Strict):
+    """No notifications for matching alerts in [start, end): maintenance or a known issue."""
+
+    start: str
+    end: str
+    reason: str = Field(min_length=1)
+    rules: list[Id] = Field(default_factory=list)
+    scope: Scope = Scope()
+
+
+class AlertConfig(_Strict):
+    rules: list[Rule] = Field(default_factory=list)
+    operator: list[Channel] = Field(default_factory=list)
+    enterprises: dict[Id, list[Channel]] = Field(default_factory=dict)
+    mqtt: bool = True
+    smtp: Smtp = Smtp()
+    lifecycle: Lifecycle = Lifecycle()
+    silences: list[Silence] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AlertConfig:
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rule ids: {dupes}")
+        return self
+
+
+def parse(raw: object, *, source: str = "alerts") -> AlertConfig:
+    try:
+        return AlertConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+        raise ConfigError(
+            f"{source}: {len(problems)} problem(s) in the alert rules", problems
+        ) from exc
+
+
+def load(path: Path) -> AlertConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse(raw, source=str(path))

@@ -1,0 +1,258 @@
+"""Each rule type fires and clears at the right moments (pure, no servers)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from alerts.engine import Condition, Engine, KpiUpdate
+from alerts.rules import parse
+from smartpark.model import SensorRef
+from smartpark.registry import Registry
+
+CST = timezone(timedelta(hours=8))
+T0 = int(datetime(2026, 11, 4, 9, tzinfo=CST).timestamp() * 1000)
+MIN = 60_000
+GRID = SensorRef("tianfu-np", "e08-anode", "electricity", "e08-grid-1")
+STACK = SensorRef("tianfu-np", "e08-anode", "emissions", "e08-stack-1")
+
+
+def _engine(park: Registry, *rules: dict) -> Engine:
+    return Engine(parse({"rules": list(rules)}).rules, park)
+
+
+def _feed(
+    engine: Engine, ref: SensorRef, values: list[tuple[int, dict[str, float]]]
+) -> list[tuple[int, bool]]:
+    out: list[Condition] = []
+    for ts, v in values:
+        out += engine.reading(ref, ts, v, ts)
+    return [(c.at_ms - T0, c.raised) for c in out]
+
+
+THRESHOLD = {
+    "id": "grid-high",
+    "type": "threshold",
+    "field": "power_kw",
+    "above": 7000,
+    "clear": 6500,
+    "for_s": 120,
+}
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"),
+    [
+        # breach must last for_s (120 s) between readings' timestamps
+        ([7100, 7100, 7100, 7100], [(2 * MIN, True)]),
+        ([7100, 7100, 6900, 7100, 7100, 7100], [(5 * MIN, True)]),  # a dip resets the clock
+        ([7000, 7000, 7000], []),  # equal to the limit is not above it
+        # hysteresis: stays firing between 6500 and 7000, clears at 6500
+        ([7100, 7100, 7100, 6800, 6600, 6500, 7100], [(2 * MIN, True), (5 * MIN, False)]),
+    ],
+)
+def test_threshold_for_duration_and_hysteresis(
+    park: Registry, series: list[float], expected: list[tuple[int, bool]]
+) -> None:
+    engine = _engine(park, THRESHOLD)
+    assert (
+        _feed(engine, GRID, [(T0 + i * MIN, {"power_kw": v}) for i, v in enumerate(series)])
+        == expected
+    )
+
+
+def test_threshold_below_with_scope_and_late_readings_ignored(park: Registry) -> None:
+    rule = {
+        "id": "o2-low",
+        "type": "threshold",
+        "field": "o2_pct",
+        "below": 3.0,
+        "scope": {"enterprises": ["e08-anode"]},
+    }
+    engine = _engine(park, rule)
+    other = SensorRef("tianfu-np", "e09-anode", "emissions", "e09-stack-1")
+    assert _feed(engine, other, [(T0, {"o2_pct": 1.0})]) == []  # out of scope
+    got = _feed(
+        engine,
+        STACK,
+        [(T0, {"o2_pct": 2.0}), (T0 - MIN, {"o2_pct": 5.0}), (T0 + MIN, {"o2_pct": 4.0})],
+    )
+    assert got == [(0, True), (MIN, False)]  # the older reading decided nothing
+
+
+def test_rate_of_change_and_counter_reset(park: Registry) -> None:
+    engine = _engine(
+        park,
+        {"id": "spike", "type": "rate_of_change", "field": "power_kw", "max_per_min": 2000},
+        {"id": "reset", "type": "counter_reset", "field": "energy_kwh"},
+    )
+    values = [
+        {"power_kw": 5000, "energy_kwh": 999_900.0},
+        {"power_kw": 5100, "energy_kwh": 999_990.0},
+        {"power_kw": 9000, "energy_kwh": 40.0},  # spike; register wraps: not a reset
+        {"power_kw": 9100, "energy_kwh": 120.0},
+        {"power_kw": 9000, "energy_kwh": 3.0},  # meter replaced
+        {"power_kw": 8900, "energy_kwh": 5.0},
+    ]
+    out: list[Condition] = []
+    for i, v in enumerate(values):
+        out += engine.reading(GRID, T0 + i * MIN, v, T0 + i * MIN)
+    assert [(c.rule, (c.at_ms - T0) // MIN, c.raised) for c in out] == [
+        ("spike", 2, True),
+        ("spike", 3, False),
+        ("reset", 4, True),
+        ("reset", 5, False),
+    ]
+
+
+def test_no_data_fires_after_silence_and_clears_when_the_sensor_sends(park: Registry) -> None:
+    engine = _engine(
+        park,
+        {"id": "silent", "type": "no_data", "after_s": 900, "scope": {"sensors": ["e08-grid-1"]}},
+    )
+    assert engine.tick(T0) == []  # the clock starts for every sensor
+    engine.reading(GRID, T0 + 5 * MIN, {"power_kw": 1.0}, T0 + 5 * MIN)
+    assert engine.tick(T0 + 19 * MIN) == []
+    fired = engine.tick(T0 + 20 * MIN)
+    assert [(c.subject, c.raised) for c in fired] == [("e08-grid-1", True)]
+    assert engine.tick(T0 + 25 * MIN) == []  # once
+    back = engine.reading(GRID, T0 + 26 * MIN, {"power_kw": 1.0}, T0 + 26 * MIN)
+    assert [(c.subject, c.raised) for c in back] == [("e08-grid-1", False)]
+
+
+def _stack_minute(nox: float, o2: float = 3.5) -> dict[str, float]:
+    return {"o2_pct": o2, "nox_mg_m3": nox, "so2_mg_m3": 1.0, "pm_mg_m3": 2.0, "flow_m3h": 1000.0}
+
+
+def test_cems_hourly_mean_fires_at_the_end_of_the_hour_not_on_a_minute(park: Registry) -> None:
+    engine = _engine(park, {"id": "cems", "type": "cems_hourly", "pollutants": ["nox_mg_m3"]})
+    out: list[Condition] = []
+    # 09:00 hour: 30 minutes at 60 (twice the 30 mg/m3 limit), 30 at 10: mean 35 -> exceeded.
+    for i in range(60):
+        out += engine.reading(
+            STACK, T0 + i * MIN, _stack_minute(60 if i < 30 else 10), T0 + i * MIN
+        )
+    assert out == []  # minutes over the limit are not an exceedance by themselves
+    # 10:00 hour: 45 minutes at 60 and 15 at 0 -> 45 over; 11:00 hour compliant.
+    for i in range(60, 180):
+        nox = 20.0 if i >= 120 else (60.0 if i < 105 else 0.0)
+        out += engine.reading(STACK, T0 + i * MIN, _stack_minute(nox), T0 + i * MIN)
+    out += engine.tick(T0 + 3 * 3_600_000 + 6 * MIN)  # the stack went quiet after 11:59
+    assert [((c.at_ms - T0) // 3_600_000, c.raised, round(c.value or 0, 1)) for c in out] == [
+        (1, True, 35.0),
+        (3, False, 20.0),
+    ]
+    assert out[0].subject == "e08-stack-1/nox_mg_m3" and out[0].limit == 30
+
+
+def test_a_stopped_boiler_hour_is_invalid_and_changes_nothing(park: Registry) -> None:
+    engine = _engine(park, {"id": "cems", "type": "cems_hourly"})
+    out: list[Condition] = []
+    for i in range(120):
+        out += engine.reading(
+            STACK,
+            T0 + i * MIN,
+            _stack_minute(0.3 if i >= 60 else 80, 20.8 if i >= 60 else 3.5),
+            T0 + i * MIN,
+        )
+    out += engine.tick(T0 + 3 * 3_600_000)
+    assert [(c.raised, c.subject) for c in out] == [
+        (True, "e08-stack-1/nox_mg_m3")
+    ]  # no clear on air
+
+
+def test_quota_forecast_fires_early_in_the_month(park: Registry) -> None:
+    engine = _engine(
+        park, {"id": "quota", "type": "quota_forecast", "quotas_tce_month": {"e08-anode": 2600}}
+    )
+    day0 = int(datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+    fired = []
+    for d in range(20):
+        energy = 80.0 if d < 9 else 100.0
+        fired += engine.kpi(
+            KpiUpdate("tianfu-np", "e08-anode", "1d", day0 + d * 86_400_000, {"energy_tce": energy})
+        )
+    # Through the 13th: 9 x 80 + 4 x 100 = 1,120 tce, / 13 x 30 = 2,585 (within 2,600);
+    # through the 14th: 1,220 / 14 x 30 = 2,614: fires when the 14th's KPI comes in.
+    days = [datetime.fromtimestamp((c.at_ms - 1) / 1000, CST).day for c in fired]
+    assert days == [14] and fired[0].raised
+    assert fired[0].value == pytest.approx(1_220 / 14 * 30)
+
+
+def test_kpi_target_month_to_date_is_energy_weighted(park: Registry) -> None:
+    engine = _engine(
+        park,
+        {
+            "id": "clean",
+            "type": "kpi_target",
+            "kpi": "clean_energy_share_pct",
+            "below": 65,
+            "scope": {"enterprises": ["_park"]},
+        },
+    )
+    day0 = int(datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+    days = [(70.0, 100.0), (50.0, 300.0), (90.0, 1000.0)]  # month to date: 70, 55, 80
+    out = []
+    for d, (share, tce) in enumerate(days):
+        out += engine.kpi(
+            KpiUpdate(
+                "tianfu-np",
+                "_park",
+                "1d",
+                day0 + d * 86_400_000,
+                {"clean_energy_share_pct": share, "energy_tce": tce},
+            )
+        )
+    assert [(c.raised, round(c.value or 0, 1)) for c in out] == [(True, 55.0), (False, 80.0)]
+
+
+def test_kpi_threshold_on_its_window_only(park: Registry) -> None:
+    engine = _engine(
+        park,
+        {
+            "id": "co2",
+            "type": "threshold",
+            "source": "kpi",
+            "window": "1h",
+            "field": "co2_location_t",
+            "above": 5,
+        },
+    )
+
+    def upd(w, v, m):
+        return KpiUpdate("tianfu-np", "e08-anode", w, T0 + m * MIN, {"co2_location_t": v})
+
+    assert engine.kpi(upd("1d", 50, 0)) == []
+    assert [c.raised for c in engine.kpi(upd("1h", 6, 60))] == [True]
+
+
+def test_bad_rules_are_refused_with_where_they_are_wrong() -> None:
+    from smartpark.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse(
+            {
+                "rules": [
+                    {"id": "a", "type": "threshold", "field": "power_kw", "above": 10, "below": 5},
+                    {"id": "b", "type": "threshold", "field": "power_kw", "above": 10, "clear": 12},
+                    {"id": "c", "type": "no_data"},
+                    {"id": "d", "type": "telepathy"},
+                    {
+                        "id": "e",
+                        "type": "threshold",
+                        "source": "kpi",
+                        "field": "energy_tce",
+                        "above": 1,
+                    },
+                ]
+            }
+        )
+    text = "\n".join(err.value.problems)
+    assert "rules.0.threshold: Value error, give exactly one of above or below" in text
+    assert (
+        "rules.1.threshold: Value error, clear 12.0 is on the wrong side of the limit 10.0" in text
+    )
+    assert "rules.2.no_data.after_s: Field required" in text
+    assert "rules.3: Input tag 'telepathy' found using 'type' does not match" in text
+    assert "rules.4.threshold: Value error, a KPI threshold needs its window" in text
