@@ -145,8 +145,9 @@ Rule = Annotated[
 class Webhook(_Strict):
     type: Literal["webhook", "wecom", "dingtalk"] = "webhook"
     url: str = Field(pattern=r"^https?://")
-    secret_env: str | None = Field(
-        default=None, description="environment variable holding the HMAC-SHA256 key"
+    secret: str | None = Field(
+        default=None,
+        description="name of the HMAC-SHA256 key in SMARTPARK_ALERTS__WEBHOOK_SECRETS",
     )
 
 
@@ -164,7 +165,7 @@ class Smtp(_Strict):
     sender: str = "smartpark@localhost"
     starttls: bool = False
     username: str | None = None
-    password_env: str | None = None
+    # the password comes from SMARTPARK_ALERTS__SMTP_PASSWORD
 
 
 class Lifecycle(_Strict):

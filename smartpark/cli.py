@@ -411,6 +411,80 @@ def rollup(
     typer.echo(f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {points} points")
 
 
+alerts_app = typer.Typer(no_args_is_help=True, help="The alert service and its alerts.")
+app.add_typer(alerts_app, name="alerts")
+AlertsConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="alert rules YAML (default: SMARTPARK_ALERTS__CONFIG)"),
+]
+
+
+def _alert_service(config: Path | None, registry: Path | None, *, with_store: bool = True) -> Any:
+    from alerts import rules
+    from alerts.service import AlertService
+    from smartpark.clock import SystemClock
+    from smartpark.store import open_store
+
+    settings = _settings(registry)
+    cfg = rules.load(config or settings.alerts.config)
+    return AlertService(
+        settings=settings,
+        registry=registry_mod.load(settings.ingest.registry),
+        config=cfg,
+        store=open_store(settings.influx) if with_store else None,
+        clock=SystemClock(),
+    )
+
+
+@alerts_app.command("check")
+def alerts_check(config: AlertsConfigOpt = None) -> None:
+    """Validate the alert rules and channels."""
+    from alerts import rules
+
+    path = config or _settings().alerts.config
+    cfg = rules.load(path)
+    typer.echo(
+        f"{path}: ok ({len(cfg.rules)} rules, {len(cfg.enterprises)} enterprises with channels)"
+    )
+
+
+@alerts_app.command("run")
+def alerts_run(
+    config: AlertsConfigOpt = None,
+    registry: RegistryOpt = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Run the alert service until SIGINT/SIGTERM."""
+    configure_logging(log_level)
+    service = _alert_service(config, registry)
+    service.start()
+    _wait_for_signal()
+    service.stop()
+
+
+@alerts_app.command("list")
+def alerts_list(config: AlertsConfigOpt = None, registry: RegistryOpt = None) -> None:
+    """Open alerts: id, state, severity, rule, enterprise, subject, message."""
+    service = _alert_service(config, registry, with_store=False)
+    for a in service.db.open_alerts():
+        head = f"{a.id}  {a.state:<12} {a.severity:<8} {a.rule:<24} {a.enterprise:<14}"
+        typer.echo(f"{head} {a.subject}  {a.message}")
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: Annotated[str, typer.Argument(help="alert id (smartpark alerts list)")],
+    by: Annotated[str, typer.Option(help="who acknowledges")],
+    config: AlertsConfigOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Acknowledge a firing alert: no more reminders or escalation; the running service notifies."""
+    service = _alert_service(config, registry)
+    if not service.ack(alert_id, by):
+        raise SmartparkError(f"no firing alert with id {alert_id!r}")
+    typer.echo(f"acknowledged {alert_id} by {by}")
+
+
 @app.command()
 def demo(
     registry: RegistryOpt = None,

@@ -6,6 +6,7 @@ Nothing here runs at import time; ``smartpark.cli`` builds the Settings.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -70,6 +71,16 @@ class IngestSettings(BaseModel):
     http_port: int = Field(default=9108, ge=0, le=65535)
 
 
+class AlertsSettings(BaseModel):
+    config: Path = Path("examples/alerts.yaml")
+    db: Path = Path("var/alerts.db")
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description='HMAC keys by name, as JSON: {"e08": "..."}'
+    )
+    smtp_password: SecretStr | None = None
+    tick_s: float = Field(default=0.5, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTPARK_", env_nested_delimiter="__", extra="forbid"
@@ -78,6 +89,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     ingest: IngestSettings = IngestSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")
     def _refuse_known_bad_secrets(self) -> Settings:
@@ -85,6 +97,8 @@ class Settings(BaseSettings):
             ("mqtt.password", self.mqtt.password),
             ("influx.password", self.influx.password),
             ("influx.token", self.influx.token),
+            ("alerts.smtp_password", self.alerts.smtp_password),
+            *((f"alerts.webhook_secrets.{k}", v) for k, v in self.alerts.webhook_secrets.items()),
         ):
             if secret is not None and secret.get_secret_value().lower() in _KNOWN_BAD_SECRETS:
                 raise ValueError(f"{name} is a well-known default; set a real secret")
@@ -94,7 +108,7 @@ class Settings(BaseSettings):
 def to_env(settings: Settings) -> dict[str, str]:
     """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
-    for section_name in ("mqtt", "influx", "ingest"):
+    for section_name in ("mqtt", "influx", "ingest", "alerts"):
         section = getattr(settings, section_name)
         for name in type(section).model_fields:
             value = getattr(section, name)
@@ -102,5 +116,12 @@ def to_env(settings: Settings) -> dict[str, str]:
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            if isinstance(value, dict):
+                value = json.dumps(
+                    {
+                        k: v.get_secret_value() if isinstance(v, SecretStr) else v
+                        for k, v in value.items()
+                    }
+                )
             env[f"SMARTPARK_{section_name.upper()}__{name.upper()}"] = str(value)
     return env

@@ -1,0 +1,207 @@
+"""Alert lifecycle: firing -> acknowledged -> resolved, one open alert per rule and subject.
+
+Conditions from the engine become alerts here, and alerts become notices (what to
+tell whom). Rules of the game:
+
+- a raised condition opens an alert, unless one is open for that rule and subject
+  (de-duplication); it is notified at once unless a silence or maintenance window
+  covers it, in which case it is notified when the silence ends, if still open;
+- a cleared condition resolves the alert after ``resolve_after_s`` without a new
+  raise (flap damping: a condition that flaps inside that time stays one alert and
+  sends no new notices);
+- while unacknowledged, a reminder goes to the enterprise every ``remind_every_s``
+  and, after ``escalate_after_s``, the alert is escalated to the park operator once;
+- acknowledging stops reminders and escalation.
+
+Every notice carries an idempotency key (alert id and event number), the same on
+every channel and every retry, so receivers can drop repeats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from alerts.engine import Condition
+from alerts.rules import Lifecycle as LifecycleConfig
+from alerts.rules import Silence
+from alerts.state import Alert, AlertDB
+
+Event = Literal["firing", "reminder", "escalated", "acknowledged", "resolved"]
+Audience = Literal["enterprise", "operator", "both"]
+AUDIENCE: dict[Event, Audience] = {
+    "firing": "both",
+    "reminder": "enterprise",
+    "escalated": "operator",
+    "acknowledged": "both",
+    "resolved": "both",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    alert: Alert
+    event: Event
+    at_ms: int
+    key: str
+
+    @property
+    def audience(self) -> Audience:
+        return AUDIENCE[self.event]
+
+    def payload(self) -> dict[str, Any]:
+        """The alert payload every channel carries (documented in the README)."""
+        a = self.alert
+        return {
+            "id": a.id,
+            "event": self.event,
+            "idempotency_key": self.key,
+            "rule": a.rule,
+            "severity": a.severity,
+            "park": a.park,
+            "enterprise": a.enterprise,
+            "subject": a.subject,
+            "state": a.state,
+            "value": a.value,
+            "limit": a.limit_value,
+            "message": a.message,
+            "fired_at": _iso(a.fired_ms),
+            "acknowledged_at": _iso(a.acked_ms),
+            "acknowledged_by": a.acked_by,
+            "resolved_at": _iso(a.resolved_ms),
+            "at": _iso(self.at_ms),
+        }
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceWindow:
+    start_ms: int
+    end_ms: int
+    silence: Silence
+
+    def covers(self, alert: Alert, now_ms: int) -> bool:
+        s = self.silence
+        return (
+            self.start_ms <= now_ms < self.end_ms
+            and (not s.rules or alert.rule in s.rules)
+            and s.scope.admits(
+                park=alert.park, enterprise=alert.enterprise, sensor=alert.subject.split("/")[0]
+            )
+        )
+
+    @classmethod
+    def of(cls, silence: Silence) -> SilenceWindow:
+        start = datetime.fromisoformat(silence.start)
+        end = datetime.fromisoformat(silence.end)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError(f"silence times need a UTC offset: {silence.start} .. {silence.end}")
+        return cls(int(start.timestamp() * 1000), int(end.timestamp() * 1000), silence)
+
+
+class Lifecycle:
+    def __init__(
+        self, db: AlertDB, config: LifecycleConfig, silences: Iterable[Silence] = ()
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.silences = [SilenceWindow.of(s) for s in silences]
+        self.suppressed = 0  # notices held back by silences
+
+    def _silenced(self, alert: Alert, now_ms: int) -> bool:
+        return any(w.covers(alert, now_ms) for w in self.silences)
+
+    def _notice(self, alert: Alert, event: Event, now_ms: int, *, save: bool = True) -> Notice:
+        alert.seq += 1
+        if save:
+            self.db.save(alert, event, now_ms)
+        return Notice(alert, event, now_ms, f"{alert.id}/{alert.seq}")
+
+    def apply(self, cond: Condition, now_ms: int) -> list[Notice]:
+        current = self.db.open_alert(cond.rule, cond.subject)
+        if cond.raised:
+            if current is not None:
+                if current.cleared_ms is not None:  # flapped back before it resolved
+                    current.cleared_ms = None
+                    self.db.save(current, "re-raised", now_ms, cond.message)
+                return []
+            alert_id = hashlib.sha256(
+                f"{cond.rule}|{cond.subject}|{cond.at_ms}".encode()
+            ).hexdigest()[:16]
+            alert = Alert(
+                id=alert_id,
+                rule=cond.rule,
+                severity=cond.severity,
+                park=cond.park,
+                enterprise=cond.enterprise,
+                subject=cond.subject,
+                state="firing",
+                value=cond.value,
+                limit_value=cond.limit,
+                message=cond.message,
+                fired_ms=cond.at_ms,
+            )
+            if self._silenced(alert, now_ms):
+                self.suppressed += 1
+                self.db.save(alert, "silenced", now_ms, cond.message)
+                return []
+            alert.notified_ms = now_ms
+            return [self._notice(alert, "firing", now_ms)]
+        if current is None or current.cleared_ms is not None:
+            return []
+        current.cleared_ms = now_ms
+        current.message = cond.message
+        current.value = cond.value
+        if self.config.resolve_after_s <= 0:
+            return self._resolve(current, now_ms)
+        self.db.save(current, "cleared", now_ms, cond.message)
+        return []
+
+    def _resolve(self, alert: Alert, now_ms: int) -> list[Notice]:
+        alert.state = "resolved"
+        alert.resolved_ms = now_ms
+        if alert.notified_ms is None:  # never told anyone (silenced throughout)
+            self.db.save(alert, "resolved", now_ms)
+            return []
+        return [self._notice(alert, "resolved", now_ms)]
+
+    def ack(self, alert_id: str, by: str, now_ms: int) -> list[Notice]:
+        alert = self.db.get(alert_id)
+        if alert is None or alert.state != "firing":
+            return []
+        alert.state = "acknowledged"
+        alert.acked_ms = now_ms
+        alert.acked_by = by
+        return [self._notice(alert, "acknowledged", now_ms)]
+
+    def tick(self, now_ms: int) -> list[Notice]:
+        """Resolutions after damping, late notices after silences, reminders, escalation."""
+        out: list[Notice] = []
+        cfg = self.config
+        for alert in self.db.open_alerts():
+            if alert.cleared_ms is not None:
+                if now_ms - alert.cleared_ms >= cfg.resolve_after_s * 1000:
+                    out += self._resolve(alert, now_ms)
+                continue
+            if self._silenced(alert, now_ms):
+                continue
+            if alert.notified_ms is None:  # a silence covered it and has ended
+                alert.notified_ms = now_ms
+                out.append(self._notice(alert, "firing", now_ms))
+                continue
+            if alert.state != "firing":
+                continue
+            if not alert.escalated and now_ms - alert.fired_ms >= cfg.escalate_after_s * 1000:
+                alert.escalated = 1
+                out.append(self._notice(alert, "escalated", now_ms))
+            if now_ms - alert.notified_ms >= cfg.remind_every_s * 1000:
+                alert.notified_ms = now_ms
+                alert.reminders += 1
+                out.append(self._notice(alert, "reminder", now_ms))
+        return out

@@ -1,0 +1,250 @@
+"""The alert service: readings and KPI updates from MQTT, alerts out on every channel.
+
+paho's network thread decodes each message and runs the rule engine on it; a
+condition that changes goes through the lifecycle (SQLite) and its notices into the
+outbox, and the channel workers are woken: nothing waits for a channel. A tick
+thread runs no-data checks, resolutions, late notices after silences, reminders
+and escalations. Routing: an enterprise's alerts go to its own channels, the park
+operator gets every alert (escalations only to the operator), MQTT publishes each
+on ``{root}/{park}/{enterprise}/_alerts``, and alert events are written to InfluxDB
+(measurement ``alert_events``) through the same retrying outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from alerts.channels import Dispatcher, EmailSender, Sender, WebhookSender
+from alerts.engine import Condition, Engine, KpiUpdate
+from alerts.lifecycle import Lifecycle, Notice
+from alerts.rules import AlertConfig, Channel, Email
+from alerts.state import AlertDB
+from smartpark.clock import Clock
+from smartpark.errors import StoreError
+from smartpark.mqtt import connect, make_client, reason_failed
+from smartpark.registry import Registry
+from smartpark.settings import Settings
+from smartpark.store.base import Store
+from smartpark.store.lineprotocol import encode_point
+from smartpark.wire import Limits, decode, topic_for
+
+logger = logging.getLogger(__name__)
+
+PARK_SCOPE = "_park"
+
+
+def channel_name(channel: Channel) -> str:
+    if isinstance(channel, Email):
+        return "email:" + ",".join(channel.to)
+    return f"{channel.type}:{channel.url}"
+
+
+class AlertService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        registry: Registry,
+        config: AlertConfig,
+        store: Store | None,
+        clock: Clock,
+        client_id: str = "smartpark-alerts",
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.config = config
+        self.clock = clock
+        self.db = AlertDB(settings.alerts.db)
+        self.engine = Engine(config.rules, registry)
+        self.lifecycle = Lifecycle(self.db, config.lifecycle, config.silences)
+        self.conditions = 0
+        self._lock = threading.Lock()
+        root = settings.mqtt.topic_root
+        self._root = root
+        self._routes = {
+            topic_for(root, s.ref): (s.ref, frozenset(s.fields)) for s in registry.sensors()
+        }
+        self._limits = Limits(max_future_ms=300_000, max_past_ms=400 * 86_400_000)
+        self.client = make_client(settings.mqtt, client_id=client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.subscribed = threading.Event()
+        self._store = store
+        self.dispatcher = Dispatcher(self.db, self._senders(), clock)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alerts-tick", daemon=True)
+
+    # -- channels ------------------------------------------------------------------
+
+    def _senders(self) -> dict[str, Sender]:
+        secrets = {
+            k: v.get_secret_value().encode()
+            for k, v in self.settings.alerts.webhook_secrets.items()
+        }
+        password = self.settings.alerts.smtp_password
+        senders: dict[str, Sender] = {}
+        for channel in [
+            *self.config.operator,
+            *(c for cs in self.config.enterprises.values() for c in cs),
+        ]:
+            name = channel_name(channel)
+            if name in senders:
+                continue
+            if isinstance(channel, Email):
+                senders[name] = EmailSender(
+                    channel, self.config.smtp, password.get_secret_value() if password else None
+                )
+            else:
+                senders[name] = WebhookSender(channel, secrets)
+        if self.config.mqtt:
+            senders["mqtt"] = self._publish_mqtt
+        if self._store is not None:
+            senders["influx"] = self._write_event
+        return senders
+
+    def _publish_mqtt(self, payload: bytes, key: str) -> None:
+        alert = orjson.loads(payload)
+        topic = f"{self._root}/{alert['park']}/{alert['enterprise']}/_alerts"
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"publish to {topic} refused: {paho.error_string(info.rc)}")
+
+    def _write_event(self, payload: bytes, key: str) -> None:
+        alert = orjson.loads(payload)
+        tags = {k: alert[k] for k in ("park", "enterprise", "rule", "severity", "event")}
+        fields: dict[str, float | str] = {
+            "id": alert["id"],
+            "subject": alert["subject"],
+            "message": alert["message"],
+        }
+        for name in ("value", "limit"):
+            if isinstance(alert[name], int | float):
+                fields[name] = float(alert[name])
+        at = self.clock.now_ms() if alert["at"] is None else _ms(alert["at"])
+        assert self._store is not None
+        try:
+            self._store.write(encode_point("alert_events", tags, fields, at).encode())
+        except StoreError as exc:
+            raise ConnectionError(str(exc)) from exc
+
+    def route(self, notice: Notice) -> list[str]:
+        """The channels a notice goes to: the enterprise's own, the operator's, MQTT, InfluxDB."""
+        names: list[str] = []
+        enterprise = notice.alert.enterprise
+        if notice.audience in ("enterprise", "both") and enterprise != PARK_SCOPE:
+            names += [channel_name(c) for c in self.config.enterprises.get(enterprise, [])]
+        if notice.audience in ("operator", "both") or enterprise == PARK_SCOPE:
+            names += [channel_name(c) for c in self.config.operator]
+        if self.config.mqtt:
+            names.append("mqtt")
+        if self._store is not None:
+            names.append("influx")
+        return list(dict.fromkeys(names))
+
+    def _deliver(self, notices: list[Notice]) -> None:
+        now = self.clock.now_ms()
+        for notice in notices:
+            payload = notice.payload()
+            for name in self.route(notice):
+                self.db.enqueue(name, notice.key, payload, now)
+        if notices:
+            self.dispatcher.wake()
+
+    # -- input ---------------------------------------------------------------------
+
+    def handle(self, conditions: list[Condition]) -> None:
+        if not conditions:
+            return
+        now = self.clock.now_ms()
+        notices: list[Notice] = []
+        for cond in conditions:
+            self.conditions += 1
+            notices += self.lifecycle.apply(cond, now)
+        self._deliver(notices)
+
+    def _on_connect(
+        self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+    ) -> None:
+        if reason_failed(reason):
+            logger.warning("alerts connect refused reason=%s", reason)
+            return
+        client.subscribe([(f"{self._root}/+/+/+/+", 1), (f"{self._root}/+/+/_kpi", 1)])
+
+    def _on_subscribe(self, _c: Any, _u: Any, _m: int, reasons: list[ReasonCode], _p: Any) -> None:
+        if all(not reason_failed(r) for r in reasons):
+            self.subscribed.set()
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        now = self.clock.now_ms()
+        route = self._routes.get(msg.topic)
+        with self._lock:
+            if route is not None:
+                ref, fields = route
+                good, _bad = decode(msg.payload, fields=fields, now_ms=now, limits=self._limits)
+                conditions: list[Condition] = []
+                for ts, values, _seq in good:
+                    conditions += self.engine.reading(ref, ts, values, now)
+                self.handle(conditions)
+            elif msg.topic.endswith("/_kpi"):
+                try:
+                    body = orjson.loads(msg.payload)
+                    update = KpiUpdate(
+                        body["park"], body["scope"], body["window"], int(body["start_ms"]), body
+                    )
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    logger.warning("unreadable KPI update on %s", msg.topic)
+                    return
+                self.handle(self.engine.kpi(update))
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        # Conditions that held before a restart: the engine must know them to clear them.
+        active: dict[str, set[str]] = {}
+        for alert in self.db.open_alerts():
+            if alert.cleared_ms is None:
+                active.setdefault(alert.rule, set()).add(alert.subject)
+        self.engine.restore(active)
+        self.dispatcher.start()
+        connect(self.client, self.settings.mqtt, persistent=True)
+        self.client.loop_start()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.alerts.tick_s):
+            try:
+                self.tick()
+            except Exception:  # logged and counted; the next tick runs anyway
+                logger.exception("alert tick failed")
+
+    def tick(self) -> None:
+        now = self.clock.now_ms()
+        with self._lock:
+            self.handle(self.engine.tick(now))
+            self._deliver(self.lifecycle.tick(now))
+
+    def ack(self, alert_id: str, by: str) -> bool:
+        with self._lock:
+            notices = self.lifecycle.ack(alert_id, by, self.clock.now_ms())
+            self._deliver(notices)
+        return bool(notices)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.dispatcher.stop()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.db.close()
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)

@@ -1,0 +1,181 @@
+"""Alert state, history and the delivery outbox in SQLite (survives restarts).
+
+Tables: ``alerts`` (one row per alert; at most one unresolved per rule and subject),
+``events`` (the history: fired, reminded, escalated, acknowledged, resolved) and
+``outbox`` (one row per notification and channel, with its idempotency key, attempts,
+next attempt time and the last error). One connection, guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL, park TEXT NOT NULL,
+    enterprise TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL,
+    value REAL, limit_value REAL, message TEXT NOT NULL,
+    fired_ms INTEGER NOT NULL, acked_ms INTEGER, acked_by TEXT, cleared_ms INTEGER,
+    resolved_ms INTEGER, notified_ms INTEGER, reminders INTEGER NOT NULL DEFAULT 0,
+    escalated INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert ON alerts(rule, subject) WHERE state != 'resolved';
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, kind TEXT NOT NULL,
+    at_ms INTEGER NOT NULL, detail TEXT
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, key TEXT NOT NULL,
+    payload BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,
+    delivered_ms INTEGER, last_error TEXT, created_ms INTEGER NOT NULL,
+    UNIQUE(channel, key)
+);
+CREATE INDEX IF NOT EXISTS due ON outbox(channel, delivered_ms, next_ms);
+"""
+
+OPEN = ("firing", "acknowledged")
+
+
+@dataclass(slots=True)
+class Alert:
+    id: str
+    rule: str
+    severity: str
+    park: str
+    enterprise: str
+    subject: str
+    state: str
+    value: float | None
+    limit_value: float | None
+    message: str
+    fired_ms: int
+    acked_ms: int | None = None
+    acked_by: str | None = None
+    cleared_ms: int | None = None
+    resolved_ms: int | None = None
+    notified_ms: int | None = None
+    reminders: int = 0
+    escalated: int = 0
+    seq: int = 0
+
+
+class AlertDB:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> Alert | None:
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return Alert(**dict(row)) if row else None
+
+    def open_alert(self, rule: str, subject: str) -> Alert | None:
+        return self._one(
+            "SELECT * FROM alerts WHERE rule = ? AND subject = ? AND state != 'resolved'",
+            (rule, subject),
+        )
+
+    def get(self, alert_id: str) -> Alert | None:
+        return self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+
+    def open_alerts(self) -> list[Alert]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM alerts WHERE state != 'resolved'").fetchall()
+        return [Alert(**dict(r)) for r in rows]
+
+    def history(self, alert_id: str) -> list[tuple[str, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, at_ms FROM events WHERE alert_id = ? ORDER BY seq", (alert_id,)
+            ).fetchall()
+        return [(r["kind"], r["at_ms"]) for r in rows]
+
+    def save(self, alert: Alert, event: str | None, at_ms: int, detail: str = "") -> None:
+        """Insert or update the alert and append its event, in one transaction."""
+        fields = alert.__dataclass_fields__
+        cols = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        values = tuple(getattr(alert, f) for f in fields)
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute(f"INSERT OR REPLACE INTO alerts ({cols}) VALUES ({marks})", values)  # noqa: S608
+                if event:
+                    self._db.execute(
+                        "INSERT INTO events (alert_id, kind, at_ms, detail) VALUES (?, ?, ?, ?)",
+                        (alert.id, event, at_ms, detail),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # -- outbox ------------------------------------------------------------------------
+
+    def enqueue(self, channel: str, key: str, payload: dict[str, Any], now_ms: int) -> bool:
+        """Queue one delivery; False if this key was queued for this channel already."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO outbox (channel, key, payload, next_ms, created_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (channel, key, orjson.dumps(payload), now_ms, now_ms),
+            )
+        return cur.rowcount == 1
+
+    def due(self, channel: str, now_ms: int, limit: int = 50) -> list[tuple[int, str, bytes, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, key, payload, attempts FROM outbox WHERE channel = ? AND "
+                "delivered_ms IS NULL AND next_ms <= ? ORDER BY id LIMIT ?",
+                (channel, now_ms, limit),
+            ).fetchall()
+        return [(r["id"], r["key"], r["payload"], r["attempts"]) for r in rows]
+
+    def next_due_ms(self, channel: str) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_ms) FROM outbox WHERE channel = ? AND delivered_ms IS NULL",
+                (channel,),
+            ).fetchone()
+        return row[0] if row else None
+
+    def delivered(self, row_id: int, now_ms: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET delivered_ms = ?, attempts = attempts + 1 WHERE id = ?",
+                (now_ms, row_id),
+            )
+
+    def failed(self, row_id: int, next_ms: int, error: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_ms = ?, last_error = ? "
+                "WHERE id = ?",
+                (next_ms, error[:500], row_id),
+            )
+
+    def channels(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT channel FROM outbox WHERE delivered_ms IS NULL"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def outbox(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
