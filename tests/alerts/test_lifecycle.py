@@ -99,7 +99,6 @@ def test_silence_holds_notices_until_it_ends(db: AlertDB) -> None:
     )  # other scope
     during = life.tick(start + 3600 * S)
     assert all(n.alert.enterprise != "e08-anode" for n in during)
-    )
     after = [n for n in life.tick(start + 7200 * S) if n.alert.enterprise == "e08-anode"]
     assert [n.event for n in after] == ["firing"]  # still open when the silence ended
     # A condition that came and went inside a silence is never notified.
