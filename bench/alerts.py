@@ -83,9 +83,9 @@ def _background(
     sent = 0
     i = 0
     while (elapsed := time.monotonic() - start) < seconds:
-        due = start + sent / rate
-        if due > time.monotonic():
-            time.sleep(min(due - time.monotonic(), 0.01))
+        wait = start + sent / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, 0.01))
             continue
         now = int(time.time() * 1000)
         readings = [
