@@ -98,11 +98,8 @@ class SilenceWindow:
 
     @classmethod
     def of(cls, silence: Silence) -> SilenceWindow:
-        start = datetime.fromisoformat(silence.start)
-        end = datetime.fromisoformat(silence.end)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError(f"silence times need a UTC offset: {silence.start} .. {silence.end}")
-        return cls(int(start.timestamp() * 1000), int(end.timestamp() * 1000), silence)
+        start, end = silence.start.timestamp(), silence.end.timestamp()
+        return cls(int(start * 1000), int(end * 1000), silence)
 
 
 class Lifecycle:

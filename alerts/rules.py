@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from smartpark.errors import ConfigError
 from smartpark.model import Id
@@ -179,8 +186,8 @@ class Lifecycle(_Strict):
 class Silence(_Strict):
     """No notifications for matching alerts in [start, end): maintenance or a known issue."""
 
-    start: str
-    end: str
+    start: AwareDatetime
+    end: AwareDatetime
     reason: str = Field(min_length=1)
     rules: list[Id] = Field(default_factory=list)
     scope: Scope = Scope()

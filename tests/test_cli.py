@@ -199,3 +199,26 @@ def test_backfill_then_record_then_replay_from_the_command_line(
     wait_until(
         lambda: count_points(store, "electricity", "energy_kwh") == 72, what="72 grid readings"
     )
+
+
+def test_alert_rules_are_checked_with_every_problem_listed(tmp_path: Path) -> None:
+    ok = _smartpark("alerts", "check", "--config", str(EXAMPLE_PARK.parent / "alerts.yaml"))
+    assert ok.returncode == 0, ok.stderr
+    assert "ok (7 rules" in ok.stdout
+    bad = tmp_path / "alerts.yaml"
+    bad.write_text(
+        "rules:\n  - {id: x, type: threshold, field: power_kw}\n  - {id: y, type: no_data, after_s: -1}\n"
+    )
+    result = _smartpark("alerts", "check", "--config", str(bad))
+    assert result.returncode == 1
+    assert "rules.0.threshold: Value error, give exactly one of above or below" in result.stderr
+    assert "rules.1.no_data.after_s: Input should be greater than 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_processing_configuration_check() -> None:
+    result = _smartpark(
+        "process", "--check", "--config", str(EXAMPLE_PARK.parent / "processing.yaml")
+    )
+    assert result.returncode == 0, result.stderr
+    assert "factor set cn" in result.stdout and "sichuan-2022" in result.stdout
