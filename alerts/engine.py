@@ -66,6 +66,15 @@ class _State:
     pending: dict[str, int] = field(default_factory=dict)
     last: dict[str, tuple[int, float]] = field(default_factory=dict)
 
+    def advance(self, subject: str, ts_ms: int, value: float) -> tuple[int, float] | bool | None:
+        """Record a newer value and return the previous one (None for the first);
+        False for a late or repeated reading, which the newer value already decided."""
+        last = self.last.get(subject)
+        if last is not None and ts_ms <= last[0]:
+            return False
+        self.last[subject] = (ts_ms, value)
+        return last
+
 
 def _cond(
     rule: Rule,
@@ -169,10 +178,8 @@ class Engine:
         value: float,
     ) -> list[Condition]:
         state = self._state[rule.id]
-        last = state.last.get(subject)
-        if last is not None and ts_ms <= last[0]:
-            return []  # late or repeated: the newer value already decided
-        state.last[subject] = (ts_ms, value)
+        if state.advance(subject, ts_ms, value) is False:
+            return []
         above = rule.above is not None
         limit = rule.above if above else rule.below
         assert limit is not None
@@ -223,11 +230,8 @@ class Engine:
         self, rule: RateOfChangeRule, ref: SensorRef, ts_ms: int, value: float
     ) -> list[Condition]:
         state = self._state[rule.id]
-        last = state.last.get(ref.sensor)
-        if last is not None and ts_ms <= last[0]:
-            return []
-        state.last[ref.sensor] = (ts_ms, value)
-        if last is None:
+        last = state.advance(ref.sensor, ts_ms, value)
+        if not isinstance(last, tuple):
             return []
         rate = abs(value - last[1]) / ((ts_ms - last[0]) / 60_000)
         active = ref.sensor in state.active
@@ -267,11 +271,8 @@ class Engine:
         self, rule: CounterResetRule, ref: SensorRef, ts_ms: int, value: float
     ) -> list[Condition]:
         state = self._state[rule.id]
-        last = state.last.get(ref.sensor)
-        if last is not None and ts_ms <= last[0]:
-            return []
-        state.last[ref.sensor] = (ts_ms, value)
-        if last is None:
+        last = state.advance(ref.sensor, ts_ms, value)
+        if not isinstance(last, tuple):
             return []
         sensor = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
         top = getattr(getattr(sensor, "spec", None), "rollover", None)

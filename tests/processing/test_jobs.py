@@ -10,7 +10,6 @@ import pytest
 
 from processing.config import load as load_config
 from processing.jobs import Jobs, Schedule
-from processing.stream import StreamProcessor
 from simulators import recording
 from simulators.player import play
 from simulators.scenario import load as load_scenario
@@ -22,7 +21,7 @@ from smartpark.settings import Settings
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.lineprotocol import encode_point
 from tests.conftest import ROOT, CollectorFactory, wait_until
-from tests.processing.test_stream import COEF, CONFIG, CST, START, _messages, _stored
+from tests.processing.test_stream import COEF, CONFIG, CST, START, _messages, _processor, _stored
 
 
 def _jobs(park: Registry, store: Influx1Store, clock: object = None) -> Jobs:
@@ -44,18 +43,7 @@ def test_the_scheduled_roll_up_of_a_replayed_period_equals_the_stream(
     make_collector: CollectorFactory,
 ) -> None:
     collector = make_collector(settings)
-    processor = StreamProcessor(
-        mqtt=settings.mqtt,
-        registry=park,
-        park_id="tianfu-np",
-        config=CONFIG,
-        coefficients=COEF,
-        store=store,
-        clock=SystemClock(),
-        client_id=f"{settings.mqtt.client_id}-p",
-    )
-    processor.start()
-    assert processor.subscribed.wait(10)
+    processor = _processor(settings, park, store, "p")
     day = START.replace(hour=0)
     try:
         # A whole day, and the first minute of the next, which closes the day's windows.
