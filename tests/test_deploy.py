@@ -21,7 +21,7 @@ def test_shipped_mosquitto_conf_has_the_reliability_settings_the_tests_run_with(
 def test_compose_file_is_consistent() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"mosquitto", "influxdb", "collector"}
+    assert set(services) == {"mosquitto", "influxdb", "collector", "processor", "alerts"}
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
@@ -35,4 +35,25 @@ def test_compose_file_is_consistent() -> None:
     assert env["SMARTPARK_MQTT__PASSWORD"].startswith("${")
     assert env["SMARTPARK_INFLUX__PASSWORD"].startswith("${")
     assert services["collector"]["command"][0] == "collect"
-    assert (ROOT / "examples/park.yaml").exists()
+    assert services["processor"]["command"][:2] == ["process", "--config"]
+    assert services["alerts"]["command"] == ["alerts", "run"]
+    for name in ("processor", "alerts"):
+        env = services[name]["environment"]
+        assert env["SMARTPARK_MQTT__PASSWORD"].startswith("${")
+        assert env["SMARTPARK_INGEST__REGISTRY"] == "/app/examples/park.yaml"
+    shipped = [
+        services["processor"]["command"][2],
+        services["alerts"]["environment"]["SMARTPARK_ALERTS__CONFIG"],
+        "/app/examples/park.yaml",
+    ]
+    for path in shipped:  # the image copies examples/ to /app/examples
+        assert (ROOT / path.removeprefix("/app/")).exists(), path
+    assert "COPY examples examples" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_factor_sets_ship_in_the_package() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "factors/*.yaml" in project["tool"]["setuptools"]["package-data"]["processing"]
+    assert list((ROOT / "processing" / "factors").glob("*.yaml"))
