@@ -1,5 +1,5 @@
 """The one CLI: ``smartpark config check | collect | simulate ... | replay | record |
-process | rollup | demo``.
+process | rollup | alerts ... | demo``.
 
 This module is the composition root: it builds Settings, the registry, the store
 and the services, and passes them in. Stage packages are imported lazily inside
