@@ -10,6 +10,7 @@ and the processing clock's ``now_ms``; nothing here reads a clock, a broker or a
 from __future__ import annotations
 
 import calendar
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,6 +123,7 @@ class Engine:
         self._cems: dict[tuple[str, str], dict[int, list[tuple[Any, ...]]]] = {}
         self._days: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
         self._seen: dict[tuple[str, str], int] = {}  # no_data: (rule, sensor) -> last receipt
+        self._history: dict[tuple[str, str], deque[tuple[int, float]]] = {}  # rate_of_change
 
     # -- readings ------------------------------------------------------------------
 
@@ -229,11 +231,19 @@ class Engine:
     def _rate(
         self, rule: RateOfChangeRule, ref: SensorRef, ts_ms: int, value: float
     ) -> list[Condition]:
+        """The change against the oldest reading within ``over_s`` (at least half of it back)."""
         state = self._state[rule.id]
-        last = state.advance(ref.sensor, ts_ms, value)
-        if not isinstance(last, tuple):
+        history = self._history.setdefault((rule.id, ref.sensor), deque())
+        if history and ts_ms <= history[-1][0]:
+            return []  # late or repeated
+        span_ms = rule.over_s * 1000
+        while history and history[0][0] < ts_ms - span_ms:
+            history.popleft()
+        history.append((ts_ms, value))
+        t0, v0 = history[0]
+        if ts_ms - t0 < span_ms / 2:
             return []
-        rate = abs(value - last[1]) / ((ts_ms - last[0]) / 60_000)
+        rate = abs(value - v0) / ((ts_ms - t0) / 60_000)
         active = ref.sensor in state.active
         if rate > rule.max_per_min and not active:
             state.active.add(ref.sensor)
@@ -247,7 +257,7 @@ class Engine:
                     ts_ms,
                     rate,
                     rule.max_per_min,
-                    f"{rule.field} changed {last[1]:g} -> {value:g}: {rate:g}/min",
+                    f"{rule.field} changed {v0:g} -> {value:g}: {rate:g}/min",
                 )
             ]
         if rate <= rule.max_per_min and active:

@@ -114,6 +114,12 @@ class RateOfChangeRule(_Rule):
     type: Literal["rate_of_change"]
     field: Id
     max_per_min: float = Field(gt=0)
+    over_s: float = Field(
+        default=60,
+        gt=0,
+        description="measured against the reading this long before (noise "
+        "on second-by-second readings is not a change)",
+    )
 
 
 class CounterResetRule(_Rule):

@@ -1,4 +1,10 @@
-"""``smartpark demo``: local servers, the collector, a feed and a live summary."""
+"""``smartpark demo``: local servers, the collector, the KPI processor, the alert service,
+the example park live and a summary of it all.
+
+The feed is the park model of ``examples/scenarios/normal-week.yaml`` from now on, in
+real time, at the reading interval that keeps within ``rate`` messages/s (1 s for the
+example park at the default), plus now and then a message the collector must refuse.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +20,60 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from simulators.feed import Feed
-from simulators.publisher import publish_feed
+from simulators import recording
+from simulators import scenario as scenario_mod
+from simulators.player import play
+from simulators.stream import ParkFeed
 from smartpark import registry as registry_mod
 from smartpark.clock import SystemClock
 from smartpark.errors import SmartparkError
 from smartpark.httpserver import wait_connected
 from smartpark.localstack import InfluxDB, Mosquitto, free_port
-from smartpark.mqtt import BoundedPublisher
+from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.settings import Settings
 
+INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
 
-def _summary(facts: dict[str, Any], prev: dict[str, Any], dt: float, published: int) -> Table:
+
+class Watch:
+    """KPI updates and alerts as they come out of the pipeline."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.kpis = 0
+        self.park: dict[str, Any] = {}
+        self.alerts: dict[str, int] = {}
+        self.client = make_client(settings.mqtt, client_id=f"smartpark-demo-watch-{os.getpid()}")
+        root = settings.mqtt.topic_root
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(f"{root}/+/+/_kpi", 0), (f"{root}/+/+/_alerts", 0)]
+        )
+        self.client.on_message = self._on_message
+        connect(self.client, settings.mqtt, persistent=False)
+        self.client.loop_start()
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        body = orjson.loads(msg.payload)
+        if msg.topic.endswith("/_kpi"):
+            self.kpis += 1
+            if body.get("scope") == "_park" and body.get("window") == "1m":
+                self.park = body
+        else:
+            self.alerts[body["event"]] = self.alerts.get(body["event"], 0) + 1
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _summary(
+    facts: dict[str, Any], prev: dict[str, Any], dt: float, published: int, watch: Watch
+) -> Table:
     stats, before = facts.get("stats", {}), prev.get("stats", {})
 
     def rate(key: str) -> str:
@@ -54,13 +98,66 @@ def _summary(facts: dict[str, Any], prev: dict[str, Any], dt: float, published: 
     )
     status = facts.get("status", "starting")
     table.add_row("collector health", f"{status} {'; '.join(facts.get('problems', []))}", "")
+    table.add_row("KPI updates published", f"{watch.kpis:,}", "")
+    park = watch.park
+    if park:
+        table.add_row(
+            "park, last full minute",
+            f"{park.get('energy_tce', 0):.4f} tce, {park.get('co2_location_t', 0):.4f} tCO2",
+            f"clean {park.get('clean_energy_share_pct') or 0:.1f} %",
+        )
+    else:
+        table.add_row("park, last full minute", "(first window closes within a minute)", "")
+    alerts = ", ".join(f"{k} {v}" for k, v in sorted(watch.alerts.items())) or "none yet"
+    table.add_row("alerts", alerts, "")
     return table
+
+
+def _services(
+    settings: Settings, workdir: Path, env: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
+    """The KPI processor and the alert service (rules from the example, channels: MQTT)."""
+    examples = settings.ingest.registry.resolve().parent
+    alerts = yaml.safe_load((examples / "alerts.yaml").read_text(encoding="utf-8"))
+    demo_alerts = {"rules": alerts["rules"], "mqtt": True, "lifecycle": alerts.get("lifecycle", {})}
+    (workdir / "alerts.yaml").write_text(yaml.safe_dump(demo_alerts), encoding="utf-8")
+    env = env | {
+        "SMARTPARK_ALERTS__CONFIG": str(workdir / "alerts.yaml"),
+        "SMARTPARK_ALERTS__DB": str(workdir / "alerts.db"),
+    }
+    commands = {
+        "processor": ["process", "--config", str(examples / "processing.yaml")],
+        "alerts": ["alerts", "run"],
+    }
+    procs = []
+    for name, args in commands.items():
+        with (workdir / f"{name}.log").open("ab") as log:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "smartpark", *args], env=env, stdout=log, stderr=log
+                )
+            )
+    return procs
+
+
+def _feed(settings: Settings, rate: float, batch: int) -> Any:
+    """The example park from now on, live, at the interval that keeps within ``rate``."""
+    registry = registry_mod.load(settings.ingest.registry)
+    sensors = len(registry)
+    interval = next((i for i in INTERVALS_S if sensors / (i * batch) <= rate), INTERVALS_S[-1])
+    now = SystemClock().now_ms()
+    start = now - now % (interval * 1000)
+    path = settings.ingest.registry.resolve().parent / "scenarios" / "normal-week.yaml"
+    scenario = scenario_mod.load(path).with_changes(interval_s=interval, batch=batch)
+    scenario = scenario.model_copy(update={"faults": scenario.faults.off()})
+    feed = ParkFeed(registry, scenario, root=settings.mqtt.topic_root)
+    messages = (m for f in feed.frames(start, None) for m in recording.frame_messages(f))
+    return messages, now, interval
 
 
 def run_demo(
     settings: Settings, *, rate: float, batch: int, duration_s: float | None, console: Console
 ) -> None:
-    registry = registry_mod.load(settings.ingest.registry)
     workdir = Path(tempfile.mkdtemp(prefix="smartpark-demo-"))
     servers: list[Mosquitto | InfluxDB] = []
     env = dict(os.environ)
@@ -68,8 +165,9 @@ def run_demo(
         not ({"host", "port"} & settings.mqtt.model_fields_set)
         and "url" not in settings.influx.model_fields_set
     )
-    collector: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = []
     publisher: BoundedPublisher | None = None
+    watch: Watch | None = None
     clean = False
     try:
         if local:
@@ -91,28 +189,29 @@ def run_demo(
             collector = subprocess.Popen(
                 [sys.executable, "-m", "smartpark", "collect"], env=env, stdout=log, stderr=log
             )
+        procs.append(collector)
         # Readings published before the collector's first subscription would have no taker.
         if not wait_connected(
             f"http://127.0.0.1:{http_port}", alive=lambda: collector.poll() is None
         ):
             raise SmartparkError(f"the collector did not subscribe; see {workdir}/collector.log")
-        feed = Feed(registry, root=settings.mqtt.topic_root, batch=batch)
+        procs += _services(settings, workdir, env)
+        watch = Watch(settings)
+        messages, now, interval = _feed(settings, rate, batch)
         publisher = BoundedPublisher(
             settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
         )
         if not publisher.wait_connected():
             raise SmartparkError("cannot connect to the MQTT broker")
         stop = threading.Event()
+        if duration_s is not None:
+            timer = threading.Timer(duration_s, stop.set)
+            timer.daemon = True
+            timer.start()
         feeder = threading.Thread(
-            target=publish_feed,
-            kwargs={
-                "feed": feed,
-                "publisher": publisher,
-                "clock": SystemClock(),
-                "msgs_per_s": rate,
-                "duration_s": duration_s or float("inf"),
-                "stop": stop.is_set,
-            },
+            target=play,
+            args=(messages, publisher.publish),
+            kwargs={"clock": SystemClock(), "speed": 1.0, "t0_ms": now, "stop": stop.is_set},
             daemon=True,
         )
         feeder.start()
@@ -121,17 +220,20 @@ def run_demo(
         )
         bad.start()
         console.print(
-            f"collector status: http://127.0.0.1:{http_port}/metrics and /healthz; "
-            f"readings in InfluxDB {settings.influx.url} database {settings.influx.database!r}"
+            f"the example park live, a reading per sensor every {interval} s; collector status: "
+            f"http://127.0.0.1:{http_port}/metrics and /healthz; readings and KPIs in InfluxDB "
+            f"{settings.influx.url} database {settings.influx.database!r}; logs in {workdir}"
         )
-        _live(http_port, publisher, feeder, stop, console)
+        _live(http_port, publisher, feeder, stop, console, watch)
         clean = True
     finally:
+        if watch is not None:
+            watch.close()
         if publisher is not None:
             publisher.close()
-        if collector is not None:
-            collector.send_signal(signal.SIGTERM)
-            collector.wait(timeout=30)
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
         for server in reversed(servers):
             server.stop()
         if clean:
@@ -159,6 +261,7 @@ def _live(
     feeder: threading.Thread,
     stop: threading.Event,
     console: Console,
+    watch: Watch,
 ) -> None:
     prev: dict[str, Any] = {}
     prev_t = time.monotonic()
@@ -171,7 +274,9 @@ def _live(
                 except httpx.HTTPError:
                     continue  # the collector is still starting
                 now = time.monotonic()
-                live.update(_summary(facts, prev, now - prev_t if prev else 0, publisher.published))
+                live.update(
+                    _summary(facts, prev, now - prev_t if prev else 0, publisher.published, watch)
+                )
                 prev, prev_t = facts, now
         except KeyboardInterrupt:
             pass
@@ -180,6 +285,8 @@ def _live(
         time.sleep(0.5)  # one last batch age
         try:
             facts = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).json()
-            live.update(_summary(facts, prev, time.monotonic() - prev_t, publisher.published))
+            live.update(
+                _summary(facts, prev, time.monotonic() - prev_t, publisher.published, watch)
+            )
         except httpx.HTTPError as exc:
             console.print(f"collector status unavailable at the end: {exc}")

@@ -488,11 +488,15 @@ def alerts_ack(
 @app.command()
 def demo(
     registry: RegistryOpt = None,
-    rate: Annotated[float, typer.Option(help="messages per second")] = 200.0,
+    rate: Annotated[
+        float,
+        typer.Option(help="at most this many messages/s: sets the park's reading interval"),
+    ] = 200.0,
     batch: Annotated[int, typer.Option(help="readings per message")] = 1,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
 ) -> None:
-    """Local Mosquitto and InfluxDB (unless configured), collector, feed, live figures."""
+    """Local Mosquitto and InfluxDB (unless configured), collector, processor, alerts, the
+    example park live, and live figures."""
     from simulators.demo import run_demo
 
     configure_logging("WARNING")

@@ -256,3 +256,17 @@ def test_bad_rules_are_refused_with_where_they_are_wrong() -> None:
     assert "rules.2.no_data.after_s: Field required" in text
     assert "rules.3: Input tag 'telepathy' found using 'type' does not match" in text
     assert "rules.4.threshold: Value error, a KPI threshold needs its window" in text
+
+
+def test_rate_of_change_ignores_second_by_second_noise_but_not_a_step(park: Registry) -> None:
+    engine = _engine(
+        park, {"id": "spike", "type": "rate_of_change", "field": "power_kw", "max_per_min": 3000}
+    )
+    noisy = [5000.0 + (40 if i % 2 else -40) for i in range(120)]  # 80 kW swings every second
+    out: list[Condition] = []
+    for i, v in enumerate(noisy):
+        out += engine.reading(GRID, T0 + i * 1000, {"power_kw": v}, T0 + i * 1000)
+    assert out == []
+    for i in range(120, 130):  # a 5 MW step
+        out += engine.reading(GRID, T0 + i * 1000, {"power_kw": 10_000.0}, T0 + i * 1000)
+    assert [c.raised for c in out] == [True] and out[0].at_ms == T0 + 120_000
