@@ -65,6 +65,8 @@ class AlertService:
         self.engine = Engine(config.rules, registry)
         self.lifecycle = Lifecycle(self.db, config.lifecycle, config.silences)
         self.conditions = 0
+        self.unreadable_kpis = 0
+        self.tick_errors = 0
         self._lock = threading.Lock()
         root = settings.mqtt.topic_root
         self._root = root
@@ -200,6 +202,7 @@ class AlertService:
                         body["park"], body["scope"], body["window"], int(body["start_ms"]), body
                     )
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    self.unreadable_kpis += 1
                     logger.warning("unreadable KPI update on %s", msg.topic)
                     return
                 self.handle(self.engine.kpi(update))
@@ -223,6 +226,7 @@ class AlertService:
             try:
                 self.tick()
             except Exception:  # logged and counted; the next tick runs anyway
+                self.tick_errors += 1
                 logger.exception("alert tick failed")
 
     def tick(self) -> None:

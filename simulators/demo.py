@@ -278,7 +278,7 @@ def _live(
                     _summary(facts, prev, now - prev_t if prev else 0, publisher.published, watch)
                 )
                 prev, prev_t = facts, now
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C: the documented way to stop; wind down below
             pass
         stop.set()
         publisher.wait_all(10)
