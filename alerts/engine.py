@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,22 +77,6 @@ class _State:
         return last
 
 
-def _cond(
-    rule: Rule,
-    ref_park: str,
-    enterprise: str,
-    subject: str,
-    raised: bool,
-    at_ms: int,
-    value: float | None,
-    limit: float | None,
-    message: str,
-) -> Condition:
-    return Condition(
-        rule.id, rule.severity, ref_park, enterprise, subject, raised, at_ms, value, limit, message
-    )
-
-
 class Engine:
     """Every rule of a configuration over the sensors of a registry."""
 
@@ -120,10 +104,49 @@ class Engine:
             if isinstance(r, QuotaForecastRule | KpiTargetRule)
             or (isinstance(r, ThresholdRule) and r.source == "kpi")
         ]
-        self._cems: dict[tuple[str, str], dict[int, list[tuple[Any, ...]]]] = {}
+        self._cems: dict[tuple[str, SensorRef], dict[int, list[tuple[Any, ...]]]] = {}
         self._days: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
         self._seen: dict[tuple[str, str], int] = {}  # no_data: (rule, sensor) -> last receipt
         self._history: dict[tuple[str, str], deque[tuple[int, float]]] = {}  # rate_of_change
+
+    def _switch(
+        self,
+        rule: Rule,
+        *,
+        park: str,
+        enterprise: str,
+        subject: str,
+        on: bool,
+        at_ms: int,
+        value: float | None,
+        limit: float | None,
+        message: Callable[[bool], str] | tuple[str, str],
+    ) -> list[Condition]:
+        """A condition when ``on`` differs from what holds for the subject; else nothing.
+
+        ``message`` gives the text for a raise and for a clear: a function of ``on`` (so hot
+        paths format nothing when nothing changes) or the two texts."""
+        active = self._state[rule.id].active
+        if on == (subject in active):
+            return []
+        if on:
+            active.add(subject)
+        else:
+            active.discard(subject)
+        return [
+            Condition(
+                rule.id,
+                rule.severity,
+                park,
+                enterprise,
+                subject,
+                on,
+                at_ms,
+                value,
+                limit,
+                message(on) if callable(message) else message[0 if on else 1],
+            )
+        ]
 
     # -- readings ------------------------------------------------------------------
 
@@ -150,24 +173,18 @@ class Engine:
             elif isinstance(rule, CemsHourlyRule):
                 out += self._cems_minute(rule, ref, ts_ms, values, now_ms)
             elif isinstance(rule, NoDataRule):
-                key = (rule.id, ref.sensor)
-                self._seen[key] = now_ms
-                state = self._state[rule.id]
-                if ref.sensor in state.active:
-                    state.active.discard(ref.sensor)
-                    out.append(
-                        _cond(
-                            rule,
-                            ref.park,
-                            ref.enterprise,
-                            ref.sensor,
-                            False,
-                            now_ms,
-                            None,
-                            rule.after_s,
-                            f"{ref.sensor} sends again",
-                        )
-                    )
+                self._seen[(rule.id, ref.sensor)] = now_ms
+                out += self._switch(
+                    rule,
+                    park=ref.park,
+                    enterprise=ref.enterprise,
+                    subject=ref.sensor,
+                    on=False,
+                    at_ms=now_ms,
+                    value=None,
+                    limit=rule.after_s,
+                    message=lambda _on: f"{ref.sensor} sends again",
+                )
         return out
 
     def _threshold(
@@ -186,53 +203,40 @@ class Engine:
         limit = rule.above if above else rule.below
         assert limit is not None
         clear_at = rule.clear if rule.clear is not None else limit
-        breach = value > limit if above else value < limit
-        side = "above" if above else "below"
-        if subject in state.active:
-            if (value <= clear_at) if above else (value >= clear_at):
-                state.active.discard(subject)
-                state.pending.pop(subject, None)
-                return [
-                    _cond(
-                        rule,
-                        park,
-                        enterprise,
-                        subject,
-                        False,
-                        ts_ms,
-                        value,
-                        limit,
-                        f"{rule.field} {value:g} back within {clear_at:g}",
-                    )
-                ]
-            return []
+        breach = (value > limit) if above else (value < limit)
         if not breach:
-            state.pending.pop(subject, None)
-            return []
-        since = state.pending.setdefault(subject, ts_ms)
-        if ts_ms - since >= rule.for_s * 1000:
-            state.active.add(subject)
-            return [
-                _cond(
-                    rule,
-                    park,
-                    enterprise,
-                    subject,
-                    True,
-                    ts_ms,
-                    value,
-                    limit,
-                    f"{rule.field} {value:g} {side} {limit:g}"
-                    + (f" for {rule.for_s:g} s" if rule.for_s else ""),
-                )
-            ]
-        return []
+            state.pending.pop(subject, None)  # the for-duration starts again at the next breach
+        if subject in state.active:
+            on = not ((value <= clear_at) if above else (value >= clear_at))
+        elif breach:
+            since = state.pending.setdefault(subject, ts_ms)
+            on = ts_ms - since >= rule.for_s * 1000
+        else:
+            on = False
+        if on == (subject in state.active):
+            return []  # nothing changes: the common case, kept cheap
+        held = f" for {rule.for_s:g} s" if rule.for_s else ""
+        side = "above" if above else "below"
+        return self._switch(
+            rule,
+            park=park,
+            enterprise=enterprise,
+            subject=subject,
+            on=on,
+            at_ms=ts_ms,
+            value=value,
+            limit=limit,
+            message=lambda raised: (
+                f"{rule.field} {value:g} {side} {limit:g}{held}"
+                if raised
+                else f"{rule.field} {value:g} back within {clear_at:g}"
+            ),
+        )
 
     def _rate(
         self, rule: RateOfChangeRule, ref: SensorRef, ts_ms: int, value: float
     ) -> list[Condition]:
         """The change against the oldest reading within ``over_s`` (at least half of it back)."""
-        state = self._state[rule.id]
         history = self._history.setdefault((rule.id, ref.sensor), deque())
         if history and ts_ms <= history[-1][0]:
             return []  # late or repeated
@@ -244,38 +248,24 @@ class Engine:
         if ts_ms - t0 < span_ms / 2:
             return []
         rate = abs(value - v0) / ((ts_ms - t0) / 60_000)
-        active = ref.sensor in state.active
-        if rate > rule.max_per_min and not active:
-            state.active.add(ref.sensor)
-            return [
-                _cond(
-                    rule,
-                    ref.park,
-                    ref.enterprise,
-                    ref.sensor,
-                    True,
-                    ts_ms,
-                    rate,
-                    rule.max_per_min,
-                    f"{rule.field} changed {v0:g} -> {value:g}: {rate:g}/min",
-                )
-            ]
-        if rate <= rule.max_per_min and active:
-            state.active.discard(ref.sensor)
-            return [
-                _cond(
-                    rule,
-                    ref.park,
-                    ref.enterprise,
-                    ref.sensor,
-                    False,
-                    ts_ms,
-                    rate,
-                    rule.max_per_min,
-                    f"{rule.field} steady again ({rate:g}/min)",
-                )
-            ]
-        return []
+        on = rate > rule.max_per_min
+        if on == (ref.sensor in self._state[rule.id].active):
+            return []  # nothing changes: the common case, kept cheap
+        return self._switch(
+            rule,
+            park=ref.park,
+            enterprise=ref.enterprise,
+            subject=ref.sensor,
+            on=on,
+            at_ms=ts_ms,
+            value=rate,
+            limit=rule.max_per_min,
+            message=lambda raised: (
+                f"{rule.field} changed {v0:g} -> {value:g}: {rate:g}/min"
+                if raised
+                else f"{rule.field} steady again ({rate:g}/min)"
+            ),
+        )
 
     def _reset(
         self, rule: CounterResetRule, ref: SensorRef, ts_ms: int, value: float
@@ -287,41 +277,27 @@ class Engine:
         sensor = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
         top = getattr(getattr(sensor, "spec", None), "rollover", None)
         before = last[1]
-        if value < before:
-            wrapped = top is not None and before >= 0.9 * top and value <= 0.1 * top
-            if not wrapped and ref.sensor not in state.active:
-                state.active.add(ref.sensor)
-                return [
-                    _cond(
-                        rule,
-                        ref.park,
-                        ref.enterprise,
-                        ref.sensor,
-                        True,
-                        ts_ms,
-                        value,
-                        before,
-                        f"{rule.field} register went down {before:g} -> {value:g}: "
-                        "meter reset or replaced",
-                    )
-                ]
-            return []
-        if ref.sensor in state.active:
-            state.active.discard(ref.sensor)
-            return [
-                _cond(
-                    rule,
-                    ref.park,
-                    ref.enterprise,
-                    ref.sensor,
-                    False,
-                    ts_ms,
-                    value,
-                    before,
-                    f"{rule.field} counting again from {value:g}",
-                )
-            ]
-        return []
+        wrapped = top is not None and before >= 0.9 * top and value <= 0.1 * top
+        if value < before and wrapped:
+            return []  # a register rollover, not a reset
+        on = value < before
+        if on == (ref.sensor in state.active):
+            return []  # nothing changes: the common case, kept cheap
+        return self._switch(
+            rule,
+            park=ref.park,
+            enterprise=ref.enterprise,
+            subject=ref.sensor,
+            on=on,
+            at_ms=ts_ms,
+            value=value,
+            limit=before,
+            message=lambda raised: (
+                f"{rule.field} register went down {before:g} -> {value:g}: meter reset or replaced"
+                if raised
+                else f"{rule.field} counting again from {value:g}"
+            ),
+        )
 
     # -- CEMS hourly means -----------------------------------------------------------
 
@@ -339,7 +315,7 @@ class Engine:
         offset = zone.utcoffset(datetime.fromtimestamp(ts_ms / 1000, UTC))
         off_ms = int(offset.total_seconds() * 1000) if offset is not None else 0
         hour = (ts_ms + off_ms) // HOUR_MS * HOUR_MS - off_ms
-        buckets = self._cems.setdefault((rule.id, ref.sensor), {})
+        buckets = self._cems.setdefault((rule.id, ref), {})
         row = (ref.sensor, ts_ms, values.get("o2_pct"), *(values.get(p) for p in cems.POLLUTANTS))
         buckets.setdefault(hour, []).append(row)
         done = [h for h in buckets if h < hour]  # an hour is judged when the next one starts
@@ -367,46 +343,27 @@ class Engine:
         if result.height == 0 or not result["hour_valid"][0]:
             return []  # an invalid hour neither fires nor clears
         row = result.row(0, named=True)
-        state = self._state[rule.id]
+        label = datetime.fromtimestamp(hour / 1000, self._tz[ref.park]).strftime("%H:00")
         out = []
-        end = hour + HOUR_MS
         for p in rule.pollutants:
             limit, mean = row.get(f"{p}_limit"), row.get(f"{p}_corrected")
             if limit is None or mean is None:
                 continue
-            subject = f"{ref.sensor}/{p}"
-            label = datetime.fromtimestamp(hour / 1000, self._tz[ref.park]).strftime("%H:00")
-            if row[f"{p}_exceeded"] and subject not in state.active:
-                state.active.add(subject)
-                out.append(
-                    _cond(
-                        rule,
-                        ref.park,
-                        ref.enterprise,
-                        subject,
-                        True,
-                        end,
-                        mean,
-                        limit,
-                        f"{p} hourly mean {mean:.1f} mg/m3 (O2-corrected) over the "
-                        f"limit {limit:g} in the hour from {label}",
-                    )
-                )
-            elif not row[f"{p}_exceeded"] and subject in state.active:
-                state.active.discard(subject)
-                out.append(
-                    _cond(
-                        rule,
-                        ref.park,
-                        ref.enterprise,
-                        subject,
-                        False,
-                        end,
-                        mean,
-                        limit,
-                        f"{p} hourly mean {mean:.1f} mg/m3 within {limit:g} from {label}",
-                    )
-                )
+            out += self._switch(
+                rule,
+                park=ref.park,
+                enterprise=ref.enterprise,
+                subject=f"{ref.sensor}/{p}",
+                on=bool(row[f"{p}_exceeded"]),
+                at_ms=hour + HOUR_MS,
+                value=mean,
+                limit=limit,
+                message=(
+                    f"{p} hourly mean {mean:.1f} mg/m3 (O2-corrected) over the limit {limit:g} "
+                    f"in the hour from {label}",
+                    f"{p} hourly mean {mean:.1f} mg/m3 within {limit:g} from {label}",
+                ),
+            )
         return out
 
     # -- KPI updates -----------------------------------------------------------------
@@ -458,41 +415,22 @@ class Engine:
         used = sum(e for e, _ in month.values())
         elapsed = max(month)  # days of the month through the newest day reported
         forecast = used / elapsed * calendar.monthrange(local.year, local.month)[1]
-        state = self._state[rule.id]
-        subject = update.scope
-        at = update.start_ms + 86_400_000
-        if forecast > quota and subject not in state.active:
-            state.active.add(subject)
-            return [
-                _cond(
-                    rule,
-                    update.park,
-                    subject,
-                    subject,
-                    True,
-                    at,
-                    forecast,
-                    quota,
-                    f"month-end forecast {forecast:,.0f} tce over the quota {quota:,.0f} "
-                    f"({used:,.0f} tce used by day {elapsed})",
-                )
-            ]
-        if forecast <= quota and subject in state.active:
-            state.active.discard(subject)
-            return [
-                _cond(
-                    rule,
-                    update.park,
-                    subject,
-                    subject,
-                    False,
-                    at,
-                    forecast,
-                    quota,
-                    f"month-end forecast {forecast:,.0f} tce within the quota {quota:,.0f}",
-                )
-            ]
-        return []
+        return self._switch(
+            rule,
+            park=update.park,
+            enterprise=update.scope,
+            subject=update.scope,
+            on=forecast > quota,
+            at_ms=update.start_ms + 86_400_000,
+            value=forecast,
+            limit=quota,
+            message=lambda raised: (
+                f"month-end forecast {forecast:,.0f} tce over the quota "
+                f"{quota:,.0f} ({used:,.0f} tce used by day {elapsed})"
+                if raised
+                else f"month-end forecast {forecast:,.0f} tce within the quota {quota:,.0f}"
+            ),
+        )
 
     def _target(self, rule: KpiTargetRule, update: KpiUpdate) -> list[Condition]:
         value = update.values.get(rule.kpi)
@@ -512,40 +450,22 @@ class Engine:
         limit = rule.below if rule.below is not None else rule.above
         assert limit is not None
         off = value < limit if rule.below is not None else value > limit
-        state = self._state[rule.id]
-        subject = update.scope
         what = "month to date" if rule.period == "month" else f"this {rule.window}"
-        if off and subject not in state.active:
-            state.active.add(subject)
-            return [
-                _cond(
-                    rule,
-                    update.park,
-                    subject,
-                    subject,
-                    True,
-                    update.start_ms,
-                    value,
-                    limit,
-                    f"{rule.kpi} {value:.2f} {what}, target {limit:g}",
-                )
-            ]
-        if not off and subject in state.active:
-            state.active.discard(subject)
-            return [
-                _cond(
-                    rule,
-                    update.park,
-                    subject,
-                    subject,
-                    False,
-                    update.start_ms,
-                    value,
-                    limit,
-                    f"{rule.kpi} {value:.2f} {what} meets the target {limit:g}",
-                )
-            ]
-        return []
+        return self._switch(
+            rule,
+            park=update.park,
+            enterprise=update.scope,
+            subject=update.scope,
+            on=off,
+            at_ms=update.start_ms,
+            value=value,
+            limit=limit,
+            message=lambda raised: (
+                f"{rule.kpi} {value:.2f} {what}, target {limit:g}"
+                if raised
+                else f"{rule.kpi} {value:.2f} {what} meets the target {limit:g}"
+            ),
+        )
 
     # -- time ------------------------------------------------------------------------
 
@@ -554,34 +474,31 @@ class Engine:
         out: list[Condition] = []
         for rule in self.rules:
             if isinstance(rule, NoDataRule):
-                state = self._state[rule.id]
                 for s in self.registry.sensors():
                     ref = s.ref
                     if not rule.scope.admits(
                         park=ref.park, enterprise=ref.enterprise, kind=ref.kind, sensor=ref.sensor
                     ):
                         continue
-                    seen = self._seen.setdefault((rule.id, ref.sensor), now_ms)
-                    if now_ms - seen >= rule.after_s * 1000 and ref.sensor not in state.active:
-                        state.active.add(ref.sensor)
-                        out.append(
-                            _cond(
-                                rule,
-                                ref.park,
-                                ref.enterprise,
-                                ref.sensor,
-                                True,
-                                now_ms,
-                                (now_ms - seen) / 1000,
-                                rule.after_s,
-                                f"{ref.sensor} silent for {(now_ms - seen) / 1000:.0f} s",
-                            )
+                    silent_s = (
+                        now_ms - self._seen.setdefault((rule.id, ref.sensor), now_ms)
+                    ) / 1000
+                    if silent_s >= rule.after_s:
+                        out += self._switch(
+                            rule,
+                            park=ref.park,
+                            enterprise=ref.enterprise,
+                            subject=ref.sensor,
+                            on=True,
+                            at_ms=now_ms,
+                            value=silent_s,
+                            limit=rule.after_s,
+                            message=(f"{ref.sensor} silent for {silent_s:.0f} s", ""),
                         )
             elif isinstance(rule, CemsHourlyRule):
-                for (rule_id, sensor), buckets in self._cems.items():
+                for (rule_id, ref), buckets in self._cems.items():
                     if rule_id != rule.id:
                         continue
-                    ref = next(s.ref for s in self.registry.sensors() if s.ref.sensor == sensor)
                     for hour in sorted(h for h in buckets if h + HOUR_MS + CEMS_GRACE_MS <= now_ms):
                         out += self._judge_hour(rule, ref, hour, buckets.pop(hour))
         return out
