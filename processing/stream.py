@@ -37,7 +37,7 @@ from processing import output
 from processing.config import ProcessingConfig
 from processing.engine import Park, kpis, sensor_totals
 from processing.kpis import Coefficients
-from processing.meters import window_end, window_starts
+from processing.meters import window_end, window_ends, window_starts
 from smartpark.clock import Clock
 from smartpark.errors import StoreError
 from smartpark.mqtt import connect, make_client, reason_failed
@@ -113,6 +113,7 @@ class StreamProcessor:
         self._buffer = pl.DataFrame(schema=_SCHEMA)
         self.watermark_ms: int | None = None
         self._done: dict[str, set[int]] = {w: set() for w in WINDOWS}  # computed window starts
+        self._open: dict[str, set[int]] = {w: set() for w in WINDOWS}  # seen, not yet closed
         self._dirty: dict[str, set[int]] = {w: set() for w in WINDOWS}
         self._revisions: Counter[tuple[str, str, int]] = Counter()
         self._stop = threading.Event()
@@ -204,19 +205,26 @@ class StreamProcessor:
             if late.height:
                 self.stats.too_late += late.height
                 new = new.filter(pl.col("ts") >= horizon)
-            for window in WINDOWS:
-                starts = set(window_starts(new["ts"], window=window, tz=self.park.tz).unique())
-                self._dirty[window] |= starts & self._done[window]
+        for window in WINDOWS:
+            starts = set(window_starts(new["ts"], window=window, tz=self.park.tz).unique())
+            self._dirty[window] |= starts & self._done[window]
+            self._open[window] |= starts - self._done[window]
         self._buffer = pl.concat([self._buffer, new])
         self.watermark_ms = max(self.watermark_ms or newest, newest)
 
     def _close(self, window: str) -> None:
-        """Windows that the watermark has passed and that were never computed become dirty."""
+        """Windows that the watermark has passed and that were never computed become dirty.
+
+        Only the windows readings arrived for and that are still open are looked at, not
+        the whole buffer (up to a day of readings) on every tick."""
         assert self.watermark_ms is not None
-        starts = window_starts(self._buffer["ts"], window=window, tz=self.park.tz).unique()
-        ends = pl.select(window_end(pl.lit(starts), window=window, tz=self.park.tz)).to_series()
-        closed = starts.filter(ends <= self.watermark_ms).to_list()
-        self._dirty[window] |= set(closed) - self._done[window]
+        if not self._open[window]:
+            return
+        starts = pl.Series(sorted(self._open[window]), dtype=pl.Int64)
+        ends = window_ends(starts, window=window, tz=self.park.tz)
+        closed = set(starts.filter(ends <= self.watermark_ms).to_list())
+        self._open[window] -= closed
+        self._dirty[window] |= closed
 
     def _compute(self, window: str, starts: list[int]) -> None:
         lo = min(starts) - self._lookback_ms
@@ -280,6 +288,7 @@ class StreamProcessor:
             self._buffer = self._buffer.filter(pl.col("ts") >= keep_from)
         for window in WINDOWS:
             self._done[window] = {s for s in self._done[window] if s >= keep_from}
+            self._open[window] = {s for s in self._open[window] if s >= keep_from}
 
     # -- restart -----------------------------------------------------------------------
 
