@@ -8,6 +8,7 @@ COPY alerts alerts
 COPY api api
 COPY dashboards dashboards
 COPY simulators simulators
+COPY devstack devstack
 COPY examples examples
 RUN pip install --no-cache-dir . && useradd --system smartpark && mkdir -p /var/lib/smartpark && chown smartpark /var/lib/smartpark
 USER smartpark

@@ -1,1 +1,12 @@
-"""Alert service: rules, lifecycle, channels (not built yet; see issue 5)."""
+"""The alert service: rules over readings and KPI updates, alert lifecycle, channels.
+
+Modules:
+  rules      rule and channel configuration (YAML schema, validated with located errors)
+  engine     pure rule evaluation: readings, KPI updates and ticks in, conditions out
+  lifecycle  firing -> acknowledged -> resolved, reminders, escalation, silences, flap damping
+  state      SQLite: alerts, history and the delivery outbox
+  channels   webhook (HMAC), WeCom / DingTalk robots, e-mail; one retrying worker per channel
+  service    MQTT in, engine and lifecycle, notices to the outbox, health and metrics
+  app        builds the service from Settings and checks what it would refuse
+  cli        ``smartpark alerts run | check | list | ack``
+"""

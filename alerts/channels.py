@@ -32,14 +32,11 @@ import orjson
 from alerts.rules import Email, Smtp, Webhook
 from alerts.state import AlertDB
 from smartpark.clock import Clock
+from smartpark.errors import ConfigError, DeliveryError
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 300.0
-
-
-class DeliveryError(Exception):
-    """A delivery failed and will be retried."""
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -74,8 +71,9 @@ class WebhookSender:
         self.channel = channel
         self.secret = secrets.get(channel.secret) if channel.secret else None
         if channel.secret and self.secret is None:
-            raise ValueError(
-                f"webhook {channel.url}: no secret named {channel.secret!r} in the settings"
+            raise ConfigError(
+                f"webhook {channel.url}: no secret named {channel.secret!r} in "
+                "SMARTPARK_ALERTS__WEBHOOK_SECRETS"
             )
         self.http = httpx.Client(timeout=timeout_s)
 

@@ -30,10 +30,10 @@ from alerts.rules import (
     ThresholdRule,
 )
 from smartpark import cems
-from smartpark.model import SensorRef
+from smartpark.model import SensorRef, is_rollover
 from smartpark.registry import Registry
+from smartpark.wire import KpiUpdate
 
-PARK_SCOPE = "_park"
 HOUR_MS = 3_600_000
 CEMS_GRACE_MS = 5 * 60_000
 
@@ -50,15 +50,6 @@ class Condition:
     value: float | None = None
     limit: float | None = None
     message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class KpiUpdate:
-    park: str
-    scope: str
-    window: str
-    start_ms: int
-    values: Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -85,6 +76,10 @@ class Engine:
         self.registry = registry
         self._state = {r.id: _State() for r in self.rules}
         self._tz = {p.id: ZoneInfo(p.timezone) for p in registry.parks.values()}
+        self._rollover = {s.ref: s.spec.rollover for s in registry.sensors()}
+        self._stacks = {
+            s.ref: stack for s in registry.sensors() if (stack := cems.stack_of(s.spec))
+        }
         self._by_kind: dict[str, list[Rule]] = {}
         reading_types = (
             ThresholdRule,
@@ -274,11 +269,8 @@ class Engine:
         last = state.advance(ref.sensor, ts_ms, value)
         if not isinstance(last, tuple):
             return []
-        sensor = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
-        top = getattr(getattr(sensor, "spec", None), "rollover", None)
         before = last[1]
-        wrapped = top is not None and before >= 0.9 * top and value <= 0.1 * top
-        if value < before and wrapped:
+        if is_rollover(before, value, self._rollover.get(ref)):
             return []  # a register rollover, not a reset
         on = value < before
         if on == (ref.sensor in state.active):
@@ -324,13 +316,9 @@ class Engine:
     def _judge_hour(
         self, rule: CemsHourlyRule, ref: SensorRef, hour: int, rows: list[tuple[Any, ...]]
     ) -> list[Condition]:
-        sensor = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
-        spec = getattr(sensor, "spec", None)
-        limits = dict(getattr(spec, "limits", {}) or {})
-        if not limits:
+        stack = self._stacks.get(ref)
+        if stack is None or not stack.limits_mg_m3:
             return []
-        ref_o2 = getattr(spec, "ref_o2_pct", None)
-        stack = cems.Stack(ref_o2_pct=3.5 if ref_o2 is None else ref_o2, limits_mg_m3=limits)
         frame = pl.DataFrame(
             rows, schema=["sensor", "ts", "o2_pct", *cems.POLLUTANTS], orient="row"
         )

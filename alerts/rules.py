@@ -19,17 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AwareDatetime, Field, model_validator
 
-from smartpark.errors import ConfigError
+from smartpark import config as config_files
+from smartpark.config import Strict
 from smartpark.model import Id
 
 Severity = Literal["info", "warning", "critical"]
@@ -37,11 +30,7 @@ Pollutant = Literal["so2_mg_m3", "nox_mg_m3", "pm_mg_m3"]
 POLLUTANTS: tuple[Pollutant, ...] = ("so2_mg_m3", "nox_mg_m3", "pm_mg_m3")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Scope(_Strict):
+class Scope(Strict):
     parks: list[Id] = Field(default_factory=list)
     enterprises: list[Id | Literal["_park"]] = Field(
         default_factory=list, description="enterprise ids; _park for the park as a whole"
@@ -58,7 +47,7 @@ class Scope(_Strict):
         )
 
 
-class _Rule(_Strict):
+class _Rule(Strict):
     id: Id
     severity: Severity = "warning"
     description: str = ""
@@ -155,7 +144,7 @@ Rule = Annotated[
 ]
 
 
-class Webhook(_Strict):
+class Webhook(Strict):
     type: Literal["webhook", "wecom", "dingtalk"] = "webhook"
     url: str = Field(pattern=r"^https?://")
     secret: str | None = Field(
@@ -164,7 +153,7 @@ class Webhook(_Strict):
     )
 
 
-class Email(_Strict):
+class Email(Strict):
     type: Literal["email"]
     to: list[str] = Field(min_length=1)
 
@@ -172,7 +161,7 @@ class Email(_Strict):
 Channel = Annotated[Webhook | Email, Field(discriminator="type")]
 
 
-class Smtp(_Strict):
+class Smtp(Strict):
     host: str = "127.0.0.1"
     port: int = 25
     sender: str = "smartpark@localhost"
@@ -181,7 +170,7 @@ class Smtp(_Strict):
     # the password comes from SMARTPARK_ALERTS__SMTP_PASSWORD
 
 
-class Lifecycle(_Strict):
+class Lifecycle(Strict):
     remind_every_s: float = Field(default=3600, gt=0)
     escalate_after_s: float = Field(default=1800, gt=0)
     resolve_after_s: float = Field(
@@ -189,7 +178,7 @@ class Lifecycle(_Strict):
     )
 
 
-class Silence(_Strict):
+class Silence(Strict):
     """No notifications for matching alerts in [start, end): maintenance or a known issue."""
 
     start: AwareDatetime
@@ -199,7 +188,7 @@ class Silence(_Strict):
     scope: Scope = Scope()
 
 
-class AlertConfig(_Strict):
+class AlertConfig(Strict):
     rules: list[Rule] = Field(default_factory=list)
     operator: list[Channel] = Field(default_factory=list)
     enterprises: dict[Id, list[Channel]] = Field(default_factory=dict)
@@ -218,23 +207,10 @@ class AlertConfig(_Strict):
 
 
 def parse(raw: object, *, source: str = "alerts") -> AlertConfig:
-    try:
-        return AlertConfig.model_validate(raw or {})
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors(include_url=False)
-        ]
-        raise ConfigError(
-            f"{source}: {len(problems)} problem(s) in the alert rules", problems
-        ) from exc
+    """Validate parsed YAML, or ``ConfigError`` listing every problem with its place."""
+    return config_files.validate(AlertConfig, raw, source=source, what="alert rules")
 
 
 def load(path: Path) -> AlertConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse(raw, source=str(path))
+    """Read and validate an alert rules file."""
+    return parse(config_files.read_yaml(path), source=str(path))

@@ -22,22 +22,28 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.channels import Dispatcher, EmailSender, Sender, WebhookSender
-from alerts.engine import Condition, Engine, KpiUpdate
+from alerts.engine import Condition, Engine
 from alerts.lifecycle import Lifecycle, Notice
 from alerts.rules import AlertConfig, Channel, Email
 from alerts.state import AlertDB
 from smartpark.clock import Clock
-from smartpark.errors import StoreError
+from smartpark.errors import DeliveryError, StoreError
+from smartpark.model import PARK_SCOPE
 from smartpark.mqtt import connect, make_client, reason_failed
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
 from smartpark.store.lineprotocol import encode_point
-from smartpark.wire import Limits, decode, topic_for
+from smartpark.wire import (
+    alert_topic,
+    decode,
+    decode_kpi_update,
+    kpi_filter,
+    readings_filter,
+    topic_for,
+)
 
 logger = logging.getLogger(__name__)
-
-PARK_SCOPE = "_park"
 
 
 def channel_name(channel: Channel) -> str:
@@ -73,9 +79,10 @@ class AlertService:
         self._routes = {
             topic_for(root, s.ref): (s.ref, frozenset(s.fields)) for s in registry.sensors()
         }
-        self._limits = Limits(max_future_ms=300_000, max_past_ms=400 * 86_400_000)
+        self._limits = settings.ingest.decode_limits()
         self.client = make_client(settings.mqtt, client_id=client_id)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.subscribed = threading.Event()
@@ -114,10 +121,10 @@ class AlertService:
 
     def _publish_mqtt(self, payload: bytes, key: str) -> None:
         alert = orjson.loads(payload)
-        topic = f"{self._root}/{alert['park']}/{alert['enterprise']}/_alerts"
+        topic = alert_topic(self._root, alert["park"], alert["enterprise"])
         info = self.client.publish(topic, payload, qos=1)
         if info.rc != paho.MQTT_ERR_SUCCESS:
-            raise ConnectionError(f"publish to {topic} refused: {paho.error_string(info.rc)}")
+            raise DeliveryError(f"publish to {topic} refused: {paho.error_string(info.rc)}")
 
     def _write_event(self, payload: bytes, key: str) -> None:
         alert = orjson.loads(payload)
@@ -135,7 +142,7 @@ class AlertService:
         try:
             self._store.write(encode_point("alert_events", tags, fields, at).encode())
         except StoreError as exc:
-            raise ConnectionError(str(exc)) from exc
+            raise DeliveryError(str(exc)) from exc
 
     def route(self, notice: Notice) -> list[str]:
         """The channels a notice goes to: the enterprise's own, the operator's, MQTT, InfluxDB."""
@@ -178,7 +185,11 @@ class AlertService:
         if reason_failed(reason):
             logger.warning("alerts connect refused reason=%s", reason)
             return
-        client.subscribe([(f"{self._root}/+/+/+/+", 1), (f"{self._root}/+/+/_kpi", 1)])
+        client.subscribe([(readings_filter(self._root), 1), (kpi_filter(self._root), 1)])
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.subscribed.clear()
+        logger.warning("alert service disconnected from the broker reason=%s", reason)
 
     def _on_subscribe(self, _c: Any, _u: Any, _m: int, reasons: list[ReasonCode], _p: Any) -> None:
         if all(not reason_failed(r) for r in reasons):
@@ -196,12 +207,8 @@ class AlertService:
                     conditions += self.engine.reading(ref, ts, values, now)
                 self.handle(conditions)
             elif msg.topic.endswith("/_kpi"):
-                try:
-                    body = orjson.loads(msg.payload)
-                    update = KpiUpdate(
-                        body["park"], body["scope"], body["window"], int(body["start_ms"]), body
-                    )
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                update = decode_kpi_update(msg.payload)
+                if update is None:
                     self.unreadable_kpis += 1
                     logger.warning("unreadable KPI update on %s", msg.topic)
                     return
@@ -240,6 +247,52 @@ class AlertService:
             notices = self.lifecycle.ack(alert_id, by, self.clock.now_ms())
             self._deliver(notices)
         return bool(notices)
+
+    # -- health and metrics --------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy: subscribed, and no channel with notices that keep failing."""
+        backlog = self.db.backlog()
+        failing = sorted(name for name, (_n, failed, _t) in backlog.items() if failed)
+        problems = []
+        if not self.subscribed.is_set():
+            problems.append("not subscribed to the broker")
+        problems += [
+            f"channel {name} failing: {backlog[name][0]} notices waiting" for name in failing
+        ]
+        now = self.clock.now_ms()
+        oldest = min((t for _n, _f, t in backlog.values() if t is not None), default=None)
+        facts: dict[str, Any] = {
+            "connected": self.subscribed.is_set(),
+            "outbox_pending": sum(n for n, _f, _t in backlog.values()),
+            "outbox_oldest_s": 0.0 if oldest is None else round((now - oldest) / 1000, 3),
+            "failing_channels": failing,
+            "open_alerts": len(self.db.open_alerts()),
+            "problems": problems,
+            "stats": self.counters(),
+        }
+        return not problems, facts
+
+    def counters(self) -> dict[str, float]:
+        return {
+            "conditions": self.conditions,
+            "unreadable_kpi_updates": self.unreadable_kpis,
+            "tick_errors": self.tick_errors,
+            "deliveries": sum(self.dispatcher.delivered.values()),
+            "delivery_failures": sum(self.dispatcher.failures.values()),
+        }
+
+    def gauges(self) -> dict[str, float]:
+        backlog = self.db.backlog()
+        return {
+            "connected": float(self.subscribed.is_set()),
+            "outbox_pending": float(sum(n for n, _f, _t in backlog.values())),
+            "failing_channels": float(sum(1 for _n, f, _t in backlog.values() if f)),
+        }
+
+    def close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     def stop(self) -> None:
         self._stop.set()

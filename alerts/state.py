@@ -168,6 +168,16 @@ class AlertDB:
                 (next_ms, error[:500], row_id),
             )
 
+    def backlog(self) -> dict[str, tuple[int, int, int | None]]:
+        """Per channel with undelivered notices: (pending, of them failed at least once,
+        created_ms of the oldest)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel, COUNT(*), SUM(attempts > 0), MIN(created_ms) FROM outbox "
+                "WHERE delivered_ms IS NULL GROUP BY channel"
+            ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2] or 0), r[3]) for r in rows}
+
     def channels(self) -> list[str]:
         with self._lock:
             rows = self._db.execute(

@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from alerts.engine import Engine  # noqa: E402
 from alerts.rules import load as load_rules  # noqa: E402
+from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.localstack import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark.mqtt import BoundedPublisher  # noqa: E402
 from smartpark.settings import AlertsSettings, InfluxSettings, MqttSettings, Settings, to_env  # noqa: E402
 from smartpark.wire import topic_for  # noqa: E402
@@ -139,7 +139,10 @@ def latency(work: Path, *, rate: float, probes: int, batch: int) -> dict:
         mqtt=MqttSettings(port=broker.port, topic_root="bench", client_id="bench-alerts"),
         influx=InfluxSettings(url=influx.url, database="bench"),
         alerts=AlertsSettings(
-            config=rules_path, db=work / "alerts.db", webhook_secrets={"e08": "bench-secret"}
+            config=rules_path,
+            db=work / "alerts.db",
+            webhook_secrets={"e08": "bench-secret"},
+            http_port=free_port(),
         ),
     )
     env = os.environ | to_env(settings) | {"SMARTPARK_INGEST__REGISTRY": str(REGISTRY)}

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from harness import CollectorProc  # noqa: E402
 
+from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.localstack import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark.mqtt import BoundedPublisher  # noqa: E402
 from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings  # noqa: E402
 from smartpark.store.influx1 import Influx1Store  # noqa: E402

@@ -40,15 +40,22 @@ ROOT = HERE.parent
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
 from bench.harness import CollectorProc  # noqa: E402
+from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 from processing.config import coefficients, load, load_factor_set  # noqa: E402
 from processing.engine import Park, kpis  # noqa: E402
 from simulators import recording  # noqa: E402
 from simulators.scenario import at  # noqa: E402
 from simulators.stream import ParkFeed  # noqa: E402
 from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.localstack import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark.mqtt import BoundedPublisher, connect, make_client  # noqa: E402
-from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, to_env  # noqa: E402
+from smartpark.settings import (  # noqa: E402
+    InfluxSettings,
+    IngestSettings,
+    MqttSettings,
+    ProcessingSettings,
+    Settings,
+    to_env,
+)
 
 REGISTRY = ROOT / "examples" / "park.yaml"
 CONFIG = ROOT / "examples" / "processing.yaml"
@@ -137,6 +144,7 @@ def freshness(work: Path, minutes: int, speed: float) -> dict:
             ingest=IngestSettings(
                 registry=REGISTRY, spool_dir=work / "spool", http_port=free_port()
             ),
+            processing=ProcessingSettings(config=CONFIG, http_port=free_port()),
         )
         collector = CollectorProc(settings, work / "collector.log")
         procs.append(collector)

@@ -31,13 +31,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from harness import CollectorProc  # noqa: E402
 
+from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 from simulators import recording  # noqa: E402
 from simulators.player import play  # noqa: E402
 from simulators.scenario import load as load_scenario  # noqa: E402
 from simulators.stream import ParkFeed  # noqa: E402
 from smartpark import registry as registry_mod  # noqa: E402
 from smartpark.clock import SystemClock  # noqa: E402
-from smartpark.localstack import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark.mqtt import BoundedPublisher  # noqa: E402
 from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings  # noqa: E402
 from smartpark.store.influx1 import Influx1Store  # noqa: E402

@@ -21,7 +21,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import CollectorRegistry
 
 from ingest.batcher import Batch, Batcher
-from ingest.deadletter import deadletter_payload, deadletter_topic
 from ingest.spool import Spool
 from ingest.stats import IngestMetrics, IngestStats
 from smartpark import mqtt
@@ -33,11 +32,16 @@ from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
 from smartpark.store.lineprotocol import encode_fast, series_key
-from smartpark.wire import Limits, Problem, decode, parse_topic, topic_for
+from smartpark.wire import (
+    Problem,
+    deadletter_payload,
+    deadletter_topic,
+    decode,
+    parse_topic,
+    topic_for,
+)
 
 logger = logging.getLogger(__name__)
-
-_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +84,7 @@ class Collector:
         self.spool = Spool(settings.ingest.spool_dir, max_bytes=settings.ingest.spool_max_bytes)
         self.stats = IngestStats()
         self._routes = build_routes(registry, self._root)
-        self._limits = Limits(
-            max_payload_bytes=settings.ingest.max_payload_bytes,
-            max_readings=settings.ingest.max_readings_per_message,
-            max_future_ms=settings.ingest.max_future_s * 1000,
-            max_past_ms=settings.ingest.max_past_days * _DAY_MS,
-        )
+        self._limits = settings.ingest.decode_limits()
         self._batcher = Batcher(
             max_points=settings.ingest.batch_max_points,
             max_age_s=settings.ingest.batch_max_age_ms / 1000,

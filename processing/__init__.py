@@ -5,10 +5,12 @@ Modules:
   meters   counters to interval use, gauge means, local windows (pure)
   kpis     energy, CO2, shares, intensities, targets over window totals (pure)
   engine   readings -> use -> enterprise and park totals -> KPIs per window (pure)
-  cems     O2-corrected hourly means, validity, exceedances (pure)
   quota    energy-use quota burn-down and month-end forecast (pure)
   muju     mu-average (亩均) scores and grades (pure)
   output   KPI rows to line protocol and MQTT messages (pure)
-  stream   the stream processor: MQTT in, InfluxDB and MQTT out
+  stream   the stream processor: MQTT in, InfluxDB and MQTT out, health and metrics
   jobs     scheduled roll-ups and evaluations from the store (APScheduler)
+  app      builds the stage from Settings (stream, schedule, /metrics and /healthz)
+  cli      ``smartpark process`` and ``smartpark rollup``
+(CEMS hourly means live in the core, ``smartpark.cems``: alerts use them too.)
 """

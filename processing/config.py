@@ -10,21 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from processing.kpis import Coefficients
+from processing.muju import MujuRules
+from smartpark import config as config_files
+from smartpark.config import Strict
 from smartpark.errors import ConfigError
 from smartpark.model import Id
 
 FACTORS_DIR = Path(__file__).resolve().parent / "factors"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Coefficient(_Strict):
+class Coefficient(Strict):
     value: float = Field(gt=0)
     unit: str
     source: str
@@ -32,7 +30,7 @@ class Coefficient(_Strict):
     verify: bool = False
 
 
-class GridFactor(_Strict):
+class GridFactor(Strict):
     value: float = Field(gt=0)
     region: str
     year: int
@@ -40,14 +38,14 @@ class GridFactor(_Strict):
     source: str
 
 
-class FactorSet(_Strict):
+class FactorSet(Strict):
     id: Id
     energy_kgce: dict[str, Coefficient]
     co2_kg: dict[str, Coefficient]
     grid_kg_per_kwh: dict[str, GridFactor]
 
 
-class Methods(_Strict):
+class Methods(Strict):
     """Which coefficient each part of a KPI uses, by id in the factor set."""
 
     electricity_basis: Literal["electricity_equivalent", "electricity_equal_value"] = (
@@ -60,7 +58,7 @@ class Methods(_Strict):
     fossil_factor: str = "national-fossil-2023"
 
 
-class Carrier(_Strict):
+class Carrier(Strict):
     """How a registry kind's counter enters the energy balance."""
 
     field: Id
@@ -76,7 +74,7 @@ DEFAULT_CARRIERS = {
 }
 
 
-class GreenPower(_Strict):
+class GreenPower(Strict):
     """Contracted green power with certificates for one month, spread evenly over it."""
 
     enterprise: Id
@@ -84,7 +82,7 @@ class GreenPower(_Strict):
     kwh: float = Field(ge=0)
 
 
-class Declared(_Strict):
+class Declared(Strict):
     """Declared economic figures of an enterprise for a year, or a month of it."""
 
     enterprise: Id
@@ -98,12 +96,12 @@ class Declared(_Strict):
     veto: bool = False
 
 
-class CemsConfig(_Strict):
+class CemsConfig(Strict):
     o2_max_valid_pct: float = Field(default=19.0, gt=0, lt=21)
     min_valid_minutes: int = Field(default=45, ge=1, le=60)
 
 
-class MujuConfig(_Strict):
+class MujuConfig(Strict):
     weights: dict[str, float] = Field(
         default_factory=lambda: {
             "revenue_per_mu": 20.0,
@@ -120,8 +118,19 @@ class MujuConfig(_Strict):
     c_min_share: float = Field(default=0.10, ge=0, le=1)
     d_share: float = Field(default=0.0, ge=0, le=1)
 
+    def rules(self) -> MujuRules:
+        """The evaluation's rules; ValueError names what the monthly job would refuse."""
+        return MujuRules(
+            weights=self.weights,
+            benchmarks=self.benchmarks,
+            cap=self.cap,
+            a_max_share=self.a_max_share,
+            c_min_share=self.c_min_share,
+            d_share=self.d_share,
+        )
 
-class ProcessingConfig(_Strict):
+
+class ProcessingConfig(Strict):
     factors: Id = "cn"
     methods: Methods = Methods()
     carriers: dict[Id, Carrier] = Field(default_factory=dict, description="beyond the core kinds")
@@ -131,13 +140,26 @@ class ProcessingConfig(_Strict):
     declared: list[Declared] = Field(default_factory=list)
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
     cems: CemsConfig = CemsConfig()
-    muju: MujuConfig = MujuConfig()
+    muju: MujuConfig | None = Field(
+        default=None, description="the mu-average evaluation; none when not configured"
+    )
 
     @model_validator(mode="after")
     def _no_core_override(self) -> ProcessingConfig:
         clash = set(self.carriers) & set(DEFAULT_CARRIERS)
         if clash:
             raise ValueError(f"carriers: core kinds are built in: {sorted(clash)}")
+        return self
+
+    @model_validator(mode="after")
+    def _muju_complete(self) -> ProcessingConfig:
+        # Checked when the file is read, so that --check refuses what the monthly
+        # evaluation would otherwise refuse months later.
+        if self.muju is not None:
+            try:
+                self.muju.rules()
+            except ValueError as exc:
+                raise ValueError(f"muju: {exc}") from exc
         return self
 
     def all_carriers(self) -> dict[str, Carrier]:
@@ -149,10 +171,7 @@ def load_factor_set(name: str, *, directory: Path = FACTORS_DIR) -> FactorSet:
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.yaml"))
         raise ConfigError(f"unknown factor set {name!r}; known: {', '.join(known)}")
-    try:
-        return FactorSet.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid factor set", _problems(exc)) from exc
+    return config_files.load(FactorSet, path, what="factor set")
 
 
 def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
@@ -196,20 +215,6 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
     )
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    return [
-        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-        for err in exc.errors(include_url=False)
-    ]
-
-
 def load(path: Path) -> ProcessingConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return ProcessingConfig.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid processing configuration", _problems(exc)) from exc
+    """Read and validate a processing configuration file."""
+    return config_files.load(ProcessingConfig, path, what="processing configuration")

@@ -23,9 +23,9 @@ import polars as pl
 from processing.config import ProcessingConfig
 from processing.kpis import Coefficients, against_targets, energy_carbon
 from processing.meters import counter_use, window_ends, window_starts
+from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 
-PARK_SCOPE = "_park"
 COLUMNS = ("grid_kwh", "pv_kwh", "gas_m3", "steam_kg", "output")
 
 

@@ -33,12 +33,13 @@ from apscheduler.triggers.date import DateTrigger
 
 from processing import output
 from processing.config import ProcessingConfig
-from processing.engine import PARK_SCOPE, Park, kpis, sensor_totals
+from processing.engine import Park, kpis, sensor_totals
 from processing.kpis import Coefficients
-from processing.muju import MujuRules, grade
+from processing.muju import grade
 from processing.quota import burn_down
 from smartpark import cems
 from smartpark.clock import Clock
+from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 from smartpark.store.base import Store
 from smartpark.store.influxql import Select
@@ -139,12 +140,9 @@ class Jobs:
         """O2-corrected hourly means, validity and exceedances of every stack."""
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         stacks = {
-            s.ref.sensor: cems.Stack(
-                ref_o2_pct=s.spec.ref_o2_pct if s.spec.ref_o2_pct is not None else 3.5,
-                limits_mg_m3=dict(s.spec.limits),
-            )
+            s.ref.sensor: stack
             for s in self.registry.sensors()
-            if s.ref.park == self.park.id and s.ref.kind == "emissions"
+            if s.ref.park == self.park.id and (stack := cems.stack_of(s.spec)) is not None
         }
         enterprise = {s.ref.sensor: s.ref.enterprise for s in self.registry.sensors()}
         fields = ["o2_pct", *cems.POLLUTANTS]
@@ -294,7 +292,10 @@ class Jobs:
         return frame
 
     def muju(self, year: int) -> pl.DataFrame:
-        """The mu-average evaluation of ``year`` for the enterprises that declared figures."""
+        """The mu-average evaluation of ``year`` for the enterprises that declared figures
+        (nothing when the configuration has no ``muju`` section)."""
+        if self.config.muju is None:
+            return pl.DataFrame()
         start = datetime(year, 1, 1, tzinfo=self.zone)
         end = datetime(year + 1, 1, 1, tzinfo=self.zone)
         # The evaluation counts electricity at 等价值 (equal value), whatever the KPI basis.
@@ -333,16 +334,7 @@ class Jobs:
         ]
         if not rows:
             return pl.DataFrame()
-        m = self.config.muju
-        rules = MujuRules(
-            weights=m.weights,
-            benchmarks=m.benchmarks,
-            cap=m.cap,
-            a_max_share=m.a_max_share,
-            c_min_share=m.c_min_share,
-            d_share=m.d_share,
-        )
-        graded = grade(pl.DataFrame(rows), rules)
+        graded = grade(pl.DataFrame(rows), self.config.muju.rules())
         ts = int(start.timestamp() * 1000)
         lines = [
             encode_point(

@@ -24,6 +24,7 @@ from enum import IntFlag
 
 import polars as pl
 
+from smartpark.model import ROLLOVER_BAND
 from smartpark.windows import WINDOWS, window_end, window_ends, window_start, window_starts
 
 __all__ = [
@@ -46,9 +47,6 @@ class Flag(IntFlag):
     RESET = 2
     ROLLOVER = 4
     FIRST = 8  # the sensor's first reading: no interval before it
-
-
-ROLLOVER_BAND = 0.1
 
 
 def counter_use(readings: pl.DataFrame, meters: pl.DataFrame, *, max_gap_ms: int) -> pl.DataFrame:

@@ -17,10 +17,10 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import orjson
 import polars as pl
 
 from smartpark.store.lineprotocol import encode_point
+from smartpark.wire import KpiUpdate, encode_kpi_update, kpi_topic
 
 MEASUREMENT = "kpi"
 KEYS = ("scope", "window")
@@ -76,17 +76,16 @@ def messages(
     tags: Mapping[str, str],
     revisions: Mapping[tuple[str, int], int],
 ) -> Iterator[tuple[str, bytes]]:
-    """One MQTT message per KPI row: topic and JSON payload."""
+    """One MQTT message per KPI row: topic and JSON payload (``smartpark.wire`` codec)."""
     for row in frame.iter_rows(named=True):
         start = int(row["window"])
-        body = {
-            "park": park,
-            "scope": row["scope"],
-            "window": window,
-            "start_ms": start,
-            "end_ms": ends[start],
-            "revision": revisions.get((row["scope"], start), 0),
-            **tags,
-            **_fields(row),
-        }
-        yield f"{root}/{park}/{row['scope']}/_kpi", orjson.dumps(body)
+        update = KpiUpdate(
+            park=park,
+            scope=row["scope"],
+            window=window,
+            start_ms=start,
+            end_ms=ends[start],
+            revision=revisions.get((row["scope"], start), 0),
+            values={**tags, **_fields(row)},
+        )
+        yield kpi_topic(root, park, update.scope), encode_kpi_update(update)

@@ -45,7 +45,7 @@ from smartpark.registry import Registry
 from smartpark.settings import MqttSettings
 from smartpark.store.base import Store
 from smartpark.store.influxql import Select
-from smartpark.wire import Limits, decode, topic_for
+from smartpark.wire import Limits, decode, readings_filter, topic_for
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class StreamProcessor:
         store: Store,
         clock: Clock,
         client_id: str,
+        limits: Limits,
         tick_s: float = 0.1,
     ) -> None:
         self.park = Park.from_registry(registry, park_id, config)
@@ -95,7 +96,7 @@ class StreamProcessor:
         self._lateness_ms = config.lateness_s * 1000
         self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
         self._max_gap_ms = config.max_gap_s * 1000
-        self._limits = Limits(max_future_ms=300_000, max_past_ms=400 * 86_400_000)
+        self._limits = limits
         fields = dict(zip(self.park.meters["sensor"], self.park.meters["field"], strict=True))
         self._routes = {
             topic_for(mqtt.topic_root, s.ref): (
@@ -107,7 +108,7 @@ class StreamProcessor:
             if s.ref.park == park_id and s.ref.sensor in fields
         }
         self._publishing = True
-        self._filter = f"{mqtt.topic_root}/{park_id}/+/+/+"
+        self._filter = readings_filter(mqtt.topic_root, park_id)
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, int, float]] = []
         self._buffer = pl.DataFrame(schema=_SCHEMA)
@@ -118,8 +119,11 @@ class StreamProcessor:
         self._revisions: Counter[tuple[str, str, int]] = Counter()
         self._stop = threading.Event()
         self.subscribed = threading.Event()
+        self._store_failing_since: float | None = None  # clock.monotonic() of the first failure
+        self._last_received = clock.monotonic()
         self.client = make_client(mqtt, client_id=client_id)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self._thread = threading.Thread(target=self._run, name="kpi-tick", daemon=True)
@@ -148,6 +152,10 @@ class StreamProcessor:
             return
         client.subscribe(self._filter, qos=1)
 
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.subscribed.clear()
+        logger.warning("processor disconnected from the broker reason=%s", reason)
+
     def _on_subscribe(self, _c: Any, _u: Any, _m: int, reasons: list[ReasonCode], _p: Any) -> None:
         if all(not reason_failed(r) for r in reasons):
             self.subscribed.set()
@@ -155,6 +163,7 @@ class StreamProcessor:
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         route = self._routes.get(msg.topic)
         self.stats.received += 1
+        self._last_received = self.clock.monotonic()
         if route is None:
             return  # another kind (CEMS, water, ...) or a system topic
         sensor, name, accepted = route
@@ -245,8 +254,11 @@ class StreamProcessor:
                 self.store.write("\n".join(lines).encode())
         except StoreError as exc:
             self.stats.store_errors += 1
+            if self._store_failing_since is None:
+                self._store_failing_since = self.clock.monotonic()
             logger.warning("KPI write failed window=%s windows=%d: %s", window, len(starts), exc)
             return  # still dirty: retried next tick
+        self._store_failing_since = None
         self.stats.points_written += len(lines)
         for start in starts:
             if start in self._done[window]:
@@ -289,6 +301,65 @@ class StreamProcessor:
         for window in WINDOWS:
             self._done[window] = {s for s in self._done[window] if s >= keep_from}
             self._open[window] = {s for s in self._open[window] if s >= keep_from}
+
+    # -- health and metrics ------------------------------------------------------------
+
+    def unwritten_windows(self) -> int:
+        """Windows computed or due whose points are not in the store yet."""
+        return sum(len(d) for d in self._dirty.values())
+
+    def health(self, *, store_failing_unhealthy_s: float) -> tuple[bool, dict[str, Any]]:
+        """Healthy: subscribed, and KPI writes not failing for longer than allowed."""
+        now = self.clock.monotonic()
+        failing_s = 0.0 if self._store_failing_since is None else now - self._store_failing_since
+        problems = []
+        if not self.subscribed.is_set():
+            problems.append("not subscribed to the broker")
+        if failing_s > store_failing_unhealthy_s:
+            unwritten = self.unwritten_windows()
+            problems.append(
+                f"KPI writes failing for {failing_s:.0f}s, {unwritten} windows unwritten"
+            )
+        facts: dict[str, Any] = {
+            "connected": self.subscribed.is_set(),
+            "park": self.park.id,
+            "watermark_ms": self.watermark_ms,
+            "watermark_lag_s": self._watermark_lag_s(),
+            "silent_s": round(now - self._last_received, 3),
+            "store_failing_s": round(failing_s, 3),
+            "unwritten_windows": self.unwritten_windows(),
+            "problems": problems,
+            "stats": {k: v for k, v in self.counters().items()},
+        }
+        return not problems, facts
+
+    def _watermark_lag_s(self) -> float:
+        if self.watermark_ms is None:
+            return 0.0
+        return max(0.0, (self.clock.now_ms() - self.watermark_ms) / 1000)
+
+    def counters(self) -> dict[str, float]:
+        s = self.stats
+        return {
+            "messages_received": s.received,
+            "readings": s.readings,
+            "readings_rejected": s.rejected,
+            "readings_too_late": s.too_late,
+            "windows_computed": s.windows_computed,
+            "windows_recomputed": s.windows_recomputed,
+            "points_written": s.points_written,
+            "store_errors": s.store_errors,
+            "tick_errors": s.tick_errors,
+            "updates_published": s.published,
+        }
+
+    def gauges(self) -> dict[str, float]:
+        return {
+            "connected": float(self.subscribed.is_set()),
+            "unwritten_windows": float(self.unwritten_windows()),
+            "buffered_readings": float(self._buffer.height),
+            "watermark_lag_seconds": self._watermark_lag_s(),
+        }
 
     # -- restart -----------------------------------------------------------------------
 

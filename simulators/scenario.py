@@ -16,23 +16,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
-from smartpark.errors import ConfigError
+from smartpark import config as config_files
+from smartpark.config import Strict
 from smartpark.model import Id
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
@@ -45,7 +33,7 @@ Span = Annotated[tuple[float, float], AfterValidator(_ordered)]
 Rate = Annotated[float, Field(ge=0, le=1)]
 
 
-class Fault(_Strict):
+class Fault(Strict):
     rate: Rate = 0.0
 
 
@@ -65,7 +53,7 @@ class DelayFault(Fault):
     delay_s: Span = (120.0, 1800.0)
 
 
-class Faults(_Strict):
+class Faults(Strict):
     """Fault rates; all zero unless the scenario sets them."""
 
     silence: Fault = Fault()
@@ -87,7 +75,7 @@ READING_FAULTS = ("silence", "gap", "stuck", "clock_skew", "spike", "counter_res
 MESSAGE_FAULTS = ("duplicate", "late", "out_of_order", "malformed")
 
 
-class Pv(_Strict):
+class Pv(Strict):
     """Rooftop PV weather: clear-sky output x a daily clearness drawn from a beta law."""
 
     performance_ratio: float = Field(default=0.80, gt=0, le=1)
@@ -96,7 +84,7 @@ class Pv(_Strict):
     minute_sd: float = Field(default=0.10, ge=0, lt=1, description="passing clouds")
 
 
-class CemsEpisode(_Strict):
+class CemsEpisode(Strict):
     """One planned exceedance: the corrected concentration held at ``factor`` x the limit."""
 
     sensor: Id
@@ -106,7 +94,7 @@ class CemsEpisode(_Strict):
     factor: float = Field(default=1.6, gt=0)
 
 
-class Cems(_Strict):
+class Cems(Strict):
     rate_per_day: float = Field(default=0.0, ge=0, description="random episodes per stack-day")
     duration_min: Span = (60.0, 180.0)
     factor: Span = (1.2, 2.0)
@@ -119,7 +107,7 @@ class Cems(_Strict):
     default_ref_o2_pct: float = 3.5
 
 
-class LoadChange(_Strict):
+class LoadChange(Strict):
     """The enterprise's load multiplied by ``factor`` on [start, end)."""
 
     enterprise: Id
@@ -128,7 +116,7 @@ class LoadChange(_Strict):
     factor: float = Field(gt=0)
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     name: Id
     description: str = Field(min_length=1)
     expect: list[str] = Field(default_factory=list, description="what the pipeline should do")
@@ -175,19 +163,7 @@ class Scenario(_Strict):
 
 def load(path: Path) -> Scenario:
     """Read a scenario file; its ``registry`` is resolved against the file's folder."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        scenario = Scenario.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}", []) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}", []) from exc
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors(include_url=False)
-        ]
-        raise ConfigError(f"{path}: {len(problems)} problem(s) in the scenario", problems) from exc
+    scenario = config_files.load(Scenario, path, what="scenario")
     if not scenario.registry.is_absolute():
         scenario = scenario.model_copy(update={"registry": path.parent / scenario.registry})
     return scenario

@@ -1,13 +1,18 @@
-"""smartpark: the shared core every pipeline stage builds on.
+"""smartpark: the shared core every pipeline stage builds on; it imports no stage.
 
 Modules:
-  settings     Settings (env SMARTPARK_*), nested mqtt / influx / ingest sections
-  model        ids, kinds, dead-letter reasons, the Reading value
+  settings     Settings (env SMARTPARK_*): mqtt, influx, ingest, processing, alerts sections
+  config       the strict model base and the YAML loader with located errors
+  model        ids, kinds, the park scope, severities, dead-letter reasons, rollover band
   registry     park / enterprise / sensor YAML schema, load(), check(), resolve()
-  wire         topic grammar and payload decoding -> readings | problems (pure)
+  wire         every topic and payload contract between devices and stages (pure): readings,
+               dead letters, KPI updates, alert topics
+  windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone (pure)
+  cems         O2-corrected hourly means, validity, exceedances (pure; processing and alerts)
   store/       Store port; lineprotocol and influxql (pure); influx1 and influx2 adapters
   mqtt         paho 2.x client construction (MQTT 5, persistent session) and a bounded publisher
-  localstack   Mosquitto / InfluxDB / VictoriaMetrics started from their binaries on loopback
-  httpserver   /metrics and /healthz endpoint
-  clock, log, errors, cli
+  httpserver   /metrics and /healthz, the same for every service
+  commands     what every stage CLI shares (settings with overrides, options, signals)
+  cli          the root command: mounts the stages' CLIs lazily, errors -> message + exit 1
+  clock, log, errors
 """

@@ -37,3 +37,11 @@ class StoreRejected(StoreError):
 
 class ServerStartError(SmartparkError):
     """A local server binary could not be started or did not become ready."""
+
+
+class BrokerError(SmartparkError):
+    """The MQTT broker or client refused something (a connection, a publish)."""
+
+
+class DeliveryError(SmartparkError):
+    """A notification channel could not deliver a notice: it is retried later."""

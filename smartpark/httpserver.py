@@ -1,21 +1,59 @@
-"""A small HTTP endpoint: ``/metrics`` (Prometheus) and ``/healthz`` (JSON, 200 or 503)."""
+"""Every service is observable the same way: ``/metrics`` (Prometheus) and ``/healthz``
+(JSON, 200 or 503 with ``problems``) on one small HTTP server, and :class:`FlatMetrics`
+for services whose figures are plain counters and gauges."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class FlatMetrics(Collector):
+    """Counters and gauges read from the service at scrape time, named ``{prefix}{name}``;
+    ``counters()`` and ``gauges()`` return ``{name: value}``."""
+
+    def __init__(
+        self,
+        prefix: str,
+        *,
+        counters: Callable[[], Mapping[str, float]],
+        gauges: Callable[[], Mapping[str, float]],
+        help: Mapping[str, str] | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.counters = counters
+        self.gauges = gauges
+        self.help = dict(help or {})
+
+    def _doc(self, name: str) -> str:
+        return self.help.get(name, name.replace("_", " "))
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value in self.counters().items():
+            yield CounterMetricFamily(self.prefix + name, self._doc(name), value)
+        for name, value in self.gauges().items():
+            yield GaugeMetricFamily(self.prefix + name, self._doc(name), value)
+
+
+def status_server(*, host: str, port: int, metrics: Collector, health: HealthCheck) -> StatusServer:
+    """A status server over a fresh registry holding ``metrics``."""
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    return StatusServer(host=host, port=port, registry=registry, health=health)
 
 
 class StatusServer:
@@ -64,7 +102,7 @@ class StatusServer:
 def wait_connected(
     base_url: str, *, timeout_s: float = 30.0, alive: Callable[[], bool] = lambda: True
 ) -> bool:
-    """Poll a collector's ``/healthz`` until it reports connected (and subscribed).
+    """Poll a service's ``/healthz`` until it reports connected (and subscribed).
 
     False when ``timeout_s`` passes or ``alive()`` turns false (the process died).
     """

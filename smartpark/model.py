@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
@@ -16,6 +16,25 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A park, enterprise, kind, sensor or field id as the wire contract allows it."""
 
 CORE_KINDS = ("electricity", "pv", "gas", "emissions", "production")
+
+PARK_SCOPE = "_park"
+"""The scope of figures and alerts about a park as a whole (beside enterprise ids)."""
+
+Severity = Literal["info", "warning", "critical"]
+
+ROLLOVER_BAND = 0.1
+"""A register drop from its top band to its bottom band (10 % of ``rollover`` each) is a
+wrap, any other drop a reset: processing and the ``counter_reset`` rule both use it."""
+
+
+def is_rollover(previous: float, value: float, top: float | None) -> bool:
+    """True when ``previous -> value`` is a register wrapping at ``top``."""
+    return (
+        top is not None
+        and value < previous
+        and previous >= top * (1 - ROLLOVER_BAND)
+        and value <= top * ROLLOVER_BAND
+    )
 
 
 def is_id(raw: object) -> bool:

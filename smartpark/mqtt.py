@@ -6,8 +6,8 @@ Two paho/Mosquitto traps are handled here once for everybody:
   unacknowledged a new message collides with a queued one (paho 2.2 refuses it
   with MQTT_ERR_QUEUE_SIZE, older releases overwrote it). ``BoundedPublisher``
   therefore never holds more than ``max_unacked`` (< 65,535) and checks every rc.
-* the broker side (max_queued_messages) is configured in ``localstack`` and
-  ``deploy/mosquitto.conf``.
+* the broker side (max_queued_messages) is configured in ``devstack.servers`` and
+  ``deploy/mosquitto/mosquitto.conf``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from smartpark.errors import BrokerError
 from smartpark.settings import MqttSettings
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class BoundedPublisher:
             with self._lock:
                 self._unacked -= 1
             self._slots.release()
-            raise RuntimeError(f"publish refused by paho: {paho.error_string(info.rc)}")
+            raise BrokerError(f"publish refused by paho: {paho.error_string(info.rc)}")
         self.published += 1
 
     def wait_all(self, timeout_s: float = 60.0) -> bool:

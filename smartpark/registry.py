@@ -14,30 +14,25 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PositiveFloat,
     ValidationError,
     field_validator,
 )
 
+from smartpark import config
+from smartpark.config import Strict
 from smartpark.errors import ConfigError
 from smartpark.model import CORE_KINDS, Id, LoadClass, Reason, Semantics, SensorRef
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldSpec(_Strict):
+class FieldSpec(Strict):
     unit: str = Field(min_length=1, max_length=32)
     semantics: Semantics = Semantics.GAUGE
 
 
-class KindSpec(_Strict):
+class KindSpec(Strict):
     fields: dict[Id, FieldSpec] = Field(min_length=1)
 
 
@@ -68,12 +63,12 @@ CORE_KIND_SPECS: Mapping[str, KindSpec] = {
 assert tuple(CORE_KIND_SPECS) == CORE_KINDS
 
 
-class Location(_Strict):
+class Location(Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class SensorSpec(_Strict):
+class SensorSpec(Strict):
     id: Id
     kind: Id
     description: str | None = None
@@ -98,7 +93,7 @@ class SensorSpec(_Strict):
     limits_source: str | None = None
 
 
-class EnterpriseSpec(_Strict):
+class EnterpriseSpec(Strict):
     id: Id
     name: str = Field(min_length=1)
     industry: str = Field(min_length=1)
@@ -108,7 +103,7 @@ class EnterpriseSpec(_Strict):
     sensors: list[SensorSpec] = Field(default_factory=list)
 
 
-class ParkSpec(_Strict):
+class ParkSpec(Strict):
     id: Id
     name: str = Field(min_length=1)
     timezone: str
@@ -127,7 +122,7 @@ class ParkSpec(_Strict):
         return value
 
 
-class RegistryFile(_Strict):
+class RegistryFile(Strict):
     version: int = Field(default=1, ge=1, le=1)
     kinds: dict[Id, KindSpec] = Field(default_factory=dict)
     parks: list[ParkSpec] = Field(min_length=1)
@@ -177,26 +172,6 @@ class Registry:
         if found.ref.enterprise != enterprise or found.ref.kind != kind:
             return Reason.SENSOR_MISMATCH
         return found
-
-
-def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
-    """Render a pydantic error location with the ids of the list items it passes."""
-    parts: list[str] = []
-    node = raw
-    for key in loc:
-        if isinstance(key, int):
-            label = str(key)
-            if isinstance(node, list) and key < len(node):
-                node = node[key]
-                if isinstance(node, dict) and "id" in node:
-                    label = f"{key} id={node['id']!r}"
-            else:
-                node = None
-            parts.append(f"[{label}]")
-        else:
-            node = node.get(key) if isinstance(node, dict) else None
-            parts.append(f".{key}" if parts else str(key))
-    return "".join(parts) or "(top level)"
 
 
 def _semantic_problems(doc: RegistryFile) -> list[str]:
@@ -255,6 +230,10 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                         )
                 if (sensor.limits or sensor.ref_o2_pct is not None) and "o2_pct" not in all_fields:
                     problems.append(f"{where_s}.limits: only sensors with an o2_pct field")
+                if sensor.limits and sensor.ref_o2_pct is None:
+                    problems.append(
+                        f"{where_s}.ref_o2_pct: limits need the reference O2 they are stated at"
+                    )
     return problems
 
 
@@ -263,10 +242,7 @@ def parse(raw: Any) -> tuple[Registry | None, list[str]]:
     try:
         doc = RegistryFile.model_validate(raw)
     except ValidationError as exc:
-        return None, [
-            f"{_where(raw, tuple(err['loc']))}: {err['msg']}"
-            for err in exc.errors(include_url=False)
-        ]
+        return None, config.problems(raw, exc)
     problems = _semantic_problems(doc)
     return (None, problems) if problems else (Registry(doc), [])
 
@@ -274,13 +250,9 @@ def parse(raw: Any) -> tuple[Registry | None, list[str]]:
 def check(path: Path) -> tuple[Registry | None, list[str]]:
     """Read and validate a registry file; return the registry or every problem found."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        return None, [f"{path}: cannot read: {exc.strerror}"]
-    except UnicodeDecodeError as exc:
-        return None, [f"{path}: not UTF-8: {exc.reason}"]
-    except yaml.YAMLError as exc:
-        return None, [f"{path}: not valid YAML: {exc}"]
+        raw = config.read_yaml(path)
+    except ConfigError as exc:
+        return None, [str(exc)]
     return parse(raw)
 
 

@@ -1,7 +1,7 @@
 """One Settings object, read from the environment (``SMARTPARK_*``) and CLI options.
 
 Nested sections use ``__``: ``SMARTPARK_INFLUX__URL``, ``SMARTPARK_MQTT__PASSWORD``.
-Nothing here runs at import time; ``smartpark.cli`` builds the Settings.
+Nothing here runs at import time; ``smartpark.cli.settings`` builds the Settings.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartpark.model import Id
+from smartpark.wire import Limits
 
 _KNOWN_BAD_SECRETS = {"changeme", "password", "admin", "secret", "root"}
 
@@ -70,10 +71,29 @@ class IngestSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9108, ge=0, le=65535)
 
+    def decode_limits(self) -> Limits:
+        """What every stage that decodes readings accepts: the collector's limits."""
+        return Limits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_readings=self.max_readings_per_message,
+            max_future_ms=self.max_future_s * 1000,
+            max_past_ms=self.max_past_days * 86_400_000,
+        )
+
+
+class ProcessingSettings(BaseModel):
+    config: Path = Path("examples/processing.yaml")
+    park: Id | None = Field(default=None, description="park id (default: the registry's only park)")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9109, ge=0, le=65535)
+    store_failing_unhealthy_s: float = Field(default=30.0, gt=0)
+
 
 class AlertsSettings(BaseModel):
     config: Path = Path("examples/alerts.yaml")
     db: Path = Path("var/alerts.db")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9110, ge=0, le=65535)
     webhook_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description='HMAC keys by name, as JSON: {"e08": "..."}'
     )
@@ -89,6 +109,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     ingest: IngestSettings = IngestSettings()
+    processing: ProcessingSettings = ProcessingSettings()
     alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")
@@ -108,7 +129,7 @@ class Settings(BaseSettings):
 def to_env(settings: Settings) -> dict[str, str]:
     """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
-    for section_name in ("mqtt", "influx", "ingest", "alerts"):
+    for section_name in ("mqtt", "influx", "ingest", "processing", "alerts"):
         section = getattr(settings, section_name)
         for name in type(section).model_fields:
             value = getattr(section, name)

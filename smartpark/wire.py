@@ -1,7 +1,12 @@
-"""The wire contract, as pure functions: topic grammar and payload decoding.
+"""The wire contract between devices and stages, as pure functions: every topic, the
+reading payload decoder, and the codecs of dead letters and KPI updates.
 
-Topic: ``{root}/{park}/{enterprise}/{kind}/{sensor}``; a level starting with ``_``
-marks a system topic (dead letters, alerts, KPI updates) that carries no readings.
+Topics (a level starting with ``_`` marks a system topic that carries no readings):
+
+- readings     ``{root}/{park}/{enterprise}/{kind}/{sensor}``
+- dead letters ``{root}/_deadletter/{reason}`` (the device's topic only in the body)
+- KPI updates  ``{root}/{park}/{scope}/_kpi`` (scope: an enterprise id or ``_park``)
+- alerts       ``{root}/{park}/{enterprise}/_alerts``
 
 Payload: UTF-8 JSON, one reading ``{"ts": ..., "values": {...}, "seq": n}`` or an
 array of them. ``ts`` is epoch milliseconds or an ISO 8601 / RFC 3339 string with
@@ -11,9 +16,11 @@ an offset. Decoding never raises on bad input: it returns the good readings and 
 
 from __future__ import annotations
 
-from collections.abc import Container
+import base64
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -50,6 +57,32 @@ class Limits:
 def topic_for(root: str, ref: SensorRef) -> str:
     """The topic a sensor publishes on."""
     return f"{root}/{ref.park}/{ref.enterprise}/{ref.kind}/{ref.sensor}"
+
+
+def readings_filter(root: str, park: str | None = None) -> str:
+    """The subscription to every reading (of one park, when given)."""
+    return f"{root}/{park or '+'}/+/+/+"
+
+
+def kpi_topic(root: str, park: str, scope: str) -> str:
+    return f"{root}/{park}/{scope}/_kpi"
+
+
+def kpi_filter(root: str) -> str:
+    return f"{root}/+/+/_kpi"
+
+
+def alert_topic(root: str, park: str, enterprise: str) -> str:
+    return f"{root}/{park}/{enterprise}/_alerts"
+
+
+def alert_filter(root: str) -> str:
+    return f"{root}/+/+/_alerts"
+
+
+def deadletter_topic(root: str, problems: Sequence[Problem]) -> str:
+    """Named by the reason of the first problem; never by anything the device sent."""
+    return f"{root}/_deadletter/{problems[0].reason.value}"
 
 
 def parse_topic(topic: str, root: str) -> SensorRef | Problem | None:
@@ -167,3 +200,81 @@ def decode(
         else:
             good.append(result)  # type: ignore[arg-type]
     return good, bad
+
+
+# -- dead letters ---------------------------------------------------------------------
+
+MAX_DEADLETTER_RAW_BYTES = 64 * 1024  # keep dead letters small even for oversized payloads
+
+
+def deadletter_payload(
+    *, topic: str, payload: bytes | bytearray, problems: Sequence[Problem], received_ms: int
+) -> bytes:
+    """JSON body: the reasons, the original topic and the raw payload (base64, capped)."""
+    raw = payload[:MAX_DEADLETTER_RAW_BYTES]
+    return orjson.dumps(
+        {
+            "received_ms": received_ms,
+            "topic": topic,
+            "problems": [
+                {"reason": p.reason.value, "detail": p.detail, "index": p.index} for p in problems
+            ],
+            "payload_b64": base64.b64encode(raw).decode("ascii"),
+            "payload_bytes": len(payload),
+            "payload_truncated": len(raw) < len(payload),
+        }
+    )
+
+
+# -- KPI updates ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KpiUpdate:
+    """One window's KPIs of one scope, as published after its point is stored.
+
+    ``revision`` is 0 for the first computation and grows with each late update;
+    ``values`` holds the coefficient tags and the fields of the ``kpi`` point."""
+
+    park: str
+    scope: str
+    window: str
+    start_ms: int
+    end_ms: int
+    revision: int
+    values: Mapping[str, Any]
+
+
+def encode_kpi_update(update: KpiUpdate) -> bytes:
+    return orjson.dumps(
+        {
+            "park": update.park,
+            "scope": update.scope,
+            "window": update.window,
+            "start_ms": update.start_ms,
+            "end_ms": update.end_ms,
+            "revision": update.revision,
+            **update.values,
+        }
+    )
+
+
+_KPI_KEYS = frozenset(("park", "scope", "window", "start_ms", "end_ms", "revision"))
+
+
+def decode_kpi_update(payload: bytes | bytearray) -> KpiUpdate | None:
+    """The update in a ``_kpi`` message, or None when it is not one (counted by callers)."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(body) is not dict:
+        return None
+    park, scope, window = body.get("park"), body.get("scope"), body.get("window")
+    start, end, revision = body.get("start_ms"), body.get("end_ms"), body.get("revision", 0)
+    if not (type(park) is str and type(scope) is str and type(window) is str):
+        return None
+    if not (type(start) is int and type(end) is int and type(revision) is int):
+        return None
+    values = {k: v for k, v in body.items() if k not in _KPI_KEYS}
+    return KpiUpdate(park, scope, window, start, end, revision, values)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.servers import InfluxDB, Mosquitto, VictoriaMetrics
 from ingest.collector import Collector
 from smartpark import registry as registry_mod
-from smartpark.localstack import InfluxDB, Mosquitto, VictoriaMetrics
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -217,8 +218,11 @@ def test_alert_rules_are_checked_with_every_problem_listed(tmp_path: Path) -> No
     )
     result = _smartpark("alerts", "check", "--config", str(bad))
     assert result.returncode == 1
-    assert "rules.0.threshold: Value error, give exactly one of above or below" in result.stderr
-    assert "rules.1.no_data.after_s: Input should be greater than 0" in result.stderr
+    assert (
+        "rules[0 id='x'].threshold: Value error, give exactly one of above or below"
+        in result.stderr
+    )
+    assert "rules[1 id='y'].no_data.after_s: Input should be greater than 0" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -227,4 +231,55 @@ def test_processing_configuration_check() -> None:
         "process", "--check", "--config", str(EXAMPLE_PARK.parent / "processing.yaml")
     )
     assert result.returncode == 0, result.stderr
-    assert "factor set cn" in result.stdout and "sichuan-2022" in result.stdout
+    assert "factor_set=cn" in result.stdout and "sichuan-2022" in result.stdout
+
+
+def test_rollup_of_an_unknown_park_is_one_line_and_exit_1() -> None:
+    result = _smartpark(
+        "rollup", "1d", "--park", "nowhere",
+        "--start", "2026-11-01T00:00:00+08:00", "--end", "2026-11-02T00:00:00+08:00",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown park 'nowhere'; the registry has tianfu-np"
+
+
+def test_alert_service_with_a_missing_webhook_secret_says_so_and_exits_1(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("operator:\n  - {type: webhook, url: 'http://127.0.0.1:9/x', secret: op}\n")
+    for command in (("alerts", "check"), ("alerts", "run")):
+        result = _smartpark(*command, "--config", str(rules), "--registry", str(EXAMPLE_PARK))
+        assert result.returncode == 1, command
+        assert "Traceback" not in result.stderr
+        assert "needs secret 'op', which SMARTPARK_ALERTS__WEBHOOK_SECRETS does not have" in (
+            result.stderr
+        )
+
+
+def test_alerts_list_reads_the_database_only(tmp_path: Path) -> None:
+    env = {"SMARTPARK_ALERTS__DB": str(tmp_path / "alerts.db")}
+    result = subprocess.run(
+        [sys.executable, "-m", "smartpark", "alerts", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | env | {"SMARTPARK_ALERTS__CONFIG": str(tmp_path / "missing.yaml")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no open alerts"
+
+
+def test_version_and_help_name_the_product() -> None:
+    version = _smartpark("--version")
+    assert version.returncode == 0 and version.stdout.startswith("smartpark ")
+    helptext = _smartpark("--help").stdout
+    assert "composition root" not in helptext
+    for command in ("collect", "simulate", "replay", "process", "rollup", "alerts", "demo"):
+        assert command in helptext
+
+
+def test_process_check_refuses_a_mu_average_the_monthly_job_would_refuse(tmp_path: Path) -> None:
+    config = tmp_path / "processing.yaml"
+    config.write_text("muju:\n  benchmarks: {revenue_per_mu: 1}\n")
+    result = _smartpark("process", "--check", "--config", str(config))
+    assert result.returncode == 1
+    assert "muju: no benchmark for:" in result.stderr and "Traceback" not in result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from smartpark.localstack import MOSQUITTO_RELIABILITY
+from devstack.servers import MOSQUITTO_RELIABILITY
 from tests.conftest import ROOT
 
 
@@ -49,6 +49,11 @@ def test_compose_file_is_consistent() -> None:
     for path in shipped:  # the image copies examples/ to /app/examples
         assert (ROOT / path.removeprefix("/app/")).exists(), path
     assert "COPY examples examples" in (ROOT / "Dockerfile").read_text()
+    # every long-running service is health-checked on its own /healthz port
+    for name, port in (("collector", 9108), ("processor", 9109), ("alerts", 9110)):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/healthz" in check, name
+        assert f"{port}:{port}" in services[name]["ports"], name
 
 
 def test_the_factor_sets_ship_in_the_package() -> None:

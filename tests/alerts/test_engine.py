@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alerts.engine import Condition, Engine, KpiUpdate
+from alerts.engine import Condition, Engine
 from alerts.rules import parse
 from smartpark.model import SensorRef
 from smartpark.registry import Registry
+from smartpark.wire import KpiUpdate
 
 CST = timezone(timedelta(hours=8))
 T0 = int(datetime(2026, 11, 4, 9, tzinfo=CST).timestamp() * 1000)
@@ -171,13 +172,18 @@ def test_quota_forecast_fires_early_in_the_month(park: Registry) -> None:
     for d in range(20):
         energy = 80.0 if d < 9 else 100.0
         fired += engine.kpi(
-            KpiUpdate("tianfu-np", "e08-anode", "1d", day0 + d * 86_400_000, {"energy_tce": energy})
+            _update("e08-anode", "1d", day0 + d * 86_400_000, {"energy_tce": energy})
         )
     # Through the 13th: 9 x 80 + 4 x 100 = 1,120 tce, / 13 x 30 = 2,585 (within 2,600);
     # through the 14th: 1,220 / 14 x 30 = 2,614: fires when the 14th's KPI comes in.
     days = [datetime.fromtimestamp((c.at_ms - 1) / 1000, CST).day for c in fired]
     assert days == [14] and fired[0].raised
     assert fired[0].value == pytest.approx(1_220 / 14 * 30)
+
+
+def _update(scope: str, window: str, start_ms: int, values: dict[str, float]) -> KpiUpdate:
+    ends = {"1h": 3_600_000, "1d": 86_400_000}
+    return KpiUpdate("tianfu-np", scope, window, start_ms, start_ms + ends[window], 0, values)
 
 
 def test_kpi_target_month_to_date_is_energy_weighted(park: Registry) -> None:
@@ -196,8 +202,7 @@ def test_kpi_target_month_to_date_is_energy_weighted(park: Registry) -> None:
     out = []
     for d, (share, tce) in enumerate(days):
         out += engine.kpi(
-            KpiUpdate(
-                "tianfu-np",
+            _update(
                 "_park",
                 "1d",
                 day0 + d * 86_400_000,
@@ -221,7 +226,7 @@ def test_kpi_threshold_on_its_window_only(park: Registry) -> None:
     )
 
     def upd(w, v, m):
-        return KpiUpdate("tianfu-np", "e08-anode", w, T0 + m * MIN, {"co2_location_t": v})
+        return _update("e08-anode", w, T0 + m * MIN, {"co2_location_t": v})
 
     assert engine.kpi(upd("1d", 50, 0)) == []
     assert [c.raised for c in engine.kpi(upd("1h", 6, 60))] == [True]
@@ -249,13 +254,14 @@ def test_bad_rules_are_refused_with_where_they_are_wrong() -> None:
             }
         )
     text = "\n".join(err.value.problems)
-    assert "rules.0.threshold: Value error, give exactly one of above or below" in text
+    assert "rules[0 id='a'].threshold: Value error, give exactly one of above or below" in text
     assert (
-        "rules.1.threshold: Value error, clear 12.0 is on the wrong side of the limit 10.0" in text
+        "rules[1 id='b'].threshold: Value error, clear 12.0 is on the wrong side of the limit 10.0"
+        in text
     )
-    assert "rules.2.no_data.after_s: Field required" in text
-    assert "rules.3: Input tag 'telepathy' found using 'type' does not match" in text
-    assert "rules.4.threshold: Value error, a KPI threshold needs its window" in text
+    assert "rules[2 id='c'].no_data.after_s: Field required" in text
+    assert "rules[3 id='d']: Input tag 'telepathy' found using 'type' does not match" in text
+    assert "rules[4 id='e'].threshold: Value error, a KPI threshold needs its window" in text
 
 
 def test_rate_of_change_ignores_second_by_second_noise_but_not_a_step(park: Registry) -> None:

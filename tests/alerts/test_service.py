@@ -18,8 +18,8 @@ from aiosmtpd.controller import Controller
 
 from alerts.rules import parse
 from alerts.service import AlertService
+from devstack.servers import free_port
 from smartpark.clock import SystemClock
-from smartpark.localstack import free_port
 from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.registry import Registry
 from smartpark.settings import AlertsSettings, Settings

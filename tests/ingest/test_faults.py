@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from devstack.servers import InfluxDB, Mosquitto, free_port
 from smartpark.httpserver import wait_connected
-from smartpark.localstack import InfluxDB, Mosquitto, free_port
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings, to_env

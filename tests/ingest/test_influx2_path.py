@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
+from devstack.servers import VictoriaMetrics, free_port
 from smartpark.errors import StoreUnavailable
-from smartpark.localstack import VictoriaMetrics, free_port
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import InfluxSettings, Settings

@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 
 from processing.config import Declared, GreenPower, ProcessingConfig, coefficients, load_factor_set
-from processing.engine import PARK_SCOPE, Park, kpis
+from processing.engine import Park, kpis
 from processing.meters import window_start, window_starts
 from simulators.scenario import at
 from simulators.stream import ParkFeed
+from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 
 CST = timezone(timedelta(hours=8))

@@ -101,6 +101,7 @@ def _processor(
         store=store,
         clock=SystemClock(),
         client_id=f"{settings.mqtt.client_id}-{name}",
+        limits=settings.ingest.decode_limits(),
     )
     processor.start()
     assert processor.subscribed.wait(10)

@@ -1,5 +1,5 @@
-"""``smartpark demo``: local servers, the collector, the KPI processor, the alert service,
-the example park live and a summary of it all.
+"""``smartpark demo``: local servers, the collector, the KPI processor, the alert service
+(each through its own CLI, in its own process), the example park live and a summary.
 
 The feed is the park model of ``examples/scenarios/normal-week.yaml`` from now on, in
 real time, at the reading interval that keeps within ``rate`` messages/s (1 s for the
@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from devstack.servers import InfluxDB, Mosquitto, free_port
 from simulators import recording
 from simulators import scenario as scenario_mod
 from simulators.player import play
@@ -34,9 +35,10 @@ from smartpark import registry as registry_mod
 from smartpark.clock import SystemClock
 from smartpark.errors import SmartparkError
 from smartpark.httpserver import wait_connected
-from smartpark.localstack import InfluxDB, Mosquitto, free_port
+from smartpark.model import PARK_SCOPE
 from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.settings import Settings
+from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
 
 INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
 
@@ -51,20 +53,21 @@ class Watch:
         self.client = make_client(settings.mqtt, client_id=f"smartpark-demo-watch-{os.getpid()}")
         root = settings.mqtt.topic_root
         self.client.on_connect = lambda c, *_: c.subscribe(
-            [(f"{root}/+/+/_kpi", 0), (f"{root}/+/+/_alerts", 0)]
+            [(kpi_filter(root), 0), (alert_filter(root), 0)]
         )
         self.client.on_message = self._on_message
         connect(self.client, settings.mqtt, persistent=False)
         self.client.loop_start()
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
-        body = orjson.loads(msg.payload)
         if msg.topic.endswith("/_kpi"):
+            update = decode_kpi_update(msg.payload)
             self.kpis += 1
-            if body.get("scope") == "_park" and body.get("window") == "1m":
-                self.park = body
+            if update is not None and update.scope == PARK_SCOPE and update.window == "1m":
+                self.park = dict(update.values)
         else:
-            self.alerts[body["event"]] = self.alerts.get(body["event"], 0) + 1
+            event = orjson.loads(msg.payload).get("event", "?")
+            self.alerts[event] = self.alerts.get(event, 0) + 1
 
     def close(self) -> None:
         self.client.disconnect()
@@ -124,6 +127,8 @@ def _services(
     env = env | {
         "SMARTPARK_ALERTS__CONFIG": str(workdir / "alerts.yaml"),
         "SMARTPARK_ALERTS__DB": str(workdir / "alerts.db"),
+        "SMARTPARK_ALERTS__HTTP_PORT": str(free_port()),
+        "SMARTPARK_PROCESSING__HTTP_PORT": str(free_port()),
     }
     commands = {
         "processor": ["process", "--config", str(examples / "processing.yaml")],

@@ -1,0 +1,9 @@
+"""The local development stack: the only package that knows every stage.
+
+Modules:
+  servers  Mosquitto / InfluxDB / VictoriaMetrics started from their binaries on loopback
+           (used by the demo, the test fixtures and the benchmarks)
+  demo     ``smartpark demo``: local servers, every service through its CLI, the example
+           park live and a summary of it all
+  cli      the ``demo`` command
+"""

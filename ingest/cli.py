@@ -1,0 +1,57 @@
+"""``smartpark collect`` and ``smartpark config check``: thin commands over ``ingest.app``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smartpark import registry as registry_mod
+from smartpark.commands import LogLevelOpt, RegistryOpt, console, settings, wait_for_signal
+from smartpark.log import configure_logging
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+config_app = typer.Typer(no_args_is_help=True, help="Check configuration files.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="registry YAML file")]) -> None:
+    """Validate a registry file and report every problem with where it is."""
+    registry, problems = registry_mod.check(path)
+    if registry is None:
+        for problem in problems:
+            typer.echo(problem)
+        console.print(f"[red]{path}: {len(problems)} problem(s)[/red]")
+        raise typer.Exit(1)
+    parks = len(registry.parks)
+    ents = sum(len(p.enterprises) for p in registry.parks.values())
+    typer.echo(f"{path}: ok ({parks} park(s), {ents} enterprises, {len(registry)} sensors)")
+
+
+@app.command()
+def collect(
+    registry: RegistryOpt = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="stable MQTT client id (keeps the session across restarts)")
+    ] = None,
+    http_port: Annotated[int | None, typer.Option(help="port of /metrics and /healthz")] = None,
+    log_level: LogLevelOpt = "INFO",
+) -> None:
+    """Run the MQTT -> InfluxDB collector until SIGINT/SIGTERM."""
+    from ingest import app as stage
+
+    configure_logging(log_level)
+    s = settings(registry, ingest={"http_port": http_port}, mqtt={"client_id": client_id})
+    collector = stage.build(s)
+    collector.start()
+    if collector.http is not None:
+        logger.info(
+            "status on http://%s:%d/metrics and /healthz", s.ingest.http_host, collector.http.port
+        )
+    wait_for_signal()
+    collector.stop()

@@ -1,0 +1,128 @@
+"""Build the processing stage of one park from Settings: the stream processor, its
+scheduled jobs and its ``/metrics`` + ``/healthz`` server (testable without the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from processing import config as config_mod
+from processing.config import ProcessingConfig
+from processing.jobs import Jobs, Schedule
+from processing.kpis import Coefficients
+from processing.stream import StreamProcessor
+from smartpark import registry as registry_mod
+from smartpark.clock import Clock, SystemClock
+from smartpark.errors import ConfigError
+from smartpark.httpserver import FlatMetrics, StatusServer, status_server
+from smartpark.registry import Registry
+from smartpark.settings import Settings
+from smartpark.store import open_store
+
+
+@dataclass(frozen=True, slots=True)
+class ParkSetup:
+    """Everything a park's processing reads from files, validated together."""
+
+    registry: Registry
+    park_id: str
+    config: ProcessingConfig
+    coefficients: Coefficients
+    config_path: Path
+
+
+def choose_park(registry: Registry, park: str | None) -> str:
+    """The park to work on: the one named, or the registry's only park."""
+    if park is None:
+        if len(registry.parks) != 1:
+            raise ConfigError(
+                f"the registry has {len(registry.parks)} parks ({', '.join(registry.parks)}): "
+                "choose one with --park"
+            )
+        return next(iter(registry.parks))
+    if park not in registry.parks:
+        raise ConfigError(f"unknown park {park!r}; the registry has {', '.join(registry.parks)}")
+    return park
+
+
+def load(settings: Settings) -> ParkSetup:
+    """Registry, park, configuration and coefficients; ``ConfigError`` on any problem."""
+    registry = registry_mod.load(settings.ingest.registry)
+    park_id = choose_park(registry, settings.processing.park)
+    path = settings.processing.config
+    cfg = config_mod.load(path)
+    coefficients = config_mod.coefficients(cfg, config_mod.load_factor_set(cfg.factors))
+    return ParkSetup(registry, park_id, cfg, coefficients, path)
+
+
+def jobs(setup: ParkSetup, settings: Settings, *, clock: Clock) -> Jobs:
+    return Jobs(
+        registry=setup.registry,
+        park_id=setup.park_id,
+        config=setup.config,
+        coefficients=setup.coefficients,
+        store=open_store(settings.influx),
+        clock=clock,
+    )
+
+
+@dataclass
+class ProcessingStage:
+    """The running stage: stream, schedule and status server, started and stopped together."""
+
+    stream: StreamProcessor
+    schedule: Schedule
+    status: StatusServer | None
+
+    def start(self) -> None:
+        if self.status is not None:
+            self.status.start()
+        self.stream.start()
+        self.schedule.start()
+
+    def stop(self) -> None:
+        self.schedule.stop()
+        self.stream.stop()
+        if self.status is not None:
+            self.status.stop()
+        self.stream.store.close()
+        self.schedule.jobs.store.close()
+
+
+def build(
+    settings: Settings, *, clock: Clock | None = None, serve_http: bool = True
+) -> ProcessingStage:
+    """The processing stage of ``settings.processing.park``, not yet started."""
+    clock = clock or SystemClock()
+    setup = load(settings)
+    stream = StreamProcessor(
+        mqtt=settings.mqtt,
+        registry=setup.registry,
+        park_id=setup.park_id,
+        config=setup.config,
+        coefficients=setup.coefficients,
+        store=open_store(settings.influx),
+        clock=clock,
+        client_id=f"smartpark-processor-{setup.park_id}",
+        limits=settings.ingest.decode_limits(),
+    )
+    schedule = Schedule(jobs(setup, settings, clock=clock))
+    status = None
+    if serve_http:
+        p = settings.processing
+        job_stats = schedule.jobs.stats
+
+        def counters() -> dict[str, float]:
+            return {
+                **stream.counters(),
+                "job_runs": sum(job_stats.runs.values()),
+                "job_failures": sum(job_stats.failures.values()),
+            }
+
+        status = status_server(
+            host=p.http_host,
+            port=p.http_port,
+            metrics=FlatMetrics("smartpark_processing_", counters=counters, gauges=stream.gauges),
+            health=lambda: stream.health(store_failing_unhealthy_s=p.store_failing_unhealthy_s),
+        )
+    return ProcessingStage(stream, schedule, status)

@@ -1,0 +1,75 @@
+"""``smartpark process`` and ``smartpark rollup``: thin commands over ``processing.app``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smartpark.commands import LogLevelOpt, RegistryOpt, settings, wait_for_signal
+from smartpark.errors import ConfigError
+from smartpark.log import configure_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(help="processing configuration YAML (default: SMARTPARK_PROCESSING__CONFIG)"),
+]
+ParkOpt = Annotated[str | None, typer.Option(help="park id (default: the registry's only park)")]
+
+
+@app.command()
+def process(
+    config: ConfigOpt = None,
+    park: ParkOpt = None,
+    registry: RegistryOpt = None,
+    http_port: Annotated[int | None, typer.Option(help="port of /metrics and /healthz")] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="validate the configuration and exit")
+    ] = False,
+    log_level: LogLevelOpt = "INFO",
+) -> None:
+    """Run the stream processor of one park: readings from MQTT, KPIs to InfluxDB and MQTT."""
+    from processing import app as stage
+
+    configure_logging(log_level)
+    s = settings(registry, processing={"config": config, "park": park, "http_port": http_port})
+    if check:
+        setup = stage.load(s)
+        tags = ", ".join(f"{k}={v}" for k, v in setup.coefficients.tags().items())
+        typer.echo(f"{setup.config_path}: ok (park {setup.park_id}; {tags})")
+        return
+    processing = stage.build(s)
+    processing.start()
+    wait_for_signal()
+    processing.stop()
+
+
+@app.command()
+def rollup(
+    window: Annotated[str, typer.Argument(help="1m, 15m, 1h, 1d or 1mo")],
+    start: Annotated[datetime, typer.Option(help="first window start, ISO 8601 with offset")],
+    end: Annotated[datetime, typer.Option(help="end (exclusive), ISO 8601 with offset")],
+    config: ConfigOpt = None,
+    park: ParkOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Recompute KPIs of a period from the stored readings (idempotent: same points again)."""
+    from processing import app as stage
+    from smartpark.clock import SystemClock
+    from smartpark.windows import WINDOWS
+
+    configure_logging("WARNING")
+    if window not in WINDOWS:
+        raise ConfigError(f"unknown window {window!r}; one of {', '.join(WINDOWS)}")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ConfigError("--start and --end need a UTC offset, e.g. 2026-11-02T00:00:00+08:00")
+    if end <= start:
+        raise ConfigError(f"--end {end.isoformat()} is not after --start {start.isoformat()}")
+    s = settings(registry, processing={"config": config, "park": park})
+    jobs = stage.jobs(stage.load(s), s, clock=SystemClock())
+    points = jobs.rollup(window, start, end)
+    typer.echo(f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {points} points")

@@ -1,0 +1,120 @@
+"""The processor's durable record of what it has received and what it has written.
+
+- **Readings journal**: every counter reading the processor takes, appended to a
+  segment file per UTC hour (``{hour_ms}.csv``: ``sensor,ts_ms,value`` lines) and
+  fsynced before its MQTT message is acknowledged. A message the processor dies
+  holding is redelivered by the broker; one it acknowledged is in the journal. On
+  restart the journal (with the store's readings, for a first start) refills the
+  buffer, so a window is recomputed from everything that reached the processor, even
+  what the collector had not stored yet. Segments are deleted once no window that can
+  still change needs them.
+- **Progress** (``progress.json``, written to a temporary name, fsynced, renamed): per
+  window size, the start of the earliest window whose points are not known to be in
+  the store. Everything from there on is recomputed, written and published after a
+  restart; nothing before it is counted twice, because readings are keyed by
+  (sensor, ts) and a recomputed window overwrites its own point.
+
+Sensor ids follow the id grammar ``[a-z0-9][a-z0-9_-]{0,63}``, so a comma never occurs
+in them; a torn last line (a crash mid-write) is skipped on reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import orjson
+
+logger = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+_SUFFIX = ".csv"
+
+
+class Journal:
+    """Append-only readings in hourly segments under ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._open: dict[int, int] = {}  # hour start -> file descriptor
+        self.appended = 0
+
+    def append(self, rows: Iterable[tuple[str, int, float]]) -> None:
+        """Write rows to their hours' segments (not yet durable: call :meth:`sync`)."""
+        chunks: dict[int, list[bytes]] = {}
+        for sensor, ts, value in rows:
+            chunks.setdefault(ts - ts % HOUR_MS, []).append(f"{sensor},{ts},{value!r}\n".encode())
+        for hour, lines in chunks.items():
+            fd = self._open.get(hour)
+            if fd is None:
+                path = self.directory / f"{hour}{_SUFFIX}"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+                self._open[hour] = fd
+            os.write(fd, b"".join(lines))
+            self.appended += len(lines)
+
+    def sync(self) -> None:
+        """Make every appended row durable."""
+        for fd in self._open.values():
+            os.fsync(fd)
+
+    def read(self, since_ms: int) -> list[tuple[str, int, float]]:
+        """Every journaled row with ``ts >= since_ms``, in no particular order."""
+        rows: list[tuple[str, int, float]] = []
+        for path in self._segments():
+            if int(path.stem) + HOUR_MS <= since_ms:
+                continue
+            for line in path.read_bytes().splitlines():
+                parts = line.split(b",")
+                if len(parts) != 3:
+                    continue  # a torn last line
+                try:
+                    ts, value = int(parts[1]), float(parts[2])
+                except ValueError:
+                    continue  # a torn last line
+                if ts >= since_ms:
+                    rows.append((parts[0].decode(), ts, value))
+        return rows
+
+    def prune(self, before_ms: int) -> None:
+        """Delete the segments whose hour ends before ``before_ms``."""
+        for path in self._segments():
+            hour = int(path.stem)
+            if hour + HOUR_MS <= before_ms:
+                fd = self._open.pop(hour, None)
+                if fd is not None:
+                    os.close(fd)
+                path.unlink()
+
+    def _segments(self) -> list[Path]:
+        return sorted(p for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+
+def read_progress(path: Path) -> dict[str, int]:
+    """Per window size, the start of the earliest window not known to be written."""
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except orjson.JSONDecodeError:
+        logger.warning("unreadable progress file %s: recomputing from the journal", path)
+        return {}
+    return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def write_progress(path: Path, progress: Mapping[str, int]) -> None:
+    """Replace the progress file atomically and durably."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        f.write(orjson.dumps(dict(progress)))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
