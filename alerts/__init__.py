@@ -2,7 +2,10 @@
 
 Modules:
   rules      rule and channel configuration (YAML schema, validated with located errors)
-  engine     pure rule evaluation: readings, KPI updates and ticks in, conditions out
+  conditions Condition, the Evaluator base and its registry by rule type (pure)
+  evaluators threshold, rate of change, counter reset, no data, CEMS hourly (pure)
+  kpi_evaluators  quota forecast and KPI targets month to date (pure)
+  engine     routes readings, KPI updates and ticks to the evaluators; conditions out (pure)
   lifecycle  firing -> acknowledged -> resolved, reminders, escalation, silences, flap damping
   state      SQLite: alerts, history and the delivery outbox
   channels   webhook (HMAC), WeCom / DingTalk robots, e-mail; one retrying worker per channel

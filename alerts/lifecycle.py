@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from alerts.engine import Condition
+from alerts.conditions import Condition
 from alerts.rules import Lifecycle as LifecycleConfig
 from alerts.rules import Silence
 from alerts.state import Alert, AlertDB

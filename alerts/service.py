@@ -22,7 +22,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.channels import Dispatcher, EmailSender, Sender, WebhookSender
-from alerts.engine import Condition, Engine
+from alerts.conditions import Condition
+from alerts.engine import Engine
 from alerts.lifecycle import Lifecycle, Notice
 from alerts.rules import AlertConfig, Channel, Email
 from alerts.state import AlertDB

@@ -1,0 +1,335 @@
+"""The evaluators of the rules over readings, registered by the rule's model class (pure):
+threshold (also over KPI fields), rate of change, counter reset, no data, CEMS hourly.
+
+Each keeps its own state (what holds per subject, pending for-durations, the last
+values it needs) and returns :class:`~alerts.conditions.Condition` changes only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from alerts.conditions import Condition, Context, Evaluator, evaluates
+from alerts.rules import (
+    CemsHourlyRule,
+    CounterResetRule,
+    NoDataRule,
+    RateOfChangeRule,
+    ThresholdRule,
+)
+from smartpark import cems
+from smartpark.model import SensorRef, is_rollover
+from smartpark.wire import KpiUpdate
+
+HOUR_MS = 3_600_000
+CEMS_GRACE_MS = 5 * 60_000
+
+
+class _Latest:
+    """The newest (ts, value) per subject; late or repeated readings are refused."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[int, float]] = {}
+
+    def advance(self, subject: str, ts_ms: int, value: float) -> tuple[int, float] | bool | None:
+        """Record a newer value and return the previous one (None for the first);
+        False for a late or repeated reading, which the newer value already decided."""
+        last = self.last.get(subject)
+        if last is not None and ts_ms <= last[0]:
+            return False
+        self.last[subject] = (ts_ms, value)
+        return last
+
+
+@evaluates(ThresholdRule)
+class Threshold(Evaluator):
+    """A reading field, or a KPI field of one window, beyond its limit for ``for_s``."""
+
+    rule: ThresholdRule
+
+    def __init__(self, rule: ThresholdRule, ctx: Context) -> None:
+        super().__init__(rule, ctx)
+        self.readings = rule.source == "reading"
+        self.kpis = rule.source == "kpi"
+        self._latest = _Latest()
+        self._pending: dict[str, int] = {}
+
+    def reading(
+        self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
+    ) -> list[Condition]:
+        if self.rule.field not in values:
+            return []
+        return self.judge(ref.park, ref.enterprise, ref.sensor, ts_ms, values[self.rule.field])
+
+    def kpi(self, update: KpiUpdate) -> list[Condition]:
+        value = update.values.get(self.rule.field)
+        if update.window != self.rule.window or not isinstance(value, int | float):
+            return []
+        return self.judge(update.park, update.scope, update.scope, update.start_ms, float(value))
+
+    def judge(
+        self, park: str, enterprise: str, subject: str, ts_ms: int, value: float
+    ) -> list[Condition]:
+        rule = self.rule
+        if self._latest.advance(subject, ts_ms, value) is False:
+            return []
+        above = rule.above is not None
+        limit = rule.above if above else rule.below
+        assert limit is not None
+        clear_at = rule.clear if rule.clear is not None else limit
+        breach = (value > limit) if above else (value < limit)
+        if not breach:
+            self._pending.pop(subject, None)  # the for-duration starts again at the next breach
+        if subject in self.active:
+            on = not ((value <= clear_at) if above else (value >= clear_at))
+        elif breach:
+            since = self._pending.setdefault(subject, ts_ms)
+            on = ts_ms - since >= rule.for_s * 1000
+        else:
+            on = False
+        if on == (subject in self.active):
+            return []  # nothing changes: the common case, kept cheap
+        held = f" for {rule.for_s:g} s" if rule.for_s else ""
+        side = "above" if above else "below"
+        return self.switch(
+            park=park,
+            enterprise=enterprise,
+            subject=subject,
+            on=on,
+            at_ms=ts_ms,
+            value=value,
+            limit=limit,
+            message=lambda raised: (
+                f"{rule.field} {value:g} {side} {limit:g}{held}"
+                if raised
+                else f"{rule.field} {value:g} back within {clear_at:g}"
+            ),
+        )
+
+
+@evaluates(RateOfChangeRule)
+class RateOfChange(Evaluator):
+    """The change against the oldest reading within ``over_s`` (at least half of it back)."""
+
+    rule: RateOfChangeRule
+    readings = True
+
+    def __init__(self, rule: RateOfChangeRule, ctx: Context) -> None:
+        super().__init__(rule, ctx)
+        self._history: dict[str, deque[tuple[int, float]]] = {}
+
+    def reading(
+        self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
+    ) -> list[Condition]:
+        rule = self.rule
+        if rule.field not in values:
+            return []
+        value = values[rule.field]
+        history = self._history.setdefault(ref.sensor, deque())
+        if history and ts_ms <= history[-1][0]:
+            return []  # late or repeated
+        span_ms = rule.over_s * 1000
+        while history and history[0][0] < ts_ms - span_ms:
+            history.popleft()
+        history.append((ts_ms, value))
+        t0, v0 = history[0]
+        if ts_ms - t0 < span_ms / 2:
+            return []
+        rate = abs(value - v0) / ((ts_ms - t0) / 60_000)
+        on = rate > rule.max_per_min
+        if on == (ref.sensor in self.active):
+            return []  # nothing changes: the common case, kept cheap
+        return self.switch(
+            park=ref.park,
+            enterprise=ref.enterprise,
+            subject=ref.sensor,
+            on=on,
+            at_ms=ts_ms,
+            value=rate,
+            limit=rule.max_per_min,
+            message=lambda raised: (
+                f"{rule.field} changed {v0:g} -> {value:g}: {rate:g}/min"
+                if raised
+                else f"{rule.field} steady again ({rate:g}/min)"
+            ),
+        )
+
+
+@evaluates(CounterResetRule)
+class CounterReset(Evaluator):
+    """A register going down outside its rollover band."""
+
+    rule: CounterResetRule
+    readings = True
+
+    def __init__(self, rule: CounterResetRule, ctx: Context) -> None:
+        super().__init__(rule, ctx)
+        self._latest = _Latest()
+        self._rollover = {s.ref: s.spec.rollover for s in ctx.registry.sensors()}
+
+    def reading(
+        self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
+    ) -> list[Condition]:
+        rule = self.rule
+        if rule.field not in values:
+            return []
+        value = values[rule.field]
+        last = self._latest.advance(ref.sensor, ts_ms, value)
+        if not isinstance(last, tuple):
+            return []
+        before = last[1]
+        if is_rollover(before, value, self._rollover.get(ref)):
+            return []  # a register rollover, not a reset
+        on = value < before
+        if on == (ref.sensor in self.active):
+            return []  # nothing changes: the common case, kept cheap
+        return self.switch(
+            park=ref.park,
+            enterprise=ref.enterprise,
+            subject=ref.sensor,
+            on=on,
+            at_ms=ts_ms,
+            value=value,
+            limit=before,
+            message=lambda raised: (
+                f"{rule.field} register went down {before:g} -> {value:g}: meter reset or replaced"
+                if raised
+                else f"{rule.field} counting again from {value:g}"
+            ),
+        )
+
+
+@evaluates(NoDataRule)
+class NoData(Evaluator):
+    """A sensor silent for ``after_s`` of receive time (the wall clock)."""
+
+    rule: NoDataRule
+    readings = True
+    ticks = True
+
+    def __init__(self, rule: NoDataRule, ctx: Context) -> None:
+        super().__init__(rule, ctx)
+        self._seen: dict[str, int] = {}  # sensor -> last receipt
+        self._refs = [
+            s.ref
+            for s in ctx.registry.sensors()
+            if rule.scope.admits(
+                park=s.ref.park, enterprise=s.ref.enterprise, kind=s.ref.kind, sensor=s.ref.sensor
+            )
+        ]
+
+    def reading(
+        self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
+    ) -> list[Condition]:
+        self._seen[ref.sensor] = now_ms
+        return self.switch(
+            park=ref.park,
+            enterprise=ref.enterprise,
+            subject=ref.sensor,
+            on=False,
+            at_ms=now_ms,
+            value=None,
+            limit=self.rule.after_s,
+            message=lambda _on: f"{ref.sensor} sends again",
+        )
+
+    def tick(self, now_ms: int) -> list[Condition]:
+        out: list[Condition] = []
+        for ref in self._refs:
+            silent_s = (now_ms - self._seen.setdefault(ref.sensor, now_ms)) / 1000
+            if silent_s >= self.rule.after_s:
+                out += self.switch(
+                    park=ref.park,
+                    enterprise=ref.enterprise,
+                    subject=ref.sensor,
+                    on=True,
+                    at_ms=now_ms,
+                    value=silent_s,
+                    limit=self.rule.after_s,
+                    message=(f"{ref.sensor} silent for {silent_s:.0f} s", ""),
+                )
+        return out
+
+
+@evaluates(CemsHourlyRule)
+class CemsHourly(Evaluator):
+    """A stack's valid O2-corrected hourly mean over its registry limit."""
+
+    rule: CemsHourlyRule
+    readings = True
+    ticks = True
+
+    def __init__(self, rule: CemsHourlyRule, ctx: Context) -> None:
+        super().__init__(rule, ctx)
+        self._stacks = {
+            s.ref: stack for s in ctx.registry.sensors() if (stack := cems.stack_of(s.spec))
+        }
+        self._buckets: dict[SensorRef, dict[int, list[tuple[Any, ...]]]] = {}
+
+    def reading(
+        self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
+    ) -> list[Condition]:
+        if "o2_pct" not in values:
+            return []
+        zone = self.ctx.tz[ref.park]
+        offset = zone.utcoffset(datetime.fromtimestamp(ts_ms / 1000, UTC))
+        off_ms = int(offset.total_seconds() * 1000) if offset is not None else 0
+        hour = (ts_ms + off_ms) // HOUR_MS * HOUR_MS - off_ms
+        buckets = self._buckets.setdefault(ref, {})
+        row = (ref.sensor, ts_ms, values.get("o2_pct"), *(values.get(p) for p in cems.POLLUTANTS))
+        buckets.setdefault(hour, []).append(row)
+        done = [h for h in buckets if h < hour]  # an hour is judged when the next one starts
+        return [c for h in sorted(done) for c in self._judge(ref, h, buckets.pop(h))]
+
+    def tick(self, now_ms: int) -> list[Condition]:
+        """Hours whose stack went quiet past the hour's end."""
+        out: list[Condition] = []
+        for ref, buckets in self._buckets.items():
+            for hour in sorted(h for h in buckets if h + HOUR_MS + CEMS_GRACE_MS <= now_ms):
+                out += self._judge(ref, hour, buckets.pop(hour))
+        return out
+
+    def _judge(self, ref: SensorRef, hour: int, rows: list[tuple[Any, ...]]) -> list[Condition]:
+        rule = self.rule
+        stack = self._stacks.get(ref)
+        if stack is None or not stack.limits_mg_m3:
+            return []
+        tz = self.ctx.tz[ref.park]
+        frame = pl.DataFrame(
+            rows, schema=["sensor", "ts", "o2_pct", *cems.POLLUTANTS], orient="row"
+        )
+        result = cems.hourly(
+            frame,
+            {ref.sensor: stack},
+            tz=str(tz),
+            rules=cems.CemsRules(rule.o2_max_valid_pct, rule.min_valid_minutes),
+        )
+        if result.height == 0 or not result["hour_valid"][0]:
+            return []  # an invalid hour neither fires nor clears
+        row = result.row(0, named=True)
+        label = datetime.fromtimestamp(hour / 1000, tz).strftime("%H:00")
+        out = []
+        for p in rule.pollutants:
+            limit, mean = row.get(f"{p}_limit"), row.get(f"{p}_corrected")
+            if limit is None or mean is None:
+                continue
+            out += self.switch(
+                park=ref.park,
+                enterprise=ref.enterprise,
+                subject=f"{ref.sensor}/{p}",
+                on=bool(row[f"{p}_exceeded"]),
+                at_ms=hour + HOUR_MS,
+                value=mean,
+                limit=limit,
+                message=(
+                    f"{p} hourly mean {mean:.1f} mg/m3 (O2-corrected) over the limit {limit:g} "
+                    f"in the hour from {label}",
+                    f"{p} hourly mean {mean:.1f} mg/m3 within {limit:g} from {label}",
+                ),
+            )
+        return out
