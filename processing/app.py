@@ -8,8 +8,9 @@ from pathlib import Path
 
 from processing import config as config_mod
 from processing.config import ProcessingConfig
-from processing.jobs import Jobs, Schedule
+from processing.jobs import Jobs
 from processing.kpis import Coefficients
+from processing.schedule import Schedule
 from processing.stream import StreamProcessor
 from smartpark import registry as registry_mod
 from smartpark.clock import Clock, SystemClock

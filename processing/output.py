@@ -1,4 +1,5 @@
-"""KPI rows to InfluxDB points and MQTT messages (pure).
+"""KPI rows to InfluxDB points and MQTT messages, and the points of the scheduled
+evaluations (``cems_hourly``, ``data_quality``, ``quota``, ``muju``) (pure).
 
 Measurement ``kpi``; tags ``park``, ``scope`` (an enterprise id, or ``_park``),
 ``window`` (1m, 15m, 1h, 1d, 1mo) and the coefficients and methods that made the
@@ -89,3 +90,49 @@ def messages(
             values={**tags, **_fields(row)},
         )
         yield kpi_topic(root, park, update.scope), encode_kpi_update(update)
+
+
+def cems_points(hours: pl.DataFrame, *, park: str, enterprise: Mapping[str, str]) -> Iterator[str]:
+    """Measurement ``cems_hourly``: one point per stack and local hour."""
+    for row in hours.iter_rows(named=True):
+        tags = {"park": park, "enterprise": enterprise[row["sensor"]], "sensor": row["sensor"]}
+        figures = {k: v for k, v in row.items() if k not in ("sensor", "hour") and v is not None}
+        yield encode_point("cems_hourly", tags, figures, row["hour"])
+
+
+def quality_points(frame: pl.DataFrame, *, park: str, day_ms: int) -> Iterator[str]:
+    """Measurement ``data_quality``: completeness per sensor and local day."""
+    for r in frame.iter_rows(named=True):
+        yield encode_point(
+            "data_quality",
+            {"park": park, "enterprise": r["enterprise"], "sensor": r["sensor"]},
+            {
+                "readings": r["readings"],
+                "expected": r["expected"],
+                "completeness_pct": r["completeness_pct"],
+                "complete": r["complete"],
+            },
+            day_ms,
+        )
+
+
+def quota_points(frame: pl.DataFrame, *, park: str, month_ms: int) -> Iterator[str]:
+    """Measurement ``quota``: burn-down and forecast per enterprise and month."""
+    for r in frame.iter_rows(named=True):
+        yield encode_point(
+            "quota",
+            {"park": park, "enterprise": r["enterprise"]},
+            {k: v for k, v in r.items() if k != "enterprise"},
+            month_ms,
+        )
+
+
+def muju_points(graded: pl.DataFrame, *, park: str, year_ms: int) -> Iterator[str]:
+    """Measurement ``muju``: grade (tag), score and rank per enterprise and year."""
+    for r in graded.iter_rows(named=True):
+        yield encode_point(
+            "muju",
+            {"park": park, "enterprise": r["enterprise"], "grade": r["grade"]},
+            {"score": r["score"], "rank": r["rank"]},
+            year_ms,
+        )

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from processing.config import load as load_config
-from processing.jobs import Jobs, Schedule
+from processing.jobs import Jobs
+from processing.schedule import Schedule
 from simulators import recording
 from simulators.player import play
 from simulators.scenario import load as load_scenario

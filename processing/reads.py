@@ -1,0 +1,104 @@
+"""What processing reads back from the store, as typed queries built by the InfluxQL
+builder (never pasted text): counter readings, CEMS minutes, per-sensor counts and
+newest times, stored KPI series. Used by the scheduled jobs and the stream's restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from processing.engine import Park
+from smartpark.store.base import Store
+from smartpark.store.influxql import Aggregate, Select
+
+READINGS_SCHEMA = {"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
+
+
+def utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class StoreReads:
+    """The reads of one park's data."""
+
+    def __init__(self, store: Store, park: Park) -> None:
+        self.store = store
+        self.park = park
+
+    def series(
+        self, kind: str, fields: list[str], lo_ms: int, hi_ms: int | None
+    ) -> list[tuple[str, list[list[Any]]]]:
+        """(sensor, rows of [ts, *fields]) of ``kind`` in [lo, hi)."""
+        query = Select(
+            kind,
+            fields,
+            tags={"park": self.park.id},
+            start=utc(lo_ms),
+            end=None if hi_ms is None else utc(hi_ms),
+            group_by_tags=["sensor"],
+        )
+        return [(s.tags.get("sensor", ""), s.values) for s in self.store.query(query.to_influxql())]
+
+    def counter_kinds(self) -> dict[str, str]:
+        """The carrier kinds of the park's meters and each one's counter field."""
+        return dict(self.park.meters.select("kind", "field").unique().iter_rows())
+
+    def counter_readings(self, lo_ms: int, hi_ms: int | None = None) -> pl.DataFrame:
+        """Every meter's counter readings (sensor, ts, value) in [lo, hi)."""
+        rows: list[tuple[str, int, float]] = []
+        for kind, fld in self.counter_kinds().items():
+            for sensor, values in self.series(kind, [fld], lo_ms, hi_ms):
+                rows += [(sensor, int(v[0]), float(v[1])) for v in values if v[1] is not None]
+        return pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
+
+    def newest_counter_ms(self) -> int | None:
+        """The time of the newest stored counter reading of the park, if any."""
+        newest = None
+        for kind, fld in self.counter_kinds().items():
+            query = Select(kind, [fld], aggregate="last", tags={"park": self.park.id})
+            for series in self.store.query(query.to_influxql()):
+                for ts, _value in series.values:
+                    newest = max(newest or ts, ts)
+        return newest
+
+    def per_sensor(
+        self, kind: str, field: str, aggregate: Aggregate, lo_ms: int, hi_ms: int | None = None
+    ) -> dict[str, list[Any]]:
+        """One aggregate row ([ts, value]) per sensor of ``kind`` in [lo, hi)."""
+        query = Select(
+            kind,
+            [field],
+            aggregate=aggregate,
+            tags={"park": self.park.id},
+            start=utc(lo_ms),
+            end=None if hi_ms is None else utc(hi_ms),
+            group_by_tags=["sensor"],
+        )
+        return {
+            s.tags.get("sensor", ""): s.values[0]
+            for s in self.store.query(query.to_influxql())
+            if s.values
+        }
+
+    def kpi_by_scope(
+        self,
+        field: str,
+        *,
+        window: str,
+        start: datetime,
+        end: datetime,
+        aggregate: Aggregate | None = None,
+    ) -> list[tuple[str, list[list[Any]]]]:
+        """(scope, rows of [ts, value]) of a stored KPI field of ``window`` in [start, end)."""
+        query = Select(
+            "kpi",
+            [field],
+            aggregate=aggregate,
+            tags={"park": self.park.id, "window": window},
+            start=start,
+            end=end,
+            group_by_tags=["scope"],
+        )
+        return [(s.tags.get("scope", ""), s.values) for s in self.store.query(query.to_influxql())]
