@@ -144,7 +144,9 @@ def freshness(work: Path, minutes: int, speed: float) -> dict:
             ingest=IngestSettings(
                 registry=REGISTRY, spool_dir=work / "spool", http_port=free_port()
             ),
-            processing=ProcessingSettings(config=CONFIG, http_port=free_port()),
+            processing=ProcessingSettings(
+                config=CONFIG, http_port=free_port(), state_dir=work / "processing"
+            ),
         )
         collector = CollectorProc(settings, work / "collector.log")
         procs.append(collector)

@@ -129,6 +129,7 @@ def _services(
         "SMARTPARK_ALERTS__DB": str(workdir / "alerts.db"),
         "SMARTPARK_ALERTS__HTTP_PORT": str(free_port()),
         "SMARTPARK_PROCESSING__HTTP_PORT": str(free_port()),
+        "SMARTPARK_PROCESSING__STATE_DIR": str(workdir / "processing"),
     }
     commands = {
         "processor": ["process", "--config", str(examples / "processing.yaml")],

@@ -7,9 +7,12 @@ Modules:
   engine   readings -> use -> enterprise and park totals -> KPIs per window (pure)
   quota    energy-use quota burn-down and month-end forecast (pure)
   muju     mu-average (亩均) scores and grades (pure)
-  output   KPI rows to line protocol and MQTT messages (pure)
+  output   KPI rows and evaluations to line protocol, KPI rows to MQTT messages (pure)
+  reads    typed reads of the store: counter readings, CEMS minutes, counts, stored KPIs
+  journal  the processor's durable readings journal and written-windows progress
   stream   the stream processor: MQTT in, InfluxDB and MQTT out, health and metrics
-  jobs     scheduled roll-ups and evaluations from the store (APScheduler)
+  jobs     roll-ups and evaluations recomputed from the store (idempotent)
+  schedule the jobs on APScheduler in the park's time zone, retried with back-off
   app      builds the stage from Settings (stream, schedule, /metrics and /healthz)
   cli      ``smartpark process`` and ``smartpark rollup``
 (CEMS hourly means live in the core, ``smartpark.cems``: alerts use them too.)

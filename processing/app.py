@@ -87,6 +87,7 @@ class ProcessingStage:
         if self.status is not None:
             self.status.stop()
         self.stream.store.close()
+        self.stream.journal.close()
         self.schedule.jobs.store.close()
 
 
@@ -106,6 +107,7 @@ def build(
         clock=clock,
         client_id=f"smartpark-processor-{setup.park_id}",
         limits=settings.ingest.decode_limits(),
+        state_dir=settings.processing.state_dir,
     )
     schedule = Schedule(jobs(setup, settings, clock=clock))
     status = None

@@ -79,6 +79,16 @@ class Journal:
                     rows.append((parts[0].decode(), ts, value))
         return rows
 
+    def newest_ms(self) -> int | None:
+        """The newest journaled reading's time, if any."""
+        segments = self._segments()
+        for path in reversed(segments):
+            hour = int(path.stem)
+            rows = self.read(hour)
+            if rows:
+                return max(ts for _s, ts, _v in rows)
+        return None
+
     def prune(self, before_ms: int) -> None:
         """Delete the segments whose hour ends before ``before_ms``."""
         for path in self._segments():

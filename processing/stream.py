@@ -14,9 +14,14 @@ readings (sensor, ts, value); the tick thread, every ``tick_s``:
    series and time: a rewrite overwrites) and then publishes them on MQTT;
 4. drops buffered readings no open or recent window needs.
 
-A failed store write keeps the windows dirty, so they are retried next tick. A
-restart rebuilds the buffer from the readings InfluxDB holds (the collector stored
-them) for the current day, and rewrites that day's closed windows.
+Delivery guarantees (see ``processing.journal``): a message is acknowledged only once
+its readings are in the fsynced journal, so every reading reaches the processor at
+least once across crashes. A failed store write keeps its windows dirty and retried;
+the durable progress records, per window size, the earliest window not yet written.
+A restart refills the buffer from the journal and the store (each reading counted
+once, keyed by sensor and time), recomputes, writes and publishes every closed window
+from that progress on, and accepts readings the broker redelivers back to it (the
+``floor``), however late they look against the recovered watermark.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -36,21 +42,25 @@ from paho.mqtt.reasoncodes import ReasonCode
 from processing import output
 from processing.config import ProcessingConfig
 from processing.engine import Park, kpis, sensor_totals
+from processing.journal import Journal, read_progress, write_progress
 from processing.kpis import Coefficients
-from processing.meters import window_end, window_ends, window_starts
+from processing.meters import window_end, window_starts
+from processing.reads import StoreReads
+from processing.windowbook import WindowBook
 from smartpark.clock import Clock
 from smartpark.errors import StoreError
 from smartpark.mqtt import connect, make_client, reason_failed
 from smartpark.registry import Registry
 from smartpark.settings import MqttSettings
 from smartpark.store.base import Store
-from smartpark.store.influxql import Select
 from smartpark.wire import Limits, decode, readings_filter, topic_for
 
 logger = logging.getLogger(__name__)
 
 WINDOWS = ("1m", "15m", "1h", "1d")
 _SCHEMA = {"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
+_DAY_MS = 86_400_000
+RECOVERY_MAX_MS = 2 * _DAY_MS  # a restart recomputes at most this far back; roll-ups do the rest
 
 
 @dataclass(slots=True)
@@ -65,6 +75,8 @@ class ProcessorStats:
     store_errors: int = 0
     tick_errors: int = 0
     published: int = 0
+    windows_recovered: int = 0
+    journal_errors: int = 0
     by_window: Counter[str] = field(default_factory=Counter)
 
 
@@ -83,6 +95,7 @@ class StreamProcessor:
         clock: Clock,
         client_id: str,
         limits: Limits,
+        state_dir: Path,
         tick_s: float = 0.1,
     ) -> None:
         self.park = Park.from_registry(registry, park_id, config)
@@ -107,21 +120,25 @@ class StreamProcessor:
             for s in registry.sensors()
             if s.ref.park == park_id and s.ref.sensor in fields
         }
-        self._publishing = True
         self._filter = readings_filter(mqtt.topic_root, park_id)
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, int, float]] = []
         self._buffer = pl.DataFrame(schema=_SCHEMA)
         self.watermark_ms: int | None = None
-        self._done: dict[str, set[int]] = {w: set() for w in WINDOWS}  # computed window starts
-        self._open: dict[str, set[int]] = {w: set() for w in WINDOWS}  # seen, not yet closed
-        self._dirty: dict[str, set[int]] = {w: set() for w in WINDOWS}
+        self.book = WindowBook(WINDOWS, tz=self.park.tz)
         self._revisions: Counter[tuple[str, str, int]] = Counter()
+        self._acks: list[tuple[int, int]] = []  # (mid, qos) of messages not yet journaled
+        state = state_dir / park_id
+        self.journal = Journal(state / "journal")
+        self._progress_path = state / "progress.json"
+        self._progress: dict[str, int] = read_progress(self._progress_path)
+        self._floor_ms: int | None = None  # accept anything from here on after a restart
+        self.reads = StoreReads(store, self.park)
         self._stop = threading.Event()
         self.subscribed = threading.Event()
         self._store_failing_since: float | None = None  # clock.monotonic() of the first failure
         self._last_received = clock.monotonic()
-        self.client = make_client(mqtt, client_id=client_id)
+        self.client = make_client(mqtt, client_id=client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -165,16 +182,17 @@ class StreamProcessor:
         self.stats.received += 1
         self._last_received = self.clock.monotonic()
         if route is None:
-            return  # another kind (CEMS, water, ...) or a system topic
+            self.client.ack(msg.mid, msg.qos)  # another kind (CEMS, water, ...): nothing to keep
+            return
         sensor, name, accepted = route
         good, bad = decode(
             msg.payload, fields=accepted, now_ms=self.clock.now_ms(), limits=self._limits
         )
         self.stats.rejected += len(bad)  # the collector dead-letters them
         rows = [(sensor, ts, float(values[name])) for ts, values, _ in good if name in values]
-        if rows:
-            with self._lock:
-                self._inbox.extend(rows)
+        with self._lock:
+            self._inbox.extend(rows)
+            self._acks.append((msg.mid, msg.qos))
 
     # -- ticks -----------------------------------------------------------------------
 
@@ -192,48 +210,69 @@ class StreamProcessor:
             self._inbox.extend(rows)
 
     def tick(self) -> None:
-        """One round: take queued readings, find dirty windows, compute, write, publish."""
+        """One round, in this order:
+
+        1. take the queued readings and append them to the journal; fsync it;
+        2. acknowledge their messages (a crash before this: the broker redelivers them);
+        3. find dirty windows, compute them, write their points, then publish them (a
+           failed write keeps them dirty, retried next tick);
+        4. record the progress (the earliest window per size not yet written), fsynced;
+        5. drop buffered readings and journal segments no changeable window needs.
+        """
         with self._lock:
             rows, self._inbox = self._inbox, []
+            acks, self._acks = self._acks, []
+        if rows or acks:
+            self._journal(rows, acks)
         if rows:
             self._take(pl.DataFrame(rows, schema=_SCHEMA, orient="row"))
         if self.watermark_ms is None:
             return
+        self.book.close(self.watermark_ms)
         for window in WINDOWS:
-            self._close(window)
-            if self._dirty[window]:
-                self._compute(window, sorted(self._dirty[window]))
+            if self.book.dirty[window]:
+                self._compute(window, sorted(self.book.dirty[window]))
+        self._save_progress()
         self._prune()
+
+    def _journal(self, rows: list[tuple[str, int, float]], acks: list[tuple[int, int]]) -> None:
+        try:
+            self.journal.append(rows)
+            self.journal.sync()
+        except OSError:
+            # Not acknowledged: the broker redelivers these messages after a restart.
+            self.stats.journal_errors += 1
+            logger.exception(
+                "journal write failed rows=%d: messages left unacknowledged", len(rows)
+            )
+            return
+        for mid, qos in acks:
+            self.client.ack(mid, qos)
+
+    def _save_progress(self) -> None:
+        assert self.watermark_ms is not None
+        progress = self.book.progress(self.watermark_ms)
+        if progress != self._progress:
+            write_progress(self._progress_path, progress)
+            self._progress = progress
 
     def _take(self, new: pl.DataFrame) -> None:
         self.stats.readings += new.height
         newest = int(new["ts"].max())  # type: ignore[arg-type]
         if self.watermark_ms is not None:
             horizon = self.watermark_ms - self._lateness_ms
+            if self._floor_ms is not None:
+                if horizon - self._floor_ms > _DAY_MS:
+                    self._floor_ms = None  # what the broker held at the restart is long in
+                else:
+                    horizon = min(horizon, self._floor_ms)
             late = new.filter(pl.col("ts") < horizon)
             if late.height:
                 self.stats.too_late += late.height
                 new = new.filter(pl.col("ts") >= horizon)
-        for window in WINDOWS:
-            starts = set(window_starts(new["ts"], window=window, tz=self.park.tz).unique())
-            self._dirty[window] |= starts & self._done[window]
-            self._open[window] |= starts - self._done[window]
+        self.book.note(new["ts"])
         self._buffer = pl.concat([self._buffer, new])
         self.watermark_ms = max(self.watermark_ms or newest, newest)
-
-    def _close(self, window: str) -> None:
-        """Windows that the watermark has passed and that were never computed become dirty.
-
-        Only the windows readings arrived for and that are still open are looked at, not
-        the whole buffer (up to a day of readings) on every tick."""
-        assert self.watermark_ms is not None
-        if not self._open[window]:
-            return
-        starts = pl.Series(sorted(self._open[window]), dtype=pl.Int64)
-        ends = window_ends(starts, window=window, tz=self.park.tz)
-        closed = set(starts.filter(ends <= self.watermark_ms).to_list())
-        self._open[window] -= closed
-        self._dirty[window] |= closed
 
     def _compute(self, window: str, starts: list[int]) -> None:
         lo = min(starts) - self._lookback_ms
@@ -260,20 +299,14 @@ class StreamProcessor:
             return  # still dirty: retried next tick
         self._store_failing_since = None
         self.stats.points_written += len(lines)
-        for start in starts:
-            if start in self._done[window]:
-                self.stats.windows_recomputed += 1
-            else:
-                self.stats.windows_computed += 1
-            self._done[window].add(start)
-        self._dirty[window] -= set(starts)
+        first, again = self.book.written(window, starts)
+        self.stats.windows_computed += first
+        self.stats.windows_recomputed += again
         self.stats.by_window[window] += len(starts)
         revisions = {}
         for scope, start in frame.select("scope", "window").iter_rows():
             revisions[(scope, start)] = self._revisions[(window, scope, start)]
             self._revisions[(window, scope, start)] += 1
-        if not self._publishing:
-            return
         ends = dict(zip(starts, end_of.to_list(), strict=True))
         for topic, payload in output.messages(
             frame,
@@ -296,17 +329,15 @@ class StreamProcessor:
             tz=self.park.tz,
         )[0]
         keep_from = int(day) - self._lookback_ms
+        if self._floor_ms is not None:
+            keep_from = min(keep_from, self._floor_ms - self._lookback_ms)
+        oldest_unwritten = min(self._progress.values(), default=keep_from)
+        self.journal.prune(min(keep_from, oldest_unwritten - self._lookback_ms))
         if self._buffer.height and int(self._buffer["ts"].min()) < keep_from:  # type: ignore[arg-type]
             self._buffer = self._buffer.filter(pl.col("ts") >= keep_from)
-        for window in WINDOWS:
-            self._done[window] = {s for s in self._done[window] if s >= keep_from}
-            self._open[window] = {s for s in self._open[window] if s >= keep_from}
+        self.book.prune(keep_from)
 
     # -- health and metrics ------------------------------------------------------------
-
-    def unwritten_windows(self) -> int:
-        """Windows computed or due whose points are not in the store yet."""
-        return sum(len(d) for d in self._dirty.values())
 
     def health(self, *, store_failing_unhealthy_s: float) -> tuple[bool, dict[str, Any]]:
         """Healthy: subscribed, and KPI writes not failing for longer than allowed."""
@@ -316,7 +347,7 @@ class StreamProcessor:
         if not self.subscribed.is_set():
             problems.append("not subscribed to the broker")
         if failing_s > store_failing_unhealthy_s:
-            unwritten = self.unwritten_windows()
+            unwritten = self.book.unwritten()
             problems.append(
                 f"KPI writes failing for {failing_s:.0f}s, {unwritten} windows unwritten"
             )
@@ -327,7 +358,9 @@ class StreamProcessor:
             "watermark_lag_s": self._watermark_lag_s(),
             "silent_s": round(now - self._last_received, 3),
             "store_failing_s": round(failing_s, 3),
-            "unwritten_windows": self.unwritten_windows(),
+            "unwritten_windows": self.book.unwritten(),
+            "oldest_unwritten_window_ms": self.book.oldest_unwritten_ms(),
+            "progress_ms": dict(self._progress),
             "problems": problems,
             "stats": {k: v for k, v in self.counters().items()},
         }
@@ -351,12 +384,14 @@ class StreamProcessor:
             "store_errors": s.store_errors,
             "tick_errors": s.tick_errors,
             "updates_published": s.published,
+            "windows_recovered": s.windows_recovered,
+            "journal_errors": s.journal_errors,
         }
 
     def gauges(self) -> dict[str, float]:
         return {
             "connected": float(self.subscribed.is_set()),
-            "unwritten_windows": float(self.unwritten_windows()),
+            "unwritten_windows": float(self.book.unwritten()),
             "buffered_readings": float(self._buffer.height),
             "watermark_lag_seconds": self._watermark_lag_s(),
         }
@@ -364,37 +399,45 @@ class StreamProcessor:
     # -- restart -----------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Refill the buffer from the stored readings of the newest day, and rewrite its KPIs."""
-        rows: list[tuple[str, int, float]] = []
-        newest = self._stored_newest()
+        """Recover after a (re)start; see the module text.
+
+        The windows of each size from the recorded progress on (for a first start: the
+        newest stored day) are recomputed from the journal and the store, written and
+        published; earlier windows are taken as written."""
+        newest = self.reads.newest_counter_ms()
+        journaled = self.journal.newest_ms()
+        if journaled is not None:
+            newest = max(newest or journaled, journaled)
         if newest is None:
             return
-        day = window_starts(pl.Series([newest], dtype=pl.Int64), window="1d", tz=self.park.tz)[0]
-        since = datetime.fromtimestamp((int(day) - self._lookback_ms) / 1000, UTC)
-        for kind, fld in self._kinds().items():
-            query = Select(
-                kind, [fld], tags={"park": self.park.id}, start=since, group_by_tags=["sensor"]
+        if self._progress:
+            since = min(self._progress.values())
+        else:
+            day = window_starts(pl.Series([newest], dtype=pl.Int64), window="1d", tz=self.park.tz)
+            since = int(day[0])
+        if newest - since > RECOVERY_MAX_MS:
+            logger.warning(
+                "recovery limited to %d days: earlier windows are left to the roll-ups",
+                RECOVERY_MAX_MS // _DAY_MS,
             )
-            for series in self.store.query(query.to_influxql()):
-                sensor = series.tags.get("sensor", "")
-                rows += [(sensor, int(ts), float(v)) for ts, v in series.values if v is not None]
-        logger.info("rebuilt from the store readings=%d since=%s", len(rows), since.isoformat())
-        self.feed(rows)
-        self._publishing = False  # rewritten in the store; subscribers had them already
-        try:
-            self.tick()
-        finally:
-            self._publishing = True
-
-    def _kinds(self) -> dict[str, str]:
-        meters = self.park.meters.select("kind", "field").unique()
-        return dict(meters.iter_rows())
-
-    def _stored_newest(self) -> int | None:
-        newest = None
-        for kind, fld in self._kinds().items():
-            query = Select(kind, [fld], aggregate="last", tags={"park": self.park.id})
-            for series in self.store.query(query.to_influxql()):
-                for ts, _value in series.values:
-                    newest = max(newest or ts, ts)
-        return newest
+            since = newest - RECOVERY_MAX_MS
+        lo = since - self._lookback_ms
+        stored = self.reads.counter_readings(lo)
+        journal = pl.DataFrame(self.journal.read(lo), schema=_SCHEMA, orient="row")
+        rows = pl.concat([journal, stored]).unique(subset=["sensor", "ts"], keep="first")
+        logger.info(
+            "recovering since=%s readings=%d (journal %d, store %d)",
+            datetime.fromtimestamp(since / 1000, UTC).isoformat(),
+            rows.height,
+            journal.height,
+            stored.height,
+        )
+        if rows.height == 0:
+            return
+        self._take(rows)
+        self.book.assume_written(self._progress, since)
+        self._floor_ms = since
+        before = self.stats.windows_computed
+        self.tick()
+        self.stats.windows_recovered = self.stats.windows_computed - before
+        logger.info("recovered windows=%d", self.stats.windows_recovered)

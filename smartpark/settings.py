@@ -86,6 +86,10 @@ class ProcessingSettings(BaseModel):
     park: Id | None = Field(default=None, description="park id (default: the registry's only park)")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9109, ge=0, le=65535)
+    state_dir: Path = Field(
+        default=Path("var/processing"),
+        description="readings journal and written-windows progress, per park",
+    )
     store_failing_unhealthy_s: float = Field(default=30.0, gt=0)
 
 

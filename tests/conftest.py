@@ -18,7 +18,14 @@ from ingest.collector import Collector
 from smartpark import registry as registry_mod
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
-from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings
+from smartpark.settings import (
+    AlertsSettings,
+    InfluxSettings,
+    IngestSettings,
+    MqttSettings,
+    ProcessingSettings,
+    Settings,
+)
 from smartpark.store import open_store
 from smartpark.store.influx1 import Influx1Store
 
@@ -71,6 +78,8 @@ def settings(mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path) -> Settin
         ingest=IngestSettings(
             registry=EXAMPLE_PARK, spool_dir=tmp_path / "spool", http_port=0, batch_max_age_ms=20
         ),
+        processing=ProcessingSettings(state_dir=tmp_path / "processing", http_port=0),
+        alerts=AlertsSettings(db=tmp_path / "alerts.db", http_port=0),
     )
 
 

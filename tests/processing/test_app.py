@@ -20,7 +20,9 @@ def test_processor_reports_healthy_when_subscribed_and_counts_in_metrics(
     settings: Settings, store: object
 ) -> None:
     port = free_port()
-    settings.processing = ProcessingSettings(config=CONFIG, http_port=port)
+    settings.processing = ProcessingSettings(
+        config=CONFIG, http_port=port, state_dir=settings.processing.state_dir
+    )
     processing = stage.build(settings)
     processing.start()
     try:
@@ -39,7 +41,9 @@ def test_processor_reports_healthy_when_subscribed_and_counts_in_metrics(
 
 def test_processor_without_a_broker_is_unhealthy(settings: Settings, store: object) -> None:
     port = free_port()
-    settings.processing = ProcessingSettings(config=CONFIG, http_port=port)
+    settings.processing = ProcessingSettings(
+        config=CONFIG, http_port=port, state_dir=settings.processing.state_dir
+    )
     settings.mqtt = settings.mqtt.model_copy(update={"port": free_port()})  # nobody listens
     processing = stage.build(settings)
     processing.start()

@@ -102,6 +102,7 @@ def _processor(
         clock=SystemClock(),
         client_id=f"{settings.mqtt.client_id}-{name}",
         limits=settings.ingest.decode_limits(),
+        state_dir=settings.processing.state_dir,
     )
     processor.start()
     assert processor.subscribed.wait(10)
