@@ -270,12 +270,14 @@ class CemsHourly(Evaluator):
             s.ref: stack for s in ctx.registry.sensors() if (stack := cems.stack_of(s.spec))
         }
         self._buckets: dict[SensorRef, dict[int, list[tuple[Any, ...]]]] = {}
+        self._received: dict[SensorRef, int] = {}  # wall clock of each stack's last reading
 
     def reading(
         self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
     ) -> list[Condition]:
         if "o2_pct" not in values:
             return []
+        self._received[ref] = now_ms
         zone = self.ctx.tz[ref.park]
         offset = zone.utcoffset(datetime.fromtimestamp(ts_ms / 1000, UTC))
         off_ms = int(offset.total_seconds() * 1000) if offset is not None else 0
@@ -287,11 +289,14 @@ class CemsHourly(Evaluator):
         return [c for h in sorted(done) for c in self._judge(ref, h, buckets.pop(h))]
 
     def tick(self, now_ms: int) -> list[Condition]:
-        """Hours whose stack went quiet past the hour's end."""
+        """The hours of stacks that have sent nothing for the grace period (receive time):
+        an hour is judged once, when the stack's own readings pass its end or when the
+        stack goes quiet, never because the wall clock is ahead of a replay."""
         out: list[Condition] = []
         for ref, buckets in self._buckets.items():
-            for hour in sorted(h for h in buckets if h + HOUR_MS + CEMS_GRACE_MS <= now_ms):
-                out += self._judge(ref, hour, buckets.pop(hour))
+            if buckets and now_ms - self._received.get(ref, now_ms) >= CEMS_GRACE_MS:
+                for hour in sorted(buckets):
+                    out += self._judge(ref, hour, buckets.pop(hour))
         return out
 
     def _judge(self, ref: SensorRef, hour: int, rows: list[tuple[Any, ...]]) -> list[Condition]:

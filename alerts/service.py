@@ -1,5 +1,11 @@
 """The alert service: readings and KPI updates from MQTT, alerts out on every channel.
 
+Time: conditions are judged in event time (readings' timestamps, KPI windows, each
+park's watermark); the wall clock decides only that nothing has arrived for a while
+(no data, a quiet stack's last hour, resolving a cleared alert when input stops) and
+paces reminders and escalation from the first notice. A replay at any speed, or a
+backfill, fires what the live feed fired, with the same ``fired_at``.
+
 paho's network thread decodes each message and runs the rule engine on it; a
 condition that changes goes through the lifecycle (SQLite) and its notices into the
 outbox, and the channel workers are woken: nothing waits for a channel. A tick
@@ -72,6 +78,7 @@ class AlertService:
         self.engine = Engine(config.rules, registry)
         self.lifecycle = Lifecycle(self.db, config.lifecycle, config.silences)
         self.conditions = 0
+        self.event_ms: dict[str, int] = {}  # per park: the newest reading or KPI time seen
         self.unreadable_kpis = 0
         self.tick_errors = 0
         self._lock = threading.Lock()
@@ -203,6 +210,9 @@ class AlertService:
             if route is not None:
                 ref, fields = route
                 good, _bad = decode(msg.payload, fields=fields, now_ms=now, limits=self._limits)
+                if not good:
+                    return
+                self._advance(ref.park, max(ts for ts, _v, _s in good), now)
                 conditions: list[Condition] = []
                 for ts, values, _seq in good:
                     conditions += self.engine.reading(ref, ts, values, now)
@@ -213,7 +223,17 @@ class AlertService:
                     self.unreadable_kpis += 1
                     logger.warning("unreadable KPI update on %s", msg.topic)
                     return
+                self._advance(update.park, update.end_ms, now)
                 self.handle(self.engine.kpi(update))
+
+    def _advance(self, park: str, event_ms: int, now_ms: int) -> None:
+        """Move the park's event time on; resolve what its damping has waited out by then,
+        before the new input is judged (as the live feed would have)."""
+        if event_ms <= self.event_ms.get(park, event_ms - 1):
+            return
+        self.event_ms[park] = event_ms
+        if self.lifecycle.resolution_due(park, event_ms):
+            self._deliver(self.lifecycle.tick(now_ms, self.event_ms))
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -241,7 +261,7 @@ class AlertService:
         now = self.clock.now_ms()
         with self._lock:
             self.handle(self.engine.tick(now))
-            self._deliver(self.lifecycle.tick(now))
+            self._deliver(self.lifecycle.tick(now, self.event_ms))
 
     def ack(self, alert_id: str, by: str) -> bool:
         with self._lock:

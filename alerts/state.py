@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     value REAL, limit_value REAL, message TEXT NOT NULL,
     fired_ms INTEGER NOT NULL, acked_ms INTEGER, acked_by TEXT, cleared_ms INTEGER,
     resolved_ms INTEGER, notified_ms INTEGER, reminders INTEGER NOT NULL DEFAULT 0,
-    escalated INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0
+    escalated INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0,
+    first_notified_ms INTEGER, cleared_wall_ms INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert ON alerts(rule, subject) WHERE state != 'resolved';
 CREATE TABLE IF NOT EXISTS events (
@@ -41,6 +42,8 @@ CREATE INDEX IF NOT EXISTS due ON outbox(channel, delivered_ms, next_ms);
 """
 
 OPEN = ("firing", "acknowledged")
+# Columns added after the first release: (name, type), added to older databases on open.
+ADDED_COLUMNS = (("first_notified_ms", "INTEGER"), ("cleared_wall_ms", "INTEGER"))
 
 
 @dataclass(slots=True)
@@ -60,10 +63,12 @@ class Alert:
     acked_by: str | None = None
     cleared_ms: int | None = None
     resolved_ms: int | None = None
-    notified_ms: int | None = None
+    notified_ms: int | None = None  # wall clock of the last notice (reminders pace from it)
     reminders: int = 0
     escalated: int = 0
     seq: int = 0
+    first_notified_ms: int | None = None  # wall clock of the first notice (escalation)
+    cleared_wall_ms: int | None = None  # wall clock of the clear (``cleared_ms``: event time)
 
 
 class AlertDB:
@@ -73,6 +78,10 @@ class AlertDB:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.executescript(SCHEMA)
+        have = {r["name"] for r in self._db.execute("PRAGMA table_info(alerts)").fetchall()}
+        for name, kind in ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE alerts ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:

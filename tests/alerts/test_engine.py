@@ -276,3 +276,27 @@ def test_rate_of_change_ignores_second_by_second_noise_but_not_a_step(park: Regi
     for i in range(120, 130):  # a 5 MW step
         out += engine.reading(GRID, T0 + i * 1000, {"power_kw": 10_000.0}, T0 + i * 1000)
     assert [c.raised for c in out] == [True] and out[0].at_ms == T0 + 120_000
+
+
+@pytest.mark.parametrize("delay_s", [30 * 86_400, 3_600])
+def test_cems_hours_are_judged_on_their_own_minutes_however_late_they_arrive(
+    park: Registry, delay_s: int
+) -> None:
+    """A replay of a past day (the wall clock a month ahead) or a gateway that delivers
+    an hour late: each hour is judged when the stack's next hour starts, on all its
+    minutes, however often the service ticks meanwhile."""
+    engine = _engine(park, {"id": "cems", "type": "cems_hourly", "pollutants": ["nox_mg_m3"]})
+    out: list[Condition] = []
+    for i in range(180):
+        nox = 20.0 if i >= 120 else (60.0 if i < 30 or 60 <= i < 105 else 10.0 if i < 60 else 0.0)
+        now = T0 + i * MIN + delay_s * 1000
+        out += engine.reading(STACK, T0 + i * MIN, _stack_minute(nox), now)
+        out += engine.tick(now + 500)  # the service ticks between readings
+    assert [((c.at_ms - T0) // 3_600_000, c.raised) for c in out] == [(1, True)]
+    out += engine.tick(T0 + 179 * MIN + delay_s * 1000 + 4 * MIN)  # quiet, not for long
+    assert len(out) == 1
+    out += engine.tick(T0 + 180 * MIN + delay_s * 1000 + 6 * MIN)  # quiet past the grace
+    assert [((c.at_ms - T0) // 3_600_000, c.raised, round(c.value or 0, 1)) for c in out] == [
+        (1, True, 35.0),
+        (3, False, 20.0),
+    ]

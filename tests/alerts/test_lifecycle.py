@@ -147,3 +147,34 @@ def test_a_restart_in_the_middle_of_a_firing_alert(
     assert [(n.event, n.alert.id) for n in cleared] == [("resolved", fired[0].alert.id)]
     assert [k for k, _ in db2.history(fired[0].alert.id)] == ["firing", "resolved"]
     db2.close()
+
+
+def test_escalation_counts_from_the_first_notice_not_from_the_event_time(db: AlertDB) -> None:
+    life = Lifecycle(db, LifecycleConfig(remind_every_s=7200, escalate_after_s=3600))
+    past = T0 - 30 * 86_400 * S  # a replayed reading from a month ago, notified now
+    fired = life.apply(_cond(True, past), T0)
+    assert fired[0].payload()["fired_at"] != fired[0].payload()["notified_at"]
+    assert life.tick(T0 + S, {"tianfu-np": past + S}) == []  # no escalation a second later
+    assert life.tick(T0 + 3599 * S, {"tianfu-np": past}) == []
+    assert [n.event for n in life.tick(T0 + 3600 * S, {"tianfu-np": past})] == ["escalated"]
+
+
+def test_a_replayed_clear_resolves_when_event_time_passes_the_damping(db: AlertDB) -> None:
+    life = Lifecycle(db, LifecycleConfig(resolve_after_s=300))
+    past = T0 - 86_400 * S
+    life.apply(_cond(True, past), T0)
+    assert life.apply(_cond(False, past + 60 * S), T0 + S) == []  # cleared, damping
+    assert not life.resolution_due("tianfu-np", past + 359 * S)
+    assert life.tick(T0 + 2 * S, {"tianfu-np": past + 359 * S}) == []
+    assert life.resolution_due("tianfu-np", past + 360 * S)
+    resolved = life.tick(T0 + 2 * S, {"tianfu-np": past + 360 * S})
+    assert [n.event for n in resolved] == ["resolved"]
+
+
+def test_a_clear_resolves_on_the_wall_clock_when_nothing_more_arrives(db: AlertDB) -> None:
+    life = Lifecycle(db, LifecycleConfig(resolve_after_s=300))
+    past = T0 - 86_400 * S
+    life.apply(_cond(True, past), T0)
+    life.apply(_cond(False, past + 60 * S), T0)
+    assert life.tick(T0 + 299 * S, {"tianfu-np": past + 60 * S}) == []
+    assert [n.event for n in life.tick(T0 + 300 * S, {"tianfu-np": past + 60 * S})] == ["resolved"]
