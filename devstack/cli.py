@@ -28,3 +28,31 @@ def demo(
 
     configure_logging("WARNING")
     run_demo(settings(registry), rate=rate, batch=batch, duration_s=duration, console=console)
+
+
+scenario_app = typer.Typer(no_args_is_help=True, help="Scenarios through the whole pipeline.")
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("check")
+def scenario_check(
+    scenario: Annotated[str, typer.Argument(help="scenario YAML file")],
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each stage")] = 600.0,
+) -> None:
+    """Run a scenario through local servers, the collector, the processor and the alert
+    service, and compare the alerts and KPIs with the scenario's checks (exit 1 if any fail)."""
+    from pathlib import Path
+
+    from devstack import scenario_check
+    from simulators import scenario as scenario_mod
+
+    configure_logging("WARNING")
+    loaded = scenario_mod.load(Path(scenario))
+    console.print(f"checking {loaded.name} through the whole pipeline ...")
+    outcome = scenario_check.run(loaded, timeout_s=timeout)
+    for good, line in outcome.lines:
+        typer.echo(f"{'ok  ' if good else 'FAIL'} {line}")
+    if not outcome.ok:
+        console.print(f"[red]{loaded.name}: checks failed[/red]; logs in {outcome.workdir}")
+        raise typer.Exit(1)
+    typer.echo(f"{loaded.name}: every check passed")

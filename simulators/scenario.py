@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
@@ -116,10 +116,43 @@ class LoadChange(Strict):
     factor: float = Field(gt=0)
 
 
+class AlertCheck(Strict):
+    """An alert the pipeline must raise exactly once for this subject."""
+
+    rule: Id
+    subject: str = Field(min_length=1)
+    fired_from: AwareDatetime = Field(description="earliest accepted fired_at (event time)")
+    fired_to: AwareDatetime = Field(description="latest accepted fired_at (event time)")
+    value: tuple[float, float] | None = Field(default=None, description="[low, high]")
+    resolved: bool = Field(default=False, description="it must also be resolved")
+
+
+class KpiCheck(Strict):
+    """A stored KPI point that must fall within a range."""
+
+    scope: str = Field(min_length=1, description="an enterprise id or _park")
+    window: Literal["1h", "1d"]
+    start: AwareDatetime
+    field: Id
+    range: tuple[float, float]
+
+
+class Checks(Strict):
+    """Machine-readable expectations, run by ``smartpark scenario check`` through the
+    whole pipeline. Only the listed alerts may come from ``rules``."""
+
+    rules: list[dict[str, Any]] = Field(min_length=1, description="alert rules, as in alerts.yaml")
+    alerts: list[AlertCheck] = Field(default_factory=list)
+    kpis: list[KpiCheck] = Field(default_factory=list)
+    enterprises: list[Id] = Field(default_factory=list, description="publish only these")
+    kinds: list[Id] = Field(default_factory=list, description="publish only these kinds")
+
+
 class Scenario(Strict):
     name: Id
     description: str = Field(min_length=1)
     expect: list[str] = Field(default_factory=list, description="what the pipeline should do")
+    checks: Checks | None = None
     registry: Path = Path("../park.yaml")
     seed: int = 0
     start: AwareDatetime

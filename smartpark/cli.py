@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "rollup": "processing.cli",
     "alerts": "alerts.cli",
     "demo": "devstack.cli",
+    "scenario": "devstack.cli",
 }
 # stage apps mounted as a group of their own (``smartpark alerts run``); the others'
 # commands sit at the root (``smartpark collect``)
