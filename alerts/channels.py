@@ -30,7 +30,7 @@ import httpx
 import orjson
 
 from alerts.rules import Email, Smtp, Webhook
-from alerts.state import AlertDB
+from smartpark.alertstore import AlertDB
 from smartpark.clock import Clock
 from smartpark.errors import ConfigError, DeliveryError
 

@@ -59,7 +59,7 @@ def list_(
 ) -> None:
     """Open alerts (from the alert database only): id, state, severity, rule, enterprise,
     subject, message."""
-    from alerts.state import AlertDB
+    from smartpark.alertstore import AlertDB
 
     db = AlertDB(settings().alerts.db)
     try:

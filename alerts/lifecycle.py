@@ -33,7 +33,7 @@ from typing import Any, Literal
 from alerts.conditions import Condition
 from alerts.rules import Lifecycle as LifecycleConfig
 from alerts.rules import Silence
-from alerts.state import Alert, AlertDB
+from smartpark.alertstore import Alert, AlertDB
 
 Event = Literal["firing", "reminder", "escalated", "acknowledged", "resolved"]
 Audience = Literal["enterprise", "operator", "both"]

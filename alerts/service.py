@@ -32,7 +32,7 @@ from alerts.conditions import Condition
 from alerts.engine import Engine
 from alerts.lifecycle import Lifecycle, Notice
 from alerts.rules import AlertConfig, Channel, Email
-from alerts.state import AlertDB
+from smartpark.alertstore import AlertDB
 from smartpark.clock import Clock
 from smartpark.errors import DeliveryError, StoreError
 from smartpark.model import PARK_SCOPE
@@ -42,8 +42,10 @@ from smartpark.settings import Settings
 from smartpark.store.base import Store
 from smartpark.store.lineprotocol import encode_point
 from smartpark.wire import (
+    ack_topic,
     alert_topic,
     decode,
+    decode_ack,
     decode_kpi_update,
     kpi_filter,
     readings_filter,
@@ -84,6 +86,7 @@ class AlertService:
         self._lock = threading.Lock()
         root = settings.mqtt.topic_root
         self._root = root
+        self._ack_topic = ack_topic(root)
         self._routes = {
             topic_for(root, s.ref): (s.ref, frozenset(s.fields)) for s in registry.sensors()
         }
@@ -193,7 +196,13 @@ class AlertService:
         if reason_failed(reason):
             logger.warning("alerts connect refused reason=%s", reason)
             return
-        client.subscribe([(readings_filter(self._root), 1), (kpi_filter(self._root), 1)])
+        client.subscribe(
+            [
+                (readings_filter(self._root), 1),
+                (kpi_filter(self._root), 1),
+                (ack_topic(self._root), 1),
+            ]
+        )
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.subscribed.clear()
@@ -217,6 +226,12 @@ class AlertService:
                 for ts, values, _seq in good:
                     conditions += self.engine.reading(ref, ts, values, now)
                 self.handle(conditions)
+            elif msg.topic == self._ack_topic:
+                request = decode_ack(msg.payload)
+                if request is None:
+                    logger.warning("unreadable acknowledgement request on %s", msg.topic)
+                    return
+                self._deliver(self.lifecycle.ack(request[0], request[1], now))
             elif msg.topic.endswith("/_kpi"):
                 update = decode_kpi_update(msg.payload)
                 if update is None:

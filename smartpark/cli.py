@@ -32,12 +32,13 @@ COMMANDS: dict[str, str] = {
     "process": "processing.cli",
     "rollup": "processing.cli",
     "alerts": "alerts.cli",
+    "api": "api.cli",
     "demo": "devstack.cli",
     "scenario": "devstack.cli",
 }
 # stage apps mounted as a group of their own (``smartpark alerts run``); the others'
 # commands sit at the root (``smartpark collect``)
-GROUPS = {"alerts.cli": "alerts"}
+GROUPS = {"alerts.cli": "alerts", "api.cli": "api"}
 
 
 def _version() -> str:

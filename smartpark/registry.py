@@ -110,6 +110,11 @@ class ParkSpec(Strict):
     location: Location
     area_mu: float = Field(gt=0)
     targets: dict[Id, float] = Field(default_factory=dict)
+    share_park_totals: bool = Field(
+        default=False,
+        description="let enterprises see the park's aggregate KPIs (with two enterprises "
+        "the park total reveals the other's figures: off unless the park agrees)",
+    )
     enterprises: list[EnterpriseSpec] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -161,6 +166,10 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._sensors)
+
+    def sensor(self, park: str, sensor: str) -> RegisteredSensor | None:
+        """The sensor of ``park`` with this id, if registered."""
+        return self._sensors.get((park, sensor))
 
     def resolve(
         self, park: str, enterprise: str, kind: str, sensor: str

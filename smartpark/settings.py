@@ -105,6 +105,20 @@ class AlertsSettings(BaseModel):
     tick_s: float = Field(default=0.5, gt=0)
 
 
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    keys_db: Path = Field(default=Path("var/api.db"), description="API keys and the audit log")
+    rate_per_s: float = Field(default=20.0, gt=0, description="requests per second per key")
+    burst: int = Field(default=60, ge=1, description="requests a key may make at once")
+    max_points: int = Field(default=5_000, ge=100, description="points in one answer, at most")
+    max_range_days: int = Field(default=400, ge=1, description="the longest period one asks for")
+    stream_replay_s: int = Field(
+        default=300, ge=0, description="how far back Last-Event-ID resumes a live stream"
+    )
+    secure_cookies: bool = Field(default=False, description="set when served behind TLS")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTPARK_", env_nested_delimiter="__", extra="forbid"
@@ -115,6 +129,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     processing: ProcessingSettings = ProcessingSettings()
     alerts: AlertsSettings = AlertsSettings()
+    api: ApiSettings = ApiSettings()
 
     @model_validator(mode="after")
     def _refuse_known_bad_secrets(self) -> Settings:
@@ -133,7 +148,7 @@ class Settings(BaseSettings):
 def to_env(settings: Settings) -> dict[str, str]:
     """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
-    for section_name in ("mqtt", "influx", "ingest", "processing", "alerts"):
+    for section_name in ("mqtt", "influx", "ingest", "processing", "alerts", "api"):
         section = getattr(settings, section_name)
         for name in type(section).model_fields:
             value = getattr(section, name)

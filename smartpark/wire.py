@@ -7,6 +7,7 @@ Topics (a level starting with ``_`` marks a system topic that carries no reading
 - dead letters ``{root}/_deadletter/{reason}`` (the device's topic only in the body)
 - KPI updates  ``{root}/{park}/{scope}/_kpi`` (scope: an enterprise id or ``_park``)
 - alerts       ``{root}/{park}/{enterprise}/_alerts``
+- ack requests ``{root}/_control/alerts/ack`` (the API asks the alert service)
 
 Payload: UTF-8 JSON, one reading ``{"ts": ..., "values": {...}, "seq": n}`` or an
 array of them. ``ts`` is epoch milliseconds or an ISO 8601 / RFC 3339 string with
@@ -78,6 +79,28 @@ def alert_topic(root: str, park: str, enterprise: str) -> str:
 
 def alert_filter(root: str) -> str:
     return f"{root}/+/+/_alerts"
+
+
+def ack_topic(root: str) -> str:
+    return f"{root}/_control/alerts/ack"
+
+
+def encode_ack(alert_id: str, by: str) -> bytes:
+    return orjson.dumps({"id": alert_id, "by": by})
+
+
+def decode_ack(payload: bytes | bytearray) -> tuple[str, str] | None:
+    """(alert id, who) of an acknowledgement request, or None when it is not one."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(body) is not dict:
+        return None
+    alert_id, by = body.get("id"), body.get("by")
+    if type(alert_id) is not str or type(by) is not str or not alert_id or not by:
+        return None
+    return alert_id[:64], by[:128]
 
 
 def deadletter_topic(root: str, problems: Sequence[Problem]) -> str:

@@ -39,7 +39,8 @@ def rfc3339(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Select:
-    """``SELECT fields FROM measurement WHERE tags AND time GROUP BY ...``."""
+    """``SELECT fields FROM measurement WHERE tags AND time GROUP BY ...``; ``fields`` may
+    be ``["*"]`` (every field and tag)."""
 
     measurement: str
     fields: Sequence[str]
@@ -49,11 +50,17 @@ class Select:
     end: datetime | None = None
     group_by_tags: Sequence[str] = ()
     limit: int | None = None
+    group_by_time_s: int | None = None  # with an aggregate: one row per interval
+    newest_first: bool = False
 
     def to_influxql(self) -> str:
         if not self.fields:
             raise ValueError("select at least one field")
-        if self.aggregate is None:
+        if tuple(self.fields) == ("*",):
+            if self.aggregate is not None:
+                raise ValueError("no aggregate over every field")
+            cols = "*"
+        elif self.aggregate is None:
             cols = ", ".join(quote_ident(f) for f in self.fields)
         else:
             cols = ", ".join(
@@ -68,8 +75,17 @@ class Select:
         text = f"SELECT {cols} FROM {quote_ident(self.measurement)}"  # noqa: S608
         if conds:
             text += " WHERE " + " AND ".join(conds)
-        if self.group_by_tags:
-            text += " GROUP BY " + ", ".join(quote_ident(t) for t in self.group_by_tags)
+        groups = [quote_ident(t) for t in self.group_by_tags]
+        if self.group_by_time_s is not None:
+            if self.aggregate is None or self.group_by_time_s < 1:
+                raise ValueError("GROUP BY time needs an aggregate and a positive interval")
+            groups.insert(0, f"time({int(self.group_by_time_s)}s)")
+        if groups:
+            text += " GROUP BY " + ", ".join(groups)
+        if self.group_by_time_s is not None:
+            text += " fill(none)"
+        if self.newest_first:
+            text += " ORDER BY time DESC"
         if self.limit is not None:
             if self.limit < 1:
                 raise ValueError(f"limit must be positive: {self.limit}")

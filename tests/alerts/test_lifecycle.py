@@ -11,7 +11,7 @@ from alerts.engine import Condition, Engine
 from alerts.lifecycle import Lifecycle
 from alerts.rules import Lifecycle as LifecycleConfig
 from alerts.rules import Silence, parse
-from alerts.state import AlertDB
+from smartpark.alertstore import AlertDB
 from smartpark.model import SensorRef
 from smartpark.registry import Registry
 

@@ -1,5 +1,8 @@
 """Alert state, history and the delivery outbox in SQLite (survives restarts).
 
+The alert service writes it; the API reads alerts and their history from it (and asks
+the alert service, over MQTT, for acknowledgements), so it lives in the core.
+
 Tables: ``alerts`` (one row per alert; at most one unresolved per rule and subject),
 ``events`` (the history: fired, reminded, escalated, acknowledged, resolved) and
 ``outbox`` (one row per notification and channel, with its idempotency key, attempts,
@@ -186,6 +189,48 @@ class AlertDB:
                 "WHERE delivered_ms IS NULL GROUP BY channel"
             ).fetchall()
         return {r[0]: (int(r[1]), int(r[2] or 0), r[3]) for r in rows}
+
+    def page(
+        self,
+        *,
+        park: str,
+        enterprises: list[str] | None,
+        states: list[str] | None,
+        severity: str | None,
+        rule: str | None,
+        since_ms: int | None,
+        until_ms: int | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[Alert]:
+        """Alerts newest first, filtered; ``after`` is the (fired_ms, id) cursor of the last
+        row of the previous page. Every value is a bound parameter."""
+        sql = ["SELECT * FROM alerts WHERE park = ?"]
+        args: list[Any] = [park]
+        if enterprises is not None:
+            sql.append(f"AND enterprise IN ({', '.join('?' for _ in enterprises) or 'NULL'})")
+            args += enterprises
+        if states:
+            sql.append(f"AND state IN ({', '.join('?' for _ in states)})")
+            args += states
+        for column, value in (("severity", severity), ("rule", rule)):
+            if value is not None:
+                sql.append(f"AND {column} = ?")
+                args.append(value)
+        if since_ms is not None:
+            sql.append("AND fired_ms >= ?")
+            args.append(since_ms)
+        if until_ms is not None:
+            sql.append("AND fired_ms < ?")
+            args.append(until_ms)
+        if after is not None:
+            sql.append("AND (fired_ms < ? OR (fired_ms = ? AND id < ?))")
+            args += [after[0], after[0], after[1]]
+        sql.append("ORDER BY fired_ms DESC, id DESC LIMIT ?")
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(" ".join(sql), args).fetchall()
+        return [Alert(**dict(r)) for r in rows]
 
     def channels(self) -> list[str]:
         with self._lock:

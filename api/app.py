@@ -1,0 +1,99 @@
+"""``create_app(settings)``: the FastAPI service operators and enterprises read from.
+
+Versioned under ``/v1`` (OpenAPI at ``/docs``); every route takes its caller from one
+dependency and checks scope through ``api.deps.Guard`` (401 for no valid key, 404 for
+anything outside the key's scope or missing). ``/healthz`` and ``/metrics`` like every
+service. Reads go to InfluxDB through ``api.reads``; alerts are read from the alert
+service's SQLite and acknowledged by asking the alert service over MQTT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
+from api import alert_routes, data_routes
+from api.deps import Guard, RateLimiter
+from api.keys import KeyStore
+from api.reads import Reads
+from api.services import Services
+from api.stream import EventHub
+from smartpark import registry as registry_mod
+from smartpark.alertstore import AlertDB
+from smartpark.errors import StoreError
+from smartpark.settings import Settings
+from smartpark.store import open_store
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API service of ``settings``; its broker connection starts with the app."""
+    registry = registry_mod.load(settings.ingest.registry)
+    store = open_store(settings.influx)
+    keys = KeyStore(settings.api.keys_db)
+    hub = EventHub(settings.mqtt, replay_s=settings.api.stream_replay_s, client_id="smartpark-api")
+    services = Services(
+        registry=registry,
+        settings=settings,
+        guard=Guard(keys, registry, RateLimiter(settings.api.rate_per_s, settings.api.burst)),
+        reads=Reads(store, registry),
+        hub=hub,
+        alerts_db=AlertDB(settings.alerts.db),
+        keys=keys,
+    )
+    metrics = CollectorRegistry()
+    requests = Counter(
+        "smartpark_api_requests", "API requests by route and status", ["route", "status"],
+        registry=metrics,
+    )  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        yield
+        hub.stop()
+        store.close()
+        keys.close()
+        services.alerts_db.close()
+
+    app = FastAPI(
+        title="smartpark API",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.sessions = {}  # session cookie -> Caller (the web page's sign-in)
+    app.state.services = services
+    reads = services.reads
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(StoreError)
+    async def store_down(_r: Request, exc: StoreError) -> Response:
+        return JSONResponse({"detail": "the database is unavailable; retry later"}, 503)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        problems = []
+        if not reads.store.ping():
+            problems.append("database unreachable")
+        if not hub.connected.is_set():
+            problems.append("not connected to the broker")
+        body = {"status": "unhealthy" if problems else "ok", "problems": problems}
+        return JSONResponse(body, 503 if problems else 200)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    alert_routes.mount(app, services)
+    data_routes.mount(app, services)
+    return app

@@ -1,0 +1,115 @@
+"""Who may see what, in one place every route uses.
+
+The rule, applied everywhere: a missing, unknown or revoked key gets **401**; a key
+asking for anything outside its scope gets **404**, the same answer as for something
+that does not exist, so a key learns nothing about other parks or enterprises (not even
+that they exist). Operators see their park; enterprises see their own enterprise, and
+the park's aggregate only where the park's registry entry sets ``share_park_totals``.
+Ids are checked against the id grammar before any query; each key is rate limited.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import HTTPException, Path, Query, Request
+
+from api.keys import Caller, KeyStore
+from smartpark.model import ID_PATTERN, PARK_SCOPE
+from smartpark.registry import Registry
+
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
+SCOPE_PATTERN = f"^({ID_PATTERN[1:-1]}|_park)$"
+ScopePath = Annotated[str, Path(pattern=SCOPE_PATTERN, max_length=64)]
+NOT_FOUND = HTTPException(404, "not found")
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate`` requests/s, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+
+
+@dataclass
+class Guard:
+    keys: KeyStore
+    registry: Registry
+    limiter: RateLimiter
+
+    def caller(self, request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        caller = self.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
+        if caller is None:
+            session = request.cookies.get("smartpark_session")
+            caller = request.app.state.sessions.get(session) if session else None
+        if caller is None:
+            raise HTTPException(
+                401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        wait = self.limiter.take(caller.key_id)
+        if wait:
+            raise HTTPException(
+                429, "too many requests", headers={"Retry-After": str(math.ceil(wait))}
+            )
+        return caller
+
+    def park(self, caller: Caller, park: str) -> None:
+        if park != caller.park or park not in self.registry.parks:
+            raise NOT_FOUND
+
+    def enterprise(self, caller: Caller, park: str, enterprise: str) -> None:
+        self.park(caller, park)
+        known = {e.id for e in self.registry.parks[park].enterprises}
+        if enterprise not in known or not caller.sees(enterprise):
+            raise NOT_FOUND
+
+    def scope(self, caller: Caller, park: str, scope: str) -> None:
+        """An enterprise id or ``_park`` (the aggregate, for enterprises only if shared)."""
+        if scope != PARK_SCOPE:
+            self.enterprise(caller, park, scope)
+            return
+        self.park(caller, park)
+        if caller.role != "operator" and not self.registry.parks[park].share_park_totals:
+            raise NOT_FOUND
+
+    def visible(self, caller: Caller, park: str) -> list[str]:
+        """The enterprise ids of ``park`` the caller sees."""
+        self.park(caller, park)
+        return [e.id for e in self.registry.parks[park].enterprises if caller.sees(e.id)]
+
+
+def period(
+    start: Annotated[datetime, Query(description="ISO 8601 with offset")],
+    end: Annotated[datetime, Query(description="ISO 8601 with offset (exclusive)")],
+    *,
+    max_days: int,
+) -> tuple[datetime, datetime]:
+    """A bounded, aware, forward period, or 422 saying what is wrong."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "start and end need a UTC offset, e.g. 2026-11-04T00:00:00+08:00")
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    if end - start > timedelta(days=max_days):
+        raise HTTPException(422, f"a period may span at most {max_days} days")
+    return start.astimezone(UTC), end.astimezone(UTC)

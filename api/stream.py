@@ -1,0 +1,148 @@
+"""The live stream: KPI updates and alerts from MQTT, fanned out to Server-Sent Events.
+
+paho's thread appends each event to a short replay buffer (``Last-Event-ID`` resumes
+within it) and hands it to every connected client's asyncio queue; each client's
+generator filters by its caller's scope. Browsers cannot send headers on an
+EventSource, so the stream is opened with a short-lived single-use ticket (or the
+page's session cookie), never with the API key in the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import paho.mqtt.client as paho
+
+from api.keys import Caller
+from smartpark.model import PARK_SCOPE
+from smartpark.mqtt import connect, make_client
+from smartpark.settings import MqttSettings
+from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
+
+logger = logging.getLogger(__name__)
+
+TICKET_TTL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    at: float  # monotonic receive time
+    kind: str  # "kpi" or "alert"
+    park: str
+    enterprise: str  # the KPI scope (an enterprise or _park) or the alert's enterprise
+    data: bytes
+
+    def frame(self) -> bytes:
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.kind.encode(), self.data)
+
+    def visible_to(self, caller: Caller, *, park_totals: bool) -> bool:
+        if self.park != caller.park:
+            return False
+        if caller.role == "operator":
+            return True
+        if self.enterprise == PARK_SCOPE:
+            return park_totals and self.kind == "kpi"
+        return self.enterprise == caller.enterprise
+
+
+class EventHub:
+    def __init__(self, mqtt: MqttSettings, *, replay_s: float, client_id: str) -> None:
+        self.replay_s = replay_s
+        self._buffer: deque[Event] = deque()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
+        self._tickets: dict[str, tuple[Caller, float]] = {}
+        self.connected = threading.Event()
+        self.unreadable = 0
+        self._mqtt = mqtt
+        root = mqtt.topic_root
+        self.client = make_client(mqtt, client_id=client_id)
+        self._filters = [(kpi_filter(root), 0), (alert_filter(root), 0)]
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        connect(self.client, self._mqtt, persistent=False)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- MQTT (paho's thread) ---------------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, *_: Any) -> None:
+        client.subscribe(self._filters)
+        self.connected.set()
+
+    def _on_disconnect(self, *_: Any) -> None:
+        self.connected.clear()
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        if msg.topic.endswith("/_kpi"):
+            update = decode_kpi_update(msg.payload)
+            if update is None:
+                self.unreadable += 1
+                return
+            kind, park, enterprise = "kpi", update.park, update.scope
+        else:
+            try:
+                body = orjson.loads(msg.payload)
+                kind, park, enterprise = "alert", str(body["park"]), str(body["enterprise"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                self.unreadable += 1
+                return
+        now = time.monotonic()
+        with self._lock:
+            event = Event(next(self._ids), now, kind, park, enterprise, bytes(msg.payload))
+            self._buffer.append(event)
+            while self._buffer and self._buffer[0].at < now - self.replay_s:
+                self._buffer.popleft()
+            clients = list(self._clients)
+        for loop, queue in clients:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    # -- clients ----------------------------------------------------------------------
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+        with self._lock:
+            self._clients.add((loop, queue))
+        return queue
+
+    def detach(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Event]) -> None:
+        with self._lock:
+            self._clients.discard((loop, queue))
+
+    def since(self, last_id: int) -> list[Event]:
+        """Buffered events after ``last_id`` (a reconnect with ``Last-Event-ID``)."""
+        with self._lock:
+            return [e for e in self._buffer if e.id > last_id]
+
+    def ticket(self, caller: Caller) -> str:
+        """A single-use ticket that opens one stream for ``caller`` within a minute."""
+        token = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with self._lock:
+            self._tickets = {t: v for t, v in self._tickets.items() if v[1] > now}
+            self._tickets[token] = (caller, now + TICKET_TTL_S)
+        return token
+
+    def redeem(self, token: str) -> Caller | None:
+        with self._lock:
+            found = self._tickets.pop(token, None)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]

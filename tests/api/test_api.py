@@ -1,0 +1,254 @@
+"""The API against a park the real pipeline filled: who sees what (as a table), values
+equal to the store, acknowledgements reaching the alert service, the live stream,
+exports and bad input."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import polars as pl
+import pytest
+
+from smartpark.mqtt import BoundedPublisher, connect, make_client
+from smartpark.store.influxql import Select
+from smartpark.wire import KpiUpdate, alert_filter, encode_kpi_update, kpi_topic
+from tests.api.conftest import Park
+from tests.conftest import wait_until
+
+NOW = datetime.now(UTC)
+RANGE = {
+    "start": (NOW - timedelta(hours=6)).isoformat(),
+    "end": (NOW + timedelta(hours=1)).isoformat(),
+}
+E08 = "/v1/parks/tianfu-np/enterprises/e08-anode"
+
+# route (GET), query, who may see it: callers "e08" (the owner), "operator" (the park's)
+ROUTES = [
+    ("/v1/parks/tianfu-np", {}, {"e08", "e01", "operator"}),
+    (f"{E08}/sensors", {}, {"e08", "operator"}),
+    (f"{E08}/latest", {}, {"e08", "operator"}),
+    (f"{E08}/sensors/e08-grid-1/series", {"field": "power_kw", **RANGE}, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/scopes/e08-anode/kpis", {"window": "1h", **RANGE}, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/scopes/e08-anode/scorecard", {}, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/scopes/_park/kpis", {"window": "1h", **RANGE}, {"operator"}),
+    ("/v1/parks/tianfu-np/scopes/_park/scorecard", {}, {"operator"}),
+    (f"{E08}/cems", RANGE, {"e08", "operator"}),
+    (f"{E08}/completeness", RANGE, {"e08", "operator"}),
+    (f"{E08}/quota", RANGE, {"e08", "operator"}),
+    (f"{E08}/report", RANGE, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "allowed"), ROUTES, ids=[r[0] for r in ROUTES])
+def test_who_sees_what(api_park: Park, path: str, query: dict, allowed: set[str]) -> None:
+    for who in ("e08", "e01", "operator", "stranger", "revoked", None):
+        response = api_park.get(path, who, **query)
+        if who in (None, "revoked"):
+            assert response.status_code == 401, (who, response.text)
+        elif who in allowed:
+            assert response.status_code == 200, (who, response.text)
+        else:
+            assert response.status_code == 404, (who, response.text)
+            assert "e08" not in response.text and "tianfu" not in response.text
+        if who == "e01" and response.status_code == 200:
+            assert "e08" not in response.text  # the park view lists only its own enterprise
+
+
+def test_an_enterprise_never_gets_anothers_alerts_or_ids(api_park: Park) -> None:
+    own = api_park.get("/v1/parks/tianfu-np/alerts", "e01").json()["alerts"]
+    assert own and {a["enterprise"] for a in own} == {"e01-baijiu"}
+    everything = api_park.get("/v1/parks/tianfu-np/alerts", "operator").json()["alerts"]
+    e08 = next(a for a in everything if a["enterprise"] == "e08-anode")
+    assert api_park.get(f"/v1/alerts/{e08['id']}", "e01").status_code == 404
+    assert api_park.post(f"/v1/alerts/{e08['id']}/ack", "e01").status_code == 404
+    assert api_park.get(f"/v1/alerts/{e08['id']}", "e08").json()["history"][0]["event"] == "firing"
+    for trick in ("e08-anode", ".*", "_park"):
+        assert api_park.get("/v1/parks/tianfu-np/alerts", "e01", enterprise=trick).status_code in (
+            404,
+            422,
+        )
+    assert api_park.get("/v1/parks/tianfu-np/enterprises", "e01").json() == [
+        e for e in api_park.get("/v1/parks/tianfu-np/enterprises", "operator").json()
+        if e["id"] == "e01-baijiu"
+    ]  # fmt: skip
+
+
+def test_kpis_served_equal_the_stored_points(api_park: Park) -> None:
+    body = api_park.get("/v1/parks/tianfu-np/scopes/e08-anode/kpis", "e08", window="1h", **RANGE)
+    points = body.json()["points"]
+    stored = api_park.store.query(
+        Select("kpi", ["energy_tce"], tags={"scope": "e08-anode", "window": "1h"}).to_influxql()
+    )[0].values
+    assert [(p["start_ms"], p["values"]["energy_tce"]) for p in points] == [
+        (int(t), v) for t, v in stored
+    ]
+    assert points[0]["method"]["factor_set"] == "cn" and "grid_factor" in points[0]["method"]
+
+
+def test_the_scorecard_carries_the_processing_targets(api_park: Park) -> None:
+    card = api_park.get("/v1/parks/tianfu-np/scopes/_park/scorecard", "operator").json()
+    today = card["today"]
+    assert today["stored"] and today["method"]["factor_set"] == "cn"
+    targeted = [k for k in today["kpis"] if "target" in k]
+    assert targeted, today
+    start = datetime.fromisoformat(today["start"])
+    stored = api_park.store.query(
+        Select(
+            "kpi", ["*"], tags={"scope": "_park", "window": "1d"}, start=start,
+            end=start + timedelta(milliseconds=1),
+        ).to_influxql()
+    )[0]  # fmt: skip
+    row = dict(zip(stored.columns, stored.values[0], strict=True))
+    for k in targeted:
+        assert k["met"] == row[f"{k['kpi']}_met"] and k["target"] == row[f"{k['kpi']}_target"]
+
+
+def test_an_acknowledgement_through_the_api_reaches_the_alert_service(api_park: Park) -> None:
+    notices: list[dict] = []
+    client = make_client(api_park.settings.mqtt, client_id="api-test-watch")
+    client.on_connect = lambda c, *_: c.subscribe(alert_filter("apitest"), qos=1)
+    client.on_message = lambda _c, _u, m: notices.append(orjson.loads(m.payload))
+    connect(client, api_park.settings.mqtt, persistent=False)
+    client.loop_start()
+    try:
+        alerts = api_park.get("/v1/parks/tianfu-np/alerts", "e08", state="firing").json()["alerts"]
+        target = alerts[0]["id"]
+        accepted = api_park.post(f"/v1/alerts/{target}/ack", "e08")
+        assert accepted.status_code == 202, accepted.text
+        wait_until(
+            lambda: api_park.get(f"/v1/alerts/{target}", "e08").json()["state"] == "acknowledged",
+            10,
+            "acknowledged in the alert service",
+        )
+        one = api_park.get(f"/v1/alerts/{target}", "e08").json()
+        assert one["acknowledged_by"] == "e08 energy manager"
+        wait_until(
+            lambda: any(n["event"] == "acknowledged" and n["id"] == target for n in notices),
+            10,
+            "the acknowledgement notice",
+        )
+        time.sleep(3)  # reminders come every 2 s while unacknowledged: none now
+        assert not [n for n in notices if n["id"] == target and n["event"] == "reminder"
+                    and n["at"] > one["acknowledged_at"]]  # fmt: skip
+        assert api_park.post(f"/v1/alerts/{target}/ack", "e08").status_code == 409
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _listen(api_park: Park, who: str, out: list[tuple[str, str]], stop: threading.Event,
+            last_id: str | None = None) -> None:  # fmt: skip
+    ticket = api_park.post("/v1/stream/ticket", who).json()["ticket"]
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    with httpx.stream("GET", f"{api_park.url}/v1/stream", params={"ticket": ticket},
+                      headers=headers, timeout=30) as response:  # fmt: skip
+        assert response.headers["x-accel-buffering"] == "no"
+        event_id = ""
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            if line.startswith("data: "):
+                out.append((event_id, line[6:]))
+            if stop.is_set():
+                return
+
+
+def test_the_live_stream_delivers_within_a_second_and_resumes(api_park: Park) -> None:
+    e08: list[tuple[str, str]] = []
+    e01: list[tuple[str, str]] = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_listen, args=(api_park, who, out, stop), daemon=True)
+        for who, out in (("e08", e08), ("e01", e01))
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    publisher = BoundedPublisher(api_park.settings.mqtt, client_id="api-kpi", persistent=False)
+    assert publisher.wait_connected()
+    update = KpiUpdate("tianfu-np", "e08-anode", "1m", 1, 60_001, 0, {"energy_tce": 4.25})
+    sent = time.monotonic()
+    publisher.publish(kpi_topic("apitest", "tianfu-np", "e08-anode"), encode_kpi_update(update))
+    wait_until(lambda: any("4.25" in d for _, d in e08), 5, "the KPI update on the stream")
+    assert time.monotonic() - sent < 1.0
+    first_id = next(i for i, d in e08 if "4.25" in d)
+    # Missed while away: resumed with Last-Event-ID.
+    later = KpiUpdate("tianfu-np", "e08-anode", "1m", 60_001, 120_001, 0, {"energy_tce": 5.5})
+    publisher.publish(kpi_topic("apitest", "tianfu-np", "e08-anode"), encode_kpi_update(later))
+    publisher.wait_all(5)
+    publisher.close()
+    resumed: list[tuple[str, str]] = []
+    again = threading.Thread(
+        target=_listen, args=(api_park, "e08", resumed, stop, first_id), daemon=True
+    )
+    again.start()
+    wait_until(lambda: any("5.5" in d for _, d in resumed), 5, "resumed after reconnect")
+    assert not any("4.25" in d for _, d in resumed)
+    stop.set()
+    assert not any("e08" in d for _, d in e01)  # another enterprise sees nothing of it
+
+
+def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:
+    csv = api_park.get(f"{E08}/report", "e08", **RANGE)
+    assert csv.content.startswith("\ufeff".encode())
+    text = csv.content.decode("utf-8-sig")
+    assert "# factor_set: cn" in text and "# grid_factor:" in text
+    parquet = api_park.get(f"{E08}/report", "e08", format="parquet", **RANGE)
+    frame = pl.read_parquet(io.BytesIO(parquet.content))
+    assert "energy_tce" in frame.columns and frame.height >= 1
+    meta = pl.read_parquet_metadata(io.BytesIO(parquet.content))
+    assert meta["enterprise"] == "e08-anode" and meta["factor_set"] == "cn"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        ("/v1/parks/TIANFU/scopes/e08-anode/kpis", {"window": "1h", **RANGE}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08' or '1'='1/kpis", {"window": "1h", **RANGE}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08-anode/kpis",
+         {"window": "1h", "start": RANGE["end"], "end": RANGE["start"]}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08-anode/kpis",
+         {"window": "1m", "start": "2025-01-01T00:00:00+08:00", "end": RANGE["end"]}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08-anode/kpis",
+         {"window": "1h", "start": "2026-11-01T00:00:00", "end": RANGE["end"]}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08-anode/kpis", {"window": "1y", **RANGE}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"limit": 100_000}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"cursor": "x'--"}, 422),
+    ],
+)  # fmt: skip
+def test_bad_input_gets_a_clear_4xx(api_park: Park, path: str, query: dict, status: int) -> None:
+    response = api_park.get(path, "operator", **query)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(api_park: Park) -> None:
+    from api.keys import KeyStore
+
+    store = KeyStore(api_park.settings.api.keys_db)
+    token = store.create(role="operator", park="tianfu-np", enterprise=None, name="busy")
+    store.close()
+    api_park.keys["busy"] = token
+    answers = []
+    for _ in range(400):
+        answers.append(api_park.get("/v1/parks", "busy"))
+        if answers[-1].status_code == 429:
+            break
+    assert [r.status_code for r in answers[:60]] == [200] * 60  # the burst
+    assert answers[-1].status_code == 429, "never limited"
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+def test_writes_are_audited(api_park: Park) -> None:
+    from api.keys import KeyStore
+
+    store = KeyStore(api_park.settings.api.keys_db)
+    actions = [a for _t, _k, _w, a, _x in store.audit_log()]
+    store.close()
+    assert actions.count("key.create") >= 5 and "key.revoke" in actions
