@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from api.keys import KeyStore
 from devstack.servers import InfluxDB, Mosquitto, free_port
 from simulators import recording
 from simulators import scenario as scenario_mod
@@ -118,8 +119,9 @@ def _summary(
 
 def _services(
     settings: Settings, workdir: Path, env: dict[str, str]
-) -> list[subprocess.Popen[bytes]]:
-    """The KPI processor and the alert service (rules from the example, channels: MQTT)."""
+) -> tuple[list[subprocess.Popen[bytes]], str, dict[str, str]]:
+    """The KPI processor, the alert service (rules from the example, channels: MQTT) and
+    the API with a demo key for one enterprise and one for the operator."""
     examples = settings.ingest.registry.resolve().parent
     alerts = yaml.safe_load((examples / "alerts.yaml").read_text(encoding="utf-8"))
     demo_alerts = {"rules": alerts["rules"], "mqtt": True, "lifecycle": alerts.get("lifecycle", {})}
@@ -130,10 +132,26 @@ def _services(
         "SMARTPARK_ALERTS__HTTP_PORT": str(free_port()),
         "SMARTPARK_PROCESSING__HTTP_PORT": str(free_port()),
         "SMARTPARK_PROCESSING__STATE_DIR": str(workdir / "processing"),
+        "SMARTPARK_API__PORT": str(api_port := free_port()),
+        "SMARTPARK_API__KEYS_DB": str(workdir / "api.db"),
     }
+    keystore = KeyStore(workdir / "api.db")
+    park = next(iter(registry_mod.load(settings.ingest.registry).parks.values()))
+    enterprise = "e08-anode" if any(e.id == "e08-anode" for e in park.enterprises) else None
+    enterprise = enterprise or park.enterprises[0].id
+    keys = {
+        "operator": keystore.create(
+            role="operator", park=park.id, enterprise=None, name="demo operator"
+        ),
+        enterprise: keystore.create(
+            role="enterprise", park=park.id, enterprise=enterprise, name=f"demo {enterprise}"
+        ),
+    }
+    keystore.close()
     commands = {
         "processor": ["process", "--config", str(examples / "processing.yaml")],
         "alerts": ["alerts", "run"],
+        "api": ["api", "run", "--log-level", "WARNING"],
     }
     procs = []
     for name, args in commands.items():
@@ -143,7 +161,7 @@ def _services(
                     [sys.executable, "-m", "smartpark", *args], env=env, stdout=log, stderr=log
                 )
             )
-    return procs
+    return procs, f"http://127.0.0.1:{api_port}", keys
 
 
 def _feed(settings: Settings, rate: float, batch: int) -> Any:
@@ -201,7 +219,8 @@ def run_demo(
             f"http://127.0.0.1:{http_port}", alive=lambda: collector.poll() is None
         ):
             raise SmartparkError(f"the collector did not subscribe; see {workdir}/collector.log")
-        procs += _services(settings, workdir, env)
+        services, api_url, keys = _services(settings, workdir, env)
+        procs += services
         watch = Watch(settings)
         messages, now, interval = _feed(settings, rate, batch)
         publisher = BoundedPublisher(
@@ -230,6 +249,9 @@ def run_demo(
             f"http://127.0.0.1:{http_port}/metrics and /healthz; readings and KPIs in InfluxDB "
             f"{settings.influx.url} database {settings.influx.database!r}; logs in {workdir}"
         )
+        console.print(f"API: {api_url}/docs (demo keys, Authorization: Bearer <key>):")
+        for who, key in keys.items():
+            console.print(f"  {who}: {key}", highlight=False)
         _live(http_port, publisher, feeder, stop, console, watch)
         clean = True
     finally:

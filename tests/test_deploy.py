@@ -50,7 +50,7 @@ def test_compose_file_is_consistent() -> None:
         assert (ROOT / path.removeprefix("/app/")).exists(), path
     assert "COPY examples examples" in (ROOT / "Dockerfile").read_text()
     # every long-running service is health-checked on its own /healthz port
-    for name, port in (("collector", 9108), ("processor", 9109), ("alerts", 9110)):
+    for name, port in (("collector", 9108), ("processor", 9109), ("alerts", 9110), ("api", 8080)):
         check = " ".join(services[name]["healthcheck"]["test"])
         assert f"http://127.0.0.1:{port}/healthz" in check, name
         assert f"{port}:{port}" in services[name]["ports"], name
