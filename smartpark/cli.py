@@ -33,12 +33,13 @@ COMMANDS: dict[str, str] = {
     "rollup": "processing.cli",
     "alerts": "alerts.cli",
     "api": "api.cli",
+    "dashboards": "dashboards.cli",
     "demo": "devstack.cli",
     "scenario": "devstack.cli",
 }
 # stage apps mounted as a group of their own (``smartpark alerts run``); the others'
 # commands sit at the root (``smartpark collect``)
-GROUPS = {"alerts.cli": "alerts", "api.cli": "api"}
+GROUPS = {"alerts.cli": "alerts", "api.cli": "api", "dashboards.cli": "dashboards"}
 
 
 def _version() -> str:

@@ -119,6 +119,18 @@ class ApiSettings(BaseModel):
     secure_cookies: bool = Field(default=False, description="set when served behind TLS")
 
 
+class DashboardsSettings(BaseModel):
+    language: Literal["en", "zh"] = Field(default="en", description="dashboard titles")
+    influx_url: str = Field(
+        default="http://influxdb:8086", description="InfluxDB as Grafana reaches it"
+    )
+    prometheus_url: str = Field(
+        default="http://prometheus:9090", description="Prometheus as Grafana reaches it"
+    )
+    grafana_url: str = "http://127.0.0.1:3000"
+    token: SecretStr | None = Field(default=None, description="Grafana service-account token")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTPARK_", env_nested_delimiter="__", extra="forbid"
@@ -130,6 +142,7 @@ class Settings(BaseSettings):
     processing: ProcessingSettings = ProcessingSettings()
     alerts: AlertsSettings = AlertsSettings()
     api: ApiSettings = ApiSettings()
+    dashboards: DashboardsSettings = DashboardsSettings()
 
     @model_validator(mode="after")
     def _refuse_known_bad_secrets(self) -> Settings:
@@ -138,6 +151,7 @@ class Settings(BaseSettings):
             ("influx.password", self.influx.password),
             ("influx.token", self.influx.token),
             ("alerts.smtp_password", self.alerts.smtp_password),
+            ("dashboards.token", self.dashboards.token),
             *((f"alerts.webhook_secrets.{k}", v) for k, v in self.alerts.webhook_secrets.items()),
         ):
             if secret is not None and secret.get_secret_value().lower() in _KNOWN_BAD_SECRETS:
@@ -148,7 +162,7 @@ class Settings(BaseSettings):
 def to_env(settings: Settings) -> dict[str, str]:
     """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
-    for section_name in ("mqtt", "influx", "ingest", "processing", "alerts", "api"):
+    for section_name in ("mqtt", "influx", "ingest", "processing", "alerts", "api", "dashboards"):
         section = getattr(settings, section_name)
         for name in type(section).model_fields:
             value = getattr(section, name)

@@ -1,0 +1,266 @@
+"""The five dashboards, built with grafana-foundation-sdk (pure): park overview,
+enterprise, CEMS compliance, evaluation, pipeline health. Stable UIDs, one folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
+
+from dashboards.layout import (
+    KWH,
+    MG_M3,
+    T_PER_TCE,
+    TCE,
+    TCO2,
+    Grid,
+    Language,
+    steps,
+    targets_steps,
+    title,
+)
+from dashboards.queries import Influx, influx_ref, prometheus_ref, select
+
+TAGS = ["smartpark"]
+PARK = {"park": "park"}
+
+
+def _base(uid: str, key: str, language: Language) -> dash.Dashboard:
+    return (
+        dash.Dashboard(f"smartpark · {title(key, language)}")
+        .uid(f"smartpark-{uid}")
+        .tags(TAGS)
+        .timezone("browser")
+        .refresh("1m")
+        .time("now/d", "now")
+        .editable()
+    )
+
+
+def _park_variable(park: str) -> dash.CustomVariable:
+    return (
+        dash.CustomVariable("park")
+        .label("park")
+        .values(park)
+        .current(VariableOption(selected=True, text=park, value=park))
+    )
+
+
+def _enterprise_variable() -> dash.QueryVariable:
+    # The registry's enterprises as InfluxDB knows them: the KPI scopes of the park.
+    return (
+        dash.QueryVariable("enterprise")
+        .label("enterprise")
+        .datasource(influx_ref())
+        .query('SHOW TAG VALUES FROM "kpi" WITH KEY = "scope" WHERE "park" = \'$park\'')
+        .regex("/^(?!_park$).*/")
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def _kpi(
+    fields: list[str], scope: str | None, window: str, *, agg: str = "last", series: bool = False
+) -> str:
+    """KPI fields of the park (``_park``) or ``$enterprise``: one value (stat) or a series
+    per ``$__interval`` (time series)."""
+    where = {"window": window, **({"scope": scope} if scope else {})}
+    where_vars = {"park": "park", **({} if scope else {"scope": "enterprise"})}
+    return select(
+        "kpi", fields, where=where, where_vars=where_vars, aggregate=agg, by_interval=series
+    )
+
+
+def _stat(key: str, query: str, unit: str, language: Language, **opts: Any) -> stat.Panel:
+    panel = stat.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
+    panel.with_target(Influx(query)).decimals(opts.get("decimals", 2))
+    if "thresholds" in opts:
+        panel.thresholds(opts["thresholds"])
+    if "time_from" in opts:
+        panel.time_from(opts["time_from"])
+    return panel
+
+
+def _series(key: str, queries: list[Influx], unit: str, language: Language) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
+    for q in queries:
+        panel.with_target(q)
+    return panel
+
+
+def park_overview(park: str, targets: Mapping[str, float], language: Language) -> dash.Dashboard:
+    """Today and month to date for the park as a whole, against its targets."""
+    board = _base("park", "park", language).with_variable(_park_variable(park))
+    grid = Grid()
+    clean = [v for k, v in targets.items() if k.startswith("clean_energy_share_pct")]
+    per_tce = targets.get("co2_location_t_per_tce", 0.20)
+    panels = [
+        (_stat("energy_today", _kpi(["energy_tce"], "_park", "1d"), TCE, language), 4, 4),
+        (_stat("energy_month", _kpi(["energy_tce"], "_park", "1mo"), TCE, language,
+               time_from="now/M"), 4, 4),
+        (_stat("co2_location_today", _kpi(["co2_location_t"], "_park", "1d"), TCO2, language), 4, 4),
+        (_stat("co2_market_today", _kpi(["co2_market_t"], "_park", "1d"), TCO2, language), 4, 4),
+        (_stat("co2_per_tce", _kpi(["co2_location_t_per_tce"], "_park", "1d"), T_PER_TCE,
+               language, thresholds=steps((None, "green"), (per_tce, "red"))), 8, 4),
+        (_stat("clean_implied", _kpi(["clean_energy_share_grid_implied_pct"], "_park", "1d"),
+               "percent", language, thresholds=targets_steps(clean), decimals=1), 8, 5),
+        (_stat("clean_proven", _kpi(["clean_energy_share_pct"], "_park", "1d"), "percent",
+               language, thresholds=targets_steps(clean), decimals=1), 8, 5),
+        (_stat("non_fossil", _kpi(["non_fossil_share_grid_implied_pct", "non_fossil_share_pct"],
+                                  "_park", "1d"), "percent", language, decimals=1), 8, 5),
+        (_series("carriers", [Influx(_kpi(["energy_equivalent_tce", "gas_m3", "steam_kg"],
+                                          "_park", "1h", agg="sum", series=True))], "short",
+                 language), 12, 8),
+        (_series("pv_grid", [Influx(_kpi(["pv_kwh", "grid_kwh", "green_kwh"], "_park", "1h",
+                                         agg="sum", series=True))], KWH, language), 12, 8),
+        (table.Panel().title(title("ranking", language)).datasource(influx_ref()).unit(TCE)
+         .with_target(Influx(select("kpi", ["energy_tce", "co2_location_t"],
+                                    where={"window": "1d"}, where_vars=PARK, aggregate="sum",
+                                    extra="\"scope\" != '_park'", group_by=["scope"]),
+                             table=True)), 12, 9),
+        (table.Panel().title(title("alerts", language)).datasource(influx_ref()).unit("none")
+         .with_target(Influx(select("alert_events", ["rule", "severity", "event", "message"],
+                                    where_vars=PARK), table=True)), 12, 9),
+        (bargauge.Panel().title(title("completeness", language)).datasource(influx_ref())
+         .unit("percent").thresholds(steps((None, "red"), (90, "green"))).min(0).max(100)
+         .with_target(Influx(select("data_quality", ["completeness_pct"], where_vars=PARK,
+                                    aggregate="last", group_by=["sensor"]))), 24, 10),
+    ]  # fmt: skip
+    for panel, w, h in panels:
+        board.with_panel(grid.place(panel, w, h))
+    return board
+
+
+def enterprise(language: Language, park: str) -> dash.Dashboard:
+    """One enterprise (``$enterprise``): energy, CO2, intensities, quota, CEMS, sensors."""
+    board = (
+        _base("enterprise", "enterprise", language)
+        .time("now-7d", "now")
+        .with_variable(_park_variable(park))
+        .with_variable(_enterprise_variable())
+    )
+    grid = Grid()
+    ent = {"park": "park", "enterprise": "enterprise"}
+    panels = [
+        (_series("energy_co2", [Influx(_kpi(["energy_tce", "co2_location_t", "co2_market_t"],
+                                            None, "1h", agg="sum", series=True))], TCE, language),
+         12, 8),
+        (_series("intensity_output", [Influx(_kpi(["energy_kgce_per_output",
+                 "co2_location_kg_per_output"], None, "1d", series=True))], "short", language),
+         12, 8),
+        (_series("intensity_value", [Influx(_kpi(["energy_tce_per_10k_cny",
+                 "co2_location_t_per_10k_cny", "co2_market_t_per_10k_cny"], None, "1d",
+                 series=True))], "short", language), 12, 8),
+        (_series("quota", [Influx(select("quota", ["used_tce", "forecast_tce", "quota_tce"],
+                 where_vars=ent, aggregate="last", by_interval=True))], TCE, language), 12, 8),
+        (_series("cems_nox", [Influx(select("cems_hourly", ["nox_mg_m3_corrected",
+                 "nox_mg_m3_limit"], where_vars=ent, aggregate="mean", by_interval=True,
+                 group_by=["sensor"]))], MG_M3, language), 12, 8),
+        (_series("sensor_use", [Influx(select("sensor_use", ["grid_kwh", "gas_m3", "pv_kwh"],
+                 where={"window": "1h"}, where_vars=ent, aggregate="sum", by_interval=True,
+                 group_by=["sensor"]))], "short", language), 12, 8),
+    ]  # fmt: skip
+    for panel, w, h in panels:
+        board.with_panel(grid.place(panel, w, h))
+    return board
+
+
+def cems_compliance(language: Language, park: str) -> dash.Dashboard:
+    board = (
+        _base("cems", "cems", language).time("now-7d", "now").with_variable(_park_variable(park))
+    )
+    grid = Grid()
+    pollutants = ["nox_mg_m3", "so2_mg_m3", "pm_mg_m3"]
+    fields = [f"{p}_corrected" for p in pollutants] + [f"{p}_limit" for p in pollutants]
+    panels = [
+        (_series("stack_means", [Influx(select("cems_hourly", fields, where_vars=PARK,
+                 aggregate="mean", by_interval=True, group_by=["sensor"]))], MG_M3, language),
+         24, 10),
+        (table.Panel().title(title("exceedances", language)).datasource(influx_ref()).unit(MG_M3)
+         .with_target(Influx(select("cems_hourly", ["nox_mg_m3_corrected", "so2_mg_m3_corrected",
+                                    "pm_mg_m3_corrected"], where_vars=PARK, group_by=["sensor"],
+                                    extra='("nox_mg_m3_exceeded" = true OR "so2_mg_m3_exceeded" '
+                                          '= true OR "pm_mg_m3_exceeded" = true)'),
+                             table=True)), 12, 9),
+        (bargauge.Panel().title(title("valid_hours", language)).datasource(influx_ref())
+         .unit("percentunit").min(0).max(1).thresholds(steps((None, "red"), (0.9, "green")))
+         .with_target(Influx(select("cems_hourly", ["hour_valid"], where_vars=PARK,
+                                    aggregate="mean", group_by=["sensor"]))), 12, 9),
+    ]  # fmt: skip
+    for panel, w, h in panels:
+        board.with_panel(grid.place(panel, w, h))
+    return board
+
+
+def evaluation(language: Language, park: str) -> dash.Dashboard:
+    board = (
+        _base("evaluation", "evaluation", language)
+        .time("now-1y", "now")
+        .with_variable(_park_variable(park))
+    )
+    grid = Grid()
+    panels = [
+        (table.Panel().title(title("grades", language)).datasource(influx_ref()).unit("short")
+         .with_target(Influx(select("muju", ["score", "rank"], where_vars=PARK,
+                                    group_by=["enterprise", "grade"]), table=True)), 12, 10),
+        (table.Panel().title(title("quota_status", language)).datasource(influx_ref()).unit(TCE)
+         .with_target(Influx(select("quota", ["quota_tce", "used_tce", "forecast_tce"],
+                                    where_vars=PARK, aggregate="last", group_by=["enterprise"]),
+                             table=True)), 12, 10),
+    ]  # fmt: skip
+    for panel, w, h in panels:
+        board.with_panel(grid.place(panel, w, h))
+    return board
+
+
+def _promql(key: str, expr: str, unit: str, language: Language, legend: str = "") -> Any:
+    query = prom.Dataquery().expr(expr).range().legend_format(legend or "__auto").ref_id("A")
+    query.datasource(prometheus_ref())
+    return (
+        timeseries.Panel().title(title(key, language)).datasource(prometheus_ref()).unit(unit)
+        .with_target(query)
+    )  # fmt: skip
+
+
+PROMQL = {
+    "ingest_rate": ("sum(rate(smartpark_ingest_messages_received_total[$__rate_interval]))",
+                    "reqps", ""),
+    "dead_letters": ("sum by (reason) (rate(smartpark_ingest_deadlettered_total"
+                     "[$__rate_interval]))", "reqps", "{{reason}}"),
+    "lag": ("histogram_quantile(0.99, sum by (le) (rate("
+            "smartpark_ingest_reading_lag_seconds_bucket[$__rate_interval])))", "s", "p99"),
+    "spool": ("max(smartpark_ingest_spool_bytes)", "bytes", ""),
+    "store_errors": ("sum(rate(smartpark_ingest_store_errors_total[$__rate_interval])) + "
+                     "sum(rate(smartpark_processing_store_errors_total[$__rate_interval]))",
+                     "reqps", ""),
+    "unwritten": ("max(smartpark_processing_unwritten_windows)", "short", ""),
+    "watermark": ("max(smartpark_processing_watermark_lag_seconds)", "s", ""),
+    "outbox": ("max(smartpark_alerts_outbox_pending)", "short", ""),
+    "failing": ("max(smartpark_alerts_failing_channels)", "short", ""),
+}  # fmt: skip
+
+
+def pipeline_health(language: Language) -> dash.Dashboard:
+    board = _base("health", "health", language).time("now-6h", "now").refresh("30s")
+    grid = Grid()
+    for key, (expr, unit, legend) in PROMQL.items():
+        board.with_panel(grid.place(_promql(key, expr, unit, language, legend), 8, 7))
+    return board
+
+
+def alert_annotations() -> dict[str, Any]:
+    """Alert events as annotations (the SDK's annotation target has no InfluxQL field)."""
+    return {
+        "datasource": {"type": "influxdb", "uid": influx_ref().uid},
+        "enable": True,
+        "iconColor": "red",
+        "name": "alerts",
+        "query": select("alert_events", ["message"], where_vars={"park": "park",
+                        "enterprise": "enterprise"}),
+        "textColumn": "message",
+        "tagsColumn": "rule",
+    }  # fmt: skip

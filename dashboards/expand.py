@@ -1,0 +1,69 @@
+"""Grafana's expansion of panel queries, for running them outside Grafana (pure): the
+tests and the dashboard benchmark send every panel's query to the real InfluxDB or
+Prometheus the way Grafana would.
+
+InfluxQL: ``$timeFilter`` -> ``time >= {from}ms and time <= {to}ms``; ``$__interval`` and
+``$interval`` -> the interval for the panel's width (range / max data points, at least
+``min_interval``, rounded as Grafana rounds); ``$__interval_ms``. Variables: a single
+value as is; several values as a regex ``(a|b)`` (InfluxQL's format for ``=~``) and, for
+PromQL, ``a|b``. PromQL: ``$__rate_interval`` = max(4 x scrape interval, interval +
+scrape interval); ``$__range`` in seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+_STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200,
+            10800, 21600, 43200, 86400, 604800)  # fmt: skip
+
+
+def interval_s(from_ms: int, to_ms: int, *, max_points: int = 1000, min_s: int = 1) -> int:
+    raw = (to_ms - from_ms) / 1000 / max_points
+    step = next((s for s in _STEPS_S if s >= raw), _STEPS_S[-1])
+    return max(step, min_s)
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _variables(text: str, values: Mapping[str, str | Sequence[str]], *, promql: bool) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in values:
+            raise KeyError(f"undefined variable ${name}")
+        v = values[name]
+        if isinstance(v, str):
+            return v
+        joined = "|".join(re.escape(x) for x in v)
+        return joined if promql else f"({joined})"
+
+    return re.sub(r"\$\{(\w+)\}|\$(?!__|timeFilter|interval)(\w+)", value, text)
+
+
+def influxql(
+    query: str, *, from_ms: int, to_ms: int, variables: Mapping[str, str | Sequence[str]],
+    max_points: int = 1000,
+) -> str:  # fmt: skip
+    step = interval_s(from_ms, to_ms, max_points=max_points)
+    text = query.replace("$timeFilter", f"time >= {from_ms}ms and time <= {to_ms}ms")
+    text = text.replace("$__interval_ms", str(step * 1000))
+    text = text.replace("$__interval", _duration(step)).replace("$interval", _duration(step))
+    return _variables(text, variables, promql=False)
+
+
+def promql(
+    expr: str, *, from_ms: int, to_ms: int, scrape_s: int,
+    variables: Mapping[str, str | Sequence[str]] | None = None, max_points: int = 1000,
+) -> str:  # fmt: skip
+    step = interval_s(from_ms, to_ms, max_points=max_points, min_s=scrape_s)
+    rate = max(4 * scrape_s, step + scrape_s)
+    text = expr.replace("$__rate_interval", _duration(rate))
+    text = text.replace("$__range", f"{(to_ms - from_ms) // 1000}s")
+    text = text.replace("$__interval", _duration(step))
+    return _variables(text, variables or {}, promql=True)

@@ -1,0 +1,129 @@
+"""Panel placement, units, thresholds and titles in two languages (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from grafana_foundation_sdk.builders import bargauge, common, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
+from grafana_foundation_sdk.models.dashboard import GridPos, Threshold, ThresholdsMode
+
+Language = Literal["en", "zh"]
+
+TCE = "suffix: tce"
+TCO2 = "suffix: tCO2"
+T_PER_TCE = "suffix: tCO2/tce"
+MG_M3 = "conmgm3"
+KWH = "kwatth"
+M3 = "suffix: m³"
+
+
+@dataclass
+class Grid:
+    """Left to right, 24 columns wide, a new row when the next panel does not fit; ids
+    in placement order. Panels never overlap."""
+
+    x: int = 0
+    y: int = 0
+    row_h: int = 0
+    next_id: int = 1
+    placed: list[tuple[int, GridPos]] = field(default_factory=list)
+
+    def place(self, panel: Any, w: int, h: int) -> Any:
+        _options(panel)
+        if self.x + w > 24:
+            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
+        pos = GridPos(h=h, w=w, x=self.x, y=self.y)
+        panel.id(self.next_id).grid_pos(pos)
+        self.placed.append((self.next_id, pos))
+        self.next_id += 1
+        self.x += w
+        self.row_h = max(self.row_h, h)
+        return panel
+
+
+def _options(panel: Any) -> None:
+    """Each panel type's options set (Grafana reads ``options: null`` badly)."""
+    if isinstance(panel, stat.Panel | bargauge.Panel):
+        panel.reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    elif isinstance(panel, timeseries.Panel):
+        panel.legend(
+            common.VizLegendOptions()
+            .display_mode(LegendDisplayMode.LIST)
+            .placement(LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+    elif isinstance(panel, table.Panel):
+        panel.show_header(True)
+
+
+def steps(*pairs: tuple[float | None, str]) -> dash.ThresholdsConfig:
+    """Absolute thresholds: (value, colour) pairs, the first value None (the base)."""
+    return (
+        dash.ThresholdsConfig()
+        .mode(ThresholdsMode.ABSOLUTE)
+        .steps([Threshold(value=v, color=c) for v, c in pairs])
+    )
+
+
+def targets_steps(values: Sequence[float]) -> dash.ThresholdsConfig:
+    """Red below the first target, then warmer to greener at each further one."""
+    colours = ["orange", "yellow", "green", "dark-green"]
+    ordered = sorted(values)
+    return steps((None, "red"), *((v, colours[min(i, 3)]) for i, v in enumerate(ordered)))
+
+
+TITLES: dict[str, tuple[str, str]] = {
+    "park": ("Park overview", "园区总览"),
+    "enterprise": ("Enterprise", "企业"),
+    "cems": ("CEMS compliance", "烟气排放合规"),
+    "evaluation": ("Evaluation", "评价"),
+    "health": ("Pipeline health", "数据管道健康"),
+    "energy_today": ("Energy today", "今日能耗"),
+    "energy_month": ("Energy month to date", "本月能耗"),
+    "co2_location_today": ("CO2 today (location-based)", "今日碳排放(基于位置)"),
+    "co2_market_today": ("CO2 today (market-based)", "今日碳排放(基于市场)"),
+    "co2_per_tce": ("CO2 per tce (threshold 0.20)", "单位能耗碳排放(阈值0.20)"),
+    "clean_implied": (
+        "Clean-energy share (grid-implied, judged)",
+        "清洁能源占比(含电网隐含,考核口径)",
+    ),
+    "clean_proven": ("Clean-energy share (proven only)", "清洁能源占比(仅已证明)"),
+    "non_fossil": ("Non-fossil share (grid-implied / proven)", "非化石能源占比"),
+    "carriers": ("Energy by carrier per hour", "分能源品种每小时用量"),
+    "pv_grid": ("PV generation against grid import", "光伏发电与电网购电"),
+    "ranking": ("Enterprises by energy and CO2 (period)", "企业能耗与碳排放排名"),
+    "alerts": ("Alert events", "告警事件"),
+    "completeness": ("Data completeness per sensor (daily)", "传感器数据完整率(日)"),
+    "energy_co2": ("Energy and CO2 per hour", "每小时能耗与碳排放"),
+    "intensity_output": ("Intensity per unit of output", "单位产品能耗与碳排放"),
+    "intensity_value": (
+        "Intensity per 10k CNY of added value (daily)",
+        "万元增加值能耗与碳排放(日)",
+    ),
+    "quota": ("Quota burn-down, forecast and quota", "用能权配额消耗与预测"),
+    "cems_nox": ("NOx hourly means (O2-corrected) and limits", "氮氧化物小时均值(折算)与限值"),
+    "sensor_use": ("Use per sensor per hour", "分表每小时用量"),
+    "stack_means": ("Corrected hourly means by stack", "各排口折算小时均值"),
+    "exceedances": ("Exceedance hours", "超标小时"),
+    "valid_hours": ("Valid hours (≥ 45 valid minutes)", "有效小时占比"),
+    "grades": ("Mu-average grades and scores", "亩均评价等级与得分"),
+    "quota_status": ("Quota status per enterprise", "各企业用能权配额状态"),
+    "ingest_rate": ("Messages received per second", "每秒接收消息"),
+    "dead_letters": ("Dead letters by reason", "死信(按原因)"),
+    "lag": ("Reading → durable lag (p99)", "读数落盘延迟(p99)"),
+    "spool": ("Spool bytes", "本地缓存字节"),
+    "store_errors": ("Store errors per second", "数据库写入错误"),
+    "unwritten": ("Processor: unwritten windows", "处理器未写入窗口"),
+    "watermark": ("Processor: watermark lag", "处理器水位延迟"),
+    "outbox": ("Alert outbox backlog", "告警待发送"),
+    "failing": ("Failing alert channels", "发送失败的告警通道"),
+}
+
+
+def title(key: str, language: Language) -> str:
+    en, zh = TITLES[key]
+    return zh if language == "zh" else en
