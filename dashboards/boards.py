@@ -97,7 +97,7 @@ def park_overview(park: str, targets: Mapping[str, float], language: Language) -
     board = _base("park", "park", language).with_variable(_park_variable(park))
     grid = Grid()
     clean = [v for k, v in targets.items() if k.startswith("clean_energy_share_pct")]
-    per_tce = targets.get("co2_location_t_per_tce", 0.20)
+    per_tce = targets.get("co2_per_energy_t_per_tce", 0.20)
     panels = [
         (_stat("energy_today", _kpi(["energy_tce"], "_park", "1d"), TCE, language), 4, 4),
         (_stat("energy_month", _kpi(["energy_tce"], "_park", "1mo"), TCE, language,
@@ -186,10 +186,15 @@ def cems_compliance(language: Language, park: str) -> dash.Dashboard:
                                     extra='("nox_mg_m3_exceeded" = true OR "so2_mg_m3_exceeded" '
                                           '= true OR "pm_mg_m3_exceeded" = true)'),
                              table=True)), 12, 9),
-        (bargauge.Panel().title(title("valid_hours", language)).datasource(influx_ref())
-         .unit("percentunit").min(0).max(1).thresholds(steps((None, "red"), (0.9, "green")))
+        (table.Panel().title(title("valid_hours", language)).datasource(influx_ref())
+         .unit("short")
          .with_target(Influx(select("cems_hourly", ["hour_valid"], where_vars=PARK,
-                                    aggregate="mean", group_by=["sensor"]))), 12, 9),
+                                    aggregate="count", group_by=["sensor"],
+                                    extra='"hour_valid" = true'), ref_id="A", table=True)
+                      .alias("valid hours"))
+         .with_target(Influx(select("cems_hourly", ["minutes"], where_vars=PARK,
+                                    aggregate="count", group_by=["sensor"]), ref_id="B",
+                             table=True).alias("hours")), 12, 9),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))

@@ -109,7 +109,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "sensor_use": ("Use per sensor per hour", "分表每小时用量"),
     "stack_means": ("Corrected hourly means by stack", "各排口折算小时均值"),
     "exceedances": ("Exceedance hours", "超标小时"),
-    "valid_hours": ("Valid hours (≥ 45 valid minutes)", "有效小时占比"),
+    "valid_hours": ("Valid hours (≥ 45 valid minutes) of all hours", "有效小时数/总小时数"),
     "grades": ("Mu-average grades and scores", "亩均评价等级与得分"),
     "quota_status": ("Quota status per enterprise", "各企业用能权配额状态"),
     "ingest_rate": ("Messages received per second", "每秒接收消息"),

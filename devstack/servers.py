@@ -213,3 +213,36 @@ class VictoriaMetrics(_Server):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+class Prometheus(_Server):
+    """Debian's ``prometheus``, scraping the given ``host:port`` targets every second."""
+
+    name = "prometheus"
+
+    def __init__(self, workdir: Path, targets: list[str], port: int | None = None) -> None:
+        super().__init__(workdir, port)
+        self.targets = targets
+
+    def _command(self) -> list[str]:
+        conf = self.workdir / "prometheus.yml"
+        targets = ", ".join(f'"{t}"' for t in self.targets)
+        conf.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"scrape_configs:\n  - job_name: smartpark\n    static_configs:\n"
+            f"      - targets: [{targets}]\n"
+        )
+        return [
+            binary("prometheus", "/usr/bin/prometheus"),
+            f"--config.file={conf}",
+            f"--storage.tsdb.path={self.workdir}/data",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+
+    def _await_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        _wait_http(f"{self.url}/-/ready", proc, 60.0, self.log)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

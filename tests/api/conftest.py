@@ -129,6 +129,9 @@ def api_park(
                                                              microsecond=0)  # fmt: skip
         jobs.rollup("1d", day - timedelta(days=1), day + timedelta(days=1))
         jobs.rollup("1mo", day.replace(day=1), day + timedelta(days=1))
+        jobs.cems_hourly(day - timedelta(days=1), day + timedelta(days=1))
+        jobs.completeness(day.date())
+        jobs.quota(day.date())
         jobs.store.close()
         keystore = KeyStore(settings.api.keys_db)
         keys = {

@@ -1,0 +1,290 @@
+"""The dashboards as Grafana would load them. Grafana cannot be installed on these
+machines, so what can be proven without it is: the structure Grafana needs, the
+provisioning files current, every panel's query expanded as Grafana expands it and run
+against the real InfluxDB (filled by the pipeline) and the real Prometheus (scraping the
+services), and ``push`` against a recording HTTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+from grafana_client.api import GrafanaApi
+
+from alerts import app as alerts_stage
+from dashboards import build, expand
+from dashboards.push import push
+from devstack.servers import Prometheus, free_port
+from ingest import app as ingest_stage
+from processing import app as processing_stage
+from smartpark.registry import Registry
+from smartpark.settings import Settings
+from smartpark.store.influxql import Select
+from tests.api.conftest import Park, api_park  # noqa: F401 - the pipeline-filled park fixture
+from tests.conftest import ROOT, wait_until
+
+DEPLOY = ROOT / "deploy" / "grafana"
+MACROS = {"timeFilter", "__interval", "interval", "__interval_ms", "__rate_interval", "__range"}
+
+
+def _boards() -> dict[str, dict[str, Any]]:
+    return {
+        p.stem: json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted((DEPLOY / "dashboards").glob("*.json"))
+    }
+
+
+def _targets(board: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            yield panel, target
+
+
+def _text(target: dict[str, Any]) -> str:
+    return str(target.get("query") or target.get("expr") or "")
+
+
+def test_the_committed_files_are_what_the_code_generates(tmp_path: Path, park: Registry) -> None:
+    build.write(tmp_path, park, Settings())
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(DEPLOY) for p in DEPLOY.rglob("*") if p.is_file())
+    assert generated == committed
+    for rel in generated:
+        assert (tmp_path / rel).read_text() == (DEPLOY / rel).read_text(), (
+            f"{rel} is stale: run smartpark dashboards build --out deploy/grafana"
+        )
+
+
+def test_structure_grafana_needs() -> None:
+    boards = _boards()
+    assert len(boards) == 5 and len({b["uid"] for b in boards.values()}) == 5
+    sources = yaml.safe_load((DEPLOY / "provisioning/datasources/smartpark.yaml").read_text())
+    known = {d["uid"]: d["type"] for d in sources["datasources"]}
+    provider = yaml.safe_load((DEPLOY / "provisioning/dashboards/smartpark.yaml").read_text())
+    assert provider["providers"][0]["folder"] == "smartpark"
+    for name, board in boards.items():
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), name
+        cells: set[tuple[int, int]] = set()
+        for panel in board["panels"]:
+            g = panel["gridPos"]
+            assert g["x"] + g["w"] <= 24, (name, panel["title"])
+            mine = {
+                (x, y)
+                for x in range(g["x"], g["x"] + g["w"])
+                for y in range(g["y"], g["y"] + g["h"])
+            }
+            assert not cells & mine, f"{name}: {panel['title']} overlaps"
+            cells |= mine
+            assert panel["datasource"]["uid"] in known, (name, panel["title"])
+            assert panel["fieldConfig"]["defaults"].get("unit"), (name, panel["title"])
+            for target in panel["targets"]:
+                assert known[target["datasource"]["uid"]] == target["datasource"]["type"]
+        defined = {v["name"] for v in board.get("templating", {}).get("list", [])}
+        texts = [_text(t) for _p, t in _targets(board)]
+        texts += [v.get("query", "") for v in board.get("templating", {}).get("list", []) if v["type"] == "query"]
+        texts += [a.get("query", "") for a in board.get("annotations", {}).get("list", [])]
+        used = {m for text in texts for m in re.findall(r"\$\{?(\w+)", text)} - MACROS
+        assert used <= defined, f"{name}: undefined {used - defined}"
+        assert defined <= used, f"{name}: unused {defined - used}"
+        for panel, target in _targets(board):
+            if target["datasource"]["type"] == "influxdb":
+                assert target["rawQuery"] is True and target["resultFormat"] in (
+                    "time_series",
+                    "table",
+                )
+                measurement = re.search(r'FROM "(\w+)"', target["query"]).group(1)  # type: ignore[union-attr]
+                assert measurement in {"kpi", "sensor_use", "cems_hourly", "data_quality", "quota",
+                                       "muju", "alert_events"}, (name, panel["title"])  # fmt: skip
+
+
+def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
+    targets = park.parks["tianfu-np"].targets
+    board = _boards()["smartpark-park"]
+    by_title = {p["title"]: p for p in board["panels"]}
+    clean = by_title["Clean-energy share (grid-implied, judged)"]
+    steps = [s["value"] for s in clean["fieldConfig"]["defaults"]["thresholds"]["steps"]][1:]
+    assert steps == sorted(v for k, v in targets.items() if k.startswith("clean_energy_share_pct"))
+    per_tce = by_title["CO2 per tce (threshold 0.20)"]
+    assert (
+        per_tce["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"]
+        == targets["co2_per_energy_t_per_tce"]
+    )
+
+
+def test_every_influxql_panel_runs_on_the_pipelines_data(api_park: Park) -> None:  # noqa: F811
+    now = int(time.time() * 1000)
+    window = {"from_ms": now - 6 * 3_600_000, "to_ms": now + 3_600_000}
+    variables = {"park": "tianfu-np", "enterprise": "e08-anode"}
+    empty_allowed = {"Exceedance hours", "Mu-average grades and scores"}
+    ran = 0
+    for name, board in _boards().items():
+        queries = [(p["title"], t["query"]) for p, t in _targets(board) if "query" in t]
+        queries += [(a["name"], a["query"]) for a in board.get("annotations", {}).get("list", [])
+                    if "query" in a]  # fmt: skip
+        for title_, query in queries:
+            text = expand.influxql(query, variables=variables, **window)
+            series = api_park.store.query(text)  # raises on any InfluxQL error
+            ran += 1
+            if title_ not in empty_allowed:
+                assert series and any(s.values for s in series), (
+                    f"{name}: {title_}: no data\n{text}"
+                )
+    assert ran >= 20
+    # A stat panel shows what it claims: the park's energy today is the stored 1d point.
+    board = _boards()["smartpark-park"]
+    panel = next(p for p in board["panels"] if p["title"] == "Energy today")
+    day = datetime.now(UTC).astimezone(datetime.now().astimezone().tzinfo)
+    text = expand.influxql(panel["targets"][0]["query"], variables=variables, **window)
+    shown = api_park.store.query(text)[0].values[-1][1]
+    stored = api_park.store.query(
+        Select("kpi", ["energy_tce"], tags={"scope": "_park", "window": "1d"},
+               start=day - timedelta(days=1)).to_influxql()
+    )[0].values[-1][1]  # fmt: skip
+    assert shown == pytest.approx(stored)
+
+
+@pytest.fixture
+def scraped(settings: Settings, tmp_path: Path) -> Iterator[Prometheus]:
+    """The collector, processor and alert service with their status servers, scraped by a
+    real Prometheus every second."""
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [], "mqtt": False}))
+    settings.alerts = settings.alerts.model_copy(update={"config": rules, "http_port": 0})
+    collector = ingest_stage.build(settings)
+    processing = processing_stage.build(settings)
+    alerting = alerts_stage.build(settings)
+    for stage in (collector, processing, alerting):
+        stage.start()
+    assert processing.status is not None and alerting.status is not None
+    assert collector.http is not None
+    ports = [collector.http.port, processing.status.port, alerting.status.port]
+    prometheus = Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{p}" for p in ports])
+    prometheus.start()
+    try:
+        yield prometheus
+    finally:
+        prometheus.stop()
+        for stage in (alerting, processing, collector):
+            stage.stop()
+
+
+def test_every_promql_panel_runs_on_the_services_metrics(
+    scraped: Prometheus, settings: Settings, publisher: Any
+) -> None:
+    topic = f"{settings.mqtt.topic_root}/tianfu-np/e08-anode/electricity/e08-grid-1"
+    for i in range(20):
+        publisher.publish(
+            topic, orjson.dumps({"ts": int(time.time() * 1000), "values": {"power_kw": i}})
+        )
+        time.sleep(0.2)
+    publisher.publish(f"{settings.mqtt.topic_root}/tianfu-np/nobody/electricity/x", b"{}")
+    board = _boards()["smartpark-health"]
+    wait_until(
+        lambda: httpx.get(f"{scraped.url}/api/v1/query", params={"query": "up"}).json()["data"]["result"],
+        30, "scrapes",
+    )  # fmt: skip
+    time.sleep(6)  # a few scrapes, so rates have two samples
+    now = int(time.time() * 1000)
+    for panel, target in _targets(board):
+        expr = expand.promql(target["expr"], from_ms=now - 120_000, to_ms=now, scrape_s=1)
+        answer = httpx.get(
+            f"{scraped.url}/api/v1/query_range",
+            params={"query": expr, "start": (now - 120_000) / 1000, "end": now / 1000, "step": 5},
+        ).json()
+        assert answer["status"] == "success", (panel["title"], answer)
+        assert answer["data"]["result"], f"{panel['title']}: no data for {expr}"
+
+
+class RecordingGrafana:
+    """A real HTTP server that records requests and answers the few Grafana API calls
+    ``push`` makes, keeping what was created (so a second push sees it)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+        self.folders: set[str] = set()
+        self.sources: set[str] = set()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, code: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _record(self) -> Any:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                outer.requests.append((self.command, self.path, body))
+                return body
+
+            def do_GET(self) -> None:
+                self._record()
+                kind, _, uid = self.path.removeprefix("/api/").partition("/")
+                if kind == "folders":
+                    self._answer(200 if uid in outer.folders else 404, {"uid": uid})
+                elif kind == "datasources":
+                    uid = uid.removeprefix("uid/")
+                    self._answer(200 if uid in outer.sources else 404, {"uid": uid})
+                else:
+                    self._answer(404, {})
+
+            def do_POST(self) -> None:
+                body = self._record()
+                if self.path == "/api/folders":
+                    outer.folders.add(body["uid"])
+                elif self.path == "/api/datasources":
+                    outer.sources.add(body["uid"])
+                self._answer(200, {"status": "success"})
+
+            def do_PUT(self) -> None:
+                self._record()
+                self._answer(200, {"status": "success"})
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_push_upserts_folder_datasources_and_dashboards_idempotently(park: Registry) -> None:
+    grafana = RecordingGrafana()
+    try:
+        api = GrafanaApi.from_url(f"http://127.0.0.1:{grafana.port}", credential="test-token")
+        sources = build.datasources(Settings())["datasources"]
+        boards = list(build.dashboards(park, Settings()).values())
+        first = push(api, datasources=sources, dashboards=boards)
+        calls = [(m, p) for m, p, _ in grafana.requests]
+        grafana.requests.clear()
+        second = push(api, datasources=sources, dashboards=boards)
+        again = [(m, p) for m, p, b in grafana.requests]
+    finally:
+        grafana.stop()
+    assert first[0] == "folder smartpark: created" and second[0] == "folder smartpark: exists"
+    assert ("POST", "/api/folders") in calls and ("POST", "/api/folders") not in again
+    assert calls.count(("POST", "/api/datasources")) == 2
+    assert again.count(("PUT", "/api/datasources/uid/smartpark-influxdb")) == 1
+    dashboards = [b for m, p, b in grafana.requests if p == "/api/dashboards/db"]
+    assert len(dashboards) == 5
+    assert all(d["folderUid"] == "smartpark" and d["overwrite"] for d in dashboards)
+    assert {d["dashboard"]["uid"] for d in dashboards} == {b["uid"] for b in boards}
