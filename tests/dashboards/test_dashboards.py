@@ -93,7 +93,11 @@ def test_structure_grafana_needs() -> None:
                 assert known[target["datasource"]["uid"]] == target["datasource"]["type"]
         defined = {v["name"] for v in board.get("templating", {}).get("list", [])}
         texts = [_text(t) for _p, t in _targets(board)]
-        texts += [v.get("query", "") for v in board.get("templating", {}).get("list", []) if v["type"] == "query"]
+        texts += [
+            v.get("query", "")
+            for v in board.get("templating", {}).get("list", [])
+            if v["type"] == "query"
+        ]
         texts += [a.get("query", "") for a in board.get("annotations", {}).get("list", [])]
         used = {m for text in texts for m in re.findall(r"\$\{?(\w+)", text)} - MACROS
         assert used <= defined, f"{name}: undefined {used - defined}"
