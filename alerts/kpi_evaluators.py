@@ -49,7 +49,9 @@ class QuotaForecast(Evaluator):
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         quota = self.rule.quotas_tce_month.get(update.scope)
-        energy = update.values.get("energy_tce")
+        # Quotas burn non-renewable energy (PV and certified green power deducted); points
+        # written before that figure existed fall back to the gross energy.
+        energy = update.values.get("energy_excl_renewables_tce", update.values.get("energy_tce"))
         if update.window != "1d" or quota is None or not isinstance(energy, int | float):
             return []
         local = self._month.local(update.park, update.start_ms)

@@ -13,9 +13,10 @@ roll-up of stored readings equals what was streamed.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -37,6 +38,7 @@ class Park:
     tz: str
     targets: Mapping[str, float]
     meters: pl.DataFrame  # sensor, enterprise, kind, field, column, scale, multiplier, rollover
+    variants: Mapping[str, str] = field(default_factory=dict)  # target -> proven | grid_implied
 
     @classmethod
     def from_registry(cls, registry: Registry, park_id: str, config: ProcessingConfig) -> Park:
@@ -66,7 +68,13 @@ class Park:
             "multiplier": pl.Float64,
             "rollover": pl.Float64,
         }
-        return cls(park.id, park.timezone, dict(park.targets), pl.DataFrame(rows, schema=schema))
+        return cls(
+            park.id,
+            park.timezone,
+            dict(park.targets),
+            pl.DataFrame(rows, schema=schema),
+            dict(park.target_variants),
+        )
 
 
 def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) -> pl.DataFrame:
@@ -129,8 +137,11 @@ def allocations(
     Every window lies inside one local month. Contracted green power is spread over
     its month by time: kwh x window length / month length. Declared added value goes
     to days: a month's own declaration / its days, else the year's / days in the year;
-    a month window gets the sum of its days. Windows shorter than a day get no added
-    value: a day's share of a year must not be divided further by production hours.
+    a month window gets the sum of its days; a year's figure minus its declared months
+    is spread over the undeclared days (see :func:`_year_rest`). Windows shorter than a
+    day get no added value: a day's share of a year must not be divided further by
+    production hours. Green power is clipped to each enterprise's own grid import;
+    what it cannot use is ``green_unused_kwh``.
     """
     keys = frame.select("enterprise", "window").unique()
     month_start = window_starts(keys["window"], window="1mo", tz=park.tz)
@@ -173,15 +184,7 @@ def allocations(
             .group_by("enterprise", "year", "month")
             .agg(pl.col("value_month").sum())
         )
-        yearly = (
-            pl.DataFrame(
-                [(d.enterprise, d.year, d.added_value_cny) for d in declared if d.month is None],
-                schema={"enterprise": pl.Utf8, "year": pl.Int32, "value_year": pl.Float64},
-                orient="row",
-            )
-            .group_by("enterprise", "year")
-            .agg(pl.col("value_year").sum())
-        )
+        yearly = _year_rest(declared)
         days = pl.lit(1) if window == "1d" else pl.col("days_in_month")
         keys = (
             keys.join(monthly, on=["enterprise", "year", "month"], how="left")
@@ -189,22 +192,60 @@ def allocations(
             .with_columns(
                 added_value_cny=pl.coalesce(
                     pl.col("value_month") * days / pl.col("days_in_month"),
-                    pl.col("value_year") * days / pl.col("days_in_year"),
+                    pl.col("value_per_other_day") * days,
                 )
             )
         )
     else:
         keys = keys.with_columns(added_value_cny=pl.lit(None, dtype=pl.Float64))
-    return frame.join(
+    out = frame.join(
         keys.select("enterprise", "window", "green_kwh", "added_value_cny"),
         on=["enterprise", "window"],
         how="left",
+    )
+    return clip_green(out)
+
+
+def clip_green(frame: pl.DataFrame) -> pl.DataFrame:
+    """Green power counts as used up to the enterprise's own grid import; the rest is
+    ``green_unused_kwh``, never netted against another enterprise's import in the park."""
+    used = pl.min_horizontal(pl.col("green_kwh"), pl.col("grid_kwh"))
+    return frame.with_columns(green_unused_kwh=pl.col("green_kwh") - used, green_kwh=used)
+
+
+def _year_rest(declared: list[Any]) -> pl.DataFrame:
+    """Per enterprise and year, the added value per day of the days no monthly figure
+    covers: a month's own declaration replaces that month's share of the year, and the
+    rest of the year's figure is spread over the remaining days (never counted twice)."""
+    years: dict[tuple[str, int], float] = {}
+    months: dict[tuple[str, int], dict[int, float]] = {}
+    for d in declared:
+        key = (d.enterprise, d.year)
+        if d.month is None:
+            years[key] = years.get(key, 0.0) + d.added_value_cny
+        else:
+            months.setdefault(key, {})[d.month] = d.added_value_cny
+    rows = []
+    for (enterprise, year), value in years.items():
+        covered = months.get((enterprise, year), {})
+        covered_days = sum(calendar.monthrange(year, m)[1] for m in covered)
+        rest_days = (366 if calendar.isleap(year) else 365) - covered_days
+        rest = max(0.0, value - sum(covered.values()))
+        rows.append((enterprise, year, rest / rest_days if rest_days else None))
+    return pl.DataFrame(
+        rows,
+        schema={"enterprise": pl.Utf8, "year": pl.Int32, "value_per_other_day": pl.Float64},
+        orient="row",
     )
 
 
 def with_park(frame: pl.DataFrame) -> pl.DataFrame:
     """Append the park's rows: the sums of its enterprises' totals per window."""
-    sums = [c for c in (*COLUMNS, "green_kwh", "added_value_cny", "readings") if c in frame.columns]
+    sums = [
+        c
+        for c in (*COLUMNS, "green_kwh", "green_unused_kwh", "added_value_cny", "readings")
+        if c in frame.columns
+    ]
     park = frame.group_by("window").agg(
         *[pl.col(c).sum() for c in sums],
         flags=pl.col("flags").bitwise_or(),
@@ -243,7 +284,9 @@ def kpis(
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
     if out.height == 0:
         return out
-    year = datetime.fromtimestamp(int(out["window"].min()) / 1000, UTC).year  # type: ignore[arg-type]
-    park_rows = against_targets(out.filter(pl.col("scope") == PARK_SCOPE), park.targets, year=year)
+    park_rows = out.filter(pl.col("scope") == PARK_SCOPE)
+    local = pl.from_epoch(park_rows["window"], time_unit="ms").dt.replace_time_zone("UTC")
+    years = local.dt.convert_time_zone(park.tz).dt.year()
+    park_rows = against_targets(park_rows, park.targets, years=years, variants=park.variants)
     rest = out.filter(pl.col("scope") != PARK_SCOPE)
     return pl.concat([rest, park_rows], how="diagonal_relaxed")  # in no particular order

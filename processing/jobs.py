@@ -31,6 +31,9 @@ from smartpark.store.base import Store
 logger = logging.getLogger(__name__)
 
 COMPLETE_PCT = 90.0
+# Energy-use quotas burn non-renewable energy: PV and certified green power are deducted
+# (发改运行[2022]1258号; Sichuan's 用能权 covers non-renewable energy only).
+QUOTA_FIELD = "energy_excl_renewables_tce"
 
 
 @dataclass(slots=True)
@@ -177,7 +180,7 @@ class Jobs:
         rows = [
             (scope, datetime.fromtimestamp(int(v[0]) / 1000, self.zone).date(), float(v[1]))
             for scope, values in self.reads.kpi_by_scope(
-                "energy_tce", window="1d", start=first, end=end
+                QUOTA_FIELD, window="1d", start=first, end=end
             )
             for v in values
             if scope != PARK_SCOPE

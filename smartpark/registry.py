@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -110,6 +110,11 @@ class ParkSpec(Strict):
     location: Location
     area_mu: float = Field(gt=0)
     targets: dict[Id, float] = Field(default_factory=dict)
+    target_variants: dict[Id, Literal["proven", "grid_implied"]] = Field(
+        default_factory=dict,
+        description="how a share target is judged: grid_implied (the default: the city's "
+        "shares are regional statistics that include grid hydro) or proven",
+    )
     share_park_totals: bool = Field(
         default=False,
         description="let enterprises see the park's aggregate KPIs (with two enterprises "

@@ -126,7 +126,11 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
                 encode_point(
                     "kpi",
                     {"park": "tianfu-np", "scope": scope, "window": "1d"},
-                    {"energy_tce": tce, "energy_equal_value_tce": tce * 2},
+                    {
+                        "energy_tce": tce,
+                        "energy_excl_renewables_tce": tce,
+                        "energy_equal_value_tce": tce * 2,
+                    },
                     ts,
                 )
             )

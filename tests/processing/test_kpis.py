@@ -112,10 +112,47 @@ def test_the_target_in_force_follows_the_milestones(year: int, expected: float) 
     assert target_in_force(targets, "clean_energy_share_pct", year) == expected
 
 
-def test_kpis_are_judged_against_the_park_targets() -> None:
+def test_kpis_are_judged_against_the_park_targets_on_the_stated_variant() -> None:
+    """The worked example's park: proven-only clean share 52.2 % fails 65 %; crediting the
+    grid's non-fossil part (1 - 0.1404 / 0.8325 of the non-green grid kWh) passes it."""
     targets = {"clean_energy_share_pct_2025": 65, "co2_per_energy_t_per_tce": 0.20}
-    row = against_targets(energy_carbon(_park(), COEF), targets, year=2026).row(0, named=True)
-    assert row["clean_energy_share_pct_target"] == 65 and row["clean_energy_share_pct_met"] is False
-    assert (
-        row["co2_location_t_per_tce_target"] == 0.20 and row["co2_location_t_per_tce_met"] is False
+    frame = energy_carbon(_park(), COEF)
+    years = pl.Series([2026] * frame.height)
+    implied = against_targets(frame, targets, years=years).row(0, named=True)
+    # gas 4,700 m3 x 1.33 + (PV 4,000 + green 10,000 kWh) x 0.1229 kgce, plus the grid's
+    # non-fossil part of the other 59,500 kWh: x (1 - 0.1404 / 0.8273) x 0.1229 kgce.
+    implied_tce = 59_500 * (1 - 0.1404 / COEF.fossil_co2_kg_per_kwh) * 0.1229 / 1000
+    clean_tce = (4_700 * 1.33 + 14_000 * 0.1229) / 1000 + implied_tce
+    assert COEF.fossil_co2_kg_per_kwh == 0.8273
+    assert implied["clean_energy_share_grid_implied_pct"] == pytest.approx(
+        clean_tce / 15.2842 * 100, abs=0.01
+    )  # 91.88 %
+    assert implied["clean_energy_share_grid_implied_pct_target"] == 65
+    assert implied["clean_energy_share_grid_implied_pct_met"] is True
+    assert "clean_energy_share_pct_target" not in implied
+    proven = against_targets(
+        frame, targets, years=years, variants={"clean_energy_share_pct": "proven"}
+    ).row(0, named=True)
+    assert proven["clean_energy_share_pct"] == pytest.approx(52.2, abs=0.05)
+    assert proven["clean_energy_share_pct_target"] == 65
+    assert proven["clean_energy_share_pct_met"] is False
+    assert implied["co2_location_t_per_tce_target"] == 0.20
+    assert implied["co2_location_t_per_tce_met"] is False
+
+
+def test_a_milestone_binds_from_the_local_new_year() -> None:
+    """A window starting at 00:00 on 1 January 2030 in Shanghai (16:00 UTC on 31 December)
+    is judged on the 2030 milestone."""
+    from datetime import datetime, timedelta, timezone
+
+    targets = {"clean_energy_share_pct_2025": 65, "clean_energy_share_pct_2030": 70}
+    start = datetime(2030, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+    frame = (
+        energy_carbon(_park(), COEF)
+        .head(1)
+        .with_columns(window=pl.lit(int(start.timestamp() * 1000)))
     )
+    local = pl.from_epoch(frame["window"], time_unit="ms").dt.replace_time_zone("UTC")
+    years = local.dt.convert_time_zone("Asia/Shanghai").dt.year()
+    row = against_targets(frame, targets, years=years).row(0, named=True)
+    assert years.to_list() == [2030] and row["clean_energy_share_grid_implied_pct_target"] == 70

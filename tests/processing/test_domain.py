@@ -1,0 +1,64 @@
+"""Numbers an energy manager can sign: quotas without renewables, park totals that are
+sums of enterprises, added value counted once, steam CO2 from delivered heat."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from processing.config import Declared, load_factor_set
+from processing.engine import _year_rest, clip_green, with_park
+from processing.kpis import energy_carbon
+from smartpark.model import PARK_SCOPE
+from tests.processing.test_kpis import COEF
+
+
+def test_certified_green_power_does_not_burn_the_energy_quota() -> None:
+    """e08's 3 GWh green contract in a 20 GWh month: 368.7 tce of it (3,000,000 kWh x
+    0.1229 kgce) stay off the quota, and the gross energy keeps them for intensities."""
+    month = pl.DataFrame(
+        {"scope": ["e08-anode"], "window": [0], "grid_kwh": [20_000_000.0],
+         "green_kwh": [3_000_000.0], "pv_kwh": [0.0], "gas_m3": [0.0], "steam_kg": [0.0]}
+    )  # fmt: skip
+    row = energy_carbon(month, COEF).row(0, named=True)
+    assert row["energy_tce"] == pytest.approx(2_458.0)
+    assert row["energy_tce"] - row["energy_excl_renewables_tce"] == pytest.approx(368.7)
+    pv = month.with_columns(green_kwh=pl.lit(0.0), pv_kwh=pl.lit(1_000_000.0))
+    row = energy_carbon(pv, COEF).row(0, named=True)  # on-site PV too: 122.9 tce off
+    assert row["energy_tce"] - row["energy_excl_renewables_tce"] == pytest.approx(122.9)
+
+
+def test_park_totals_are_sums_of_enterprises_never_netted_across_them() -> None:
+    """A imports 100 kWh with 500 kWh of green power, B imports 1,000 kWh: B's market-based
+    CO2 (1,000 x 0.6096 = 0.6096 t) stays in the park's; A's unused 400 kWh are reported."""
+    frame = pl.DataFrame(
+        {"enterprise": ["a", "b"], "window": [0, 0], "grid_kwh": [100.0, 1_000.0],
+         "green_kwh": [500.0, 0.0], "pv_kwh": [0.0, 0.0], "gas_m3": [0.0, 0.0],
+         "steam_kg": [0.0, 0.0], "output": [0.0, 0.0], "readings": [1, 1], "flags": [0, 0]}
+    )  # fmt: skip
+    rows = energy_carbon(with_park(clip_green(frame)).rename({"enterprise": "scope"}), COEF)
+    by = {r["scope"]: r for r in rows.iter_rows(named=True)}
+    assert by["a"]["co2_market_t"] == 0.0 and by["a"]["green_kwh"] == 100.0
+    assert by["a"]["green_unused_kwh"] == 400.0
+    assert by["b"]["co2_market_t"] == pytest.approx(0.6096)
+    assert by[PARK_SCOPE]["co2_market_t"] == pytest.approx(by["a"]["co2_market_t"] + 0.6096)
+    assert by[PARK_SCOPE]["green_unused_kwh"] == 400.0
+
+
+def test_a_months_declaration_replaces_its_share_of_the_year() -> None:
+    """365 M CNY for 2026 and 60 M for November: November's days get 2 M each, the other
+    335 days share the remaining 305 M, and the year adds up to 365 M (not 395 M)."""
+    declared = [
+        Declared(enterprise="e08-anode", year=2026, added_value_cny=365e6),
+        Declared(enterprise="e08-anode", year=2026, month=11, added_value_cny=60e6),
+    ]
+    rest = _year_rest(declared).row(0, named=True)
+    assert rest["value_per_other_day"] == pytest.approx(305e6 / 335)
+    assert 30 * 60e6 / 30 + 335 * rest["value_per_other_day"] == pytest.approx(365e6)
+
+
+def test_steam_co2_comes_from_the_delivered_heat() -> None:
+    """0.11 tCO2/GJ x 2.69 GJ/t delivered by saturated steam near 1 MPa: 0.296 kgCO2/kg,
+    not 0.414 (the 3.763 GJ/t coal-equivalence figure)."""
+    factor = load_factor_set("cn").co2_kg["steam_low_pressure"]
+    assert factor.value == pytest.approx(0.11 * 2.69, rel=1e-3) and factor.verify
