@@ -21,7 +21,17 @@ def test_shipped_mosquitto_conf_has_the_reliability_settings_the_tests_run_with(
 def test_compose_file_is_consistent() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"mosquitto", "influxdb", "collector", "processor", "alerts"}
+    assert set(services) == {
+        "mosquitto", "influxdb", "collector", "processor", "alerts", "api", "prometheus", "grafana"
+    }  # fmt: skip
+    grafana = services["grafana"]
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${")
+    mounted = {v.split(":")[0] for v in grafana["volumes"]}
+    assert {"./deploy/grafana/provisioning", "./deploy/grafana/dashboards"} <= mounted
+    scraped = (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    for target in ("collector:9108", "processor:9109", "alerts:9110", "api:8080"):
+        assert target in scraped
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
