@@ -176,6 +176,13 @@ def mount(app: FastAPI, s: Services) -> None:
         """The monthly energy-use quota burn-down and month-end forecast."""
         return _measurement("quota", park_id, enterprise, caller, start, end)
 
+    @app.get("/v1/parks/{park_id}/enterprises/{enterprise}/deadletters")
+    def deadletters(park_id: IdPath, enterprise: IdPath, caller: CallerDep) -> list[dict[str, Any]]:
+        """The newest messages of the enterprise's sensors that the collector refused, with
+        the reason (kept in memory since the API started: the last 100)."""
+        guard.enterprise(caller, park_id, enterprise)
+        return s.hub.dead_letters(park_id, enterprise)
+
     @app.get("/v1/parks/{park_id}/grades")
     def grades(
         park_id: IdPath, year: Annotated[int, Query(ge=2000, le=2100)], caller: CallerDep

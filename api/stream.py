@@ -1,4 +1,5 @@
-"""The live stream: KPI updates and alerts from MQTT, fanned out to Server-Sent Events.
+"""The live stream: KPI updates and alerts from MQTT, fanned out to Server-Sent Events;
+and the recent dead letters of each enterprise's sensors.
 
 paho's thread appends each event to a short replay buffer (``Last-Event-ID`` resumes
 within it) and hands it to every connected client's asyncio queue; each client's
@@ -23,14 +24,21 @@ import orjson
 import paho.mqtt.client as paho
 
 from api.keys import Caller
-from smartpark.model import PARK_SCOPE
+from smartpark.model import PARK_SCOPE, SensorRef
 from smartpark.mqtt import connect, make_client
 from smartpark.settings import MqttSettings
-from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
+from smartpark.wire import (
+    alert_filter,
+    deadletter_filter,
+    decode_kpi_update,
+    kpi_filter,
+    parse_topic,
+)
 
 logger = logging.getLogger(__name__)
 
 TICKET_TTL_S = 60.0
+DEAD_LETTERS_KEPT = 100  # per enterprise, in memory since the API started
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +76,14 @@ class EventHub:
         self._mqtt = mqtt
         root = mqtt.topic_root
         self.client = make_client(mqtt, client_id=client_id)
-        self._filters = [(kpi_filter(root), 0), (alert_filter(root), 0)]
+        self._root = root
+        self._filters = [
+            (kpi_filter(root), 0),
+            (alert_filter(root), 0),
+            (deadletter_filter(root), 0),
+        ]
+        # (park, enterprise) -> the newest dead letters of its sensors, newest last
+        self._dead: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -91,6 +106,9 @@ class EventHub:
         self.connected.clear()
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        if "/_deadletter/" in msg.topic:
+            self._dead_letter(msg.payload)
+            return
         if msg.topic.endswith("/_kpi"):
             update = decode_kpi_update(msg.payload)
             if update is None:
@@ -113,6 +131,32 @@ class EventHub:
             clients = list(self._clients)
         for loop, queue in clients:
             loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    def _dead_letter(self, payload: bytes | bytearray) -> None:
+        """Keep it for the enterprise whose (registered-looking) topic it came on: a device
+        fault is visible to the people who can fix it. Topics that name no enterprise
+        (malformed) are kept for the park's operator only."""
+        try:
+            body = orjson.loads(payload)
+            ref = parse_topic(str(body["topic"]), self._root)
+            problems = [{"reason": p["reason"], "detail": p["detail"]} for p in body["problems"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.unreadable += 1
+            return
+        key = (ref.park, ref.enterprise) if isinstance(ref, SensorRef) else ("", "")
+        entry = {
+            "received_ms": body.get("received_ms"),
+            "sensor": ref.sensor if isinstance(ref, SensorRef) else None,
+            "topic": body["topic"] if isinstance(ref, SensorRef) else None,
+            "problems": problems,
+        }
+        with self._lock:
+            self._dead.setdefault(key, deque(maxlen=DEAD_LETTERS_KEPT)).append(entry)
+
+    def dead_letters(self, park: str, enterprise: str) -> list[dict[str, Any]]:
+        """The newest dead letters of an enterprise's sensors, newest first."""
+        with self._lock:
+            return list(reversed(self._dead.get((park, enterprise), ())))
 
     # -- clients ----------------------------------------------------------------------
 

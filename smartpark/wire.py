@@ -103,6 +103,10 @@ def decode_ack(payload: bytes | bytearray) -> tuple[str, str] | None:
     return alert_id[:64], by[:128]
 
 
+def deadletter_filter(root: str) -> str:
+    return f"{root}/_deadletter/+"
+
+
 def deadletter_topic(root: str, problems: Sequence[Problem]) -> str:
     """Named by the reason of the first problem; never by anything the device sent."""
     return f"{root}/_deadletter/{problems[0].reason.value}"

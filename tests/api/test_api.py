@@ -41,6 +41,7 @@ ROUTES = [
     (f"{E08}/completeness", RANGE, {"e08", "operator"}),
     (f"{E08}/quota", RANGE, {"e08", "operator"}),
     (f"{E08}/report", RANGE, {"e08", "operator"}),
+    (f"{E08}/deadletters", {}, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
 ]
 
@@ -252,3 +253,18 @@ def test_writes_are_audited(api_park: Park) -> None:
     actions = [a for _t, _k, _w, a, _x in store.audit_log()]
     store.close()
     assert actions.count("key.create") >= 5 and "key.revoke" in actions
+
+
+def test_an_enterprise_sees_its_own_sensors_dead_letters(api_park: Park) -> None:
+    publisher = BoundedPublisher(api_park.settings.mqtt, client_id="api-bad", persistent=False)
+    assert publisher.wait_connected()
+    topic = "apitest/tianfu-np/e08-anode/electricity/e08-grid-2"
+    publisher.publish(topic, b'{"ts": 1, "values": {"power_kw": "high"}}')
+    publisher.wait_all(5)
+    publisher.close()
+    wait_until(lambda: api_park.get(f"{E08}/deadletters", "e08").json(), 10, "the dead letter")
+    letter = api_park.get(f"{E08}/deadletters", "e08").json()[0]
+    assert letter["sensor"] == "e08-grid-2"
+    assert {p["reason"] for p in letter["problems"]} <= {"bad_value", "ts_out_of_range"}
+    e01 = api_park.get("/v1/parks/tianfu-np/enterprises/e01-baijiu/deadletters", "e01").json()
+    assert "e08" not in str(e01)
