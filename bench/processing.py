@@ -71,7 +71,10 @@ def engine(n: int, runs: int) -> dict:
     per = n // len(sensors)
     start = int(datetime(2026, 9, 1, tzinfo=CST).timestamp() * 1000)
     rng = np.random.default_rng(1)
-    steps = rng.uniform(0.1, 2.0, size=(len(sensors), per)).cumsum(axis=1)
+    # Plausible counters: each minute adds 5-60 % of the meter's rated use (register units).
+    rated = park.meters["max_per_ms"].fill_null(2.0 / 60_000).to_numpy() * 60_000
+    rated = rated / config.meters.tolerance
+    steps = (rng.uniform(0.05, 0.6, size=(len(sensors), per)) * rated[:, None]).cumsum(axis=1)
     frame = pl.DataFrame(
         {
             "sensor": np.repeat(np.array(sensors), per),

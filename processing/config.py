@@ -130,6 +130,16 @@ class MujuConfig(Strict):
         )
 
 
+class MeterRules(Strict):
+    """How counter readings are judged (see ``processing.meters``)."""
+
+    tolerance: float = Field(
+        default=1.5,
+        ge=1,
+        description="a plausible interval adds at most rated_per_h x tolerance per hour",
+    )
+
+
 class ProcessingConfig(Strict):
     factors: Id = "cn"
     methods: Methods = Methods()
@@ -140,6 +150,7 @@ class ProcessingConfig(Strict):
     declared: list[Declared] = Field(default_factory=list)
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
     cems: CemsConfig = CemsConfig()
+    meters: MeterRules = MeterRules()
     muju: MujuConfig | None = Field(
         default=None, description="the mu-average evaluation; none when not configured"
     )

@@ -37,7 +37,8 @@ class Park:
     id: str
     tz: str
     targets: Mapping[str, float]
-    meters: pl.DataFrame  # sensor, enterprise, kind, field, column, scale, multiplier, rollover
+    meters: pl.DataFrame  # sensor, enterprise, kind, field, column, scale, multiplier,
+    # rollover, max_per_ms
     variants: Mapping[str, str] = field(default_factory=dict)  # target -> proven | grid_implied
 
     @classmethod
@@ -54,6 +55,10 @@ class Park:
                 "scale": carriers[s.ref.kind].scale,
                 "multiplier": s.spec.multiplier,
                 "rollover": s.spec.rollover,
+                # register units per ms at rated load x tolerance (None: no upper bound)
+                "max_per_ms": None
+                if s.spec.rated_per_h is None
+                else s.spec.rated_per_h * config.meters.tolerance / s.spec.multiplier / 3_600_000,
             }
             for s in registry.sensors()
             if s.ref.park == park_id and s.ref.kind in carriers
@@ -67,6 +72,7 @@ class Park:
             "scale": pl.Float64,
             "multiplier": pl.Float64,
             "rollover": pl.Float64,
+            "max_per_ms": pl.Float64,
         }
         return cls(
             park.id,
@@ -80,7 +86,9 @@ class Park:
 def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) -> pl.DataFrame:
     """Per enterprise and window: carrier totals, readings counted, data-quality flags OR-ed."""
     use = counter_use(
-        readings, park.meters.select("sensor", "multiplier", "rollover"), max_gap_ms=max_gap_ms
+        readings,
+        park.meters.select("sensor", "multiplier", "rollover", "max_per_ms"),
+        max_gap_ms=max_gap_ms,
     )
     # The Enum's codes follow park.meters' rows: look each reading's enterprise, column
     # and scale up by code (numpy gathers), then one group-by: no join, no pivot.
@@ -119,7 +127,9 @@ def sensor_totals(
 ) -> pl.DataFrame:
     """Per sensor and window: its use in physical units (after multiplier), readings, flags."""
     use = counter_use(
-        readings, park.meters.select("sensor", "multiplier", "rollover"), max_gap_ms=max_gap_ms
+        readings,
+        park.meters.select("sensor", "multiplier", "rollover", "max_per_ms"),
+        max_gap_ms=max_gap_ms,
     )
     use = use.with_columns(window=window_starts(use["ts"], window=window, tz=park.tz))
     out = use.group_by("sensor", "window").agg(

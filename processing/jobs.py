@@ -73,7 +73,8 @@ class Jobs:
         self.reads = StoreReads(store, self.park)
 
     def counter_readings(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
-        return self.reads.counter_readings(lo_ms, hi_ms)
+        """Readings in [lo, hi) plus each meter's last one before (across any gap)."""
+        return self.reads.counters_from(lo_ms, hi_ms)
 
     def _write(self, job: str, lines: list[str]) -> int:
         if lines:

@@ -8,11 +8,19 @@ a sensor's first, the use since the reading before is
     (value + rollover - previous) x multiplier            when the register wrapped
                                                           (previous in its top 10 %,
                                                           value in its bottom 10 %),
-    0, flagged ``reset``                                  for any other drop: a meter
-                                                          replaced or reset; a negative
-                                                          delta is never consumption,
+    0, flagged ``reset``                                  for any other drop, or a rise
+                                                          beyond the meter's plausible
+                                                          rate: a meter replaced or reset,
+                                                          confirmed by the next reading
+                                                          continuing from the new level,
 
-and is attributed to the interval that holds the later reading. A pair further
+and is attributed to the interval that holds the later reading. A reading that is
+implausible from the one before while the one after is plausible from that one (a
+single glitch, low or high) is excluded and the next interval flagged ``outlier``:
+its use is never invented, only its own readings' difference counts. Plausible: up
+(or wrapping) by at most ``max_per_ms`` x the interval (at least a minute), where
+``max_per_ms`` = the sensor's ``rated_per_h`` x the configured tolerance / multiplier;
+a sensor without a rating is only checked for drops. A pair further
 apart than ``max_gap_ms`` keeps its (real, metered) delta but is flagged ``gap``:
 nothing is invented for the missing readings. Duplicates (same sensor and ts) count
 once; out-of-order readings are sorted first.
@@ -47,17 +55,22 @@ class Flag(IntFlag):
     RESET = 2
     ROLLOVER = 4
     FIRST = 8  # the sensor's first reading: no interval before it
+    OUTLIER = 16  # a reading before this one was implausible and is excluded
 
 
 def counter_use(readings: pl.DataFrame, meters: pl.DataFrame, *, max_gap_ms: int) -> pl.DataFrame:
     """Per reading: ``sensor, ts, use`` (physical units) and ``flag``; see the module text.
 
     ``readings``: sensor (str), ts (i64 ms), value (f64). ``meters``: sensor, multiplier
-    (f64), rollover (f64, null when the register does not wrap). Readings of sensors
-    not in ``meters`` are left out. ``sensor`` comes back as an Enum of the meters.
+    (f64), rollover (f64, null when the register does not wrap) and optionally
+    ``max_per_ms`` (register units per ms a plausible interval may add, null for no upper
+    bound). Readings of sensors not in ``meters`` are left out. ``sensor`` comes back as
+    an Enum of the meters; readings excluded as outliers are not returned.
     """
     enum = pl.Enum(meters["sensor"].cast(pl.Utf8).to_list())
     meters = meters.with_columns(pl.col("sensor").cast(pl.Utf8).cast(enum))
+    if "max_per_ms" not in meters.columns:
+        meters = meters.with_columns(max_per_ms=pl.lit(None, dtype=pl.Float64))
     # Sorting on the Enum's integer codes, then dropping equal neighbours, is several
     # times faster than a hash-based unique() on millions of rows.
     frame = (
@@ -65,41 +78,91 @@ def counter_use(readings: pl.DataFrame, meters: pl.DataFrame, *, max_gap_ms: int
         .drop_nulls("sensor")
         .sort("sensor", "ts", maintain_order=True)
     )
-    same_sensor = pl.col("sensor") == pl.col("sensor").shift(1)
     duplicate = (pl.col("sensor") == pl.col("sensor").shift(-1)) & (
         pl.col("ts") == pl.col("ts").shift(-1)
     )
     frame = frame.filter(~duplicate.fill_null(False)).join(meters, on="sensor", how="left")
-    prev = pl.when(same_sensor).then(pl.col("value").shift(1))
-    prev_ts = pl.when(same_sensor).then(pl.col("ts").shift(1))
-    raw = pl.col("value") - prev
-    top = pl.col("rollover")
-    wrapped = (
-        (raw < 0)
-        & top.is_not_null()
-        & (prev >= top * (1 - ROLLOVER_BAND))
-        & (pl.col("value") <= top * ROLLOVER_BAND)
+    frame = _steps(frame)
+    if frame["bad"].any():
+        # An isolated outlier (a Modbus glitch, low or high) is a reading implausible from
+        # the one before while the one after is plausible from the one before: excluded,
+        # the next interval flagged. Only checked when some reading is implausible at all.
+        nxt = pl.col("sensor") == pl.col("sensor").shift(-1)
+        bridged = nxt & _plausible(
+            pl.col("prev"), pl.col("prev_ts"), pl.col("value").shift(-1), pl.col("ts").shift(-1)
+        )
+        frame = frame.with_columns(outlier=(pl.col("bad") & bridged).fill_null(False))
+        frame = frame.with_columns(
+            after=pl.col("outlier").shift(1).fill_null(False)
+            & (pl.col("sensor") == pl.col("sensor").shift(1))
+        ).filter(~pl.col("outlier"))
+        frame = _steps(frame.drop("prev", "prev_ts", "step", "wrapped", "bad", "outlier"))
+    else:
+        frame = frame.with_columns(after=pl.lit(False))
+    first = pl.col("prev").is_null()
+    # ``bad`` now means a drop outside the rollover band, or a rise beyond the meter's
+    # plausible rate, that the next reading confirms: the meter was reset or replaced.
+    delta = pl.when(first | pl.col("bad")).then(0.0).otherwise(pl.col("step"))
+    flag = (
+        pl.when(first)
+        .then(int(Flag.FIRST))
+        .when(pl.col("bad"))
+        .then(int(Flag.RESET))
+        .when(pl.col("wrapped"))
+        .then(int(Flag.ROLLOVER))
+        .otherwise(0)
+        + pl.when(pl.col("ts") - pl.col("prev_ts") > max_gap_ms).then(int(Flag.GAP)).otherwise(0)
+        + pl.when(pl.col("after")).then(int(Flag.OUTLIER)).otherwise(0)
     )
-    delta = (
-        pl.when(prev.is_null())
-        .then(0.0)
-        .when(wrapped)
-        .then(raw + top)
-        .when(raw < 0)
-        .then(0.0)
-        .otherwise(raw)
-    )
-    flag = pl.when(prev.is_null()).then(int(Flag.FIRST)).when(wrapped).then(
-        int(Flag.ROLLOVER)
-    ).when(raw < 0).then(int(Flag.RESET)).otherwise(0) + pl.when(
-        pl.col("ts") - prev_ts > max_gap_ms
-    ).then(int(Flag.GAP)).otherwise(0)
     return frame.select(
         "sensor",
         "ts",
         use=delta * pl.col("multiplier").fill_null(1.0),
         flag=flag.cast(pl.Int32),
     )
+
+
+def _steps(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add each reading's ``prev``/``prev_ts`` (same sensor), ``step`` (the register
+    difference, across a wrap when it ``wrapped``) and ``bad`` (implausible)."""
+    same = pl.col("sensor") == pl.col("sensor").shift(1)
+    frame = frame.with_columns(
+        prev=pl.when(same).then(pl.col("value").shift(1)),
+        prev_ts=pl.when(same).then(pl.col("ts").shift(1)),
+    )
+    top = pl.col("rollover")
+    raw = pl.col("value") - pl.col("prev")
+    wrapped = (
+        (raw < 0)
+        & top.is_not_null()
+        & (pl.col("prev") >= top * (1 - ROLLOVER_BAND))
+        & (pl.col("value") <= top * ROLLOVER_BAND)
+    )
+    frame = frame.with_columns(
+        wrapped=wrapped.fill_null(False), step=pl.when(wrapped).then(raw + top).otherwise(raw)
+    )
+    limit = pl.col("max_per_ms") * (pl.col("ts") - pl.col("prev_ts")).clip(lower_bound=60_000)
+    bad = pl.col("prev").is_not_null() & (
+        (pl.col("step") < 0) | (limit.is_not_null() & (pl.col("step") > limit))
+    )
+    return frame.with_columns(bad=bad.fill_null(False))
+
+
+def _plausible(v0: pl.Expr, t0: pl.Expr, v1: pl.Expr, t1: pl.Expr) -> pl.Expr:
+    """True when the register may go from v0 at t0 to v1 at t1: up (or wrapping at its
+    rollover) by no more than the meter's plausible rate allows (at least a minute's
+    worth, so timestamp jitter never makes a reading implausible)."""
+    top = pl.col("rollover")
+    step = v1 - v0
+    wrapped = (
+        (step < 0)
+        & top.is_not_null()
+        & (v0 >= top * (1 - ROLLOVER_BAND))
+        & (v1 <= top * ROLLOVER_BAND)
+    )
+    step = pl.when(wrapped).then(step + top).otherwise(step)
+    limit = pl.col("max_per_ms") * (t1 - t0).clip(lower_bound=60_000)
+    return (step >= 0) & (limit.is_null() | (step <= limit))
 
 
 def time_weighted_mean(

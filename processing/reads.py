@@ -53,6 +53,29 @@ class StoreReads:
                 rows += [(sensor, int(v[0]), float(v[1])) for v in values if v[1] is not None]
         return pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
 
+    def last_before(self, lo_ms: int, *, search_days: int = 7) -> pl.DataFrame:
+        """Each meter's last counter reading before ``lo_ms`` (searching ``search_days``
+        back): the start of its first interval, however long the gap before ``lo_ms``."""
+        rows: list[tuple[str, int, float]] = []
+        for kind, fld in self.counter_kinds().items():
+            query = Select(
+                kind,
+                [fld],
+                aggregate="last",
+                tags={"park": self.park.id},
+                start=utc(lo_ms - search_days * 86_400_000),
+                end=utc(lo_ms),
+                group_by_tags=["sensor"],
+            )
+            for s in self.store.query(query.to_influxql()):
+                rows += [(s.tags.get("sensor", ""), int(v[0]), float(v[1])) for v in s.values
+                         if v[1] is not None]  # fmt: skip
+        return pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
+
+    def counters_from(self, lo_ms: int, hi_ms: int | None = None) -> pl.DataFrame:
+        """The counter readings in [lo, hi) and each meter's last one before ``lo``."""
+        return pl.concat([self.last_before(lo_ms), self.counter_readings(lo_ms, hi_ms)])
+
     def newest_counter_ms(self) -> int | None:
         """The time of the newest stored counter reading of the park, if any."""
         newest = None

@@ -133,6 +133,7 @@ class StreamProcessor:
         self._progress_path = state / "progress.json"
         self._progress: dict[str, int] = read_progress(self._progress_path)
         self._floor_ms: int | None = None  # accept anything from here on after a restart
+        self._pruned_to_ms = 0  # the buffer holds no reading before this but each meter's last
         self.reads = StoreReads(store, self.park)
         self._stop = threading.Event()
         self.subscribed = threading.Event()
@@ -281,6 +282,12 @@ class StreamProcessor:
         ).to_series()
         hi = int(end_of.max())  # type: ignore[arg-type]
         readings = self._buffer.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi))
+        # A meter silent since before the lookback still starts its interval from its last
+        # reading: across a gap the metered delta is kept (flagged), never dropped.
+        older = self._buffer.filter(pl.col("ts") < lo)
+        if older.height:
+            last = older.group_by("sensor").agg(pl.all().sort_by("ts").last())
+            readings = pl.concat([last.select(readings.columns), readings])
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter(pl.col("window").is_in(starts))
         sensors = sensor_totals(readings, self.park, window=window, max_gap_ms=self._max_gap_ms)
@@ -333,8 +340,14 @@ class StreamProcessor:
             keep_from = min(keep_from, self._floor_ms - self._lookback_ms)
         oldest_unwritten = min(self._progress.values(), default=keep_from)
         self.journal.prune(min(keep_from, oldest_unwritten - self._lookback_ms))
-        if self._buffer.height and int(self._buffer["ts"].min()) < keep_from:  # type: ignore[arg-type]
-            self._buffer = self._buffer.filter(pl.col("ts") >= keep_from)
+        if keep_from > self._pruned_to_ms:
+            self._pruned_to_ms = keep_from
+            # Each meter keeps its last reading before the horizon: the start of its next
+            # interval however long it stays silent (a gap's delta is kept, flagged).
+            older = self._buffer.filter(pl.col("ts") < keep_from)
+            last = older.group_by("sensor").agg(pl.all().sort_by("ts").last())
+            self._buffer = pl.concat([last.select(self._buffer.columns),
+                                      self._buffer.filter(pl.col("ts") >= keep_from)])  # fmt: skip
         self.book.prune(keep_from)
 
     # -- health and metrics ------------------------------------------------------------
@@ -422,7 +435,7 @@ class StreamProcessor:
             )
             since = newest - RECOVERY_MAX_MS
         lo = since - self._lookback_ms
-        stored = self.reads.counter_readings(lo)
+        stored = self.reads.counters_from(lo)
         journal = pl.DataFrame(self.journal.read(lo), schema=_SCHEMA, orient="row")
         rows = pl.concat([journal, stored]).unique(subset=["sensor", "ts"], keep="first")
         logger.info(

@@ -20,6 +20,7 @@ from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.influx1 import Influx1Store
+from smartpark.store.influxql import Select
 from smartpark.store.lineprotocol import encode_point
 from tests.conftest import ROOT, CollectorFactory, wait_until
 from tests.processing.test_stream import COEF, CONFIG, CST, START, _messages, _processor, _stored
@@ -188,3 +189,40 @@ def test_a_failing_job_is_counted_and_retried_never_skipped(
         )
     finally:
         schedule.stop()
+
+
+def test_hours_add_up_to_the_day_across_a_gap_longer_than_the_lookback(
+    park: Registry, store: Influx1Store
+) -> None:
+    """e04-grid-1 (x40) silent from 10:40 to 11:25: the 9 register units of the gap
+    (360 kWh) land in the 11:00 hour, flagged gap, and the hours add up to the day and to
+    the register difference, though the gap is longer than the 15-minute lookback."""
+    day = datetime(2026, 11, 4, tzinfo=CST)
+    minutes = [m for m in range(10 * 60, 12 * 60 + 1) if not 10 * 60 + 40 < m < 11 * 60 + 25]
+    lines = [
+        encode_point(
+            "electricity",
+            {"park": "tianfu-np", "enterprise": "e04-cannery", "sensor": "e04-grid-1"},
+            {"energy_kwh": 1_000.0 + 0.2 * (m - 600)},
+            int((day + timedelta(minutes=m)).timestamp() * 1000),
+        )
+        for m in minutes
+    ]
+    store.write("\n".join(lines).encode())
+    jobs = _jobs(park, store)
+    jobs.rollup("1h", day, day + timedelta(days=1))
+    jobs.rollup("1d", day, day + timedelta(days=1))
+    query = Select(
+        "sensor_use", ["grid_kwh", "flags"], tags={"sensor": "e04-grid-1"}, group_by_tags=["window"]
+    )
+    use = {s.tags["window"]: [(int(v[0]), v[1], v[2]) for v in s.values]
+           for s in store.query(query.to_influxql())}  # fmt: skip
+    hours = {t: kwh for t, kwh, _f in use["1h"]}
+    eleven = int((day + timedelta(hours=11)).timestamp() * 1000)
+    # readings 11:25-11:59 belong to the 11:00 hour: the 45-minute gap from 10:40 and 34
+    # one-minute steps, 79 x 0.2 register units x 40 (each interval goes to its later reading)
+    assert hours[eleven] == pytest.approx(79 * 0.2 * 40)
+    assert next(f for t, _k, f in use["1h"] if t == eleven) & 1  # flagged gap
+    total = (0.2 * 120) * 40  # 10:00 -> 12:00 register difference x multiplier
+    assert sum(hours.values()) == pytest.approx(total)
+    assert use["1d"][0][1] == pytest.approx(total)

@@ -127,3 +127,70 @@ def test_gauge_means_are_time_weighted_and_do_not_hold_across_gaps() -> None:
     # 100 for 10 min, 200 for 5 min, 0 for 15 min (held at most 15), 50 for 10 min (to the hour end)
     assert out[0]["covered_ms"] == 40 * MIN
     assert out[0]["mean"] == pytest.approx((100 * 10 + 200 * 5 + 0 * 15 + 50 * 10) / 40)
+
+
+# e01-grid-1: rated 900 kW, x80 (CT x PT), 1.5 x rated allowed: 0.28 register units/minute.
+RATED = METERS.with_columns(max_per_ms=pl.lit(900 * 1.5 / 80 / 3_600_000))
+
+
+def _rated(values: list[tuple[int, float]], meters: pl.DataFrame = RATED) -> list[tuple]:
+    readings = pl.DataFrame(
+        {
+            "sensor": ["m"] * len(values),
+            "ts": [t for t, _ in values],
+            "value": [v for _, v in values],
+        }
+    )
+    out = counter_use(readings, meters, max_gap_ms=5 * MIN)
+    return [(r["ts"], round(r["use"], 6), r["flag"]) for r in out.to_dicts()]
+
+
+@pytest.mark.parametrize(
+    ("readings", "expected"),
+    [
+        pytest.param(  # was 0, then 40,000,040 kWh in one minute
+            [(0, 500_000.0), (MIN, 0.0), (2 * MIN, 500_000.5)],
+            [(0, 0.0, Flag.FIRST), (2 * MIN, 40.0, Flag.OUTLIER)],
+            id="glitch-zero-is-excluded",
+        ),
+        pytest.param(  # was booked as a rollover and counted twice
+            [(0, 500_000.0), (MIN, 999_990.0), (2 * MIN, 500_000.5)],
+            [(0, 0.0, Flag.FIRST), (2 * MIN, 40.0, Flag.OUTLIER)],
+            id="glitch-in-the-top-band-is-excluded",
+        ),
+        pytest.param(  # was 200,000 x 80 kWh, unflagged
+            [(0, 500_000.0), (MIN, 700_000.0), (2 * MIN, 700_000.2)],
+            [(0, 0.0, Flag.FIRST), (MIN, 0.0, Flag.RESET), (2 * MIN, 16.0, 0)],
+            id="replacement-starting-higher-is-a-reset",
+        ),
+        pytest.param(
+            [(0, 500_000.0), (MIN, 12.0), (2 * MIN, 12.2)],
+            [(0, 0.0, Flag.FIRST), (MIN, 0.0, Flag.RESET), (2 * MIN, 16.0, 0)],
+            id="replacement-starting-lower-is-a-reset",
+        ),
+        pytest.param(
+            [(0, 999_999.9), (MIN, 0.1)],
+            [
+                (0, 0.0, Flag.FIRST),
+                (MIN, 15.2, Flag.ROLLOVER),
+            ],  # (0.1 + 999,999.99 - 999,999.9) x 80
+            id="a-real-rollover-still-counts",
+        ),
+        pytest.param(  # 10 minutes apart at full load: plausible, kept, flagged gap
+            [(0, 100.0), (10 * MIN, 102.5)],
+            [(0, 0.0, Flag.FIRST), (10 * MIN, 200.0, Flag.GAP)],
+            id="a-long-interval-allows-more",
+        ),
+    ],
+)
+def test_one_bad_register_reading_never_becomes_consumption(
+    readings: list[tuple[int, float]], expected: list[tuple[int, float, int]]
+) -> None:
+    assert _rated(readings) == [(t, u, int(f)) for t, u, f in expected]
+
+
+def test_an_unrated_meter_still_excludes_a_glitch_zero() -> None:
+    assert _rated([(0, 500_000.0), (MIN, 0.0), (2 * MIN, 500_000.5)], METERS) == [
+        (0, 0.0, int(Flag.FIRST)),
+        (2 * MIN, 40.0, int(Flag.OUTLIER)),
+    ]
