@@ -1,4 +1,4 @@
-"""The DOMAIN.md worked example, to the 4th decimal, and targets."""
+"""The worked example of docs/methods.md, to the 4th decimal, and targets."""
 
 from __future__ import annotations
 
