@@ -10,6 +10,8 @@ Modules:
   output   KPI rows and evaluations to line protocol, KPI rows to MQTT messages (pure)
   reads    typed reads of the store: counter readings, CEMS minutes, counts, stored KPIs
   journal  the processor's durable readings journal and written-windows progress
+  windowbook  open, dirty and written windows per size (pure)
+  stats    the processor's counters
   stream   the stream processor: MQTT in, InfluxDB and MQTT out, health and metrics
   jobs     roll-ups and evaluations recomputed from the store (idempotent)
   schedule the jobs on APScheduler in the park's time zone, retried with back-off

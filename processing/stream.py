@@ -30,7 +30,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from processing.journal import Journal, read_progress, write_progress
 from processing.kpis import Coefficients
 from processing.meters import window_end, window_starts
 from processing.reads import StoreReads
+from processing.stats import ProcessorStats
 from processing.windowbook import WindowBook
 from smartpark.clock import Clock
 from smartpark.errors import StoreError
@@ -61,23 +61,6 @@ WINDOWS = ("1m", "15m", "1h", "1d")
 _SCHEMA = {"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
 _DAY_MS = 86_400_000
 RECOVERY_MAX_MS = 2 * _DAY_MS  # a restart recomputes at most this far back; roll-ups do the rest
-
-
-@dataclass(slots=True)
-class ProcessorStats:
-    received: int = 0
-    readings: int = 0
-    rejected: int = 0
-    too_late: int = 0
-    windows_computed: int = 0
-    windows_recomputed: int = 0
-    points_written: int = 0
-    store_errors: int = 0
-    tick_errors: int = 0
-    published: int = 0
-    windows_recovered: int = 0
-    journal_errors: int = 0
-    by_window: Counter[str] = field(default_factory=Counter)
 
 
 class StreamProcessor:
@@ -385,21 +368,7 @@ class StreamProcessor:
         return max(0.0, (self.clock.now_ms() - self.watermark_ms) / 1000)
 
     def counters(self) -> dict[str, float]:
-        s = self.stats
-        return {
-            "messages_received": s.received,
-            "readings": s.readings,
-            "readings_rejected": s.rejected,
-            "readings_too_late": s.too_late,
-            "windows_computed": s.windows_computed,
-            "windows_recomputed": s.windows_recomputed,
-            "points_written": s.points_written,
-            "store_errors": s.store_errors,
-            "tick_errors": s.tick_errors,
-            "updates_published": s.published,
-            "windows_recovered": s.windows_recovered,
-            "journal_errors": s.journal_errors,
-        }
+        return self.stats.counters()
 
     def gauges(self) -> dict[str, float]:
         return {
