@@ -188,41 +188,88 @@ class Registry:
         return found
 
 
-def _semantic_problems(doc: RegistryFile) -> list[str]:
+Tree = list[tuple[str, list[tuple[str, list[tuple[str, str]]]]]]
+"""(park id, [(enterprise id, [(sensor id, kind)])]): what identity checks need."""
+
+
+def _identity_problems(tree: Tree, kinds: set[str]) -> list[str]:
+    """Duplicate park, enterprise and (per park) sensor ids, and unknown kinds."""
     problems: list[str] = []
-    kinds = {**CORE_KIND_SPECS, **doc.kinds}
-    for name in doc.kinds:
-        if name in CORE_KIND_SPECS:
-            problems.append(f"kinds.{name}: redefines a core kind")
     seen_parks: set[str] = set()
-    for p_i, park in enumerate(doc.parks):
-        where_p = f"parks[{p_i} id={park.id!r}]"
-        if park.id in seen_parks:
-            problems.append(f"{where_p}.id: duplicate park id {park.id!r}")
-        seen_parks.add(park.id)
+    for p_i, (park, enterprises) in enumerate(tree):
+        where_p = f"parks[{p_i} id={park!r}]"
+        if park in seen_parks:
+            problems.append(f"{where_p}.id: duplicate park id {park!r}")
+        seen_parks.add(park)
         seen_ents: set[str] = set()
         seen_sensors: dict[str, str] = {}
-        for e_i, ent in enumerate(park.enterprises):
-            where_e = f"{where_p}.enterprises[{e_i} id={ent.id!r}]"
-            if ent.id in seen_ents:
-                problems.append(f"{where_e}.id: duplicate enterprise id {ent.id!r}")
-            seen_ents.add(ent.id)
-            for s_i, sensor in enumerate(ent.sensors):
-                where_s = f"{where_e}.sensors[{s_i} id={sensor.id!r}]"
-                if sensor.id in seen_sensors:
+        for e_i, (ent, sensors) in enumerate(enterprises):
+            where_e = f"{where_p}.enterprises[{e_i} id={ent!r}]"
+            if ent in seen_ents:
+                problems.append(f"{where_e}.id: duplicate enterprise id {ent!r}")
+            seen_ents.add(ent)
+            for s_i, (sensor, kind) in enumerate(sensors):
+                where_s = f"{where_e}.sensors[{s_i} id={sensor!r}]"
+                if sensor in seen_sensors:
                     problems.append(
-                        f"{where_s}.id: sensor id {sensor.id!r} already used in park "
-                        f"{park.id!r} by enterprise {seen_sensors[sensor.id]!r}"
+                        f"{where_s}.id: sensor id {sensor!r} already used in park "
+                        f"{park!r} by enterprise {seen_sensors[sensor]!r}"
                     )
                 else:
-                    seen_sensors[sensor.id] = ent.id
+                    seen_sensors[sensor] = ent
+                if kind not in kinds:
+                    problems.append(
+                        f"{where_s}.kind: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}"
+                    )
+    return problems
+
+
+def _raw_tree(raw: Any) -> tuple[Tree, set[str]]:
+    """The identity tree of a file that did not validate, as far as its shape allows, so
+    duplicates and unknown kinds are reported with every other problem in one run."""
+
+    def items(node: Any, key: str) -> list[Any]:
+        value = node.get(key) if isinstance(node, dict) else None
+        return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+    kinds = set(CORE_KIND_SPECS)
+    if isinstance(raw, dict) and isinstance(raw.get("kinds"), dict):
+        kinds |= {str(k) for k in raw["kinds"]}
+    tree = [
+        (
+            str(park.get("id")),
+            [
+                (
+                    str(ent.get("id")),
+                    [(str(s.get("id")), str(s.get("kind"))) for s in items(ent, "sensors")],
+                )
+                for ent in items(park, "enterprises")
+            ],
+        )
+        for park in items(raw, "parks")
+    ]
+    return tree, kinds
+
+
+def _semantic_problems(doc: RegistryFile) -> list[str]:
+    kinds = {**CORE_KIND_SPECS, **doc.kinds}
+    problems = [
+        f"kinds.{name}: redefines a core kind" for name in doc.kinds if name in CORE_KIND_SPECS
+    ]
+    tree = [
+        (p.id, [(e.id, [(s.id, s.kind) for s in e.sensors]) for e in p.enterprises])
+        for p in doc.parks
+    ]
+    problems += _identity_problems(tree, set(kinds))
+    for p_i, park in enumerate(doc.parks):
+        where_p = f"parks[{p_i} id={park.id!r}]"
+        for e_i, ent in enumerate(park.enterprises):
+            where_e = f"{where_p}.enterprises[{e_i} id={ent.id!r}]"
+            for s_i, sensor in enumerate(ent.sensors):
+                where_s = f"{where_e}.sensors[{s_i} id={sensor.id!r}]"
                 kind = kinds.get(sensor.kind)
                 if kind is None:
-                    problems.append(
-                        f"{where_s}.kind: unknown kind {sensor.kind!r}; "
-                        f"known: {', '.join(sorted(kinds))}"
-                    )
-                    continue
+                    continue  # reported by _identity_problems
                 for name in sensor.fields:
                     if name in kind.fields:
                         problems.append(
@@ -256,7 +303,10 @@ def parse(raw: Any) -> tuple[Registry | None, list[str]]:
     try:
         doc = RegistryFile.model_validate(raw)
     except ValidationError as exc:
-        return None, config.problems(raw, exc)
+        found = config.problems(raw, exc)
+        tree, kinds = _raw_tree(raw)
+        found += [p for p in _identity_problems(tree, kinds) if p not in found]
+        return None, found
     problems = _semantic_problems(doc)
     return (None, problems) if problems else (Registry(doc), [])
 

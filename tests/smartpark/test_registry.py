@@ -63,7 +63,9 @@ def test_every_structural_problem_is_reported_with_its_place() -> None:
     assert "enterprises[0 id='e01-baijiu'].sensors[1 id='e01-grid-2'].multiplier" in text
     assert "enterprises[1 id='e02-bottling'].land_mu" in text
     assert "enterprises[1 id='e02-bottling'].sensors[0 id='Bad Id'].id" in text
-    assert len(problems) == 4  # the unknown kind is a semantic check, after structure
+    # identity checks run on the raw file too: the unknown kind is in the same run
+    assert "sensors[0 id='e01-grid-1'].kind: unknown kind 'electrcity'" in text
+    assert len(problems) == 5
 
 
 def test_semantic_problems_are_all_reported() -> None:
@@ -92,7 +94,7 @@ def test_load_raises_with_all_problems(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(_broken()))
     with pytest.raises(ConfigError) as err:
         registry_mod.load(path)
-    assert len(err.value.problems) == 4
+    assert len(err.value.problems) == 5
 
 
 @pytest.mark.parametrize(
@@ -145,3 +147,21 @@ def test_example_stacks_carry_their_limits_and_source(park: registry_mod.Registr
     assert all("GB 13271-2014" in (s.spec.limits_source or "") for s in stacks)
     classes = {e.load_class for p in park.parks.values() for e in p.enterprises}
     assert classes == {"continuous", "shift", "batch"}
+
+
+def test_a_broken_file_reports_duplicates_and_unknown_kinds_with_everything_else() -> None:
+    """The first hour's registry: a duplicate sensor id, an unknown kind, a bad timezone,
+    negative multipliers and a bad id, all in one run."""
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    park = doc["parks"][0]
+    park["timezone"] = "Nowhere/City"
+    ents = park["enterprises"]
+    ents[0]["sensors"][1]["id"] = ents[0]["sensors"][0]["id"]  # duplicate
+    ents[0]["sensors"][2]["kind"] = "electrcity"
+    ents[1]["sensors"][0]["multiplier"] = -1
+    ents[2]["sensors"][0]["id"] = "Bad Id"
+    _registry, problems = registry_mod.parse(doc)
+    text = "\n".join(problems)
+    for expected in ("timezone", "multiplier", "'Bad Id'", "already used in park",
+                     "unknown kind 'electrcity'"):  # fmt: skip
+        assert expected in text, expected
