@@ -36,7 +36,7 @@ app.add_typer(scenario_app, name="scenario")
 
 @scenario_app.command("check")
 def scenario_check(
-    scenario: Annotated[str, typer.Argument(help="scenario YAML file")],
+    scenario: Annotated[str, typer.Argument(help="scenario YAML, or the name of a shipped one")],
     timeout: Annotated[float, typer.Option(help="seconds to wait for each stage")] = 600.0,
 ) -> None:
     """Run a scenario through local servers, the collector, the processor and the alert
@@ -47,7 +47,8 @@ def scenario_check(
     from simulators import scenario as scenario_mod
 
     configure_logging("WARNING")
-    loaded = scenario_mod.load(Path(scenario))
+    folder = settings().ingest.registry.parent / "scenarios"
+    loaded = scenario_mod.load(scenario_mod.find(Path(scenario), folder))
     console.print(f"checking {loaded.name} through the whole pipeline ...")
     outcome = scenario_check.run(loaded, timeout_s=timeout)
     for good, line in outcome.lines:

@@ -23,7 +23,10 @@ simulate_app = typer.Typer(
 app.add_typer(simulate_app, name="simulate")
 
 
-ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML (examples/scenarios/)")]
+ScenarioArg = Annotated[
+    Path,
+    typer.Argument(help="scenario YAML, or the name of one beside the registry (normal-week)"),
+]
 SeedOpt = Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")]
 StartOpt = Annotated[
     datetime | None, typer.Option(help="start, ISO 8601 with offset (default: the scenario's)")
@@ -45,7 +48,8 @@ def _scenario(
 ) -> tuple[Any, Any]:
     from simulators import scenario as scenario_mod
 
-    scenario = scenario_mod.load(path)
+    folder = load_settings(registry).ingest.registry.parent / "scenarios"
+    scenario = scenario_mod.load(scenario_mod.find(path, folder))
     if start is not None and start.tzinfo is None:
         raise SmartparkError(f"--start needs a UTC offset: {start.isoformat()}")
     scenario = scenario.with_changes(seed=seed, start=start, days=days, batch=batch)

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from smartpark import config as config_files
 from smartpark.config import Strict
+from smartpark.errors import ConfigError
 from smartpark.model import Id
 
 
@@ -192,6 +193,17 @@ class Scenario(Strict):
         data = self.model_dump()
         data.update({k: v for k, v in changes.items() if v is not None})
         return Scenario.model_validate(data)
+
+
+def find(name: Path, folder: Path) -> Path:
+    """A scenario file by path, or by the name of one in ``folder`` (``normal-week``)."""
+    if name.exists():
+        return name
+    candidate = folder / f"{name.name}.yaml"
+    if name.suffix == "" and candidate.exists():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+    raise ConfigError(f"{name}: no such file, and no scenario of that name in {folder} ({known})")
 
 
 def load(path: Path) -> Scenario:

@@ -283,3 +283,12 @@ def test_process_check_refuses_a_mu_average_the_monthly_job_would_refuse(tmp_pat
     result = _smartpark("process", "--check", "--config", str(config))
     assert result.returncode == 1
     assert "muju: no benchmark for:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_shipped_scenario_can_be_named(tmp_path: Path) -> None:
+    out = tmp_path / "nw.jsonl"
+    result = _smartpark("simulate", "generate", "normal-week", "--out", str(out), "--days", "0.01")
+    assert result.returncode == 0, result.stderr
+    assert f"generated {out}" in result.stdout
+    missing = _smartpark("simulate", "generate", "no-such-week", "--out", str(out))
+    assert missing.returncode == 1 and "normal-week" in missing.stderr  # it lists the names
