@@ -49,7 +49,28 @@ def make_client(
         client.username_pw_set(settings.username, password)
     client.reconnect_delay_set(min_delay=1, max_delay=5)
     client.max_queued_messages_set(0)
+    client.on_connect_fail = _unreachable_reporter(settings, client_id)
     return client
+
+
+def _unreachable_reporter(settings: MqttSettings, client_id: str) -> Any:
+    """Say that the broker cannot be reached, and keep saying it with back-off (attempts
+    1, 2, 4, 8, ...) while paho retries every few seconds."""
+    failures = 0
+
+    def on_connect_fail(_client: paho.Client, _userdata: Any) -> None:
+        nonlocal failures
+        failures += 1
+        if failures & (failures - 1) == 0:
+            logger.warning(
+                "cannot reach the MQTT broker at %s:%d client_id=%s attempts=%d; retrying",
+                settings.host,
+                settings.port,
+                client_id,
+                failures,
+            )
+
+    return on_connect_fail
 
 
 def connect_properties(

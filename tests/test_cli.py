@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import EXAMPLE_PARK
@@ -292,3 +293,22 @@ def test_a_shipped_scenario_can_be_named(tmp_path: Path) -> None:
     assert f"generated {out}" in result.stdout
     missing = _smartpark("simulate", "generate", "no-such-week", "--out", str(out))
     assert missing.returncode == 1 and "normal-week" in missing.stderr  # it lists the names
+
+
+def test_collect_without_a_broker_says_it_cannot_reach_it(tmp_path: Path) -> None:
+    env = os.environ | {
+        "SMARTPARK_MQTT__PORT": "1",  # nothing listens there
+        "SMARTPARK_INGEST__HTTP_PORT": "0",
+        "SMARTPARK_INGEST__SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartpark", "collect"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(5)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "cannot reach the MQTT broker at 127.0.0.1:1" in out
+    assert "attempts=2" in out  # and keeps saying it while it retries
