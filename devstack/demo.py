@@ -42,6 +42,7 @@ from smartpark.settings import Settings
 from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
 
 INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
+DEMO_PEAK_KW = 9_000.0  # above e08-grid-1's 8,000 kW rating: the demo's own alert
 
 
 class Watch:
@@ -124,7 +125,19 @@ def _services(
     the API with a demo key for one enterprise and one for the operator."""
     examples = settings.ingest.registry.resolve().parent
     alerts = yaml.safe_load((examples / "alerts.yaml").read_text(encoding="utf-8"))
-    demo_alerts = {"rules": alerts["rules"], "mqtt": True, "lifecycle": alerts.get("lifecycle", {})}
+    # The example's rules, plus one the demo trips on purpose (see _publish_bad) so an alert
+    # fires and resolves within the first minute; damping shortened to show it.
+    demo_rule = {
+        "id": "demo-peak",
+        "type": "threshold",
+        "description": "the demo's injected over-limit reading on e08-grid-1",
+        "field": "power_kw",
+        "above": DEMO_PEAK_KW - 1,
+        "severity": "warning",
+        "scope": {"sensors": ["e08-grid-1"]},
+    }
+    lifecycle = {**alerts.get("lifecycle", {}), "resolve_after_s": 5}
+    demo_alerts = {"rules": [*alerts["rules"], demo_rule], "mqtt": True, "lifecycle": lifecycle}
     (workdir / "alerts.yaml").write_text(yaml.safe_dump(demo_alerts), encoding="utf-8")
     env = env | {
         "SMARTPARK_ALERTS__CONFIG": str(workdir / "alerts.yaml"),
@@ -158,7 +171,11 @@ def _services(
         with (workdir / f"{name}.log").open("ab") as log:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "smartpark", *args], env=env, stdout=log, stderr=log
+                    [sys.executable, "-m", "smartpark", *args],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,  # Ctrl-C reaches the demo, which stops them in order
                 )
             )
     return procs, f"http://127.0.0.1:{api_port}", keys
@@ -211,7 +228,11 @@ def run_demo(
         }
         with (workdir / "collector.log").open("ab") as log:
             collector = subprocess.Popen(
-                [sys.executable, "-m", "smartpark", "collect"], env=env, stdout=log, stderr=log
+                [sys.executable, "-m", "smartpark", "collect"],
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         procs.append(collector)
         # Readings published before the collector's first subscription would have no taker.
@@ -264,22 +285,37 @@ def run_demo(
             proc.wait(timeout=30)
         for server in reversed(servers):
             server.stop()
-        if clean:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            console.print(f"\nlogs kept in {workdir}")
+        if not clean:
+            _show_logs(workdir, console)
+        shutil.rmtree(workdir, ignore_errors=True)  # always: the demo leaves nothing behind
         console.print("\nstopped")
 
 
+def _show_logs(workdir: Path, console: Console) -> None:
+    """The last lines of each service's log, before the work directory goes."""
+    for log in sorted(workdir.glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-5:]
+        if lines:
+            console.print(f"--- {log.name}", highlight=False)
+            for line in lines:
+                console.print(f"  {line}", highlight=False, markup=False)
+
+
 def _publish_bad(publisher: BoundedPublisher, root: str, stop: threading.Event) -> None:
-    """Now and then a message the collector must refuse, so dead letters show up too."""
+    """Now and then a message the collector must refuse, so dead letters show up too; and
+    every 30 s one over-limit power reading on e08-grid-1 (the park's own next reading
+    brings it back), so an alert fires and resolves where everyone can see it."""
     samples = [
         (f"{root}/tianfu-np/e01-baijiu/electricity/no-such-meter", b'{"ts": 0, "values": {}}'),
         (f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-1", b"not json"),
     ]
+    peak = f"{root}/tianfu-np/e08-anode/electricity/e08-grid-1"
     i = 0
     while not stop.wait(2.0):
         publisher.publish(*samples[i % len(samples)])
+        if i % 15 == 3:
+            reading = {"ts": SystemClock().now_ms(), "values": {"power_kw": DEMO_PEAK_KW}}
+            publisher.publish(peak, orjson.dumps(reading))
         i += 1
 
 
@@ -293,6 +329,9 @@ def _live(
 ) -> None:
     prev: dict[str, Any] = {}
     prev_t = time.monotonic()
+    if not console.is_terminal:
+        _plain(http_port, publisher, feeder, stop, console, watch)
+        return
     with Live(console=console, refresh_per_second=2) as live:
         try:
             while feeder.is_alive():
@@ -318,3 +357,45 @@ def _live(
             )
         except httpx.HTTPError as exc:
             console.print(f"collector status unavailable at the end: {exc}")
+
+
+def _plain(
+    http_port: int,
+    publisher: BoundedPublisher,
+    feeder: threading.Thread,
+    stop: threading.Event,
+    console: Console,
+    watch: Watch,
+    every_s: float = 5.0,
+) -> None:
+    """When stdout is not a terminal (``./dev demo | tee log``): a plain line of figures
+    every few seconds instead of the live table."""
+    started = time.monotonic()
+
+    def line() -> None:
+        try:
+            stats = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).json()["stats"]
+        except httpx.HTTPError:
+            return  # the collector is still starting
+        dead = sum(stats.get("deadlettered", {}).values())
+        alerts = ", ".join(f"{k} {v}" for k, v in sorted(watch.alerts.items())) or "none"
+        park = watch.park
+        energy = f"{park.get('energy_tce', 0):.4f} tce/min" if park else "-"
+        console.print(
+            f"t={time.monotonic() - started:.0f}s published={publisher.published} "
+            f"stored={stats.get('stored_readings', 0)} dead_letters={dead} "
+            f"kpi_updates={watch.kpis} park_last_minute={energy} alerts={alerts}",
+            highlight=False,
+        )
+
+    try:
+        while feeder.is_alive():
+            if stop.wait(every_s):
+                break
+            line()
+    except KeyboardInterrupt:  # Ctrl-C: the documented way to stop; wind down below
+        pass
+    stop.set()
+    publisher.wait_all(10)
+    time.sleep(0.5)
+    line()

@@ -95,8 +95,14 @@ class _Server:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
+            # A session of its own: Ctrl-C in a terminal reaches whoever started it, which
+            # stops it in order (a broker must not go before the services using it).
             self.proc = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
             )
         try:
             self._await_ready(self.proc)
