@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import NOT_FOUND, SCOPE_PATTERN, IdPath
@@ -119,7 +119,6 @@ def mount(app: FastAPI, s: Services) -> None:
 
     @app.get("/v1/stream")
     async def stream(
-        request: Request,
         ticket: Annotated[str | None, Query(max_length=64)] = None,
         last_event_id: Annotated[str | None, Header(max_length=20)] = None,
     ) -> StreamingResponse:
@@ -127,9 +126,6 @@ def mount(app: FastAPI, s: Services) -> None:
         (``event: alert``); a keep-alive comment every 15 s; ``Last-Event-ID`` resumes
         within the replay horizon."""
         caller = hub.redeem(ticket) if ticket else None
-        if caller is None:
-            session = request.cookies.get("smartpark_session")
-            caller = request.app.state.sessions.get(session) if session else None
         if caller is None:
             raise HTTPException(401, "open the stream with a ticket from POST /v1/stream/ticket")
         totals = registry.parks[caller.park].share_park_totals

@@ -65,7 +65,6 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
-    app.state.sessions = {}  # session cookie -> Caller (the web page's sign-in)
     app.state.services = services
     reads = services.reads
 

@@ -61,9 +61,6 @@ class Guard:
         scheme, _, token = header.partition(" ")
         caller = self.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
         if caller is None:
-            session = request.cookies.get("smartpark_session")
-            caller = request.app.state.sessions.get(session) if session else None
-        if caller is None:
             raise HTTPException(
                 401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
             )

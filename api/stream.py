@@ -4,8 +4,8 @@ and the recent dead letters of each enterprise's sensors.
 paho's thread appends each event to a short replay buffer (``Last-Event-ID`` resumes
 within it) and hands it to every connected client's asyncio queue; each client's
 generator filters by its caller's scope. Browsers cannot send headers on an
-EventSource, so the stream is opened with a short-lived single-use ticket (or the
-page's session cookie), never with the API key in the URL.
+EventSource, so the stream is opened with a short-lived single-use ticket, never with
+the API key in the URL.
 """
 
 from __future__ import annotations

@@ -116,7 +116,6 @@ class ApiSettings(BaseModel):
     stream_replay_s: int = Field(
         default=300, ge=0, description="how far back Last-Event-ID resumes a live stream"
     )
-    secure_cookies: bool = Field(default=False, description="set when served behind TLS")
 
 
 class DashboardsSettings(BaseModel):
