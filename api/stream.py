@@ -133,9 +133,9 @@ class EventHub:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
     def _dead_letter(self, payload: bytes | bytearray) -> None:
-        """Keep it for the enterprise whose (registered-looking) topic it came on: a device
-        fault is visible to the people who can fix it. Topics that name no enterprise
-        (malformed) are kept for the park's operator only."""
+        """Keep it for the enterprise whose topic it came on: a device fault is visible to
+        the people who can fix it. A topic that names no enterprise (malformed) belongs to
+        nobody's sensors: it stays in the collector's metrics and on MQTT."""
         try:
             body = orjson.loads(payload)
             ref = parse_topic(str(body["topic"]), self._root)
@@ -143,15 +143,17 @@ class EventHub:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             self.unreadable += 1
             return
-        key = (ref.park, ref.enterprise) if isinstance(ref, SensorRef) else ("", "")
+        if not isinstance(ref, SensorRef):
+            return
         entry = {
             "received_ms": body.get("received_ms"),
-            "sensor": ref.sensor if isinstance(ref, SensorRef) else None,
-            "topic": body["topic"] if isinstance(ref, SensorRef) else None,
+            "sensor": ref.sensor,
+            "topic": body["topic"],
             "problems": problems,
         }
         with self._lock:
-            self._dead.setdefault(key, deque(maxlen=DEAD_LETTERS_KEPT)).append(entry)
+            self._dead.setdefault((ref.park, ref.enterprise), deque(maxlen=DEAD_LETTERS_KEPT))
+            self._dead[(ref.park, ref.enterprise)].append(entry)
 
     def dead_letters(self, park: str, enterprise: str) -> list[dict[str, Any]]:
         """The newest dead letters of an enterprise's sensors, newest first."""

@@ -16,12 +16,11 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from processing.config import ProcessingConfig
+from processing.config import Declared, ProcessingConfig
 from processing.kpis import Coefficients, against_targets, energy_carbon
 from processing.meters import counter_use, window_ends, window_starts
 from smartpark.model import PARK_SCOPE
@@ -223,13 +222,15 @@ def clip_green(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(green_unused_kwh=pl.col("green_kwh") - used, green_kwh=used)
 
 
-def _year_rest(declared: list[Any]) -> pl.DataFrame:
+def _year_rest(declared: list[Declared]) -> pl.DataFrame:
     """Per enterprise and year, the added value per day of the days no monthly figure
     covers: a month's own declaration replaces that month's share of the year, and the
     rest of the year's figure is spread over the remaining days (never counted twice)."""
     years: dict[tuple[str, int], float] = {}
     months: dict[tuple[str, int], dict[int, float]] = {}
     for d in declared:
+        if d.added_value_cny is None:
+            continue
         key = (d.enterprise, d.year)
         if d.month is None:
             years[key] = years.get(key, 0.0) + d.added_value_cny

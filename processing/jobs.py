@@ -72,10 +72,6 @@ class Jobs:
         self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
         self.reads = StoreReads(store, self.park)
 
-    def counter_readings(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
-        """Readings in [lo, hi) plus each meter's last one before (across any gap)."""
-        return self.reads.counters_from(lo_ms, hi_ms)
-
     def _write(self, job: str, lines: list[str]) -> int:
         if lines:
             self.store.write("\n".join(lines).encode())
@@ -87,7 +83,8 @@ class Jobs:
     def rollup(self, window: str, start: datetime, end: datetime) -> int:
         """KPIs of every ``window`` starting in [start, end), from the stored readings."""
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-        readings = self.counter_readings(lo - self._lookback_ms, hi)
+        # each meter's last reading before the lookback too: gaps keep their delta
+        readings = self.reads.counters_from(lo - self._lookback_ms, hi)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
         sensors = sensor_totals(

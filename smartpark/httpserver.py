@@ -32,21 +32,16 @@ class FlatMetrics(Collector):
         *,
         counters: Callable[[], Mapping[str, float]],
         gauges: Callable[[], Mapping[str, float]],
-        help: Mapping[str, str] | None = None,
     ) -> None:
         self.prefix = prefix
         self.counters = counters
         self.gauges = gauges
-        self.help = dict(help or {})
-
-    def _doc(self, name: str) -> str:
-        return self.help.get(name, name.replace("_", " "))
 
     def collect(self) -> Iterator[Metric]:
         for name, value in self.counters().items():
-            yield CounterMetricFamily(self.prefix + name, self._doc(name), value)
+            yield CounterMetricFamily(self.prefix + name, name.replace("_", " "), value)
         for name, value in self.gauges().items():
-            yield GaugeMetricFamily(self.prefix + name, self._doc(name), value)
+            yield GaugeMetricFamily(self.prefix + name, name.replace("_", " "), value)
 
 
 def status_server(*, host: str, port: int, metrics: Collector, health: HealthCheck) -> StatusServer:
