@@ -154,12 +154,19 @@ def _health(port: int) -> dict[str, Any]:
 
 
 def _wait(
-    predicate: Any, timeout_s: float, what: str, procs: list[subprocess.Popen[bytes]]
-) -> None:
+    predicate: Any, timeout_s: float, what: str, procs: dict[str, subprocess.Popen[bytes]],
+    work: Path,
+) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            raise SmartparkError(f"a service exited while waiting for {what}")
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                log = work / f"{name}.log"
+                tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+                raise SmartparkError(
+                    f"the {name} exited (code {proc.returncode}) while waiting for {what};"
+                    f" its log, {log}, ends:\n  " + "\n  ".join(tail)
+                )
         if predicate():
             return
         time.sleep(0.2)
@@ -197,7 +204,7 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
     parse_rules(rules, source=f"{scenario.name}.checks")  # refuse bad rules before starting
     work = Path(tempfile.mkdtemp(prefix="smartpark-check-"))
     broker, influx = Mosquitto(work / "mosquitto"), InfluxDB(work / "influxdb")
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     watcher: _Alerts | None = None
     ok = False
     try:
@@ -219,8 +226,15 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
                 "http_port": ports["ingest"],
             }
         )
+        config = settings.processing.config
+        if not config.exists():  # the default names examples/ from the repository's root
+            config = scenario.registry.parent / "processing.yaml"
         settings.processing = settings.processing.model_copy(
-            update={"state_dir": work / "processing", "http_port": ports["processing"]}
+            update={
+                "config": config.resolve(),
+                "state_dir": work / "processing",
+                "http_port": ports["processing"],
+            }
         )
         settings.alerts = settings.alerts.model_copy(
             update={
@@ -236,16 +250,14 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
             ("alerts", ["alerts", "run"]),
         ):
             with (work / f"{name}.log").open("ab") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "smartpark", *args, "--log-level", "WARNING"],
-                        env=env,
-                        stdout=log,
-                        stderr=log,
-                    )
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "smartpark", *args, "--log-level", "WARNING"],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
                 )
         for port in ports.values():
-            _wait(lambda p=port: _health(p).get("connected") is True, 60, "services", procs)
+            _wait(lambda p=port: _health(p).get("connected") is True, 60, "services", procs, work)
         watcher = _Alerts(settings)
         publisher = BoundedPublisher(settings.mqtt, client_id=f"scenario-feed-{os.getpid()}")
         if not publisher.wait_connected():
@@ -274,7 +286,7 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
                 and _health(ports["alerts"]).get("outbox_pending") == 0
             )
 
-        _wait(caught_up, timeout_s, "the pipeline to catch up", procs)
+        _wait(caught_up, timeout_s, "the pipeline to catch up", procs, work)
         firings = len(checks.alerts)
         resolutions = sum(c.resolved for c in checks.alerts)
         seen = watcher
@@ -283,7 +295,7 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
             events = [a["event"] for a in seen.snapshot()]
             return events.count("firing") >= firings and events.count("resolved") >= resolutions
 
-        _wait(alerted, timeout_s, "the expected alerts", procs)
+        _wait(alerted, timeout_s, "the expected alerts", procs, work)
         time.sleep(settle_s)
         outcome = judge(checks, watcher.snapshot(), _stored_kpis(settings, checks))
         ok = outcome.ok
@@ -292,7 +304,7 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
     finally:
         if watcher is not None:
             watcher.close()
-        for proc in reversed(procs):
+        for proc in reversed(procs.values()):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)

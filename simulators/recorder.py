@@ -21,12 +21,20 @@ logger = logging.getLogger(__name__)
 class Recorder:
     """Subscribes to ``topic_filter`` (QoS 1) and appends every message with its receive time.
 
-    A tap, not a consumer: a clean session, so it never holds messages on the broker
-    for later. ``subscribed`` is set once the broker has granted the subscription.
+    With ``limit``, exactly the first ``limit`` messages are written. A tap, not a
+    consumer: a clean session, so it never holds messages on the broker for later.
+    ``subscribed`` is set once the broker has granted the subscription.
     """
 
     def __init__(
-        self, settings: MqttSettings, *, topic_filter: str, path: Path, clock: Clock, client_id: str
+        self,
+        settings: MqttSettings,
+        *,
+        topic_filter: str,
+        path: Path,
+        clock: Clock,
+        client_id: str,
+        limit: int | None = None,
     ) -> None:
         self._filter = topic_filter
         self._clock = clock
@@ -36,6 +44,7 @@ class Recorder:
             header(source="record", topic_filter=topic_filter, started_ms=clock.now_ms())
         )
         self.messages = 0
+        self.limit = limit  # write this many messages, then no more
         self.subscribed = threading.Event()
         self.client = make_client(settings, client_id=client_id)
         self.client.on_connect = self._on_connect
@@ -62,7 +71,7 @@ class Recorder:
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         with self._lock:
-            if self._out.closed:
+            if self._out.closed or (self.limit is not None and self.messages >= self.limit):
                 return
             self._out.write(line(self._clock.now_ms(), msg.topic, bytes(msg.payload)))
             self.messages += 1

@@ -275,6 +275,7 @@ def record(
         path=path,
         clock=clock,
         client_id=f"smartpark-rec-{os.getpid()}",
+        limit=count,
     )
     stop = _stop_on_signal()
     start = time.monotonic()

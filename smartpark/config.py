@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from smartpark.errors import ConfigError
+from smartpark.settings import GIVEN_BY
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,6 +58,14 @@ def read_yaml(path: Path) -> Any:
     """The parsed YAML of ``path``, or ``ConfigError`` saying why it cannot be read."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        how = GIVEN_BY.get(path, "its option or SMARTPARK_* setting")
+        hint = (
+            f" (looked in {Path.cwd()}: run from the repository's root or give the path with {how})"
+            if not path.is_absolute()
+            else ""
+        )
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}{hint}") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

@@ -57,6 +57,15 @@ class InfluxSettings(BaseModel):
         return self
 
 
+# The files the defaults name are relative to the working directory (the repository's
+# root); from elsewhere a user gives them, and an error says how.
+GIVEN_BY = {
+    Path("examples/park.yaml"): "--registry FILE or SMARTPARK_INGEST__REGISTRY",
+    Path("examples/processing.yaml"): "--config FILE or SMARTPARK_PROCESSING__CONFIG",
+    Path("examples/alerts.yaml"): "--config FILE or SMARTPARK_ALERTS__CONFIG",
+}
+
+
 class IngestSettings(BaseModel):
     registry: Path = Path("examples/park.yaml")
     batch_max_points: int = Field(default=5_000, ge=1)
