@@ -36,7 +36,7 @@ from smartpark.alertstore import AlertDB
 from smartpark.clock import Clock
 from smartpark.errors import DeliveryError, StoreError
 from smartpark.model import PARK_SCOPE
-from smartpark.mqtt import connect, make_client, reason_failed
+from smartpark.mqtt import connect, connect_refused, make_client, reason_failed
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
@@ -193,8 +193,7 @@ class AlertService:
     def _on_connect(
         self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
     ) -> None:
-        if reason_failed(reason):
-            logger.warning("alerts connect refused reason=%s", reason)
+        if connect_refused(reason, self.settings.mqtt, "alert service"):
             return
         client.subscribe(
             [

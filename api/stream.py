@@ -22,10 +22,11 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
 
 from api.keys import Caller
 from smartpark.model import PARK_SCOPE, SensorRef
-from smartpark.mqtt import connect, make_client
+from smartpark.mqtt import connect, connect_refused, make_client
 from smartpark.settings import MqttSettings
 from smartpark.wire import (
     alert_filter,
@@ -98,7 +99,11 @@ class EventHub:
 
     # -- MQTT (paho's thread) ---------------------------------------------------------
 
-    def _on_connect(self, client: paho.Client, *_: Any) -> None:
+    def _on_connect(
+        self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+    ) -> None:
+        if connect_refused(reason, self._mqtt, "api"):
+            return
         client.subscribe(self._filters)
         self.connected.set()
 

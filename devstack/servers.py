@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -131,14 +132,43 @@ class _Server:
         return self.proc is not None and self.proc.poll() is None
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """Accounts (``smartpark broker config``'s passwd and acl) and, optionally, a TLS
+    listener with the server's certificate and key and the CA that signed them."""
+
+    passwd: Path
+    acl: Path
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+
+
 class Mosquitto(_Server):
     name = "mosquitto"
 
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, security: BrokerSecurity | None = None
+    ) -> None:
+        super().__init__(workdir, port)
+        self.security = security
+        self.tls_port = free_port() if security and security.tls_cert else None
+
     def _command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
+        sec = self.security
+        access = "allow_anonymous true\n"
+        if sec is not None:
+            access = f"allow_anonymous false\npassword_file {sec.passwd}\nacl_file {sec.acl}\n"
+            if self.tls_port is not None:
+                access += (
+                    f"listener {self.tls_port} 127.0.0.1\n"
+                    f"cafile {sec.tls_ca}\ncertfile {sec.tls_cert}\nkeyfile {sec.tls_key}\n"
+                    "tls_version tlsv1.2\n"
+                )
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{access}"
             # Run as whoever started us (mosquitto drops root to "mosquitto", which
             # could not write its persistence file into our directory).
             f"user {getpass.getuser()}\n"
@@ -148,6 +178,12 @@ class Mosquitto(_Server):
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
         return [binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password and ACL files; connections stay."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise ServerStartError("mosquitto is not running: nothing to reload")
+        self.proc.send_signal(signal.SIGHUP)
 
     @property
     def url(self) -> str:

@@ -10,6 +10,7 @@ import typer
 
 from smartpark import registry as registry_mod
 from smartpark.commands import LogLevelOpt, RegistryOpt, console, settings, wait_for_signal
+from smartpark.errors import ConfigError
 from smartpark.log import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -53,5 +54,12 @@ def collect(
         logger.info(
             "status on http://%s:%d/metrics and /healthz", s.ingest.http_host, collector.http.port
         )
-    wait_for_signal()
+
+    def reload() -> None:
+        try:
+            collector.use_registry(registry_mod.load(s.ingest.registry))
+        except ConfigError as exc:
+            logger.error("registry not reloaded, keeping the one in use: %s %s", exc, exc.problems)
+
+    wait_for_signal(on_reload=reload)
     collector.stop()

@@ -78,12 +78,13 @@ class Collector:
         self._mqtt = settings.mqtt
         self._ingest = settings.ingest
         self._root = settings.mqtt.topic_root
-        self.registry = registry
         self.store = store
         self.clock = clock or SystemClock()
         self.spool = Spool(settings.ingest.spool_dir, max_bytes=settings.ingest.spool_max_bytes)
         self.stats = IngestStats()
-        self._routes = build_routes(registry, self._root)
+        # The registry and its routes, replaced together (``use_registry``) and read
+        # together once per message, so a reload never pairs one with the other's old self.
+        self._view = (registry, build_routes(registry, self._root))
         self._limits = settings.ingest.decode_limits()
         self._batcher = Batcher(
             max_points=settings.ingest.batch_max_points,
@@ -136,7 +137,7 @@ class Collector:
             "collector started client_id=%s group=%s sensors=%d spool_batches=%d",
             self._mqtt.client_id,
             self._mqtt.share_group,
-            len(self._routes),
+            len(self._view[1]),
             len(self.spool),
         )
 
@@ -164,8 +165,7 @@ class Collector:
     def _on_connect(
         self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any
     ) -> None:
-        if mqtt.reason_failed(reason):
-            logger.error("broker refused connection reason=%s", reason)
+        if mqtt.connect_refused(reason, self._mqtt, "collector"):
             return
         # Subscribing on every connect also restores the subscription after the
         # broker lost the session (restart without persistence, session expiry).
@@ -197,9 +197,10 @@ class Collector:
         now_ms = self.clock.now_ms()
         self._last_activity = self.clock.monotonic()
         mid = msg.mid if msg.qos else 0
-        route = self._routes.get(msg.topic)
+        registry, routes = self._view
+        route = routes.get(msg.topic)
         if route is None:
-            problem = self._classify_unrouted(msg.topic)
+            problem = self._classify_unrouted(registry, msg.topic)
             if problem is None:
                 stats.ignored += 1
                 if mid:
@@ -216,12 +217,22 @@ class Collector:
             stats.readings_accepted += len(lines)
             self._batcher.add(lines, mid, good[0][0])
 
-    def _classify_unrouted(self, topic: str) -> Problem | None:
+    @property
+    def registry(self) -> Registry:
+        return self._view[0]
+
+    def use_registry(self, registry: Registry) -> None:
+        """Route by ``registry`` from the next message on (a reload: SIGHUP in the CLI);
+        the session, the batches in flight and the spool are untouched."""
+        self._view = (registry, build_routes(registry, self._root))
+        logger.info("registry reloaded routes=%d", len(self._view[1]))
+
+    def _classify_unrouted(self, registry: Registry, topic: str) -> Problem | None:
         """Why a topic with no route carries no acceptable readings (None: a system topic)."""
         ref = parse_topic(topic, self._root)
         if ref is None or isinstance(ref, Problem):
             return ref
-        found = self.registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
+        found = registry.resolve(ref.park, ref.enterprise, ref.kind, ref.sensor)
         if found is Reason.SENSOR_MISMATCH:
             return Problem(
                 Reason.SENSOR_MISMATCH, "sensor registered under another enterprise or kind"

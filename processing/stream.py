@@ -49,7 +49,7 @@ from processing.stats import ProcessorStats
 from processing.windowbook import WindowBook
 from smartpark.clock import Clock
 from smartpark.errors import StoreError
-from smartpark.mqtt import connect, make_client, reason_failed
+from smartpark.mqtt import connect, connect_refused, make_client, reason_failed
 from smartpark.registry import Registry
 from smartpark.settings import MqttSettings
 from smartpark.store.base import Store
@@ -148,8 +148,7 @@ class StreamProcessor:
     def _on_connect(
         self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
     ) -> None:
-        if reason_failed(reason):
-            logger.warning("processor connect refused reason=%s", reason)
+        if connect_refused(reason, self._mqtt, "processor"):
             return
         client.subscribe(self._filter, qos=1)
 

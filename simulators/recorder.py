@@ -12,7 +12,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.recording import header, line
 from smartpark.clock import Clock
-from smartpark.mqtt import connect, make_client, reason_failed
+from smartpark.mqtt import connect, connect_refused, make_client, reason_failed
 from smartpark.settings import MqttSettings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class Recorder:
         limit: int | None = None,
     ) -> None:
         self._filter = topic_filter
+        self._settings = settings
         self._clock = clock
         self._lock = threading.Lock()
         self._out = path.open("wb")
@@ -56,8 +57,7 @@ class Recorder:
     def _on_connect(
         self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
     ) -> None:
-        if reason_failed(reason):
-            logger.warning("recorder connect refused reason=%s", reason)
+        if connect_refused(reason, self._settings, "recorder"):
             return
         client.subscribe(self._filter, qos=1)
 

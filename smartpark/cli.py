@@ -34,12 +34,18 @@ COMMANDS: dict[str, str] = {
     "alerts": "alerts.cli",
     "api": "api.cli",
     "dashboards": "dashboards.cli",
+    "broker": "broker.cli",
     "demo": "devstack.cli",
     "scenario": "devstack.cli",
 }
 # stage apps mounted as a group of their own (``smartpark alerts run``); the others'
 # commands sit at the root (``smartpark collect``)
-GROUPS = {"alerts.cli": "alerts", "api.cli": "api", "dashboards.cli": "dashboards"}
+GROUPS = {
+    "alerts.cli": "alerts",
+    "api.cli": "api",
+    "dashboards.cli": "dashboards",
+    "broker.cli": "broker",
+}
 
 
 def _version() -> str:

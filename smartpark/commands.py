@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,13 +44,17 @@ def settings(registry: Path | None = None, **sections: dict[str, Any]) -> Settin
     return out
 
 
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
-    stop = threading.Event()
+def wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
+    """Block until SIGINT or SIGTERM; on SIGHUP call ``on_reload`` (in this thread)."""
+    stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    if on_reload is not None:
+        signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    while not stop.wait(0.2):
+        if on_reload is not None and reload.is_set():
+            reload.clear()
+            on_reload()
 
 
 def echo_lines(lines: Iterable[str]) -> None:

@@ -47,6 +47,12 @@ def make_client(
     if settings.username:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
+    if settings.tls_ca is not None:
+        client.tls_set(
+            ca_certs=str(settings.tls_ca),
+            certfile=str(settings.tls_cert) if settings.tls_cert else None,
+            keyfile=str(settings.tls_key) if settings.tls_key else None,
+        )  # verifies the broker's certificate and host name
     client.reconnect_delay_set(min_delay=1, max_delay=5)
     client.max_queued_messages_set(0)
     client.on_connect_fail = _unreachable_reporter(settings, client_id)
@@ -107,6 +113,26 @@ def reason_failed(reason: ReasonCode | int) -> bool:
     return bool(value >= 0x80)
 
 
+_AUTH_CODES = {0x86, 0x87, 0x8C}  # bad user name or password, not authorized, bad auth
+
+
+def connect_refused(reason: ReasonCode, settings: MqttSettings, who: str) -> bool:
+    """True (and said, with what to check) when the broker refused ``who``'s connection."""
+    if not reason_failed(reason):
+        return False
+    hint = ""
+    if reason.value in _AUTH_CODES:
+        hint = (
+            f"; check SMARTPARK_MQTT__USERNAME ({settings.username or 'not set'})"
+            " and SMARTPARK_MQTT__PASSWORD"
+        )
+    logger.error(
+        "%s: the broker at %s:%d refused the connection: %s%s",
+        who, settings.host, settings.port, reason, hint,
+    )  # fmt: skip
+    return True
+
+
 class BoundedPublisher:
     """QoS 1 publisher that never has more than ``max_unacked`` messages unacknowledged.
 
@@ -125,6 +151,7 @@ class BoundedPublisher:
     ) -> None:
         if not 0 < max_unacked <= MAX_UNACKED_LIMIT:
             raise ValueError(f"max_unacked must be in 1..{MAX_UNACKED_LIMIT}: {max_unacked}")
+        self._settings = settings
         self._slots = threading.BoundedSemaphore(max_unacked)
         self._lock = threading.Lock()
         self._unacked = 0
@@ -141,8 +168,7 @@ class BoundedPublisher:
         self.client.loop_start()
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        if reason_failed(reason):
-            logger.warning("publisher connect refused reason=%s", reason)
+        if connect_refused(reason, self._settings, "publisher"):
             return
         self.connected.set()
 

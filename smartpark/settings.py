@@ -35,6 +35,19 @@ class MqttSettings(BaseModel):
     # the collector's memory and is how backpressure reaches the broker.
     receive_maximum: int = Field(default=5_000, ge=1, le=65_535)
     keepalive_s: int = Field(default=30, ge=5)
+    tls_ca: Path | None = Field(
+        default=None, description="CA certificate (PEM): connect with TLS, verifying the broker"
+    )
+    tls_cert: Path | None = Field(default=None, description="client certificate (PEM), optional")
+    tls_key: Path | None = Field(default=None, description="the client certificate's key (PEM)")
+
+    @model_validator(mode="after")
+    def _tls_cert_needs_ca_and_key(self) -> MqttSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("mqtt tls_cert and tls_key go together")
+        if self.tls_cert is not None and self.tls_ca is None:
+            raise ValueError("mqtt tls_cert needs tls_ca (client certificates are sent over TLS)")
+        return self
 
 
 class InfluxSettings(BaseModel):

@@ -9,6 +9,7 @@ row this script does not run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -34,7 +35,7 @@ RUN = {
     "config check", "collect", "simulate generate", "simulate backfill", "simulate live",
     "simulate fixed", "record", "replay", "process", "rollup", "alerts run", "alerts check",
     "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
-    "scenario check", "demo",
+    "broker config", "broker password", "scenario check", "demo",
 }  # fmt: skip
 
 
@@ -151,6 +152,23 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
     user.env["SMARTPARK_DASHBOARDS__TOKEN"] = "glsa_readme"
     push = user.run("dashboards", "push", "--url", nobody, "--registry", PARK, ok=False)
     assert push.returncode == 1 and "error:" in push.stderr  # no Grafana here: said, not a trace
+
+    secrets = work / "private" / "broker.json"
+    made = user.run(
+        "broker",
+        "config",
+        "--secrets",
+        str(secrets),
+        "--out",
+        str(work / "mqtt"),
+        "--registry",
+        PARK,
+    )
+    assert "16 added" in made.stdout and (work / "mqtt" / "acl").exists()
+    password = user.run(
+        "broker", "password", "smartpark-api", "--secrets", str(secrets)
+    ).stdout.strip()
+    assert password == json.loads(secrets.read_text())["smartpark-api"]
 
     proc_cfg, rules = str(EXAMPLES / "processing.yaml"), str(EXAMPLES / "alerts.yaml")
     assert "ok" in user.run("process", "--check", "--config", proc_cfg, "--registry", PARK).stdout

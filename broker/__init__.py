@@ -1,0 +1,1 @@
+"""Tenancy at the broker: accounts and ACLs generated from the registry (``smartpark broker``)."""

@@ -1,0 +1,557 @@
+"""Tenancy at the broker: the accounts and ACL that ``smartpark broker config`` generates,
+enforced by a real Mosquitto 2.0 started with them (and a TLS listener with certificates
+from ``deploy/mosquitto/make-dev-certs.sh``)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as paho
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
+
+from alerts import app as alerts_stage
+from broker.accounts import accounts, acl_text
+from broker.files import write
+from devstack.servers import BrokerSecurity, Mosquitto, binary, free_port
+from ingest.collector import Collector
+from processing import app as processing_stage
+from smartpark import registry as registry_mod
+from smartpark.settings import AlertsSettings, ProcessingSettings, Settings, to_env
+from smartpark.store import open_store
+from smartpark.wire import ack_topic, encode_ack
+from tests.conftest import EXAMPLE_PARK, ROOT, count_points, wait_until
+
+ROOT_TOPIC = "smartpark"
+PARK = "tianfu-np"
+E08, E01 = "device.tianfu-np.e08-anode", "device.tianfu-np.e01-baijiu"
+
+
+def _broker_config(out: Path, secrets: Path, registry: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPARK_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "smartpark", "broker", "config", "--out", str(out),
+         "--secrets", str(secrets), "--registry", str(registry), "--simulator"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def _certs(out: Path) -> Path:
+    script = ROOT / "deploy" / "mosquitto" / "make-dev-certs.sh"
+    result = subprocess.run([str(script), str(out), "localhost"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@dataclass
+class Secured:
+    broker: Mosquitto
+    secrets: dict[str, str]
+    files: Path
+    secrets_path: Path
+    certs: Path
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    work = tmp_path_factory.mktemp("secured")
+    registry = work / "park.yaml"
+    registry.write_text(EXAMPLE_PARK.read_text())
+    _broker_config(work / "mosquitto", work / "private" / "secrets.json", registry)
+    certs = _certs(work / "certs")
+    broker = Mosquitto(
+        work / "broker",
+        security=BrokerSecurity(
+            passwd=work / "mosquitto" / "passwd",
+            acl=work / "mosquitto" / "acl",
+            tls_cert=certs / "server.crt",
+            tls_key=certs / "server.key",
+            tls_ca=certs / "ca.crt",
+        ),
+    )
+    broker.start()
+    secrets = json.loads((work / "private" / "secrets.json").read_text())
+    yield Secured(broker, secrets, work / "mosquitto", work / "private" / "secrets.json", certs)
+    broker.stop()
+
+
+@dataclass
+class Client:
+    """A raw MQTT 5 client that records what the broker answers."""
+
+    client: paho.Client
+    connected: list[str] = field(default_factory=list)
+    subacks: list[str] = field(default_factory=list)
+    pubacks: dict[int, str] = field(default_factory=dict)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, topic: str, payload: bytes) -> str:
+        info = self.client.publish(topic, payload, qos=1)
+        wait_until(lambda: info.mid in self.pubacks, 10, f"PUBACK for {topic}")
+        return self.pubacks[info.mid]
+
+    def subscribe(self, *filters: str) -> list[str]:
+        self.subacks.clear()
+        self.client.subscribe([(f, 1) for f in filters])
+        wait_until(lambda: bool(self.subacks), 10, "SUBACK")
+        return self.subacks
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _client(port: int, user: str, password: str, **tls: Any) -> Client:
+    raw = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}",
+        protocol=paho.MQTTv5,
+    )  # fmt: skip
+    raw.username_pw_set(user, password)
+    if tls:
+        raw.tls_set(**tls)
+    c = Client(raw)
+
+    def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        with c.lock:
+            c.messages.append((msg.topic, bytes(msg.payload)))
+
+    raw.on_connect = lambda _c, _u, _f, reason, _p: c.connected.append(str(reason))
+    raw.on_subscribe = lambda _c, _u, _m, reasons, _p: c.subacks.extend(str(r) for r in reasons)
+    raw.on_publish = lambda _c, _u, mid, reason, _p: c.pubacks.__setitem__(mid, str(reason))
+    raw.on_message = on_message
+    raw.connect("127.0.0.1", port)
+    raw.loop_start()
+    wait_until(lambda: bool(c.connected), 10, f"{user} connected")
+    return c
+
+
+def _as(settings: Settings, secured: Secured, account: str) -> Settings:
+    """``settings`` on the secured broker under ``account``."""
+    out = settings.model_copy(deep=True)
+    out.mqtt = out.mqtt.model_copy(
+        update={
+            "port": secured.broker.port,
+            "topic_root": ROOT_TOPIC,
+            "username": account,
+            "password": SecretStr(secured.secrets[account]),
+            "client_id": f"{account}-{time.monotonic_ns()}",
+        }
+    )
+    return out
+
+
+def _reading(ts_ms: int, **values: float) -> bytes:
+    return orjson.dumps({"ts": ts_ms, "values": values})
+
+
+# -- what is generated ------------------------------------------------------------------
+
+
+def test_each_account_gets_only_what_its_role_needs() -> None:
+    reg = registry_mod.load(EXAMPLE_PARK)
+    by_name = {a.name: a for a in accounts(reg, "smartpark")}
+    assert "smartpark-simulator" not in by_name  # only with --simulator (test parks)
+    e08 = by_name[E08]
+    assert e08.write == ("smartpark/tianfu-np/e08-anode/+/+",)
+    assert e08.read == (
+        "smartpark/tianfu-np/e08-anode/_alerts",
+        "smartpark/tianfu-np/e08-anode/_kpi",
+    )
+    # no service may publish readings; only the processor writes KPIs, only alerts alerts
+    for name in ("smartpark-collector", "smartpark-processor", "smartpark-alerts", "smartpark-api"):
+        assert "smartpark/+/+/+/+" not in by_name[name].write
+    writers = {t: n for n, a in by_name.items() for t in a.write}
+    assert writers["smartpark/+/+/_kpi"] == "smartpark-processor"
+    assert writers["smartpark/+/+/_alerts"] == "smartpark-alerts"
+    assert writers["smartpark/_control/alerts/ack"] == "smartpark-api"
+    acl = acl_text(by_name.values())
+    assert (
+        "user device.tianfu-np.e08-anode\ntopic read smartpark/tianfu-np/e08-anode/_alerts\n" in acl
+    )
+    assert len([a for a in by_name.values() if a.role == "device"]) == 12
+
+
+def _parsed(doc: dict[str, Any]) -> registry_mod.Registry:
+    reg, problems = registry_mod.parse(doc)
+    assert reg is not None, problems
+    return reg
+
+
+def test_rerunning_keeps_passwords_adds_new_accounts_and_removes_gone_ones(tmp_path: Path) -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    secrets_path = tmp_path / "private" / "secrets.json"
+    first = write(accounts(_parsed(doc), "smartpark"), tmp_path, secrets_path)
+    assert len(first.added) == 16 and first.removed == []
+    assert secrets_path.stat().st_mode & 0o777 == 0o600
+    before = json.loads(secrets_path.read_text())
+    passwd = (tmp_path / "passwd").read_text()
+    assert all(pw not in passwd for pw in before.values())  # hashes only
+    assert all(line.split(":", 1)[1].startswith("$7$101$") for line in passwd.splitlines())
+
+    enterprises = doc["parks"][0]["enterprises"]
+    gone = enterprises.pop()["id"]  # e12 leaves the park
+    enterprises.append(
+        {
+            "id": "e13-new",
+            "name": "New Co",
+            "industry": "food_beverage/liquor",
+            "land_mu": 10,
+            "sensors": [],
+        }
+    )
+    second = write(accounts(_parsed(doc), "smartpark"), tmp_path, secrets_path)
+    after = json.loads(secrets_path.read_text())
+    assert second.added == ["device.tianfu-np.e13-new"]
+    assert second.removed == [f"device.tianfu-np.{gone}"]
+    assert {k: v for k, v in after.items() if k in before} == {
+        k: v for k, v in before.items() if k in after
+    }
+    assert f"device.tianfu-np.{gone}" not in (tmp_path / "passwd").read_text()
+    assert gone not in (tmp_path / "acl").read_text()
+
+
+# -- enforced by a real Mosquitto -----------------------------------------------------------
+
+
+def test_a_device_cannot_publish_as_another_enterprise_and_nothing_of_it_is_stored(
+    secured: Secured, settings: Settings, store: Any
+) -> None:
+    collector_settings = _as(settings, secured, "smartpark-collector")
+    collector = Collector(
+        settings=collector_settings,
+        registry=registry_mod.load(EXAMPLE_PARK),
+        store=open_store(collector_settings.influx),
+    )
+    collector.start()
+    e01 = _client(secured.broker.port, E01, secured.secrets[E01])
+    try:
+        assert collector.connected.wait(10)
+        now = int(time.time() * 1000)
+        forged = e01.publish(
+            f"{ROOT_TOPIC}/{PARK}/e08-anode/electricity/e08-grid-1",
+            _reading(now, energy_kwh=1.0, power_kw=1.0),
+        )
+        # Mosquitto 2.0.11 answers an MQTT 5 QoS 1 publish outside the ACL with PUBACK
+        # 0x87 and then drops the connection (paho reconnects).
+        assert forged == "Not authorized"
+        wait_until(lambda: e01.client.is_connected(), 15, "e01 reconnected")
+        own = e01.publish(
+            f"{ROOT_TOPIC}/{PARK}/e01-baijiu/electricity/e01-grid-1",
+            _reading(now, energy_kwh=5.0, power_kw=2.0),
+        )
+        assert own in ("Success", "No matching subscribers")
+        wait_until(
+            lambda: count_points(store, "electricity", "energy_kwh") == 1, what="e01's reading"
+        )
+        time.sleep(0.5)
+        rows = store.query(
+            'SELECT "energy_kwh" FROM "electricity" WHERE "enterprise" = \'e08-anode\''
+        )
+        assert rows == [] and count_points(store, "electricity", "energy_kwh") == 1
+        assert not collector.stats.deadlettered  # refused at the broker, never seen here
+    finally:
+        e01.close()
+        collector.stop()
+
+
+def test_a_device_receives_its_own_alerts_and_kpis_and_nothing_of_anyone_elses(
+    secured: Secured,
+) -> None:
+    port = secured.broker.port
+    e01 = _client(port, E01, secured.secrets[E01])
+    e08 = _client(port, E08, secured.secrets[E08])
+    alerts = _client(port, "smartpark-alerts", secured.secrets["smartpark-alerts"])
+    processor = _client(port, "smartpark-processor", secured.secrets["smartpark-processor"])
+    try:
+        snoop = [f"{ROOT_TOPIC}/{PARK}/e08-anode/_alerts", f"{ROOT_TOPIC}/{PARK}/e08-anode/_kpi",
+                 f"{ROOT_TOPIC}/#", "#"]  # fmt: skip
+        # Mosquitto 2.0.11 grants every subscription; what the ACL does not allow the
+        # subscriber to read is simply never delivered to it.
+        assert e01.subscribe(*snoop) == ["Granted QoS 1"] * 4
+        assert (
+            e08.subscribe(
+                f"{ROOT_TOPIC}/{PARK}/e08-anode/_alerts", f"{ROOT_TOPIC}/{PARK}/e08-anode/_kpi"
+            )
+            == ["Granted QoS 1"] * 2
+        )
+        assert (
+            alerts.publish(f"{ROOT_TOPIC}/{PARK}/e08-anode/_alerts", b'{"id": "a1"}') == "Success"
+        )
+        assert (
+            processor.publish(f"{ROOT_TOPIC}/{PARK}/e08-anode/_kpi", b'{"scope": "e08-anode"}')
+            == "Success"
+        )
+        assert (
+            alerts.publish(f"{ROOT_TOPIC}/{PARK}/e01-baijiu/_alerts", b'{"id": "a2"}') == "Success"
+        )
+        wait_until(lambda: len(e08.messages) == 2, 10, "e08 receives its alert and KPI")
+        wait_until(lambda: len(e01.messages) >= 1, 10, "e01 receives its own alert")
+        time.sleep(0.5)
+        # (once per matching subscription: `smartpark/#` and `#` overlap)
+        assert {t for t, _ in e01.messages} == {f"{ROOT_TOPIC}/{PARK}/e01-baijiu/_alerts"}
+        # and a device cannot forge an alert or a KPI for anyone, itself included
+        assert e01.publish(f"{ROOT_TOPIC}/{PARK}/e01-baijiu/_alerts", b"{}") == "Not authorized"
+    finally:
+        for c in (e01, e08, alerts, processor):
+            c.close()
+
+
+def test_the_services_work_end_to_end_under_their_own_accounts(
+    secured: Secured, settings: Settings, store: Any, tmp_path: Path
+) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({
+        "rules": [{"id": "grid-high", "type": "threshold", "field": "power_kw", "above": 100,
+                   "scope": {"enterprises": ["e08-anode"]}}],
+        "mqtt": True,
+    }))  # fmt: skip
+    collector_settings = _as(settings, secured, "smartpark-collector")
+    collector = Collector(settings=collector_settings, registry=registry_mod.load(EXAMPLE_PARK),
+                          store=open_store(collector_settings.influx))  # fmt: skip
+    proc_settings = _as(settings, secured, "smartpark-processor")
+    proc_settings.processing = ProcessingSettings(
+        config=EXAMPLE_PARK.parent / "processing.yaml", http_port=0,
+        state_dir=tmp_path / "processing",
+    )  # fmt: skip
+    alert_settings = _as(settings, secured, "smartpark-alerts")
+    alert_settings.alerts = AlertsSettings(config=rules, db=tmp_path / "alerts.db", http_port=0)
+    processing = processing_stage.build(proc_settings)
+    alerting = alerts_stage.build(alert_settings, serve_http=False)
+    e08 = _client(secured.broker.port, E08, secured.secrets[E08])
+    api = _client(secured.broker.port, "smartpark-api", secured.secrets["smartpark-api"])
+    started: list[Any] = []
+    try:
+        for part in (collector, processing, alerting):
+            part.start()
+            started.append(part)
+        assert collector.connected.wait(10)
+        assert processing.stream.subscribed.wait(10)
+        assert alerting.service.subscribed.wait(10)
+        e08.subscribe(
+            f"{ROOT_TOPIC}/{PARK}/e08-anode/_alerts", f"{ROOT_TOPIC}/{PARK}/e08-anode/_kpi"
+        )
+        api.subscribe(f"{ROOT_TOPIC}/+/+/_kpi", f"{ROOT_TOPIC}/+/+/_alerts")
+        start = (int(time.time()) // 60 - 10) * 60_000  # ten minutes ago, on a minute
+        topic = f"{ROOT_TOPIC}/{PARK}/e08-anode/electricity/e08-grid-1"
+        for i in range(6):  # one a minute: the first minutes close, KPIs are published
+            ts = start + i * 60_000
+            assert e08.publish(topic, _reading(ts, energy_kwh=1000.0 + i * 0.1, power_kw=500.0)) in (
+                "Success", "No matching subscribers")  # fmt: skip
+        wait_until(lambda: count_points(store, "electricity", "energy_kwh") == 6, what="6 stored")
+
+        def got(client: Client, suffix: str) -> list[dict[str, Any]]:
+            with client.lock:
+                return [orjson.loads(p) for t, p in client.messages if t.endswith(suffix)]
+
+        wait_until(lambda: got(e08, "/_alerts"), 20, "e08 receives its alert")
+        wait_until(lambda: got(e08, "/_kpi"), 60, "e08 receives its KPIs")
+        wait_until(lambda: got(api, "/_kpi") and got(api, "/_alerts"), 20, "the API sees both")
+        alert_id = got(e08, "/_alerts")[0]["id"]
+        assert (
+            api.publish(ack_topic(ROOT_TOPIC), encode_ack(alert_id, "energy manager")) == "Success"
+        )
+        wait_until(
+            lambda: getattr(alerting.service.db.get(alert_id), "state", None) == "acknowledged", 20,
+            "the alert service applies the API's acknowledgement",
+        )  # fmt: skip
+    finally:
+        for part in reversed(started):
+            part.stop()
+        e08.close()
+        api.close()
+
+
+def test_a_service_with_a_wrong_password_says_so(secured: Secured, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPARK_")} | {
+        "SMARTPARK_MQTT__PORT": str(secured.broker.port),
+        "SMARTPARK_MQTT__USERNAME": "smartpark-collector",
+        "SMARTPARK_MQTT__PASSWORD": "not-the-password",
+        "SMARTPARK_INGEST__REGISTRY": str(EXAMPLE_PARK),
+        "SMARTPARK_INGEST__HTTP_PORT": "0",
+        "SMARTPARK_INGEST__SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        time.sleep(4)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "collector: the broker at 127.0.0.1:" in out
+    assert (
+        "refused the connection: Not authorized; check SMARTPARK_MQTT__USERNAME (smartpark-collector) and SMARTPARK_MQTT__PASSWORD"
+        in out
+    )
+    assert "not-the-password" not in out
+
+
+def test_an_added_enterprise_works_after_a_reload_without_restarting_anything(
+    secured: Secured, settings: Settings, store: Any, tmp_path: Path
+) -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    doc["parks"][0]["enterprises"].append({
+        "id": "e13-new", "name": "New Co", "industry": "food_beverage/liquor", "land_mu": 10,
+        "sensors": [{"id": "e13-grid-1", "kind": "electricity", "rated_per_h": 100}],
+    })  # fmt: skip
+    registry = tmp_path / "park.yaml"
+    registry.write_text(EXAMPLE_PARK.read_text())
+    collector_settings = _as(settings, secured, "smartpark-collector")
+    collector_settings.ingest = collector_settings.ingest.model_copy(update={"registry": registry})
+    http_port = free_port()
+    env = os.environ | to_env(collector_settings) | {"SMARTPARK_INGEST__HTTP_PORT": str(http_port)}
+    proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    health = f"http://127.0.0.1:{http_port}/healthz"
+    try:
+        wait_until(lambda: _healthy(health), 30, "collector subscribed")
+        registry.write_text(yaml.safe_dump(doc))
+        _broker_config(secured.files, secured.secrets_path, registry)
+        secured.broker.reload()
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        password = json.loads(secured.secrets_path.read_text())["device.tianfu-np.e13-new"]
+        e13 = _client(secured.broker.port, "device.tianfu-np.e13-new", password)
+        try:
+            assert e13.connected == ["Success"]
+            now = int(time.time() * 1000)
+            topic = f"{ROOT_TOPIC}/{PARK}/e13-new/electricity/e13-grid-1"
+            assert e13.publish(topic, _reading(now, energy_kwh=1.0, power_kw=1.0)) in (
+                "Success", "No matching subscribers")  # fmt: skip
+            wait_until(lambda: count_points(store, "electricity", "energy_kwh") == 1, 20, "stored")
+        finally:
+            e13.close()
+        stats = httpx.get(health, timeout=2).json()
+        assert stats["connected"] is True
+        assert stats["stats"]["deadlettered"] == {}
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "registry reloaded routes=" in out
+    assert out.count("connected session_present") == 1, out  # the session was never dropped
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_tls_connects_with_the_generated_ca_and_refuses_an_untrusted_one(
+    secured: Secured, tmp_path: Path
+) -> None:
+    port = secured.broker.tls_port
+    assert port is not None
+    good = _client(
+        port,
+        "smartpark-api",
+        secured.secrets["smartpark-api"],
+        ca_certs=str(secured.certs / "ca.crt"),
+    )
+    try:
+        assert good.connected == ["Success"]
+    finally:
+        good.close()
+    other = _certs(tmp_path / "other")  # a CA the broker's certificate is not from
+    context = ssl.create_default_context(cafile=str(other / "ca.crt"))
+    with (
+        pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+        context.wrap_socket(sock, server_hostname="localhost"),
+    ):
+        pass
+
+
+def test_every_smartpark_client_connects_with_tls_from_the_settings(
+    secured: Secured, settings: Settings
+) -> None:
+    from smartpark.mqtt import BoundedPublisher
+
+    s = _as(settings, secured, "smartpark-simulator")
+    s.mqtt = s.mqtt.model_copy(
+        update={
+            "port": secured.broker.tls_port,
+            "host": "localhost",
+            "tls_ca": secured.certs / "ca.crt",
+        }
+    )
+    publisher = BoundedPublisher(s.mqtt, client_id="tls-sim", persistent=False)
+    try:
+        assert publisher.wait_connected(10)
+        publisher.publish(f"{ROOT_TOPIC}/{PARK}/e01-baijiu/electricity/e01-grid-1", b"{}")
+        assert publisher.wait_all(10)
+    finally:
+        publisher.close()
+
+
+def test_the_shipped_configuration_runs_with_the_generated_files(
+    secured: Secured, tmp_path: Path
+) -> None:
+    """deploy/mosquitto/mosquitto.conf, paths and ports moved to this machine: accounts and
+    ACL enforced on both listeners, TLS on the second, anonymous clients refused."""
+    plain, tls = free_port(), free_port()
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    conf = (
+        conf.replace("/mosquitto/config/", f"{secured.files}/")
+        .replace("/mosquitto/certs/", f"{secured.certs}/")
+        .replace("/mosquitto/data/", f"{tmp_path}/")
+        .replace("listener 1883 0.0.0.0", f"listener {plain} 127.0.0.1")
+        .replace("listener 8883 0.0.0.0", f"listener {tls} 127.0.0.1")
+    ) + f"user {getpass.getuser()}\n"
+    (tmp_path / "mosquitto.conf").write_text(conf)
+    broker = subprocess.Popen(
+        [binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(tmp_path / "mosquitto.conf")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _listening(plain) and _listening(tls), 10, "both listeners")
+        device = _client(tls, E08, secured.secrets[E08], ca_certs=str(secured.certs / "ca.crt"))
+        try:
+            assert device.connected == ["Success"]
+            assert (
+                device.publish(f"{ROOT_TOPIC}/{PARK}/e01-baijiu/electricity/e01-grid-1", b"{}")
+                == "Not authorized"
+            )
+        finally:
+            device.close()
+        anonymous = paho.Client(CallbackAPIVersion.VERSION2, client_id="anon", protocol=paho.MQTTv5)
+        refused: list[str] = []
+        anonymous.on_connect = lambda _c, _u, _f, reason, _p: refused.append(str(reason))
+        anonymous.connect("127.0.0.1", plain)
+        anonymous.loop_start()
+        try:
+            wait_until(lambda: bool(refused), 10, "an answer")
+            assert refused[0] == "Not authorized"
+        finally:
+            anonymous.disconnect()
+            anonymous.loop_stop()
+    finally:
+        broker.terminate()
+        broker.communicate(timeout=15)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
