@@ -16,6 +16,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,11 @@ from api.keys import KeyStore
 from devstack.servers import InfluxDB, Mosquitto, free_port
 from simulators import recording
 from simulators import scenario as scenario_mod
+from simulators.park import ParkModel
 from simulators.player import play
+from simulators.profiles import DAY_MS
+from simulators.recording import Message
+from simulators.scenario import LoadChange, Scenario
 from simulators.stream import ParkFeed
 from smartpark import registry as registry_mod
 from smartpark.clock import SystemClock
@@ -38,11 +45,15 @@ from smartpark.errors import SmartparkError
 from smartpark.httpserver import wait_connected
 from smartpark.model import PARK_SCOPE
 from smartpark.mqtt import BoundedPublisher, connect, make_client
+from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
 
 INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
 DEMO_PEAK_KW = 9_000.0  # above e08-grid-1's 8,000 kW rating: the demo's own alert
+# The operator's alert: e08-anode's load rises 60 % for a minute, every four minutes from
+# the first full minute; the park's 1-minute grid import goes over the demo's park rule.
+SURGE_ENTERPRISE, SURGE_FACTOR, SURGE_EVERY_S = "e08-anode", 1.6, 240
 
 
 class Watch:
@@ -51,7 +62,9 @@ class Watch:
     def __init__(self, settings: Settings) -> None:
         self.kpis = 0
         self.park: dict[str, Any] = {}
-        self.alerts: dict[str, int] = {}
+        # audience ("enterprises" or "operator": the park's own alerts) -> event -> count
+        self.alerts: dict[str, dict[str, int]] = {}
+        self.rules: dict[str, set[str]] = {}
         self.client = make_client(settings.mqtt, client_id=f"smartpark-demo-watch-{os.getpid()}")
         root = settings.mqtt.topic_root
         self.client.on_connect = lambda c, *_: c.subscribe(
@@ -68,8 +81,21 @@ class Watch:
             if update is not None and update.scope == PARK_SCOPE and update.window == "1m":
                 self.park = dict(update.values)
         else:
-            event = orjson.loads(msg.payload).get("event", "?")
-            self.alerts[event] = self.alerts.get(event, 0) + 1
+            alert = orjson.loads(msg.payload)
+            audience = "operator" if alert.get("enterprise") == PARK_SCOPE else "enterprises"
+            events = self.alerts.setdefault(audience, {})
+            events[alert.get("event", "?")] = events.get(alert.get("event", "?"), 0) + 1
+            self.rules.setdefault(audience, set()).add(str(alert.get("rule")))
+
+    def alerts_line(self) -> str:
+        """``enterprises: firing 2, resolved 1 (demo-peak); operator: firing 1 (...)``."""
+        parts = []
+        for audience in ("enterprises", "operator"):
+            events = self.alerts.get(audience)
+            if events:
+                counts = ", ".join(f"{k} {v}" for k, v in sorted(events.items()))
+                parts.append(f"{audience}: {counts} ({', '.join(sorted(self.rules[audience]))})")
+        return "; ".join(parts)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -113,13 +139,12 @@ def _summary(
         )
     else:
         table.add_row("park, last full minute", "(first window closes within a minute)", "")
-    alerts = ", ".join(f"{k} {v}" for k, v in sorted(watch.alerts.items())) or "none yet"
-    table.add_row("alerts", alerts, "")
+    table.add_row("alerts", watch.alerts_line() or "none yet", "")
     return table
 
 
 def _services(
-    settings: Settings, workdir: Path, env: dict[str, str]
+    settings: Settings, workdir: Path, env: dict[str, str], park_rule: dict[str, Any]
 ) -> tuple[list[subprocess.Popen[bytes]], str, dict[str, str]]:
     """The KPI processor, the alert service (rules from the example, channels: MQTT) and
     the API with a demo key for one enterprise and one for the operator."""
@@ -137,7 +162,8 @@ def _services(
         "scope": {"sensors": ["e08-grid-1"]},
     }
     lifecycle = {**alerts.get("lifecycle", {}), "resolve_after_s": 5}
-    demo_alerts = {"rules": [*alerts["rules"], demo_rule], "mqtt": True, "lifecycle": lifecycle}
+    rules = [*alerts["rules"], demo_rule, park_rule]
+    demo_alerts = {"rules": rules, "mqtt": True, "lifecycle": lifecycle}
     (workdir / "alerts.yaml").write_text(yaml.safe_dump(demo_alerts), encoding="utf-8")
     env = env | {
         "SMARTPARK_ALERTS__CONFIG": str(workdir / "alerts.yaml"),
@@ -181,19 +207,79 @@ def _services(
     return procs, f"http://127.0.0.1:{api_port}", keys
 
 
-def _feed(settings: Settings, rate: float, batch: int) -> Any:
-    """The example park from now on, live, at the interval that keeps within ``rate``."""
+@dataclass(frozen=True)
+class DemoFeed:
+    registry: Registry
+    scenario: Scenario
+    start_ms: int
+    interval_s: int
+
+
+def _scenario(settings: Settings, rate: float, batch: int) -> DemoFeed:
+    """The example park from now on at the interval that keeps within ``rate``, with a
+    one-minute load surge of e08-anode every few minutes (the operator's alert)."""
     registry = registry_mod.load(settings.ingest.registry)
     sensors = len(registry)
     interval = next((i for i in INTERVALS_S if sensors / (i * batch) <= rate), INTERVALS_S[-1])
     now = SystemClock().now_ms()
-    start = now - now % (interval * 1000)
+    start = now - now % 60_000  # on a minute, so that the surges fill whole 1-minute windows
     path = settings.ingest.registry.resolve().parent / "scenarios" / "normal-week.yaml"
     scenario = scenario_mod.load(path).with_changes(interval_s=interval, batch=batch)
-    scenario = scenario.model_copy(update={"faults": scenario.faults.off()})
-    feed = ParkFeed(registry, scenario, root=settings.mqtt.topic_root)
-    messages = (m for f in feed.frames(start, None) for m in recording.frame_messages(f))
-    return messages, now, interval
+    t0 = datetime.fromtimestamp(start / 1000, UTC)
+    surges = [
+        LoadChange(
+            enterprise=SURGE_ENTERPRISE, factor=SURGE_FACTOR,
+            start=t0 + timedelta(seconds=s), end=t0 + timedelta(seconds=s + 60),
+        )
+        for s in range(60, 6 * 3600, SURGE_EVERY_S)
+    ]  # fmt: skip
+    scenario = scenario.model_copy(
+        update={
+            "faults": scenario.faults.off(),
+            "load_changes": [*scenario.load_changes, *surges],
+        }
+    )
+    return DemoFeed(registry, scenario, start, interval)
+
+
+def _grid_kwh(feed: DemoFeed, start_ms: int, end_ms: int) -> tuple[float, float]:
+    """The park's and the surging enterprise's grid kWh over [start, end) under the model
+    without surges: what the park's 1-minute windows hold when nothing is going on."""
+    quiet = feed.scenario.model_copy(update={"load_changes": []})
+    model = ParkModel(feed.registry, quiet)
+    park = ent = 0.0
+    for block in model.chunk(start_ms // DAY_MS, start_ms, end_ms):
+        sensor = model.sensors[block.sensor]
+        register = block.values.get("energy_kwh")
+        if sensor.ref.kind != "electricity" or register is None or len(register) < 2:
+            continue
+        used = float(register[-1] - register[0]) * sensor.spec.multiplier
+        park += used
+        ent += used if sensor.ref.enterprise == SURGE_ENTERPRISE else 0.0
+    return park, ent
+
+
+def _park_rule(feed: DemoFeed) -> dict[str, Any]:
+    """An operator's (park-scope) rule on the park's 1-minute grid import, its limit half
+    way between a quiet minute and a surge minute of the model."""
+    park, ent = _grid_kwh(feed, feed.start_ms, feed.start_ms + 60_000)
+    limit = park + 0.5 * ent * (SURGE_FACTOR - 1)
+    return {
+        "id": "demo-park-surge",
+        "type": "threshold",
+        "source": "kpi",
+        "window": "1m",
+        "field": "grid_kwh",
+        "above": round(limit, 1),
+        "severity": "warning",
+        "description": f"the park's grid import in a minute while {SURGE_ENTERPRISE} surges",
+        "scope": {"enterprises": [PARK_SCOPE]},
+    }
+
+
+def _feed(feed: DemoFeed, root: str) -> Iterator[Message]:
+    park = ParkFeed(feed.registry, feed.scenario, root=root)
+    return (m for f in park.frames(feed.start_ms, None) for m in recording.frame_messages(f))
 
 
 def run_demo(
@@ -240,10 +326,15 @@ def run_demo(
             f"http://127.0.0.1:{http_port}", alive=lambda: collector.poll() is None
         ):
             raise SmartparkError(f"the collector did not subscribe; see {workdir}/collector.log")
-        services, api_url, keys = _services(settings, workdir, env)
+        feed = _scenario(settings, rate, batch)
+        services, api_url, keys = _services(settings, workdir, env, _park_rule(feed))
         procs += services
         watch = Watch(settings)
-        messages, now, interval = _feed(settings, rate, batch)
+        messages, now, interval = (
+            _feed(feed, settings.mqtt.topic_root),
+            feed.start_ms,
+            feed.interval_s,
+        )
         publisher = BoundedPublisher(
             settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
         )
@@ -270,7 +361,10 @@ def run_demo(
             f"http://127.0.0.1:{http_port}/metrics and /healthz; readings and KPIs in InfluxDB "
             f"{settings.influx.url} database {settings.influx.database!r}; logs in {workdir}"
         )
-        console.print(f"API: {api_url}/docs (demo keys, Authorization: Bearer <key>):")
+        console.print(
+            f"the enterprise page: {api_url}/ (sign in with a key below); "
+            f"API: {api_url}/docs (Authorization: Bearer <key>); demo keys:"
+        )
         for who, key in keys.items():
             console.print(f"  {who}: {key}", highlight=False)
         _live(http_port, publisher, feeder, stop, console, watch)
@@ -378,7 +472,7 @@ def _plain(
         except httpx.HTTPError:
             return  # the collector is still starting
         dead = sum(stats.get("deadlettered", {}).values())
-        alerts = ", ".join(f"{k} {v}" for k, v in sorted(watch.alerts.items())) or "none"
+        alerts = watch.alerts_line() or "none"
         park = watch.park
         energy = f"{park.get('energy_tce', 0):.4f} tce/min" if park else "-"
         console.print(
