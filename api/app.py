@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-from api import alert_routes, data_routes
+from api import alert_routes, data_routes, page_routes
 from api.deps import Guard, RateLimiter
 from api.keys import KeyStore
 from api.reads import Reads
@@ -95,4 +95,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     alert_routes.mount(app, services)
     data_routes.mount(app, services)
+    page_routes.mount(app, services)
     return app

@@ -10,6 +10,7 @@ Ids are checked against the id grammar before any query; each key is rate limite
 
 from __future__ import annotations
 
+import hmac
 import math
 import threading
 import time
@@ -27,6 +28,8 @@ IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64)]
 SCOPE_PATTERN = f"^({ID_PATTERN[1:-1]}|_park)$"
 ScopePath = Annotated[str, Path(pattern=SCOPE_PATTERN, max_length=64)]
 NOT_FOUND = HTTPException(404, "not found")
+SESSION_COOKIE = "sp_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class RateLimiter:
@@ -57,9 +60,18 @@ class Guard:
     limiter: RateLimiter
 
     def caller(self, request: Request) -> Caller:
+        """A key (``Authorization: Bearer``) or the web page's session cookie; a write with
+        the cookie must carry the session's CSRF token in ``X-CSRF-Token`` (403 otherwise)."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         caller = self.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
+        if caller is None and not header and SESSION_COOKIE in request.cookies:
+            found = self.keys.session(request.cookies[SESSION_COOKIE])
+            if found is not None:
+                caller, csrf = found
+                sent = request.headers.get("x-csrf-token", "")
+                if request.method not in SAFE_METHODS and not hmac.compare_digest(sent, csrf):
+                    raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
         if caller is None:
             raise HTTPException(
                 401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}

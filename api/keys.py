@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, role TEXT NOT NULL, park TEXT NOT NULL,
     enterprise TEXT, name TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY, key_id TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, key_id TEXT NOT NULL,
     who TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL
@@ -110,6 +114,46 @@ class KeyStore:
         if not hmac.compare_digest(row[0], _digest(parts[2])):
             return None
         return Caller(parts[1], row[4], row[1], row[2], row[3])
+
+    # -- browser sessions (the web page): a key exchanged for a cookie -------------------
+
+    def open_session(self, token: str, *, hours: float) -> tuple[str, str, Caller] | None:
+        """(session id for the cookie, CSRF token, caller) for a valid key, or None. Only
+        the session id's SHA-256 is stored; the key itself is not kept by the browser."""
+        caller = self.verify(token)
+        if caller is None:
+            return None
+        session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE expires_ms < ?", (now,))
+            self._db.execute(
+                "INSERT INTO sessions (id_sha256, key_id, csrf, created_ms, expires_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (_digest(session), caller.key_id, csrf, now, now + int(hours * 3_600_000)),
+            )
+        self.audit(key_id=caller.key_id, who=caller.name, action="session.open", target="web")
+        return session, csrf, caller
+
+    def session(self, session: str) -> tuple[Caller, str] | None:
+        """The caller and CSRF token of a live session whose key is still valid, or None."""
+        if not session or len(session) > 100:
+            return None
+        now = int(time.time() * 1000)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT k.id, k.name, k.role, k.park, k.enterprise, s.csrf FROM sessions s "
+                "JOIN keys k ON k.id = s.key_id "
+                "WHERE s.id_sha256 = ? AND s.expires_ms > ? AND k.revoked_ms IS NULL",
+                (_digest(session), now),
+            ).fetchone()
+        if row is None:
+            return None
+        return Caller(row[0], row[1], row[2], row[3], row[4]), row[5]
+
+    def close_session(self, session: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (_digest(session),))
 
     def rows(self) -> list[KeyRow]:
         with self._lock:

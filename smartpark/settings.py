@@ -138,6 +138,9 @@ class ApiSettings(BaseModel):
     stream_replay_s: int = Field(
         default=300, ge=0, description="how far back Last-Event-ID resumes a live stream"
     )
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="how long a web page sign-in lasts"
+    )
 
 
 class DashboardsSettings(BaseModel):

@@ -55,7 +55,8 @@ def test_demo_runs_the_pipeline_and_stops_cleanly() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stderr  # rich writes to stderr
     assert "starting Mosquitto and InfluxDB on loopback" in out
-    assert "API: http://127.0.0.1:" in out and "operator: sp_" in out
+    assert "the enterprise page: http://127.0.0.1:" in out and "operator: sp_" in out
+    assert "e08-anode: sp_" in out
     lines = [line for line in out.splitlines() if line.startswith("t=")]
     assert len(lines) >= 2  # every 5 s, and once at the end
     figures = dict(part.split("=", 1) for part in lines[-1].split() if "=" in part)

@@ -264,5 +264,5 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         cwd=work, env=local, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert demo.returncode == 0 and "Traceback" not in demo.stderr, demo.stderr[-3000:]
-    assert "API: http://127.0.0.1:" in demo.stderr
+    assert "the enterprise page: http://127.0.0.1:" in demo.stderr
     assert list(work.iterdir()) and not (work / "var").exists()  # nothing written into the cwd
