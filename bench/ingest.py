@@ -1,16 +1,23 @@
-"""Ingest benchmark: the collector driven at full speed, against the raw InfluxDB ceiling.
+"""Ingest benchmark: the collector's capacity, beside baselines measured in the same run.
 
     .venv/bin/python bench/ingest.py            # or: ./dev bench
 
 Starts Mosquitto and InfluxDB on loopback, then measures in one run:
   ceiling   pre-built 5,000-line batches POSTed straight to InfluxDB /write
-  single    single-reading messages from several publisher processes at full speed
-  batch     gateway messages of 50 readings at full speed
-  latency   single-reading messages at fixed offered rates, reading ts = publish time;
-            publish -> durable latency from the collector's lag histogram
-For every phase the readings in InfluxDB are counted against those published.
-The collector runs as its own process (``smartpark collect``); its CPU time and
-peak RSS are read from /proc. The last line is one JSON object with the figures.
+  drain     the collector's capacity without the publishers: N readings are published
+            while the collector is stopped (the broker queues them for its persistent
+            session), then the collector is started and timed from its first message to
+            the last reading stored; single-reading messages and gateway arrays of 50
+  bare      the same pre-filled queue drained by a bare paho QoS 1 subscriber (its own
+            process, same protocol and receive maximum, auto-ack, no work): its drain
+            rate and CPU per message are the baseline of the collector's
+  latency   single-reading messages at 25, 50 and 75 % of the measured single drain
+            rate, reading ts = publish time; publish -> durable from the collector's
+            lag histogram
+For every phase the readings in InfluxDB are counted against those published. The
+collector runs as its own process (``smartpark collect``); its CPU time and peak RSS are
+read from /proc. The last line is one JSON object with the figures, the baselines and
+the ratios (hosts here differ 3x from day to day: the ratios are what carries over).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import CollectorProc  # noqa: E402
+from harness import CollectorProc, bare_drain, bare_session  # noqa: E402
 
 from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 from smartpark import registry as registry_mod  # noqa: E402
@@ -156,17 +163,11 @@ def count_range(store: Influx1Store, lo: int, hi: int) -> int:
     return int(series[0].values[0][1]) if series else 0
 
 
-def run_full_speed(
-    settings: Settings,
-    collector: CollectorProc,
-    store: Influx1Store,
-    topics: list[str],
-    *,
-    total: int,
-    per_msg: int,
-    workers: int,
-    base_ms: int,
-) -> dict:
+def prefill(
+    settings: Settings, topics: list[str], *, total: int, per_msg: int, workers: int, base_ms: int
+) -> float:
+    """Publish ``total`` readings (``per_msg`` a message) from ``workers`` processes and
+    wait until the broker acknowledged them all; returns the publishers' rate (msgs/s)."""
     ctx = mp.get_context("fork")
     ready = [ctx.Event() for _ in range(workers)]
     go, results = ctx.Event(), ctx.Queue()
@@ -194,32 +195,65 @@ def run_full_speed(
         p.start()
     for r in ready:
         r.wait(120)
-    before = collector.stats()["stored_readings"]
-    cpu0 = collector.cpu_s()
-    t0 = time.monotonic()
     go.set()
-    deadline = t0 + 600
-    while collector.stats()["stored_readings"] - before < total and time.monotonic() < deadline:
-        time.sleep(0.02)
-    elapsed = time.monotonic() - t0
-    cpu = collector.cpu_s() - cpu0
-    pub_times = [results.get(timeout=60)[1] for _ in procs]
+    done = [results.get(timeout=900) for _ in procs]
     for p in procs:
         p.join(30)
-    time.sleep(0.5)
+    return sum(d[2] for d in done) / max(d[1] for d in done)
+
+
+def collector_drain(
+    settings: Settings, work: Path, store: Influx1Store, topics: list[str], *,
+    total: int, per_msg: int, workers: int, base_ms: int,
+) -> dict:  # fmt: skip
+    """The collector's drain of a pre-filled session: from its first message to the last
+    reading stored, wall and CPU time; then every reading counted in InfluxDB."""
+    CollectorProc(settings, work / "collector.log").stop()  # its session, subscribed
+    offered = prefill(settings, topics, total=total, per_msg=per_msg, workers=workers,
+                      base_ms=base_ms)  # fmt: skip
+    collector = CollectorProc(settings, work / "collector.log", wait=False)
+    while True:  # the first message: the clock starts (as for the bare subscriber)
+        stats = collector.stats_or_none()
+        if stats is not None and stats["received"] > 0:
+            break
+        time.sleep(0.002)
+    t0, cpu0, first = time.monotonic(), collector.cpu_s(), stats["received"]
+    deadline = t0 + 900
+    while collector.stats()["stored_readings"] < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+    elapsed, cpu = time.monotonic() - t0, collector.cpu_s() - cpu0
+    peak = collector.peak_rss_mb()
+    collector.stop()
     stored = count_range(store, base_ms, base_ms + total)
+    messages = total // per_msg
+    taken = messages - first  # messages the collector took while the clock ran
     return {
-        "readings": total,
-        "messages": total // per_msg,
-        "elapsed_s": elapsed,
-        "readings_per_s": total / elapsed,
-        "publish_s": max(pub_times),
-        "offered_readings_per_s": total / max(pub_times),
-        "collector_cpu_s": cpu,
-        "stored": stored,
-        "lost": max(total - stored, 0),
-        "duplicated": max(stored - total, 0),
-    }
+        "readings": total, "messages": messages, "seconds": elapsed,
+        "msgs_per_s": taken / elapsed, "readings_per_s": taken * per_msg / elapsed,
+        "cpu_us_per_msg": cpu / taken * 1e6, "cpu_us_per_reading": cpu / (taken * per_msg) * 1e6,
+        "prefill_msgs_per_s": offered, "stored": stored, "lost": max(total - stored, 0),
+        "duplicated": max(stored - total, 0), "peak_rss_mb": peak,
+    }  # fmt: skip
+
+
+def bare_baseline(
+    settings: Settings, topics: list[str], *, total: int, per_msg: int, workers: int, base_ms: int
+) -> dict:
+    """A bare paho subscriber on the same pre-filled queue (topics under another root, so
+    the collector's session does not queue them too)."""
+    root = "bare"
+    mqtt = settings.mqtt.model_copy(update={"topic_root": root})
+    bare_settings = settings.model_copy(update={"mqtt": mqtt})
+    bare_topics = [root + t[t.index("/") :] for t in topics]
+    bare_session(mqtt, "bench-bare", f"{root}/#")
+    prefill(bare_settings, bare_topics, total=total, per_msg=per_msg, workers=workers,
+            base_ms=base_ms)  # fmt: skip
+    got = bare_drain(mqtt, "bench-bare", total // per_msg)
+    n = got["messages"] - 1  # the clock starts at the first message
+    return {
+        "messages": got["messages"], "seconds": got["seconds"],
+        "msgs_per_s": n / got["seconds"], "cpu_us_per_msg": got["cpu_s"] / n * 1e6,
+    }  # fmt: skip
 
 
 def run_latency(
@@ -281,8 +315,10 @@ def main() -> None:
     parser.add_argument(
         "--batched", type=int, default=1_000_000, help="readings in 50-reading messages"
     )
-    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
-    parser.add_argument("--rates", default="1000,5000", help="offered msgs/s of the latency runs")
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes (pre-fill)")
+    parser.add_argument(
+        "--fractions", default="0.25,0.5,0.75", help="latency runs: of the drain rate"
+    )
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     args = parser.parse_args()
 
@@ -306,72 +342,84 @@ def main() -> None:
         )
         store = Influx1Store(url=influx.url, database="bench")
         store.ensure_database()
-        collector = CollectorProc(settings, work / "collector.log")
         topics = _meters("bench")
         now = int(time.time() * 1000)
+        n_batched = args.batched - args.batched % (50 * len(topics))
+        common = {"workers": args.publishers}
 
-        single = run_full_speed(
-            settings,
-            collector,
-            store,
-            topics,
-            total=args.single,
-            per_msg=1,
-            workers=args.publishers,
-            base_ms=now - 40 * 86_400_000,
-        )
+        bare1 = bare_baseline(settings, topics, total=args.single, per_msg=1,
+                              base_ms=now - 50 * 86_400_000, **common)  # fmt: skip
+        print(f"bare subscriber, single-reading messages: {bare1['msgs_per_s']:,.0f} msgs/s, "
+              f"CPU {bare1['cpu_us_per_msg']:.1f} us/msg")  # fmt: skip
+        single = collector_drain(settings, work, store, topics, total=args.single, per_msg=1,
+                                 base_ms=now - 40 * 86_400_000, **common)  # fmt: skip
         print(
-            f"single: {single['readings']:,} msgs in {single['elapsed_s']:.2f}s = {single['readings_per_s']:,.0f} msgs/s stored "
-            f"(publishers offered {single['offered_readings_per_s']:,.0f}/s); CPU {single['collector_cpu_s'] / single['messages'] * 1e6:.1f} us/msg; "
+            f"collector drain, single-reading messages: {single['msgs_per_s']:,.0f} msgs/s "
+            f"({single['msgs_per_s'] / bare1['msgs_per_s']:.2f} x bare), CPU "
+            f"{single['cpu_us_per_msg']:.1f} us/msg ({single['cpu_us_per_msg'] / bare1['cpu_us_per_msg']:.2f} x bare); "
             f"lost {single['lost']} duplicated {single['duplicated']}"
         )
-        n_batched = args.batched - args.batched % (50 * len(topics))
-        batch = run_full_speed(
-            settings,
-            collector,
-            store,
-            topics,
-            total=n_batched,
-            per_msg=50,
-            workers=1,
-            base_ms=now - 30 * 86_400_000,
-        )
+        bare50 = bare_baseline(settings, topics, total=n_batched, per_msg=50,
+                               base_ms=now - 35 * 86_400_000, **common)  # fmt: skip
+        print(f"bare subscriber, 50-reading messages: {bare50['msgs_per_s']:,.0f} msgs/s, "
+              f"CPU {bare50['cpu_us_per_msg']:.1f} us/msg")  # fmt: skip
+        batch = collector_drain(settings, work, store, topics, total=n_batched, per_msg=50,
+                                base_ms=now - 30 * 86_400_000, **common)  # fmt: skip
         print(
-            f"batch: {batch['readings']:,} readings in {batch['messages']:,} msgs in {batch['elapsed_s']:.2f}s = {batch['readings_per_s']:,.0f} readings/s "
-            f"(offered {batch['offered_readings_per_s']:,.0f}/s); CPU {batch['collector_cpu_s'] / batch['readings'] * 1e6:.2f} us/reading; "
+            f"collector drain, 50-reading messages: {batch['readings_per_s']:,.0f} readings/s "
+            f"= {batch['readings_per_s'] / ceil:.0%} of the raw ceiling; {batch['msgs_per_s']:,.0f} msgs/s "
+            f"({batch['msgs_per_s'] / bare50['msgs_per_s']:.2f} x bare); CPU {batch['cpu_us_per_reading']:.2f} us/reading; "
             f"lost {batch['lost']} duplicated {batch['duplicated']}"
         )
+
+        collector = CollectorProc(settings, work / "collector.log")
         latency = []
-        for rate in (int(r) for r in args.rates.split(",")):
-            res = run_latency(
-                settings, collector, store, topics, rate=rate, seconds=args.latency_seconds
-            )
+        for fraction in (float(f) for f in args.fractions.split(",")):
+            rate = int(single["msgs_per_s"] * fraction)
+            res = run_latency(settings, collector, store, topics, rate=rate,
+                              seconds=args.latency_seconds)  # fmt: skip
+            res["fraction_of_drain"] = fraction
             latency.append(res)
             print(
-                f"latency @ {rate:,} msgs/s offered ({res['achieved_msgs_per_s']:,.0f} achieved): publish->durable "
+                f"latency @ {fraction:.0%} of the drain rate = {rate:,} msgs/s offered "
+                f"({res['achieved_msgs_per_s']:,.0f} achieved): publish->durable "
                 f"p50 {res['latency_p50_ms']:.1f} ms, p99 {res['latency_p99_ms']:.1f} ms; lost {res['lost']}"
             )
-        peak_rss = collector.peak_rss_mb()
+        peak_rss = max(collector.peak_rss_mb(), single["peak_rss_mb"], batch["peak_rss_mb"])
         print(f"collector peak RSS: {peak_rss:.1f} MB")
         collector.stop()
         store.close()
-        worst = max(latency, key=lambda r: r["latency_p99_ms"])
+        at_half = min(latency, key=lambda r: abs(r["fraction_of_drain"] - 0.5))
         figures = {
-            "single_msgs_per_s": round(single["readings_per_s"]),
-            "single_offered_msgs_per_s": round(single["offered_readings_per_s"]),
-            "batch_readings_per_s": round(batch["readings_per_s"]),
-            "batch_offered_readings_per_s": round(batch["offered_readings_per_s"]),
+            "ratios": {
+                "cpu_per_msg_vs_bare": round(single["cpu_us_per_msg"] / bare1["cpu_us_per_msg"], 2),
+                "drain_vs_bare": round(single["msgs_per_s"] / bare1["msgs_per_s"], 2),
+                "batch_drain_vs_bare": round(batch["msgs_per_s"] / bare50["msgs_per_s"], 2),
+                "batch_readings_vs_ceiling": round(batch["readings_per_s"] / ceil, 3),
+            },
+            "latency": [
+                {
+                    "fraction": r["fraction_of_drain"],
+                    "offered": r["offered_msgs_per_s"],
+                    "achieved": round(r["achieved_msgs_per_s"]),
+                    "p50_ms": round(r["latency_p50_ms"], 1),
+                    "p99_ms": round(r["latency_p99_ms"], 1),
+                }
+                for r in latency
+            ],
+            "latency_p99_ms_at_half": round(at_half["latency_p99_ms"], 1),
+            "on_this_host": {
+                "single_drain_msgs_per_s": round(single["msgs_per_s"]),
+                "bare_drain_msgs_per_s": round(bare1["msgs_per_s"]),
+                "cpu_us_per_msg": round(single["cpu_us_per_msg"], 1),
+                "bare_cpu_us_per_msg": round(bare1["cpu_us_per_msg"], 1),
+                "batch_readings_per_s": round(batch["readings_per_s"]),
+                "cpu_us_per_batched_reading": round(batch["cpu_us_per_reading"], 2),
+                "influx_ceiling_points_per_s": round(ceil),
+                "peak_rss_mb": round(peak_rss, 1),
+            },
             "lost": single["lost"] + batch["lost"] + sum(r["lost"] for r in latency),
             "duplicated": single["duplicated"] + batch["duplicated"],
-            "latency_p50_ms": round(worst["latency_p50_ms"], 1),
-            "latency_p99_ms": round(worst["latency_p99_ms"], 1),
-            "latency_at_msgs_per_s": worst["offered_msgs_per_s"],
-            "peak_rss_mb": round(peak_rss, 1),
-            "cpu_us_per_msg": round(single["collector_cpu_s"] / single["messages"] * 1e6, 1),
-            "cpu_us_per_batched_reading": round(
-                batch["collector_cpu_s"] / batch["readings"] * 1e6, 2
-            ),
-            "influx_ceiling_points_per_s": round(ceil),
             "cores": os.cpu_count(),
         }
         print(orjson.dumps(figures).decode())

@@ -115,7 +115,14 @@ def _summary(
     table.add_column("total", justify="right")
     table.add_column("rate", justify="right")
     table.add_row("messages published", f"{published:,}", "")
-    table.add_row("messages received", f"{stats.get('received', 0):,}", rate("received"))
+    # the collector also sees the pipeline's own KPI, alert and dead-letter messages (ignored)
+    readings_msgs = stats.get("received", 0) - stats.get("ignored", 0)
+    was = before.get("received", 0) - before.get("ignored", 0)
+    table.add_row(
+        "reading messages received",
+        f"{readings_msgs:,}",
+        f"{(readings_msgs - was) / dt:,.0f}/s" if dt else "-",
+    )
     table.add_row(
         "readings stored", f"{stats.get('stored_readings', 0):,}", rate("stored_readings")
     )

@@ -61,7 +61,9 @@ class Summary:
 
 
 @contextmanager
-def _progress(console: Console, what: str, total: int | None) -> Iterator[Callable[[int], None]]:
+def _progress(
+    console: Console, what: str, total: int | None, unit: str = "msg"
+) -> Iterator[Callable[[int], None]]:
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -77,7 +79,7 @@ def _progress(console: Console, what: str, total: int | None) -> Iterator[Callab
 
         def update(done: int) -> None:
             elapsed = max(time.monotonic() - start, 1e-9)
-            bar.update(task, completed=done, rate=f"{done / elapsed:,.0f} msg/s")
+            bar.update(task, completed=done, rate=f"{done / elapsed:,.0f} {unit}/s")
 
         yield update
 
@@ -101,14 +103,14 @@ def generate(
     feed = ParkFeed(registry, scenario, root=root)
     written = recording.Written()
     start = time.monotonic()
-    days = max(1, int(-(-(scenario.end_ms - scenario.start_ms) // 86_400_000)))
-    with out.open("wb") as handle, _progress(console, "generate (days)", days + 1) as update:
+    expected = feed.expected_readings(scenario.start_ms, scenario.end_ms)
+    with out.open("wb") as handle, _progress(console, "generate", expected, "readings") as update:
         handle.write(
             recording.header(source="generate", scenario=scenario.name, seed=scenario.seed)
         )
-        for n, frame in enumerate(feed.frames(scenario.start_ms, scenario.end_ms), start=1):
+        for frame in feed.frames(scenario.start_ms, scenario.end_ms):
             recording.write_frames(handle, [frame], written)
-            update(n)
+            update(written.readings)
     return Summary(
         f"generated {out}",
         messages=written.messages,

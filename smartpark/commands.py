@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
 from smartpark.config import problems
@@ -34,6 +35,12 @@ def settings(registry: Path | None = None, **sections: dict[str, Any]) -> Settin
         out = Settings()
     except ValidationError as exc:
         raise ConfigError("invalid SMARTPARK_* settings", problems(None, exc)) from exc
+    except SettingsError as exc:  # a value that must be JSON is not
+        section = str(exc).split('field "', 1)[-1].split('"', 1)[0]
+        raise ConfigError(
+            f"invalid SMARTPARK_{section.upper()}__* settings: {exc}; a setting that takes "
+            """JSON must be valid JSON, e.g. SMARTPARK_ALERTS__WEBHOOK_SECRETS='{"e08": "..."}'"""
+        ) from exc
     if registry is not None:
         sections = {**sections, "ingest": {**sections.get("ingest", {}), "registry": registry}}
     for name, changes in sections.items():

@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLE_PARK
 
 
@@ -45,6 +47,30 @@ def test_collect_with_a_broken_registry_fails_with_a_message(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "problem(s) in the registry" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_shows_an_alert_of_each_audience_firing_and_resolving() -> None:
+    """Within its first minutes the demo trips an enterprise's alert (an over-limit reading
+    on e08-grid-1) and the operator's (the park's grid import in a surge minute of e08),
+    and both resolve."""
+    result = subprocess.run(
+        [sys.executable, "-m", "smartpark", "demo", "--duration", "210", "--rate", "200"],
+        capture_output=True, text=True, timeout=500,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("t=")]
+    first_enterprise = next(
+        (line for line in lines if "enterprises: firing" in line and "demo-peak" in line), None
+    )
+    assert first_enterprise is not None and int(first_enterprise.split("s ")[0][2:]) <= 60
+    first_operator = next((line for line in lines if "operator: firing" in line), None)
+    assert first_operator is not None, lines[-1]
+    assert "demo-park-surge" in first_operator
+    assert int(first_operator.split("s ")[0][2:]) <= 150, first_operator
+    last = lines[-1]
+    assert "operator: firing 1, resolved 1 (demo-park-surge)" in last, last
+    assert "resolved" in last.split("enterprises:")[1].split(";")[0], last
 
 
 def test_demo_runs_the_pipeline_and_stops_cleanly() -> None:
@@ -315,3 +341,15 @@ def test_collect_without_a_broker_says_it_cannot_reach_it(tmp_path: Path) -> Non
         out, _ = proc.communicate(timeout=30)
     assert "cannot reach the MQTT broker at 127.0.0.1:1" in out
     assert "attempts=2" in out  # and keeps saying it while it retries
+
+
+def test_a_setting_that_is_not_json_is_one_line_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "smartpark", "alerts", "check"],
+        capture_output=True, text=True, timeout=60,
+        env=os.environ | {"SMARTPARK_ALERTS__WEBHOOK_SECRETS": "notjson"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: invalid SMARTPARK_ALERTS__* settings")
+    assert "must be valid JSON" in result.stderr
