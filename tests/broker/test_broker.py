@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
 from alerts import app as alerts_stage
+from api.stream import EventHub
 from broker.accounts import accounts, acl_text
 from broker.files import write
 from devstack.servers import BrokerSecurity, Mosquitto, binary, free_port
@@ -337,19 +338,20 @@ def test_the_services_work_end_to_end_under_their_own_accounts(
     processing = processing_stage.build(proc_settings)
     alerting = alerts_stage.build(alert_settings, serve_http=False)
     e08 = _client(secured.broker.port, E08, secured.secrets[E08])
-    api = _client(secured.broker.port, "smartpark-api", secured.secrets["smartpark-api"])
+    # the API's broker side: its event hub (live stream, dead letters) and its ack requests
+    api = EventHub(_as(settings, secured, "smartpark-api").mqtt, replay_s=600, client_id="api-1")
     started: list[Any] = []
     try:
-        for part in (collector, processing, alerting):
+        for part in (collector, processing, alerting, api):
             part.start()
             started.append(part)
+        assert api.connected.wait(10)
         assert collector.connected.wait(10)
         assert processing.stream.subscribed.wait(10)
         assert alerting.service.subscribed.wait(10)
         e08.subscribe(
             f"{ROOT_TOPIC}/{PARK}/e08-anode/_alerts", f"{ROOT_TOPIC}/{PARK}/e08-anode/_kpi"
         )
-        api.subscribe(f"{ROOT_TOPIC}/+/+/_kpi", f"{ROOT_TOPIC}/+/+/_alerts")
         start = (int(time.time()) // 60 - 10) * 60_000  # ten minutes ago, on a minute
         topic = f"{ROOT_TOPIC}/{PARK}/e08-anode/electricity/e08-grid-1"
         for i in range(6):  # one a minute: the first minutes close, KPIs are published
@@ -364,11 +366,12 @@ def test_the_services_work_end_to_end_under_their_own_accounts(
 
         wait_until(lambda: got(e08, "/_alerts"), 20, "e08 receives its alert")
         wait_until(lambda: got(e08, "/_kpi"), 60, "e08 receives its KPIs")
-        wait_until(lambda: got(api, "/_kpi") and got(api, "/_alerts"), 20, "the API sees both")
-        alert_id = got(e08, "/_alerts")[0]["id"]
-        assert (
-            api.publish(ack_topic(ROOT_TOPIC), encode_ack(alert_id, "energy manager")) == "Success"
+        wait_until(
+            lambda: {e.kind for e in api.since(0)} == {"kpi", "alert"}, 20, "the API sees both"
         )
+        alert_id = got(e08, "/_alerts")[0]["id"]
+        info = api.client.publish(ack_topic(ROOT_TOPIC), encode_ack(alert_id, "manager"), qos=1)
+        info.wait_for_publish(10)  # as POST /v1/alerts/{id}/ack does
         wait_until(
             lambda: getattr(alerting.service.db.get(alert_id), "state", None) == "acknowledged", 20,
             "the alert service applies the API's acknowledgement",
@@ -377,7 +380,6 @@ def test_the_services_work_end_to_end_under_their_own_accounts(
         for part in reversed(started):
             part.stop()
         e08.close()
-        api.close()
 
 
 def test_a_service_with_a_wrong_password_says_so(secured: Secured, tmp_path: Path) -> None:
