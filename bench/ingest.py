@@ -12,8 +12,8 @@ Starts Mosquitto and InfluxDB on loopback, then measures in one run:
             process, same protocol and receive maximum, auto-ack, no work): its drain
             rate and CPU per message are the baseline of the collector's
   latency   single-reading messages at 25, 50 and 75 % of the measured single drain
-            rate, reading ts = publish time; publish -> durable from the collector's
-            lag histogram
+            rate from the publisher processes (each its share of the meters), reading
+            ts = publish time; publish -> durable from the collector's lag histogram
 For every phase the readings in InfluxDB are counted against those published. The
 collector runs as its own process (``smartpark collect``); its CPU time and peak RSS are
 read from /proc. The last line is one JSON object with the figures, the baselines and
@@ -256,29 +256,22 @@ def bare_baseline(
     }  # fmt: skip
 
 
-def run_latency(
-    settings: Settings,
-    collector: CollectorProc,
-    store: Influx1Store,
-    topics: list[str],
-    *,
-    rate: int,
-    seconds: float,
-) -> dict:
+def _paced_publisher(
+    settings: Settings, topics: list[str], rate: float, seconds: float, out
+) -> None:
+    """Child process: single-reading messages at ``rate``, reading ts = publish time."""
     pub = BoundedPublisher(
-        settings.mqtt, client_id="bench-latency", max_unacked=20_000, persistent=False
-    )
+        settings.mqtt, client_id=f"bench-latency-{os.getpid()}", max_unacked=20_000,
+        persistent=False,
+    )  # fmt: skip
     pub.wait_connected(10)
     m = len(topics)
     last_ts = [0] * m
-    before = collector.lag_buckets()
-    stored0 = collector.stats()["stored_readings"]
     n = int(rate * seconds)
-    t0 = time.monotonic()
     lo = hi = 0
+    t0 = time.monotonic()
     for i in range(n):
-        due = t0 + i / rate
-        delay = due - time.monotonic()
+        delay = t0 + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         s = i % m
@@ -291,22 +284,63 @@ def run_latency(
         )
     achieved = n / (time.monotonic() - t0)
     pub.wait_all(120)
+    pub.close()
+    out.put((n, lo, hi, achieved))
+
+
+def run_latency(
+    settings: Settings,
+    collector: CollectorProc,
+    store: Influx1Store,
+    topics: list[str],
+    *,
+    rate: int,
+    seconds: float,
+    publishers: int,
+) -> dict:
+    """``rate`` single-reading messages/s from ``publishers`` processes (each its own share
+    of the meters), publish -> durable from the collector's lag histogram."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_paced_publisher,
+                    args=(settings, topics[w::publishers], rate / publishers, seconds, out))
+        for w in range(publishers)
+    ]  # fmt: skip
+    before = collector.lag_buckets()
+    stored0 = collector.stats()["stored_readings"]
+    busy0 = host_cpu()
+    for p in procs:
+        p.start()
+    done = [out.get(timeout=seconds + 180) for _ in procs]
+    busy1 = host_cpu()
+    for p in procs:
+        p.join(30)
+    n = sum(d[0] for d in done)
+    lo, hi = min(d[1] for d in done), max(d[2] for d in done)
     deadline = time.monotonic() + 60
     while collector.stats()["stored_readings"] - stored0 < n and time.monotonic() < deadline:
         time.sleep(0.02)
     after = collector.lag_buckets()
-    pub.close()
     time.sleep(0.5)
     stored = count_range(store, lo, hi)
     return {
         "offered_msgs_per_s": rate,
-        "achieved_msgs_per_s": achieved,
+        "achieved_msgs_per_s": sum(d[3] for d in done),
         "messages": n,
         "stored": stored,
         "lost": max(n - stored, 0),
         "latency_p50_ms": quantile(before, after, 0.50),
         "latency_p99_ms": quantile(before, after, 0.99),
+        "host_cpu_busy": (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1),
     }
+
+
+def host_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores from /proc/stat: how much of the host was used."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def main() -> None:
@@ -376,8 +410,10 @@ def main() -> None:
         latency = []
         for fraction in (float(f) for f in args.fractions.split(",")):
             rate = int(single["msgs_per_s"] * fraction)
-            res = run_latency(settings, collector, store, topics, rate=rate,
-                              seconds=args.latency_seconds)  # fmt: skip
+            res = run_latency(
+                settings, collector, store, topics, rate=rate, seconds=args.latency_seconds,
+                publishers=args.publishers,
+            )  # fmt: skip
             res["fraction_of_drain"] = fraction
             # The one publisher could not keep the pace: the host's cores are spent (the
             # publisher, broker, collector and InfluxDB share them) and what is measured
@@ -388,7 +424,8 @@ def main() -> None:
                 f"latency @ {fraction:.0%} of the drain rate = {rate:,} msgs/s offered "
                 f"({res['achieved_msgs_per_s']:,.0f} achieved"
                 f"{'; the publisher could not keep up: queueing in it' if res['generator_bound'] else ''}): "
-                f"publish->durable p50 {res['latency_p50_ms']:.1f} ms, p99 {res['latency_p99_ms']:.1f} ms; lost {res['lost']}"
+                f"publish->durable p50 {res['latency_p50_ms']:.1f} ms, p99 {res['latency_p99_ms']:.1f} ms; "
+                f"host CPU {res['host_cpu_busy']:.0%} busy; lost {res['lost']}"
             )
         peak_rss = max(collector.peak_rss_mb(), single["peak_rss_mb"], batch["peak_rss_mb"])
         print(f"collector peak RSS: {peak_rss:.1f} MB")
@@ -410,6 +447,7 @@ def main() -> None:
                     "p50_ms": round(r["latency_p50_ms"], 1),
                     "p99_ms": round(r["latency_p99_ms"], 1),
                     "generator_bound": r["generator_bound"],
+                    "host_cpu_busy": round(r["host_cpu_busy"], 2),
                 }
                 for r in latency
             ],
