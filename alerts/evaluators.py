@@ -283,7 +283,7 @@ class CemsHourly(Evaluator):
         off_ms = int(offset.total_seconds() * 1000) if offset is not None else 0
         hour = (ts_ms + off_ms) // HOUR_MS * HOUR_MS - off_ms
         buckets = self._buckets.setdefault(ref, {})
-        row = (ref.sensor, ts_ms, values.get("o2_pct"), *(values.get(p) for p in cems.POLLUTANTS))
+        row = (ref.sensor, ts_ms, *(values.get(f) for f in cems.MINUTE_FIELDS))
         buckets.setdefault(hour, []).append(row)
         done = [h for h in buckets if h < hour]  # an hour is judged when the next one starts
         return [c for h in sorted(done) for c in self._judge(ref, h, buckets.pop(h))]
@@ -306,7 +306,7 @@ class CemsHourly(Evaluator):
             return []
         tz = self.ctx.tz[ref.park]
         frame = pl.DataFrame(
-            rows, schema=["sensor", "ts", "o2_pct", *cems.POLLUTANTS], orient="row"
+            rows, schema=["sensor", "ts", *cems.MINUTE_FIELDS], orient="row"
         )
         result = cems.hourly(
             frame,

@@ -105,7 +105,7 @@ class Jobs:
             if s.ref.park == self.park.id and (stack := cems.stack_of(s.spec)) is not None
         }
         enterprise = {s.ref.sensor: s.ref.enterprise for s in self.registry.sensors()}
-        fields = ["o2_pct", *cems.POLLUTANTS]
+        fields = list(cems.MINUTE_FIELDS)
         rows = []
         for sensor, values in self.reads.series("emissions", fields, lo, hi):
             rows += [(sensor, int(v[0]), *v[1:]) for v in values]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from smartpark.cems import DATA_FLAG
 from smartpark.registry import RegisteredSensor, Registry
 from smartpark.wire import topic_for
 
@@ -85,7 +86,7 @@ class Feed:
                     value -= sensor.spec.rollover
                 state.counters[name] = value
                 values[name] = round(value, 3)
-            else:
+            elif name != DATA_FLAG:  # absent means normal
                 values[name] = _gauge(sensor.ref.kind, name, state.scale, rng, ts_ms)
         state.seq += 1
         return {"ts": ts_ms, "values": values, "seq": state.seq}

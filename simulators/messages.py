@@ -78,7 +78,7 @@ def _by_fields(blocks: list[Block], sensors: list[RegisteredSensor]) -> list[lis
 
 def _readings(blocks: list[Block], sensors: list[RegisteredSensor], *, root: str) -> pl.DataFrame:
     """One row per reading, with its JSON text, for blocks sharing one set of fields."""
-    names = list(sensors[blocks[0].sensor].fields)
+    names = [n for n in sensors[blocks[0].sensor].fields if n in blocks[0].values]
     lengths = [len(b.ts) for b in blocks]
     frame = pl.DataFrame(
         {

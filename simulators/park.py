@@ -29,6 +29,7 @@ from simulators import profiles
 from simulators.profiles import DAY_MS, F64, I64, BatchState, Bool, smooth_noise
 from simulators.scenario import Scenario
 from simulators.solar import clear_sky_ghi_w_m2
+from smartpark.cems import DATA_FLAG
 from smartpark.model import LoadClass, Semantics
 from smartpark.registry import RegisteredSensor, Registry
 
@@ -92,7 +93,11 @@ def _counters(sensor: RegisteredSensor) -> list[str]:
 
 
 def _gauges(sensor: RegisteredSensor) -> list[str]:
-    return [n for n, f in sensor.fields.items() if f.semantics is Semantics.GAUGE]
+    """The measured gauges; not the analyser's data flag, which the model leaves out
+    (absent means normal)."""
+    return [
+        n for n, f in sensor.fields.items() if f.semantics is Semantics.GAUGE and n != DATA_FLAG
+    ]
 
 
 class ParkModel:

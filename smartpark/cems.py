@@ -3,7 +3,8 @@
 corrected = measured x (21 - O2_ref) / (21 - O2_measured). A minute whose O2 is at or
 above ``o2_max_valid_pct`` (default 19 %: the boiler is off and the analyser reads
 air; near 21 % the formula divides by almost zero) is invalid, not an infinite
-concentration; so is a minute flagged as maintenance or calibration. An hour is
+concentration; so is a minute the analyser flagged (``data_flag`` other than 0, see
+``DATA_FLAGS``: maintenance, calibration, fault, start-up/shut-down ...). An hour is
 valid with at least ``min_valid_minutes`` valid minutes (45 by default, as HJ 75
 asks; verify), and compliance is judged on valid hourly means only: an exceedance
 is a valid hourly mean above the stack's limit.
@@ -23,6 +24,21 @@ if TYPE_CHECKING:
     from smartpark.registry import SensorSpec
 
 POLLUTANTS = ("so2_mg_m3", "nox_mg_m3", "pm_mg_m3")
+# The analyser's data flag per minute, as HJ 212 names them; readings carry the number
+# (``data_flag``); absent means normal. Every flag but N makes the minute invalid.
+DATA_FLAGS = {
+    0: "N normal",
+    1: "F stopped (start-up / shut-down)",
+    2: "M maintenance",
+    3: "S manual entry",
+    4: "D fault",
+    5: "C calibration",
+    6: "T over range",
+    7: "B communication error",
+}
+DATA_FLAG = "data_flag"
+# What the hourly means are computed from: one list for the job and the alert rule.
+MINUTE_FIELDS = ("o2_pct", *POLLUTANTS, DATA_FLAG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +79,16 @@ def hourly(
     """Per stack and local hour: valid minutes, corrected means, limits and exceedance flags.
 
     ``minutes``: sensor, ts, o2_pct, the pollutants (mg/m3 measured), optionally
-    ``maintenance`` (bool).
+    ``data_flag`` (``DATA_FLAGS``; null = normal).
     """
     ref = pl.col("sensor").replace_strict(
         {s: st.ref_o2_pct for s, st in stacks.items()}, default=None, return_dtype=pl.Float64
     )
     frame = minutes.unique(subset=["sensor", "ts"], keep="last", maintain_order=True)
-    if "maintenance" not in frame.columns:
-        frame = frame.with_columns(maintenance=pl.lit(False))
+    if DATA_FLAG not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(DATA_FLAG))
     valid = (
-        ~pl.col("maintenance").fill_null(False)
+        (pl.col(DATA_FLAG).fill_null(0) == 0)
         & pl.col("o2_pct").is_not_null()
         & (pl.col("o2_pct") < rules.o2_max_valid_pct)
         & ref.is_not_null()

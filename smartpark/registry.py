@@ -55,6 +55,8 @@ CORE_KIND_SPECS: Mapping[str, KindSpec] = {
             "pm_mg_m3": _gauge("mg/m3"),
             "o2_pct": _gauge("%"),
             "flow_m3h": _gauge("m3/h"),
+            # the analyser's HJ 212 data flag (smartpark.cems.DATA_FLAGS); 0 = normal
+            "data_flag": _gauge("code"),
         }
     ),
     # The unit of ``output`` (pieces, t, kL ...) is set per sensor with ``unit:``.

@@ -147,6 +147,26 @@ def test_cems_hourly_mean_fires_at_the_end_of_the_hour_not_on_a_minute(park: Reg
     assert out[0].subject == "e08-stack-1/nox_mg_m3" and out[0].limit == 30
 
 
+def test_the_rule_ignores_minutes_the_analyser_flagged(park: Registry) -> None:
+    """15 calibration minutes at 500 mg/m3 (flag 5, C) and 45 normal ones at 20: the
+    hour's mean is 20 and nothing fires; the job computes the same (tests/smartpark)."""
+    engine = _engine(park, {"id": "cems", "type": "cems_hourly", "pollutants": ["nox_mg_m3"]})
+    out: list[Condition] = []
+    for i in range(60):
+        minute = _stack_minute(500.0 if i < 15 else 20.0) | {"data_flag": 5.0 if i < 15 else 0.0}
+        out += engine.reading(STACK, T0 + i * MIN, minute, T0 + i * MIN)
+    out += engine.tick(T0 + 3_600_000 + 6 * MIN)
+    assert out == []
+    # the same minutes unflagged: an exceedance (mean 140)
+    engine = _engine(park, {"id": "cems", "type": "cems_hourly", "pollutants": ["nox_mg_m3"]})
+    for i in range(60):
+        out += engine.reading(
+            STACK, T0 + i * MIN, _stack_minute(500.0 if i < 15 else 20.0), T0 + i * MIN
+        )
+    out += engine.tick(T0 + 3_600_000 + 6 * MIN)
+    assert [(c.raised, round(c.value or 0, 1)) for c in out] == [(True, 140.0)]
+
+
 def test_a_stopped_boiler_hour_is_invalid_and_changes_nothing(park: Registry) -> None:
     engine = _engine(park, {"id": "cems", "type": "cems_hourly"})
     out: list[Condition] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import orjson
 import polars as pl
 import pytest
 
@@ -114,6 +115,35 @@ def test_cems_hourly_job_finds_the_exceedance_hours_of_the_scenario(
 
     assert hours(by_sensor["e08-stack-1"], 1) == [9, 10, 11]
     assert hours(by_sensor["e10-stack-1"], 2) == []  # 45 minutes over, no hourly mean over
+
+
+def test_cems_hourly_job_leaves_out_the_minutes_the_analyser_flagged(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    make_collector: CollectorFactory,
+) -> None:
+    """An hour of e08-stack-1 through the collector: 15 calibration minutes (HJ 212 flag C,
+    5) at 500 mg/m3 and 45 normal ones at 20. The stored hour: 45 valid minutes, mean 20."""
+    collector = make_collector(settings)
+    hour = datetime(2026, 11, 5, 9, tzinfo=CST)
+    t0 = int(hour.timestamp() * 1000)
+    minutes = [
+        {"ts": t0 + i * 60_000,
+         "values": {"o2_pct": 3.5, "nox_mg_m3": 500.0 if i < 15 else 20.0, "so2_mg_m3": 1.0,
+                    "pm_mg_m3": 2.0, "flow_m3h": 1000.0, "data_flag": 5.0 if i < 15 else 0.0}}
+        for i in range(60)
+    ]  # fmt: skip
+    topic = f"{settings.mqtt.topic_root}/tianfu-np/e08-anode/emissions/e08-stack-1"
+    publisher.publish(topic, orjson.dumps(minutes))
+    wait_until(lambda: collector.stats.stored_readings >= 60, 30, "the hour stored")
+    assert _jobs(park, store).cems_hourly(hour, hour + timedelta(hours=1)) == 1
+    [series] = store.query(
+        "SELECT valid_minutes, nox_mg_m3_corrected, nox_mg_m3_exceeded FROM cems_hourly"
+    )
+    [[_, valid, mean, exceeded]] = series.values
+    assert (valid, exceeded) == (45, False) and mean == pytest.approx(20.0)
 
 
 def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(

@@ -63,9 +63,28 @@ def test_an_exceedance_is_a_valid_hourly_mean_above_the_limit() -> None:
     assert out[0]["nox_mg_m3_limit"] == 30.0
 
 
-def test_maintenance_minutes_do_not_count() -> None:
+@pytest.mark.parametrize(
+    "flag", [1, 2, 4, 5]
+)  # start-up/shut-down, maintenance, fault, calibration
+def test_minutes_the_analyser_flagged_do_not_count(flag: int) -> None:
+    # 45 normal minutes at 20 mg/m3 and 15 flagged at 500 (calibration gas, a fault ...):
+    # the hour is valid on its 45 normal minutes and its mean is theirs, 20, not 140.
+    frame = _minutes(60, nox=20.0, o2=3.5).with_columns(
+        nox_mg_m3=pl.Series([500.0 if i < 15 else 20.0 for i in range(60)]),
+        data_flag=pl.Series([float(flag) if i < 15 else 0.0 for i in range(60)]),
+    )
+    out = hourly(frame, STACKS, tz=TZ).row(0, named=True)
+    assert out["valid_minutes"] == 45 and out["hour_valid"]
+    assert out["nox_mg_m3_corrected"] == pytest.approx(20.0) and not out["nox_mg_m3_exceeded"]
+    # unflagged, the same minutes would have made an exceedance: (15 x 500 + 45 x 20) / 60
+    unflagged = hourly(frame.drop("data_flag"), STACKS, tz=TZ).row(0, named=True)
+    assert unflagged["nox_mg_m3_corrected"] == pytest.approx(140.0)
+    assert unflagged["nox_mg_m3_exceeded"]
+
+
+def test_an_hour_with_too_few_unflagged_minutes_is_invalid() -> None:
     frame = _minutes(60, nox=50.0, o2=3.5).with_columns(
-        maintenance=pl.Series([i < 20 for i in range(60)])
+        data_flag=pl.Series([2.0 if i < 20 else None for i in range(60)])  # null = normal
     )
     out = hourly(frame, STACKS, tz=TZ).row(0, named=True)
     assert out["valid_minutes"] == 40 and not out["hour_valid"] and not out["nox_mg_m3_exceeded"]
