@@ -15,7 +15,7 @@ from api.deps import NOT_FOUND, IdPath, ScopePath, period
 from api.keys import Caller
 from api.reads import split
 from api.services import CallerDep, Services
-from smartpark.model import ID_PATTERN
+from smartpark.model import ID_PATTERN, KPI_METHOD_TAGS
 
 KPI_WINDOW_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 
@@ -119,8 +119,7 @@ def mount(app: FastAPI, s: Services) -> None:
         points = []
         for row in rows:
             tags, fields = split(row)
-            method = {k: tags[k] for k in ("factor_set", "energy_basis", "grid_factor",
-                                            "residual_factor") if k in tags}  # fmt: skip
+            method = {k: tags[k] for k in KPI_METHOD_TAGS if k in tags}
             points.append({"start_ms": row["time"], "method": method, "values": fields})
         return {"park": park_id, "scope": scope, "window": window, "points": points}
 

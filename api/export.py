@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from api.reads import split
+from smartpark.model import KPI_METHOD_TAGS
 
 COLUMNS = (
     "grid_kwh", "pv_kwh", "green_kwh", "gas_m3", "steam_kg", "energy_tce",
@@ -32,7 +33,7 @@ def report(
     records = []
     for row in rows:
         tags, values = split(row)
-        for key in ("factor_set", "energy_basis", "grid_factor", "residual_factor"):
+        for key in KPI_METHOD_TAGS:
             if key in tags:
                 methods.setdefault(key, tags[key])
         day = datetime.fromtimestamp(row["time"] / 1000, zone).date().isoformat()

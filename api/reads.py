@@ -9,15 +9,15 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from smartpark.model import KPI_METHOD_TAGS
 from smartpark.registry import Registry
 from smartpark.store.base import Series, Store
 from smartpark.store.influxql import Select
 
 #: Tag columns of the measurements the API reads (the rest of a row are fields).
 TAGS = frozenset(
-    {"park", "scope", "window", "enterprise", "sensor", "kind", "grade", "factor_set",
-     "energy_basis", "grid_factor", "residual_factor"}
-)  # fmt: skip
+    {"park", "scope", "window", "enterprise", "sensor", "kind", "grade", *KPI_METHOD_TAGS}
+)
 #: KPI fields that add up over periods (totals); ratios and shares do not.
 ADDITIVE_SUFFIXES = ("_tce", "_t", "_kwh", "_m3", "_kg", "_cny")
 

@@ -48,8 +48,10 @@ class Coefficients:
     electricity_kgce_per_kwh: float
     equivalent_kgce_per_kwh: float  # 当量值, always reported as energy_equivalent_tce
     equal_value_kgce_per_kwh: float  # 等价值, always reported as energy_equal_value_tce
+    gas_factor: str
     gas_kgce_per_m3: float
     gas_co2_kg_per_m3: float
+    steam_factor: str
     steam_kgce_per_kg: float
     steam_co2_kg_per_kg: float
     grid_factor: str
@@ -65,6 +67,8 @@ class Coefficients:
             "energy_basis": self.electricity_basis,
             "grid_factor": self.grid_factor,
             "residual_factor": self.residual_factor,
+            "gas_factor": self.gas_factor,
+            "steam_factor": self.steam_factor,
         }
 
 

@@ -18,6 +18,11 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 CORE_KINDS = ("electricity", "pv", "gas", "emissions", "production")
 
 PARK_SCOPE = "_park"
+#: The tags of a ``kpi`` point that say how it was made: the factor set and the id of
+#: every coefficient it used (energy basis, grid, residual, gas and steam factors).
+KPI_METHOD_TAGS = (
+    "factor_set", "energy_basis", "grid_factor", "residual_factor", "gas_factor", "steam_factor",
+)  # fmt: skip
 """The scope of figures and alerts about a park as a whole (beside enterprise ids)."""
 
 Severity = Literal["info", "warning", "critical"]

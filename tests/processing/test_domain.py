@@ -3,14 +3,22 @@ sums of enterprises, added value counted once, steam CO2 from delivered heat."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import polars as pl
 import pytest
 
-from processing.config import Declared, load_factor_set
+from processing.config import Declared, Methods, ProcessingConfig, coefficients, load_factor_set
+from processing.config import load as load_config
 from processing.engine import _year_rest, clip_green, with_park
 from processing.kpis import energy_carbon
+from smartpark.errors import ConfigError
 from smartpark.model import PARK_SCOPE
+from tests.conftest import EXAMPLE_PARK
 from tests.processing.test_kpis import COEF
+
+EXAMPLES = EXAMPLE_PARK.parent
 
 
 def test_certified_green_power_does_not_burn_the_energy_quota() -> None:
@@ -62,3 +70,55 @@ def test_steam_co2_comes_from_the_delivered_heat() -> None:
     not 0.414 (the 3.763 GJ/t coal-equivalence figure)."""
     factor = load_factor_set("cn").co2_kg["steam_low_pressure"]
     assert factor.value == pytest.approx(0.11 * 2.69, rel=1e-3) and factor.verify
+
+
+# -- coefficients users supply (issue 11, item 9) ---------------------------------------
+
+
+def test_a_measured_gas_ncv_gives_both_coefficients_and_every_point_names_them(
+    tmp_path: Path,
+) -> None:
+    """The park's file over the shipped set: a measured NCV of 36,200 kJ/m3 (20 C) gives
+    36,200 / 29,307.6 = 1.23517 kgce/m3 and 36,200e-9 TJ x 15.3 x 0.99 x 44/12 = 2.01051
+    kgCO2/m3; 100 m3 of gas is then 0.123517 tce and 0.201051 tCO2."""
+    shutil.copy(EXAMPLES / "factors-park.yaml", tmp_path / "factors-park.yaml")
+    (tmp_path / "processing.yaml").write_text(
+        "factors: [cn, factors-park.yaml]\n"
+        "methods: {gas: tianfu-gas-2026, grid_factor: sichuan-2023}\n"
+    )
+    config = load_config(tmp_path / "processing.yaml")  # the file is found beside it
+    factors = load_factor_set(config.factors)
+    assert factors.id == "cn+tianfu-park"
+    assert factors.grid_kg_per_kwh["sichuan-2023"].verify is True
+    assert factors.grid_kg_per_kwh["sichuan-2022"].value == 0.1404  # the shipped ones stay
+    coef = coefficients(config, factors)
+    assert coef.gas_kgce_per_m3 == pytest.approx(1.23517, abs=5e-6)
+    assert coef.gas_co2_kg_per_m3 == pytest.approx(2.01051, abs=5e-6)
+    gas = pl.DataFrame({"scope": ["e01-baijiu"], "window": [0], "gas_m3": [100.0]})
+    row = energy_carbon(gas, coef).row(0, named=True)
+    assert row["energy_tce"] == pytest.approx(0.123517, abs=5e-7)
+    assert row["co2_location_t"] == pytest.approx(0.201051, abs=5e-7)
+    assert coef.tags() == {
+        "factor_set": "cn+tianfu-park", "energy_basis": "electricity_equivalent",
+        "grid_factor": "sichuan-2023", "residual_factor": "national-residual-2023",
+        "gas_factor": "tianfu-gas-2026", "steam_factor": "steam_low_pressure",
+    }  # fmt: skip
+
+
+def test_a_later_file_overrides_an_entry_by_id_and_the_older_local_gas_row_is_usable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "id: mine\ngrid_kg_per_kwh:\n  sichuan-2022: {value: 0.1500, region: sichuan, year: 2022, "
+        "basis: average, source: corrected, verify: true}\n"
+    )
+    factors = load_factor_set(["cn", str(tmp_path / "mine.yaml")])
+    assert factors.grid_kg_per_kwh["sichuan-2022"].value == 0.1500
+    config = ProcessingConfig(methods=Methods(gas="natural_gas_local"))
+    coef = coefficients(config, factors)
+    # 35,544 kJ/m3: 1.2143 kgce/m3 (the table row) and, from the same NCV, 1.9741 kgCO2/m3
+    assert (coef.gas_kgce_per_m3, coef.gas_co2_kg_per_m3) == (1.2143, 1.9741)
+    assert pytest.approx(1.9741, abs=5e-5) == 35_544 / 1e9 * 15.3 * 0.99 * 44 / 12 * 1000
+    assert coef.grid_co2_kg_per_kwh == 0.1500
+    with pytest.raises(ConfigError, match="unknown factor set 'nope'"):
+        load_factor_set(["cn", "nope"])
