@@ -242,6 +242,8 @@ def _card(
             entry["met"] = values.get(f"{key}_met")
         if isinstance(before.get(key), int | float):
             entry["last_year"] = before[key]
+            if before[key]:  # e.g. 单位工业增加值能耗's year-on-year change; a fall is < 0
+                entry["change_vs_last_year_pct"] = (value - before[key]) / abs(before[key]) * 100
         kpis.append(entry)
     method = {k: v for k, v in tags.items() if k not in ("park", "scope", "window")}
     return {"start": start.isoformat(), "stored": True, "method": method, "kpis": kpis}

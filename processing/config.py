@@ -194,6 +194,14 @@ class MujuConfig(Strict):
         )
 
 
+class CarbonEfficiency(Strict):
+    """碳效码: each industry's average CO2 per 10k CNY of added value, the yardstick of
+    the grade (the level needs none). Fix the grid factor policy per report: the factor
+    chosen can move an enterprise across a level."""
+
+    industry_average_t_per_10k_cny: dict[str, float] = Field(default_factory=dict)
+
+
 class MeterRules(Strict):
     """How counter readings are judged (see ``processing.meters``)."""
 
@@ -219,6 +227,7 @@ class ProcessingConfig(Strict):
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
     cems: CemsConfig = CemsConfig()
     meters: MeterRules = MeterRules()
+    carbon_efficiency: CarbonEfficiency = CarbonEfficiency()
     muju: MujuConfig | None = Field(
         default=None, description="the mu-average evaluation; none when not configured"
     )

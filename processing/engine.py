@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from processing.config import Declared, ProcessingConfig
-from processing.kpis import Coefficients, against_targets, energy_carbon
+from processing.kpis import Coefficients, against_targets, carbon_efficiency, energy_carbon
 from processing.meters import counter_use, window_ends, window_starts
 from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
@@ -39,6 +39,7 @@ class Park:
     meters: pl.DataFrame  # sensor, enterprise, kind, field, column, scale, multiplier,
     # rollover, max_per_ms
     variants: Mapping[str, str] = field(default_factory=dict)  # target -> proven | grid_implied
+    industry: Mapping[str, str] = field(default_factory=dict)  # enterprise -> industry
 
     @classmethod
     def from_registry(cls, registry: Registry, park_id: str, config: ProcessingConfig) -> Park:
@@ -79,6 +80,7 @@ class Park:
             dict(park.targets),
             pl.DataFrame(rows, schema=schema),
             dict(park.target_variants),
+            {e.id: e.industry for e in park.enterprises},
         )
 
 
@@ -295,6 +297,10 @@ def kpis(
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
     if out.height == 0:
         return out
+    out = carbon_efficiency(
+        out, industry=park.industry,
+        average_t_per_10k_cny=config.carbon_efficiency.industry_average_t_per_10k_cny,
+    )  # fmt: skip
     park_rows = out.filter(pl.col("scope") == PARK_SCOPE)
     local = pl.from_epoch(park_rows["window"], time_unit="ms").dt.replace_time_zone("UTC")
     years = local.dt.convert_time_zone(park.tz).dt.year()

@@ -208,3 +208,41 @@ def against_targets(
         met = value >= pl.lit(target) if higher else value <= pl.lit(target)
         columns += [pl.lit(target).alias(f"{kpi}_target"), met.alias(f"{kpi}_met")]
     return frame.with_columns(columns) if columns else frame
+
+
+# 碳效码 (carbon-efficiency code, the Zhejiang/Huzhou model): L = CO2 per 10k CNY of added
+# value (location-based, so self-generated renewables are already out); the level by L,
+# the grade by K = L / the industry's average L. Levels: 1 low-carbon (L <= 0.6),
+# 2 medium (<= 2.0), 3 high; grades 1-5 at K <= 0.6, 0.8, 1.2, 2.0 and above.
+CARBON_LEVEL_BOUNDS = (0.6, 2.0)
+CARBON_GRADE_BOUNDS = (0.6, 0.8, 1.2, 2.0)
+
+
+def _step(value: pl.Expr, bounds: tuple[float, ...]) -> pl.Expr:
+    """1 + the number of bounds ``value`` is above (a bound itself falls in the lower step)."""
+    return (
+        pl.when(value.is_null())
+        .then(None)
+        .otherwise(pl.sum_horizontal([(value > b).cast(pl.Int64) for b in bounds]) + 1)
+    )
+
+
+def carbon_efficiency(
+    frame: pl.DataFrame, *, industry: Mapping[str, str], average_t_per_10k_cny: Mapping[str, float]
+) -> pl.DataFrame:
+    """Add ``carbon_efficiency_level`` (1-3) and, where the scope's industry has a
+    configured average, ``carbon_efficiency_k`` and ``carbon_efficiency_grade`` (1-5) to
+    rows that carry ``co2_location_t_per_10k_cny``; ``industry``: scope -> industry."""
+    if "co2_location_t_per_10k_cny" not in frame.columns:
+        return frame
+    level = pl.col("co2_location_t_per_10k_cny")
+    average = pl.col("scope").replace_strict(
+        {s: average_t_per_10k_cny.get(i) for s, i in industry.items()},
+        default=None, return_dtype=pl.Float64,
+    )  # fmt: skip
+    k = pl.when(average > 0).then(level / average)
+    return frame.with_columns(
+        carbon_efficiency_level=_step(level, CARBON_LEVEL_BOUNDS),
+        carbon_efficiency_k=k,
+        carbon_efficiency_grade=_step(k, CARBON_GRADE_BOUNDS),
+    )

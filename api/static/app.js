@@ -60,6 +60,7 @@ const KPIS = [
   ["clean_energy_share_pct", "清洁能源占比", "Clean energy share", "%"],
   ["non_fossil_share_pct", "非化石能源占比", "Non-fossil share", "%"],
   ["pv_kwh", "光伏发电（自用）", "PV generation (self-consumed)", "kWh"],
+  ["carbon_efficiency_grade", "碳效等级（1 最优）", "Carbon-efficiency grade (1 best)", ""],
 ];
 const LIVE = ["energy_tce", "co2_location_t", "electricity_kwh", "clean_energy_share_pct"];
 const LIVE_UNITS = { electricity_kwh: ["用电", "Electricity", "kWh"] };

@@ -268,3 +268,20 @@ def test_an_enterprise_sees_its_own_sensors_dead_letters(api_park: Park) -> None
     assert {p["reason"] for p in letter["problems"]} <= {"bad_value", "ts_out_of_range"}
     e01 = api_park.get("/v1/parks/tianfu-np/enterprises/e01-baijiu/deadletters", "e01").json()
     assert "e08" not in str(e01)
+
+
+def test_the_scorecard_gives_the_change_against_the_same_period_last_year() -> None:
+    """单位工业增加值能耗 0.30 tce per 10k CNY this month against 0.32 a year ago: a fall
+    of 6.25 % (the reduction rate reporting asks for is its opposite sign)."""
+    from datetime import UTC, datetime
+
+    from api.data_routes import _card
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    now = {"time": 1, "park": "p", "scope": "e08-anode", "window": "1mo",
+           "energy_tce_per_10k_cny": 0.30, "energy_tce": 10.0}  # fmt: skip
+    then = {"time": 0, "park": "p", "scope": "e08-anode", "window": "1mo",
+            "energy_tce_per_10k_cny": 0.32, "energy_tce": 0.0}  # fmt: skip
+    by = {k["kpi"]: k for k in _card(now, then, start)["kpis"]}
+    assert by["energy_tce_per_10k_cny"]["change_vs_last_year_pct"] == pytest.approx(-6.25)
+    assert "change_vs_last_year_pct" not in by["energy_tce"]  # nothing to compare with

@@ -12,7 +12,7 @@ import pytest
 from processing.config import Declared, Methods, ProcessingConfig, coefficients, load_factor_set
 from processing.config import load as load_config
 from processing.engine import _year_rest, clip_green, with_park
-from processing.kpis import energy_carbon
+from processing.kpis import carbon_efficiency, energy_carbon
 from smartpark.errors import ConfigError
 from smartpark.model import PARK_SCOPE
 from tests.conftest import EXAMPLE_PARK
@@ -122,3 +122,35 @@ def test_a_later_file_overrides_an_entry_by_id_and_the_older_local_gas_row_is_us
     assert coef.grid_co2_kg_per_kwh == 0.1500
     with pytest.raises(ConfigError, match="unknown factor set 'nope'"):
         load_factor_set(["cn", "nope"])
+
+
+# -- 碳效码, the carbon-efficiency grade (issue 11, item 11) --------------------------------
+
+
+def test_carbon_efficiency_level_and_grade_by_the_thresholds() -> None:
+    """L = tCO2 per 10k CNY of added value; level 1 (<= 0.6), 2 (<= 2.0), 3 (> 2.0); grade by
+    K = L / the industry's average 1.0: <= 0.6 -> 1, <= 0.8 -> 2, <= 1.2 -> 3, <= 2.0 -> 4,
+    above -> 5. An industry without an average gets a level and no grade."""
+    ls = [0.5, 0.6, 0.7, 1.0, 1.5, 2.0, 2.5, 0.9]
+    frame = pl.DataFrame({"scope": [f"e{i}" for i in range(8)], "co2_location_t_per_10k_cny": ls})
+    industry = {f"e{i}": "graphite" for i in range(7)} | {"e7": "unknown"}
+    out = carbon_efficiency(frame, industry=industry, average_t_per_10k_cny={"graphite": 1.0})
+    assert out["carbon_efficiency_level"].to_list() == [1, 1, 2, 2, 2, 2, 3, 2]
+    assert out["carbon_efficiency_grade"].to_list() == [1, 1, 2, 3, 4, 4, 5, None]
+    assert out["carbon_efficiency_k"][4] == pytest.approx(1.5)
+
+
+def test_carbon_efficiency_comes_out_of_the_engine_with_declared_added_value() -> None:
+    """e08 emits 1,404 tCO2 in a month (10 GWh x 0.1404) on 1,000 x 10k CNY of added value:
+    L = 1.404, level 2; against an industry average of 1.2, K = 1.17, grade 3."""
+    month = pl.DataFrame(
+        {"scope": ["e08-anode"], "window": [0], "grid_kwh": [10_000_000.0],
+         "added_value_cny": [10_000_000.0]}
+    )  # fmt: skip
+    row = carbon_efficiency(
+        energy_carbon(month, COEF), industry={"e08-anode": "new_materials/graphite_anode"},
+        average_t_per_10k_cny={"new_materials/graphite_anode": 1.2},
+    ).row(0, named=True)  # fmt: skip
+    assert row["co2_location_t_per_10k_cny"] == pytest.approx(1.404)
+    assert (row["carbon_efficiency_level"], row["carbon_efficiency_grade"]) == (2, 3)
+    assert row["carbon_efficiency_k"] == pytest.approx(1.17)
