@@ -305,9 +305,7 @@ class CemsHourly(Evaluator):
         if stack is None or not stack.limits_mg_m3:
             return []
         tz = self.ctx.tz[ref.park]
-        frame = pl.DataFrame(
-            rows, schema=["sensor", "ts", *cems.MINUTE_FIELDS], orient="row"
-        )
+        frame = pl.DataFrame(rows, schema=["sensor", "ts", *cems.MINUTE_FIELDS], orient="row")
         result = cems.hourly(
             frame,
             {ref.sensor: stack},
