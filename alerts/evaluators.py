@@ -23,7 +23,7 @@ from alerts.rules import (
     ThresholdRule,
 )
 from smartpark import cems
-from smartpark.model import SensorRef, is_rollover
+from smartpark.model import SensorRef, plausible_step
 from smartpark.wire import KpiUpdate
 
 HOUR_MS = 3_600_000
@@ -162,15 +162,27 @@ class RateOfChange(Evaluator):
 
 @evaluates(CounterResetRule)
 class CounterReset(Evaluator):
-    """A register going down outside its rollover band."""
+    """A meter reset or replaced, by the rule the KPIs use (``processing.meters``): a
+    reading implausible from the last accepted one (a drop outside the rollover band, or a
+    rise beyond the rated rate) is held; the next reading confirms it (it continues
+    plausibly from the new level: the alert fires at the held reading's time, and clears
+    at the confirming one's) or shows it was a single glitch (it continues from the old
+    level: no alert, the glitch is dropped). A register wrap is neither."""
 
     rule: CounterResetRule
     readings = True
 
     def __init__(self, rule: CounterResetRule, ctx: Context) -> None:
         super().__init__(rule, ctx)
-        self._latest = _Latest()
+        self._last: dict[str, tuple[int, float]] = {}  # the last accepted reading
+        self._held: dict[str, tuple[int, float]] = {}  # an implausible one, unconfirmed
         self._rollover = {s.ref: s.spec.rollover for s in ctx.registry.sensors()}
+        self._max_per_ms = {
+            s.ref: None
+            if s.spec.rated_per_h is None
+            else s.spec.rated_per_h * rule.tolerance / s.spec.multiplier / 3_600_000
+            for s in ctx.registry.sensors()
+        }
 
     def reading(
         self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
@@ -178,30 +190,42 @@ class CounterReset(Evaluator):
         rule = self.rule
         if rule.field not in values:
             return []
-        value = values[rule.field]
-        last = self._latest.advance(ref.sensor, ts_ms, value)
-        if not isinstance(last, tuple):
+        value, sensor = values[rule.field], ref.sensor
+        last = self._last.get(sensor)
+        if last is None:
+            self._last[sensor] = (ts_ms, value)
             return []
+        if ts_ms <= last[0] or (sensor in self._held and ts_ms <= self._held[sensor][0]):
+            return []  # late or repeated: the newer readings already decided
+        limits = {"rollover": self._rollover.get(ref), "max_per_ms": self._max_per_ms.get(ref)}
+        held = self._held.pop(sensor, None)
+        if held is None:
+            if plausible_step(last[1], last[0], value, ts_ms, **limits):
+                self._last[sensor] = (ts_ms, value)
+            else:
+                self._held[sensor] = (ts_ms, value)
+            return []
+        if plausible_step(last[1], last[0], value, ts_ms, **limits):
+            self._last[sensor] = (ts_ms, value)  # the held reading was a glitch
+            return []
+        if not plausible_step(held[1], held[0], value, ts_ms, **limits):
+            self._held[sensor] = (ts_ms, value)  # neither level: judge by the next one
+            return []
+        self._last[sensor] = (ts_ms, value)
         before = last[1]
-        if is_rollover(before, value, self._rollover.get(ref)):
-            return []  # a register rollover, not a reset
-        on = value < before
-        if on == (ref.sensor in self.active):
-            return []  # nothing changes: the common case, kept cheap
-        return self.switch(
-            park=ref.park,
-            enterprise=ref.enterprise,
-            subject=ref.sensor,
-            on=on,
-            at_ms=ts_ms,
-            value=value,
-            limit=before,
-            message=lambda raised: (
-                f"{rule.field} register went down {before:g} -> {value:g}: meter reset or replaced"
-                if raised
-                else f"{rule.field} counting again from {value:g}"
+        fired = self.switch(
+            park=ref.park, enterprise=ref.enterprise, subject=sensor, on=True, at_ms=held[0],
+            value=held[1], limit=before,
+            message=lambda _r: (
+                f"{rule.field} register went {before:g} -> {held[1]:g} and went on from there: "
+                "meter reset or replaced"
             ),
-        )
+        )  # fmt: skip
+        return fired + self.switch(
+            park=ref.park, enterprise=ref.enterprise, subject=sensor, on=False, at_ms=ts_ms,
+            value=value, limit=before,
+            message=lambda _r: f"{rule.field} counting again from {value:g}",
+        )  # fmt: skip
 
 
 @evaluates(NoDataRule)

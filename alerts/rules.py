@@ -114,6 +114,11 @@ class RateOfChangeRule(_Rule):
 class CounterResetRule(_Rule):
     type: Literal["counter_reset"]
     field: Id = "energy_kwh"
+    tolerance: float = Field(
+        default=1.5, ge=1,
+        description="a plausible rise: rated_per_h x this (keep it equal to processing's "
+        "meters.tolerance, so that the rule and the KPIs judge a reading alike)",
+    )  # fmt: skip
 
 
 class KpiTargetRule(_Rule):

@@ -32,7 +32,7 @@ from enum import IntFlag
 
 import polars as pl
 
-from smartpark.model import ROLLOVER_BAND
+from smartpark.model import MIN_RATE_INTERVAL_MS, ROLLOVER_BAND
 from smartpark.windows import WINDOWS, window_end, window_ends, window_start, window_starts
 
 __all__ = [
@@ -141,7 +141,9 @@ def _steps(frame: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(
         wrapped=wrapped.fill_null(False), step=pl.when(wrapped).then(raw + top).otherwise(raw)
     )
-    limit = pl.col("max_per_ms") * (pl.col("ts") - pl.col("prev_ts")).clip(lower_bound=60_000)
+    limit = pl.col("max_per_ms") * (pl.col("ts") - pl.col("prev_ts")).clip(
+        lower_bound=MIN_RATE_INTERVAL_MS
+    )
     bad = pl.col("prev").is_not_null() & (
         (pl.col("step") < 0) | (limit.is_not_null() & (pl.col("step") > limit))
     )
@@ -161,7 +163,7 @@ def _plausible(v0: pl.Expr, t0: pl.Expr, v1: pl.Expr, t1: pl.Expr) -> pl.Expr:
         & (v1 <= top * ROLLOVER_BAND)
     )
     step = pl.when(wrapped).then(step + top).otherwise(step)
-    limit = pl.col("max_per_ms") * (t1 - t0).clip(lower_bound=60_000)
+    limit = pl.col("max_per_ms") * (t1 - t0).clip(lower_bound=MIN_RATE_INTERVAL_MS)
     return (step >= 0) & (limit.is_null() | (step <= limit))
 
 

@@ -18,12 +18,13 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 CORE_KINDS = ("electricity", "pv", "gas", "emissions", "production")
 
 PARK_SCOPE = "_park"
+"""The scope of figures and alerts about a park as a whole (beside enterprise ids)."""
+
 #: The tags of a ``kpi`` point that say how it was made: the factor set and the id of
 #: every coefficient it used (energy basis, grid, residual, gas and steam factors).
 KPI_METHOD_TAGS = (
     "factor_set", "energy_basis", "grid_factor", "residual_factor", "gas_factor", "steam_factor",
 )  # fmt: skip
-"""The scope of figures and alerts about a park as a whole (beside enterprise ids)."""
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -40,6 +41,26 @@ def is_rollover(previous: float, value: float, top: float | None) -> bool:
         and previous >= top * (1 - ROLLOVER_BAND)
         and value <= top * ROLLOVER_BAND
     )
+
+
+MIN_RATE_INTERVAL_MS = 60_000
+"""A meter's plausible rise is judged over at least a minute, so timestamp jitter never
+makes a reading implausible (processing.meters and the ``counter_reset`` rule)."""
+
+
+def plausible_step(
+    v0: float, t0: int, v1: float, t1: int, *, rollover: float | None, max_per_ms: float | None
+) -> bool:
+    """True when a register may go from ``v0`` at ``t0`` to ``v1`` at ``t1``: up, or wrapping
+    at its rollover, by at most ``max_per_ms`` x the interval (a meter without a rating:
+    any rise). The scalar twin of ``processing.meters._plausible``, for the alert rule."""
+    step = v1 - v0
+    if is_rollover(v0, v1, rollover):
+        assert rollover is not None
+        step += rollover
+    if step < 0:
+        return False
+    return max_per_ms is None or step <= max_per_ms * max(t1 - t0, MIN_RATE_INTERVAL_MS)
 
 
 def is_id(raw: object) -> bool:

@@ -83,18 +83,25 @@ def test_threshold_below_with_scope_and_late_readings_ignored(park: Registry) ->
 
 
 def test_rate_of_change_and_counter_reset(park: Registry) -> None:
+    """e08-grid-1 (x200, 8,000 kW rated: at most 1.0 register unit a minute at 1.5 x).
+    A wrap is no reset; a single glitch zero is dropped; a replacement meter starting
+    higher and a reset to near zero fire once each, when the next reading confirms them."""
     engine = _engine(
         park,
         {"id": "spike", "type": "rate_of_change", "field": "power_kw", "max_per_min": 2000},
         {"id": "reset", "type": "counter_reset", "field": "energy_kwh"},
     )
     values = [
-        {"power_kw": 5000, "energy_kwh": 999_900.0},
-        {"power_kw": 5100, "energy_kwh": 999_990.0},
-        {"power_kw": 9000, "energy_kwh": 40.0},  # spike; register wraps: not a reset
-        {"power_kw": 9100, "energy_kwh": 120.0},
-        {"power_kw": 9000, "energy_kwh": 3.0},  # meter replaced
-        {"power_kw": 8900, "energy_kwh": 5.0},
+        {"power_kw": 5000, "energy_kwh": 999_999.0},
+        {"power_kw": 5100, "energy_kwh": 999_999.5},
+        {"power_kw": 9000, "energy_kwh": 0.3},  # spike; register wraps: not a reset
+        {"power_kw": 9100, "energy_kwh": 0.8},
+        {"power_kw": 9000, "energy_kwh": 0.0},  # a Modbus glitch ...
+        {"power_kw": 9000, "energy_kwh": 1.3},  # ... the next reading goes on from 0.8
+        {"power_kw": 9000, "energy_kwh": 900.0},  # a replacement meter starting higher
+        {"power_kw": 9000, "energy_kwh": 900.4},  # confirms it
+        {"power_kw": 9000, "energy_kwh": 3.0},  # reset to near zero
+        {"power_kw": 9000, "energy_kwh": 3.5},  # confirms it
     ]
     out: list[Condition] = []
     for i, v in enumerate(values):
@@ -102,9 +109,29 @@ def test_rate_of_change_and_counter_reset(park: Registry) -> None:
     assert [(c.rule, (c.at_ms - T0) // MIN, c.raised) for c in out] == [
         ("spike", 2, True),
         ("spike", 3, False),
-        ("reset", 4, True),
-        ("reset", 5, False),
+        ("reset", 6, True),
+        ("reset", 7, False),
+        ("reset", 8, True),
+        ("reset", 9, False),
     ]
+
+
+def test_counter_reset_ignores_the_glitches_the_kpis_exclude(park: Registry) -> None:
+    """The issue's x80 meter (e01-grid-1, 900 kW rated: 0.28 register units a minute): a
+    glitch zero between 500,000 and 500,000.5, and a glitch into the bottom band from the
+    register's top band (no wrap: it would be 55 units in a minute), fire nothing."""
+    meter = SensorRef("tianfu-np", "e01-baijiu", "electricity", "e01-grid-1")
+    rule = {"id": "reset", "type": "counter_reset", "field": "energy_kwh"}
+    for registers in ([500_000.0, 0.0, 500_000.5], [999_950.0, 5.0, 999_950.3]):
+        engine = _engine(park, rule)
+        out: list[Condition] = []
+        for i, register in enumerate(registers):
+            out += engine.reading(meter, T0 + i * MIN, {"energy_kwh": register}, T0 + i * MIN)
+        assert out == [], registers
+        # and the glitch is not the new baseline: a real reset after it still fires
+        out += engine.reading(meter, T0 + 3 * MIN, {"energy_kwh": 2.0}, T0 + 3 * MIN)
+        out += engine.reading(meter, T0 + 4 * MIN, {"energy_kwh": 2.2}, T0 + 4 * MIN)
+        assert [(c.raised, c.value) for c in out] == [(True, 2.0), (False, 2.2)], registers
 
 
 def test_no_data_fires_after_silence_and_clears_when_the_sensor_sends(park: Registry) -> None:
