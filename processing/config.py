@@ -120,6 +120,10 @@ class Methods(Strict):
     grid_factor: str = "sichuan-2022"
     residual_factor: str = "national-residual-2023"
     fossil_factor: str = "national-fossil-2023"
+    net_unbundled_certificates: bool = Field(
+        default=False,
+        description="count unbundled certificates (绿证) like traded green power",
+    )
 
 
 class Carrier(Strict):
@@ -139,7 +143,20 @@ DEFAULT_CARRIERS = {
 
 
 class GreenPower(Strict):
-    """Contracted green power with certificates for one month, spread evenly over it."""
+    """Green electricity of one month, spread evenly over it: ``traded`` green power with
+    its certificates (绿电交易), zero in the market-based method; or ``certificates``
+    bought unbundled (绿证), kept apart and reported, netted only when
+    ``methods.net_unbundled_certificates`` says so."""
+
+    enterprise: Id
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    kwh: float = Field(ge=0)
+    kind: Literal["traded", "certificates"] = "traded"
+
+
+class PvCertificatesSold(Strict):
+    """Certificates of an enterprise's on-site PV sold to others in one month: that energy
+    leaves the enterprise's green claims (still consumed, no longer its to claim)."""
 
     enterprise: Id
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -223,6 +240,7 @@ class ProcessingConfig(Strict):
     lateness_s: int = Field(default=3_600, ge=0, le=7 * 86_400)
     max_gap_s: int = Field(default=300, gt=0)
     green_power: list[GreenPower] = Field(default_factory=list)
+    pv_certificates_sold: list[PvCertificatesSold] = Field(default_factory=list)
     declared: list[Declared] = Field(default_factory=list)
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
     cems: CemsConfig = CemsConfig()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from processing.config import Declared, ProcessingConfig
+from processing.config import Declared, GreenPower, ProcessingConfig, PvCertificatesSold
 from processing.kpis import Coefficients, against_targets, carbon_efficiency, energy_carbon
 from processing.meters import counter_use, window_ends, window_starts
 from smartpark.model import PARK_SCOPE
@@ -172,18 +172,28 @@ def allocations(
         window_ms=window_ends(keys["window"], window=window, tz=park.tz) - keys["window"],
     ).join(months, on="month_start")
     ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
-    green = (
-        pl.DataFrame(
-            [(g.enterprise, int(g.month[:4]), int(g.month[5:]), g.kwh) for g in config.green_power],
-            schema={**ym, "kwh": pl.Float64},
-            orient="row",
+    net = config.methods.net_unbundled_certificates
+    monthly_kwh: dict[str, list[GreenPower] | list[PvCertificatesSold]] = {
+        "green_kwh": [g for g in config.green_power if g.kind == "traded" or net],
+        "certificates_kwh": [g for g in config.green_power if g.kind == "certificates" and not net],
+        "pv_sold_kwh": list(config.pv_certificates_sold),
+    }
+    for column, entries in monthly_kwh.items():
+        per_month = (
+            pl.DataFrame(
+                [(g.enterprise, int(g.month[:4]), int(g.month[5:]), g.kwh) for g in entries],
+                schema={**ym, "kwh": pl.Float64},
+                orient="row",
+            )
+            .group_by("enterprise", "year", "month")
+            .agg(pl.col("kwh").sum())
         )
-        .group_by("enterprise", "year", "month")
-        .agg(pl.col("kwh").sum())
-    )
-    keys = keys.join(green, on=["enterprise", "year", "month"], how="left").with_columns(
-        green_kwh=(pl.col("kwh") * pl.col("window_ms") / pl.col("month_ms")).fill_null(0.0)
-    )
+        share = pl.col("kwh") * pl.col("window_ms") / pl.col("month_ms")
+        keys = (
+            keys.join(per_month, on=["enterprise", "year", "month"], how="left")
+            .with_columns(share.fill_null(0.0).alias(column))
+            .drop("kwh")
+        )
     if window in ("1d", "1mo"):
         declared = [d for d in config.declared if d.added_value_cny is not None]
         monthly = (
@@ -210,7 +220,7 @@ def allocations(
     else:
         keys = keys.with_columns(added_value_cny=pl.lit(None, dtype=pl.Float64))
     out = frame.join(
-        keys.select("enterprise", "window", "green_kwh", "added_value_cny"),
+        keys.select("enterprise", "window", *monthly_kwh, "added_value_cny"),
         on=["enterprise", "window"],
         how="left",
     )
@@ -219,9 +229,15 @@ def allocations(
 
 def clip_green(frame: pl.DataFrame) -> pl.DataFrame:
     """Green power counts as used up to the enterprise's own grid import; the rest is
-    ``green_unused_kwh``, never netted against another enterprise's import in the park."""
+    ``green_unused_kwh``, never netted against another enterprise's import in the park.
+    PV certificates sold count up to the enterprise's own PV."""
     used = pl.min_horizontal(pl.col("green_kwh"), pl.col("grid_kwh"))
-    return frame.with_columns(green_unused_kwh=pl.col("green_kwh") - used, green_kwh=used)
+    out = frame.with_columns(green_unused_kwh=pl.col("green_kwh") - used, green_kwh=used)
+    if "pv_sold_kwh" in out.columns:
+        out = out.with_columns(
+            pv_sold_kwh=pl.min_horizontal(pl.col("pv_sold_kwh"), pl.col("pv_kwh"))
+        )
+    return out
 
 
 def _year_rest(declared: list[Declared]) -> pl.DataFrame:
@@ -256,7 +272,15 @@ def with_park(frame: pl.DataFrame) -> pl.DataFrame:
     """Append the park's rows: the sums of its enterprises' totals per window."""
     sums = [
         c
-        for c in (*COLUMNS, "green_kwh", "green_unused_kwh", "added_value_cny", "readings")
+        for c in (
+            *COLUMNS,
+            "green_kwh",
+            "green_unused_kwh",
+            "certificates_kwh",
+            "pv_sold_kwh",
+            "added_value_cny",
+            "readings",
+        )
         if c in frame.columns
     ]
     park = frame.group_by("window").agg(

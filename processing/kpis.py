@@ -36,7 +36,9 @@ from typing import Literal
 
 import polars as pl
 
-BASE_COLUMNS = ("grid_kwh", "green_kwh", "pv_kwh", "gas_m3", "steam_kg")
+BASE_COLUMNS = (
+    "grid_kwh", "green_kwh", "pv_kwh", "gas_m3", "steam_kg", "certificates_kwh", "pv_sold_kwh",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,11 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
     fuel_co2 = (
         pl.col("gas_m3") * c.gas_co2_kg_per_m3 + pl.col("steam_kg") * c.steam_co2_kg_per_kg
     ) / 1000
-    pv_tce = pv * c.electricity_kgce_per_kwh / 1000
+    # PV whose certificates were sold is still consumed (energy, location-based 0), but no
+    # longer the enterprise's to claim: not green, not deducted, residual in market-based
+    sold = pl.col("pv_sold_kwh").clip(upper_bound=pv)
+    claimed = pv - sold
+    pv_tce = claimed * c.electricity_kgce_per_kwh / 1000
     green_tce = green * c.electricity_kgce_per_kwh / 1000
     implied = 1 - c.grid_co2_kg_per_kwh / c.fossil_co2_kg_per_kwh
     implied_tce = ((grid - green) * implied) * c.electricity_kgce_per_kwh / 1000
@@ -109,7 +115,8 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
         + gas_tce
         + steam_tce,
         co2_location_t=grid * c.grid_co2_kg_per_kwh / 1000 + fuel_co2,
-        co2_market_t=(grid - green) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
+        co2_market_t=(grid - green + sold) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
+        pv_certificates_sold_kwh=sold,
         _clean=gas_tce + pv_tce + green_tce,
         _non_fossil=pv_tce + green_tce,
         _implied=implied_tce,
@@ -124,7 +131,7 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
         non_fossil_share_grid_implied_pct=_share(
             pl.col("_non_fossil") + pl.col("_implied"), energy
         ),
-        renewable_electricity_share_pct=_share(pv + green, grid + pv),
+        renewable_electricity_share_pct=_share(claimed + green, grid + pv),
     ).drop("_clean", "_non_fossil", "_implied")
     if "added_value_cny" in frame.columns:
         per_10k = pl.col("added_value_cny") / 10_000

@@ -154,3 +154,22 @@ def test_carbon_efficiency_comes_out_of_the_engine_with_declared_added_value() -
     assert row["co2_location_t_per_10k_cny"] == pytest.approx(1.404)
     assert (row["carbon_efficiency_level"], row["carbon_efficiency_grade"]) == (2, 3)
     assert row["carbon_efficiency_k"] == pytest.approx(1.17)
+
+
+def test_pv_whose_certificates_were_sold_leaves_the_green_claims() -> None:
+    """e12: 50,000 kWh imported, 100,000 kWh of its own PV, certificates of 40,000 kWh of it
+    sold. Energy is unchanged (150,000 x 0.1229 = 18.435 tce); only 60,000 kWh of PV stay
+    deducted (18.435 - 7.374 = 11.061 tce); location-based CO2 stays 50,000 x 0.1404 =
+    7.02 t; market-based carries the sold 40,000 kWh at the residual factor: 90,000 x
+    0.6096 = 54.864 t; the renewable share is 60,000 / 150,000 = 40 %."""
+    frame = pl.DataFrame(
+        {"scope": ["e12-carport"], "window": [0], "grid_kwh": [50_000.0],
+         "pv_kwh": [100_000.0], "pv_sold_kwh": [40_000.0]}
+    )  # fmt: skip
+    row = energy_carbon(frame, COEF).row(0, named=True)
+    assert row["energy_tce"] == pytest.approx(18.435)
+    assert row["energy_excl_renewables_tce"] == pytest.approx(11.061)
+    assert row["co2_location_t"] == pytest.approx(7.02)
+    assert row["co2_market_t"] == pytest.approx(54.864)
+    assert row["renewable_electricity_share_pct"] == pytest.approx(40.0)
+    assert row["pv_certificates_sold_kwh"] == 40_000.0

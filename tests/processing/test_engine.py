@@ -148,3 +148,43 @@ def test_fast_windows_equal_the_time_zone_conversion(tz: str, window: str) -> No
     for sample in (ts, short):
         slow = pl.select(window_start(pl.lit(sample), window=window, tz=tz)).to_series()
         assert window_starts(sample, window=window, tz=tz).to_list() == slow.to_list()
+
+
+def test_unbundled_certificates_are_reported_apart_and_netted_only_when_configured(
+    two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
+) -> None:
+    """The same 3 GWh of e08 as certificates bought unbundled (绿证): kept apart as
+    certificates_kwh, their kWh stay at the residual factor in market-based CO2; with
+    ``net_unbundled_certificates`` the same as traded green power."""
+    park, traded = setup
+    coef = coefficients(traded, load_factor_set(traded.factors))
+    certs = traded.model_copy(
+        update={
+            "green_power": [
+                g.model_copy(update={"kind": "certificates"}) for g in traded.green_power
+            ]
+        }
+    )
+    netted = certs.model_copy(
+        update={"methods": certs.methods.model_copy(update={"net_unbundled_certificates": True})}
+    )
+
+    def e08(config: ProcessingConfig) -> pl.DataFrame:
+        days = kpis(two_days, park, config, coef, window="1d")
+        return days.filter(pl.col("scope") == "e08-anode").sort("window")
+
+    a, b, c = e08(traded), e08(certs), e08(netted)
+    assert (a["green_kwh"] > 0).all() and (b["green_kwh"] == 0).all()
+    assert b["certificates_kwh"].to_list() == pytest.approx(a["green_kwh"].to_list())
+    # not netted: the certificates' kWh stay at the residual factor
+    assert (b["co2_market_t"] - a["co2_market_t"]).to_list() == pytest.approx(
+        (a["green_kwh"] * coef.residual_co2_kg_per_kwh / 1000).to_list()
+    )
+    # nor deducted from what the quota burns (its PV still is)
+    assert (b["energy_excl_renewables_tce"] - a["energy_excl_renewables_tce"]).to_list() == (
+        pytest.approx((a["green_kwh"] * coef.electricity_kgce_per_kwh / 1000).to_list())
+    )
+    assert c["co2_market_t"].to_list() == pytest.approx(a["co2_market_t"].to_list())
+    assert c["energy_excl_renewables_tce"].to_list() == pytest.approx(
+        a["energy_excl_renewables_tce"].to_list()
+    )
