@@ -241,6 +241,10 @@ class ProcessingConfig(Strict):
     max_gap_s: int = Field(default=300, gt=0)
     green_power: list[GreenPower] = Field(default_factory=list)
     pv_certificates_sold: list[PvCertificatesSold] = Field(default_factory=list)
+    feedstock: dict[Id, dict[Literal["grid_kwh", "gas_m3", "steam_kg"], float]] = Field(
+        default_factory=dict,
+        description="原料用能: per enterprise, the share (0-1) of a carrier used as raw material",
+    )
     declared: list[Declared] = Field(default_factory=list)
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
     cems: CemsConfig = CemsConfig()
@@ -255,6 +259,15 @@ class ProcessingConfig(Strict):
         clash = set(self.carriers) & set(DEFAULT_CARRIERS)
         if clash:
             raise ValueError(f"carriers: core kinds are built in: {sorted(clash)}")
+        return self
+
+    @model_validator(mode="after")
+    def _feedstock_shares(self) -> ProcessingConfig:
+        bad = [
+            f"{e}.{c}" for e, cs in self.feedstock.items() for c, v in cs.items() if not 0 <= v <= 1
+        ]
+        if bad:
+            raise ValueError(f"feedstock: shares are between 0 and 1: {', '.join(bad)}")
         return self
 
     @model_validator(mode="after")

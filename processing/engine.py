@@ -21,7 +21,13 @@ import numpy as np
 import polars as pl
 
 from processing.config import Declared, GreenPower, ProcessingConfig, PvCertificatesSold
-from processing.kpis import Coefficients, against_targets, carbon_efficiency, energy_carbon
+from processing.kpis import (
+    FEEDSTOCK_COLUMNS,
+    Coefficients,
+    against_targets,
+    carbon_efficiency,
+    energy_carbon,
+)
 from processing.meters import counter_use, window_ends, window_starts
 from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
@@ -224,6 +230,23 @@ def allocations(
         on=["enterprise", "window"],
         how="left",
     )
+    feed: dict[str, dict[str, float]] = {column: {} for column in FEEDSTOCK_COLUMNS}
+    for enterprise, carriers in config.feedstock.items():
+        for column, value in carriers.items():
+            feed[column][enterprise] = value
+    fraction = {
+        column: pl.col("enterprise").replace_strict(
+            feed[column], default=0.0, return_dtype=pl.Float64
+        )
+        for column in FEEDSTOCK_COLUMNS
+    }
+    out = out.with_columns(
+        [
+            (pl.col(column) * fraction[column]).alias(f"feedstock_{column}")
+            for column in FEEDSTOCK_COLUMNS
+            if column in out.columns
+        ]
+    )
     return clip_green(out)
 
 
@@ -278,6 +301,7 @@ def with_park(frame: pl.DataFrame) -> pl.DataFrame:
             "green_unused_kwh",
             "certificates_kwh",
             "pv_sold_kwh",
+            *(f"feedstock_{c}" for c in FEEDSTOCK_COLUMNS),
             "added_value_cny",
             "readings",
         )

@@ -36,8 +36,10 @@ from typing import Literal
 
 import polars as pl
 
+FEEDSTOCK_COLUMNS = ("grid_kwh", "gas_m3", "steam_kg")  # carriers that can be 原料用能
 BASE_COLUMNS = (
     "grid_kwh", "green_kwh", "pv_kwh", "gas_m3", "steam_kg", "certificates_kwh", "pv_sold_kwh",
+    *(f"feedstock_{c}" for c in FEEDSTOCK_COLUMNS),
 )  # fmt: skip
 
 
@@ -110,6 +112,16 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
         electricity_kwh=grid + pv,
         energy_tce=elec_tce + gas_tce + steam_tce,
         energy_excl_renewables_tce=elec_tce + gas_tce + steam_tce - pv_tce - green_tce,
+        # 原料用能: energy used as raw material, where declared (a total of its own)
+        energy_excl_feedstock_tce=elec_tce
+        + gas_tce
+        + steam_tce
+        - (
+            pl.col("feedstock_grid_kwh") * c.electricity_kgce_per_kwh
+            + pl.col("feedstock_gas_m3") * c.gas_kgce_per_m3
+            + pl.col("feedstock_steam_kg") * c.steam_kgce_per_kg
+        )
+        / 1000,
         energy_equivalent_tce=(grid + pv) * c.equivalent_kgce_per_kwh / 1000 + gas_tce + steam_tce,
         energy_equal_value_tce=(grid + pv) * c.equal_value_kgce_per_kwh / 1000
         + gas_tce

@@ -188,3 +188,28 @@ def test_unbundled_certificates_are_reported_apart_and_netted_only_when_configur
     assert c["energy_excl_renewables_tce"].to_list() == pytest.approx(
         a["energy_excl_renewables_tce"].to_list()
     )
+
+
+def test_feedstock_is_a_total_of_its_own_where_declared(
+    two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
+) -> None:
+    """原料用能: e08 declares 30 % of its gas as raw material. energy_excl_feedstock_tce =
+    energy_tce - 0.3 x gas_m3 x 1.3300 kgce / 1000; every other figure is unchanged, and
+    the park's is the sum of its enterprises'."""
+    park, config = setup
+    coef = coefficients(config, load_factor_set(config.factors))
+    fed = config.model_copy(update={"feedstock": {"e08-anode": {"gas_m3": 0.3}}})
+    base = kpis(two_days, park, config, coef, window="1d").sort("scope", "window")
+    days = kpis(two_days, park, fed, coef, window="1d").sort("scope", "window")
+    e08 = days.filter(pl.col("scope") == "e08-anode")
+    assert (e08["gas_m3"] > 0).all()
+    expected = e08["energy_tce"] - 0.3 * e08["gas_m3"] * 1.3300 / 1000
+    assert e08["energy_excl_feedstock_tce"].to_list() == pytest.approx(expected.to_list())
+    others = days.filter(~pl.col("scope").is_in(["e08-anode", PARK_SCOPE]))
+    assert (others["energy_excl_feedstock_tce"] == others["energy_tce"]).all()
+    assert days["energy_tce"].to_list() == pytest.approx(base["energy_tce"].to_list())
+    park_rows = days.filter(pl.col("scope") == PARK_SCOPE)
+    feedstock = (park_rows["energy_tce"] - park_rows["energy_excl_feedstock_tce"]).to_list()
+    assert feedstock == pytest.approx((0.3 * e08["gas_m3"] * 1.3300 / 1000).to_list())
+    with pytest.raises(ValueError, match="feedstock: shares are between 0 and 1"):
+        ProcessingConfig(feedstock={"e08-anode": {"gas_m3": 1.5}})
