@@ -186,14 +186,16 @@ def mount(app: FastAPI, s: Services) -> None:
     def grades(
         park_id: IdPath, year: Annotated[int, Query(ge=2000, le=2100)], caller: CallerDep
     ) -> list[dict[str, Any]]:
-        """Mu-average (亩均) grades and scores of a year: the caller's enterprises only."""
+        """Mu-average (亩均) grades and scores of a year (``period`` ``year``) and its interim
+        views (``01-MM``): the caller's enterprises only; no grade with too few enterprises."""
         seen = set(guard.visible(caller, park_id))
         start = datetime(year, 1, 1, tzinfo=ZoneInfo(registry.parks[park_id].timezone))
         rows = reads.points("muju", {"park": park_id}, start, start.replace(year=year + 1),
                             limit=1000)  # fmt: skip
         return [
-            {"enterprise": r["enterprise"], "grade": r.get("grade"), "score": r.get("score"),
-             "rank": r.get("rank")}
+            {"enterprise": r["enterprise"], "period": r.get("period", "year"),
+             "grade": None if r.get("grade") in (None, "-") else r["grade"],
+             "score": r.get("score"), "rank": r.get("rank")}
             for r in rows
             if r.get("enterprise") in seen
         ]  # fmt: skip

@@ -16,7 +16,7 @@ from smartpark.store.influxql import Select
 
 #: Tag columns of the measurements the API reads (the rest of a row are fields).
 TAGS = frozenset(
-    {"park", "scope", "window", "enterprise", "sensor", "kind", "grade", *KPI_METHOD_TAGS}
+    {"park", "scope", "window", "enterprise", "sensor", "kind", "grade", "period", *KPI_METHOD_TAGS}
 )
 #: KPI fields that add up over periods (totals); ratios and shares do not.
 ADDITIVE_SUFFIXES = ("_tce", "_t", "_kwh", "_m3", "_kg", "_cny")

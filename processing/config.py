@@ -198,6 +198,11 @@ class MujuConfig(Strict):
     a_max_share: float = Field(default=0.30, ge=0, le=1)
     c_min_share: float = Field(default=0.10, ge=0, le=1)
     d_share: float = Field(default=0.0, ge=0, le=1)
+    min_enterprises: int = Field(default=4, ge=1, description="fewer: scores, no grades")
+    energy_basis: Literal["equal_value", "equivalent"] = Field(
+        default="equal_value",
+        description="等价值 (Zhejiang's scheme) or 当量值; Sichuan's is not verified",
+    )
 
     def rules(self) -> MujuRules:
         """The evaluation's rules; ValueError names what the monthly job would refuse."""
@@ -208,6 +213,7 @@ class MujuConfig(Strict):
             a_max_share=self.a_max_share,
             c_min_share=self.c_min_share,
             d_share=self.d_share,
+            min_enterprises=self.min_enterprises,
         )
 
 

@@ -11,12 +11,13 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from processing import output
-from processing.config import ProcessingConfig
+from processing.config import Declared, ProcessingConfig
 from processing.engine import Park, kpis, sensor_totals
 from processing.kpis import Coefficients
 from processing.muju import grade
@@ -193,43 +194,59 @@ class Jobs:
         self._write("quota", list(output.quota_points(frame, park=self.park.id, month_ms=ts)))
         return frame
 
-    def muju(self, year: int) -> pl.DataFrame:
-        """The mu-average evaluation of ``year`` for the enterprises that declared figures
-        (nothing when the configuration has no ``muju`` section)."""
+    def muju(self, year: int, *, through_month: int | None = None) -> pl.DataFrame:
+        """The mu-average evaluation of ``year`` on that year's figures: its energy against
+        its declared economics (never year-to-date energy against a whole year's revenue).
+        With ``through_month`` an interim view: January to that month's energy against the
+        monthly declarations of the same months (enterprises without all of them are left
+        out). Nothing when the configuration has no ``muju`` section."""
         if self.config.muju is None:
             return pl.DataFrame()
         start = datetime(year, 1, 1, tzinfo=self.zone)
-        end = datetime(year + 1, 1, 1, tzinfo=self.zone)
-        # The evaluation counts electricity at 等价值 (equal value), whatever the KPI basis.
+        if through_month is None:
+            end, period = datetime(year + 1, 1, 1, tzinfo=self.zone), "year"
+        else:
+            end = (start + timedelta(days=31 * through_month)).replace(day=1)
+            period = f"01-{through_month:02d}"
+        basis = f"energy_{self.config.muju.energy_basis}_tce"  # 等价值 by default
         energy = {
             scope: float(values[0][1])
             for scope, values in self.reads.kpi_by_scope(
-                "energy_equal_value_tce", window="1d", start=start, end=end, aggregate="sum"
+                basis, window="1d", start=start, end=end, aggregate="sum"
             )
             if values
         }
         park = self.registry.parks[self.park.id]
         land = {e.id: e.land_mu for e in park.enterprises}
         staff = {e.id: e.employees for e in park.enterprises}
+        figures = ("revenue_cny", "tax_cny", "added_value_cny", "rd_cny", "local_score")
+        economics: dict[str, dict[str, Any]] = {}
+        if through_month is None:
+            for d in self.config.declared:
+                if d.year == year and d.month is None:
+                    economics[d.enterprise] = {f: getattr(d, f) for f in figures} | {"veto": d.veto}
+        else:
+            months: dict[str, list[Declared]] = {}
+            for d in self.config.declared:
+                if d.year == year and d.month is not None and d.month <= through_month:
+                    months.setdefault(d.enterprise, []).append(d)
+            for enterprise, ds in months.items():
+                if sorted(d.month or 0 for d in ds) != list(range(1, through_month + 1)):
+                    continue  # not comparable: some month of the period is not declared
+                economics[enterprise] = {
+                    f: None if any(getattr(d, f) is None for d in ds)
+                    else sum(getattr(d, f) for d in ds) / (len(ds) if f == "local_score" else 1)
+                    for f in figures
+                } | {"veto": any(d.veto for d in ds)}  # fmt: skip
         rows = [
-            {
-                "enterprise": d.enterprise,
-                "revenue_cny": d.revenue_cny,
-                "tax_cny": d.tax_cny,
-                "added_value_cny": d.added_value_cny,
-                "rd_cny": d.rd_cny,
-                "local_score": d.local_score,
-                "veto": d.veto,
-                "land_mu": land.get(d.enterprise),
-                "employees": staff.get(d.enterprise),
-                "energy_tce": energy.get(d.enterprise),
-            }
-            for d in self.config.declared
-            if d.year == year and d.month is None
-        ]
+            {"enterprise": e, **figs, "land_mu": land.get(e), "employees": staff.get(e),
+             "energy_tce": energy.get(e)}
+            for e, figs in economics.items()
+        ]  # fmt: skip
         if not rows:
             return pl.DataFrame()
         graded = grade(pl.DataFrame(rows), self.config.muju.rules())
         ts = int(start.timestamp() * 1000)
-        self._write("muju", list(output.muju_points(graded, park=self.park.id, year_ms=ts)))
+        points = output.muju_points(graded, park=self.park.id, year_ms=ts, period=period)
+        self._write("muju", list(points))
         return graded

@@ -24,6 +24,7 @@ INDICATORS: Mapping[str, tuple[str, str | None]] = {
     "tax_per_mu": ("tax_cny", "land_mu"),
     "added_value_per_mu": ("added_value_cny", "land_mu"),
     "revenue_per_employee": ("revenue_cny", "employees"),
+    "added_value_per_employee": ("added_value_cny", "employees"),
     "revenue_per_tce": ("revenue_cny", "energy_tce"),
     "added_value_per_tce": ("added_value_cny", "energy_tce"),
     "rd_intensity_pct": ("rd_cny", "revenue_cny"),
@@ -50,6 +51,7 @@ class MujuRules:
     a_max_share: float = 0.30
     c_min_share: float = 0.10
     d_share: float = 0.0
+    min_enterprises: int = 4  # fewer: scores and ranks, no grades (quotas mean nothing)
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(INDICATORS)
@@ -75,30 +77,42 @@ def indicators(frame: pl.DataFrame, rules: MujuRules) -> pl.DataFrame:
 
 
 def grade(frame: pl.DataFrame, rules: MujuRules) -> pl.DataFrame:
-    """Scores and grades; ``frame`` has ``enterprise``, the indicator inputs and ``veto``."""
+    """Scores, ranks and grades; ``frame`` has ``enterprise``, the indicator inputs and
+    ``veto``. Equal scores share a rank (1, 2, 2, 4) and a grade: the lower grade of the
+    places they hold, so a tie never breaks a quota (at most ``a_max_share`` A, at least
+    ``c_min_share`` C). With fewer than ``min_enterprises`` there are no grades."""
     scored = indicators(frame, rules)
     parts = [
         (pl.col(name).fill_null(0.0) / rules.benchmarks[name]).clip(0.0, rules.cap) * weight
         for name, weight in rules.weights.items()
     ]
-    scored = scored.with_columns(score=pl.sum_horizontal(parts)).sort(
+    scored = scored.with_columns(score=pl.sum_horizontal(parts).round(9)).sort(
         ["score", "enterprise"], descending=[True, False]
     )
+    rank = pl.col("score").rank(method="min", descending=True).cast(pl.Int64)
     n = scored.height
+    if n < rules.min_enterprises:
+        return scored.with_columns(grade=pl.lit(None, dtype=pl.Utf8), rank=rank)
     a_max = math.floor(rules.a_max_share * n)
     low = max(math.ceil(rules.c_min_share * n), math.ceil(rules.d_share * n))
     d_count = math.ceil(rules.d_share * n)
     vetoed = scored["veto"].fill_null(False).to_list() if "veto" in scored.columns else [False] * n
     grades: list[str] = []
     a_given = 0
-    for rank, veto in enumerate(vetoed):
-        if rank >= n - d_count:
+    for place, veto in enumerate(vetoed):
+        if place >= n - d_count:
             grades.append("D")
-        elif rank >= n - low or veto:
+        elif place >= n - low or veto:
             grades.append("C")
         elif a_given < a_max:
             grades.append("A")
             a_given += 1
         else:
             grades.append("B")
-    return scored.with_columns(grade=pl.Series(grades), rank=pl.int_range(1, n + 1))
+    # a tie takes the lower grade of the places it holds ("A" < "B" < "C" < "D"); a
+    # vetoed enterprise's C does not pull down the one it ties with
+    out = scored.with_columns(grade=pl.Series(grades), rank=rank, _veto=pl.Series(vetoed))
+    tied = pl.when(~pl.col("_veto")).then(pl.col("grade")).max().over("score")
+    return out.with_columns(
+        grade=pl.when(pl.col("_veto")).then(pl.col("grade")).otherwise(tied)
+    ).drop("_veto")

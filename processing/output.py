@@ -127,12 +127,14 @@ def quota_points(frame: pl.DataFrame, *, park: str, month_ms: int) -> Iterator[s
         )
 
 
-def muju_points(graded: pl.DataFrame, *, park: str, year_ms: int) -> Iterator[str]:
-    """Measurement ``muju``: grade (tag), score and rank per enterprise and year."""
+def muju_points(graded: pl.DataFrame, *, park: str, year_ms: int, period: str) -> Iterator[str]:
+    """Measurement ``muju``: grade (tag, ``-`` without grades), score and rank per
+    enterprise and period (``year``, or ``01-MM`` for January to month MM)."""
     for r in graded.iter_rows(named=True):
         yield encode_point(
             "muju",
-            {"park": park, "enterprise": r["enterprise"], "grade": r["grade"]},
+            {"park": park, "enterprise": r["enterprise"], "grade": r["grade"] or "-",
+             "period": period},
             {"score": r["score"], "rank": r["rank"]},
             year_ms,
-        )
+        )  # fmt: skip

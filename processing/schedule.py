@@ -93,7 +93,10 @@ class Schedule:
         this_month = self._now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         last_month = (this_month - timedelta(days=1)).replace(day=1)
         self.jobs.rollup("1mo", last_month, this_month)
-        self.jobs.muju(last_month.year)
+        if last_month.month == 12:  # a whole year on its own figures
+            self.jobs.muju(last_month.year)
+        else:  # an interim view on the same months' figures
+            self.jobs.muju(last_month.year, through_month=last_month.month)
 
     def start(self) -> None:
         self.scheduler.start()

@@ -9,6 +9,7 @@ import orjson
 import polars as pl
 import pytest
 
+from processing.config import Declared
 from processing.config import load as load_config
 from processing.jobs import Jobs
 from processing.schedule import Schedule
@@ -183,11 +184,34 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
     assert e09["forecast_tce"] == 1_200 and not e09["forecast_breach"]  # quota 1,350
     graded = jobs.muju(2026)
     assert graded.height == 3  # the three enterprises that declared 2026 figures
-    # Three enterprises: 30 % of 3 rounds down to no A; at least one C.
-    assert graded["grade"].to_list() == ["B", "B", "C"]
+    # Three enterprises are fewer than the four quotas need: scores and ranks, no grades.
+    assert graded["grade"].to_list() == [None, None, None]
+    assert graded["rank"].to_list() == [1, 2, 3]
     assert (
         graded.filter(pl.col("enterprise") == "e08-anode")["energy_tce"].item() == 3_000
-    )  # 等价值
+    )  # 等价值, the 15 days of 2026 stored
+    [series] = store.query("SELECT score, rank FROM muju GROUP BY grade, period")
+    assert series.tags == {"grade": "-", "period": "year"}
+
+    # An interim view through November compares the same months: e08 and e09 declare
+    # each month (revenue 200 M and 100 M a month); the others only a year, so are left out.
+    monthly = [
+        Declared(enterprise=e, year=2026, month=m, revenue_cny=r, tax_cny=r / 20,
+                 added_value_cny=r / 4, rd_cny=r / 50, local_score=80)
+        for e, r in (("e08-anode", 2e8), ("e09-anode", 1e8))
+        for m in range(1, 12)
+    ]  # fmt: skip
+    interim = Jobs(
+        registry=park, park_id="tianfu-np", clock=SystemClock(), store=store,
+        coefficients=COEF,
+        config=example.model_copy(update={"declared": [*example.declared, *monthly],
+                                          "muju": example.muju.model_copy(update={"min_enterprises": 2})}),
+    ).muju(2026, through_month=11)  # fmt: skip
+    rows = {r["enterprise"]: r for r in interim.iter_rows(named=True)}
+    assert set(rows) == {"e08-anode", "e09-anode"}
+    assert rows["e08-anode"]["revenue_cny"] == pytest.approx(11 * 2e8)
+    assert rows["e08-anode"]["energy_tce"] == 3_000 and rows["e09-anode"]["energy_tce"] == 1_200
+    assert rows["e08-anode"]["revenue_per_tce"] == pytest.approx(11 * 2e8 / 3_000)
 
 
 def test_a_failing_job_is_counted_and_retried_never_skipped(

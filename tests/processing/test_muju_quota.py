@@ -37,7 +37,7 @@ def _enterprises(n: int) -> pl.DataFrame:
     )
 
 
-@pytest.mark.parametrize("n", [3, 7, 10, 12, 25])
+@pytest.mark.parametrize("n", [4, 7, 10, 12, 25])
 def test_grade_quotas_at_most_30_percent_a_and_at_least_10_percent_c(n: int) -> None:
     out = grade(_enterprises(n), MujuRules(benchmarks=BENCH))
     counts = Counter(out["grade"])
@@ -62,6 +62,69 @@ def test_a_veto_keeps_an_enterprise_out_of_a_and_b() -> None:
     out = grade(frame, MujuRules(benchmarks=BENCH))
     assert out.filter(pl.col("enterprise") == "e09")["grade"].item() == "C"
     assert Counter(out["grade"])["A"] == 3
+
+
+def test_equal_scores_share_a_rank_and_the_lower_grade_of_their_places() -> None:
+    """Ten enterprises, e06 given e07's figures: both rank 3 (no 4th place). The 3 A places
+    of 10 would split them (e07 A, e06 B): they both get B, so there are never more than
+    30 % A; a tie at the C boundary goes to C the same way."""
+    frame = _enterprises(10).with_columns(
+        pl.when(pl.col("enterprise") == "e06")
+        .then(pl.lit(8e8))
+        .otherwise(pl.col("revenue_cny"))
+        .alias("revenue_cny"),
+        pl.when(pl.col("enterprise") == "e06")
+        .then(pl.lit(3.2e7))
+        .otherwise(pl.col("tax_cny"))
+        .alias("tax_cny"),
+        pl.when(pl.col("enterprise") == "e06")
+        .then(pl.lit(2.4e7))
+        .otherwise(pl.col("rd_cny"))
+        .alias("rd_cny"),
+        pl.when(pl.col("enterprise") == "e06")
+        .then(pl.lit(67.0))
+        .otherwise(pl.col("local_score"))
+        .alias("local_score"),
+    )  # e06 now equals e07 on every input
+    out = grade(frame, MujuRules(benchmarks=BENCH))
+    by = {r["enterprise"]: r for r in out.iter_rows(named=True)}
+    assert by["e06"]["score"] == by["e07"]["score"]
+    assert [by[e]["rank"] for e in ("e09", "e08", "e07", "e06", "e05")] == [1, 2, 3, 3, 5]
+    assert [by[e]["grade"] for e in ("e09", "e08", "e07", "e06")] == ["A", "A", "B", "B"]
+    # at the bottom: e00 and e01 tied for the last two places, one of which is C
+    low = _enterprises(10).with_columns(
+        pl.when(pl.col("enterprise") == "e01")
+        .then(pl.lit(1e8))
+        .otherwise(pl.col("revenue_cny"))
+        .alias("revenue_cny"),
+        pl.when(pl.col("enterprise") == "e01")
+        .then(pl.lit(4e6))
+        .otherwise(pl.col("tax_cny"))
+        .alias("tax_cny"),
+        pl.when(pl.col("enterprise") == "e01")
+        .then(pl.lit(3e6))
+        .otherwise(pl.col("rd_cny"))
+        .alias("rd_cny"),
+        pl.when(pl.col("enterprise") == "e01")
+        .then(pl.lit(60.0))
+        .otherwise(pl.col("local_score"))
+        .alias("local_score"),
+    )
+    graded = {
+        r["enterprise"]: r["grade"]
+        for r in grade(low, MujuRules(benchmarks=BENCH)).iter_rows(named=True)
+    }
+    assert graded["e00"] == graded["e01"] == "C"
+
+
+def test_fewer_than_four_enterprises_get_scores_and_ranks_but_no_grades() -> None:
+    out = grade(_enterprises(3), MujuRules(benchmarks=BENCH))
+    assert out["grade"].to_list() == [None, None, None]
+    assert out["rank"].to_list() == [1, 2, 3] and out["score"].is_not_null().all()
+    assert (
+        grade(_enterprises(3), MujuRules(benchmarks=BENCH, min_enterprises=3))["grade"].null_count()
+        == 0
+    )
 
 
 def test_zhejiang_style_bottom_five_percent_d() -> None:
