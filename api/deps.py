@@ -32,6 +32,12 @@ SESSION_COOKIE = "sp_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def require_csrf(request: Request, csrf: str) -> None:
+    """403 unless a write sent with the session cookie carries its CSRF token."""
+    if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf):
+        raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+
+
 class RateLimiter:
     """A token bucket per key: ``rate`` requests/s, bursts of ``burst``."""
 
@@ -69,9 +75,8 @@ class Guard:
             found = self.keys.session(request.cookies[SESSION_COOKIE])
             if found is not None:
                 caller, csrf = found
-                sent = request.headers.get("x-csrf-token", "")
-                if request.method not in SAFE_METHODS and not hmac.compare_digest(sent, csrf):
-                    raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+                if request.method not in SAFE_METHODS:
+                    require_csrf(request, csrf)
         if caller is None:
             raise HTTPException(
                 401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}

@@ -9,7 +9,6 @@ token in ``X-CSRF-Token`` (``Guard.caller`` refuses it otherwise).
 
 from __future__ import annotations
 
-import hmac
 import math
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from api.deps import SESSION_COOKIE
+from api.deps import SESSION_COOKIE, require_csrf
 from api.keys import Caller
 from api.services import Services
 
@@ -93,9 +92,7 @@ def mount(app: FastAPI, s: Services) -> None:
         session = request.cookies.get(SESSION_COOKIE, "")
         found = keys.session(session)
         if found is not None:
-            sent = request.headers.get("x-csrf-token", "")
-            if not hmac.compare_digest(sent, found[1]):
-                raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
+            require_csrf(request, found[1])
             keys.close_session(session)
         response = JSONResponse({"signed_out": True})
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")

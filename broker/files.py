@@ -3,14 +3,13 @@ secrets file of the operator's (mode 0600), both replaced atomically."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from broker.accounts import Account, acl_text, passwd_text, passwords
+from smartpark.durable import write_atomically
 from smartpark.errors import ConfigError
 
 
@@ -22,22 +21,6 @@ class Written:
     added: list[str]
     removed: list[str]
     kept: int
-
-
-def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data``, readable by its owner only, never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_secrets(path: Path) -> dict[str, str]:
@@ -62,10 +45,10 @@ def write(accs: list[Account], out: Path, secrets_path: Path) -> Written:
     existing ones keep theirs, accounts gone from ``accs`` lose theirs."""
     kept = read_secrets(secrets_path)
     new = passwords(accs, kept)
-    write_private(secrets_path, orjson.dumps(new, option=orjson.OPT_INDENT_2))
+    write_atomically(secrets_path, orjson.dumps(new, option=orjson.OPT_INDENT_2), mode=0o600)
     # Hashes only; the broker (another user in a container) must be able to read them.
-    write_private(out / "passwd", passwd_text(new).encode(), mode=0o644)
-    write_private(out / "acl", acl_text(accs).encode(), mode=0o644)
+    write_atomically(out / "passwd", passwd_text(new).encode(), mode=0o644)
+    write_atomically(out / "acl", acl_text(accs).encode(), mode=0o644)
     return Written(
         passwd=out / "passwd",
         acl=out / "acl",

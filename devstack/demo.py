@@ -1,9 +1,8 @@
 """``smartpark demo``: local servers, the collector, the KPI processor, the alert service
 (each through its own CLI, in its own process), the example park live and a summary.
 
-The feed is the park model of ``examples/scenarios/normal-week.yaml`` from now on, in
-real time, at the reading interval that keeps within ``rate`` messages/s (1 s for the
-example park at the default), plus now and then a message the collector must refuse.
+What it publishes, and the alert rules that trips on purpose, is ``devstack.demo_feed``;
+this module starts everything, watches the pipeline and shows it.
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +26,17 @@ from rich.live import Live
 from rich.table import Table
 
 from api.keys import KeyStore
+from devstack import demo_feed
 from devstack.servers import InfluxDB, Mosquitto, free_port
-from simulators import recording
-from simulators import scenario as scenario_mod
-from simulators.park import ParkModel
 from simulators.player import play
-from simulators.profiles import DAY_MS
-from simulators.recording import Message
-from simulators.scenario import LoadChange, Scenario
-from simulators.stream import ParkFeed
 from smartpark import registry as registry_mod
 from smartpark.clock import SystemClock
 from smartpark.errors import SmartparkError
 from smartpark.httpserver import wait_connected
 from smartpark.model import PARK_SCOPE
 from smartpark.mqtt import BoundedPublisher, connect, make_client
-from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
-
-INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
-DEMO_PEAK_KW = 9_000.0  # above e08-grid-1's 8,000 kW rating: the demo's own alert
-# The operator's alert: e08-anode's load rises 60 % for a minute, every four minutes from
-# the first full minute; the park's 1-minute grid import goes over the demo's park rule.
-SURGE_ENTERPRISE, SURGE_FACTOR, SURGE_EVERY_S = "e08-anode", 1.6, 240
 
 
 class Watch:
@@ -151,25 +134,16 @@ def _summary(
 
 
 def _services(
-    settings: Settings, workdir: Path, env: dict[str, str], park_rule: dict[str, Any]
+    settings: Settings, workdir: Path, env: dict[str, str], extra_rules: list[dict[str, Any]]
 ) -> tuple[list[subprocess.Popen[bytes]], str, dict[str, str]]:
     """The KPI processor, the alert service (rules from the example, channels: MQTT) and
     the API with a demo key for one enterprise and one for the operator."""
     examples = settings.ingest.registry.resolve().parent
     alerts = yaml.safe_load((examples / "alerts.yaml").read_text(encoding="utf-8"))
-    # The example's rules, plus one the demo trips on purpose (see _publish_bad) so an alert
-    # fires and resolves within the first minute; damping shortened to show it.
-    demo_rule = {
-        "id": "demo-peak",
-        "type": "threshold",
-        "description": "the demo's injected over-limit reading on e08-grid-1",
-        "field": "power_kw",
-        "above": DEMO_PEAK_KW - 1,
-        "severity": "warning",
-        "scope": {"sensors": ["e08-grid-1"]},
-    }
+    # The example's rules, plus the ones the demo's feed trips on purpose; damping
+    # shortened so that their alerts are seen resolving.
     lifecycle = {**alerts.get("lifecycle", {}), "resolve_after_s": 5}
-    rules = [*alerts["rules"], demo_rule, park_rule]
+    rules = [*alerts["rules"], *extra_rules]
     demo_alerts = {"rules": rules, "mqtt": True, "lifecycle": lifecycle}
     (workdir / "alerts.yaml").write_text(yaml.safe_dump(demo_alerts), encoding="utf-8")
     env = env | {
@@ -212,81 +186,6 @@ def _services(
                 )
             )
     return procs, f"http://127.0.0.1:{api_port}", keys
-
-
-@dataclass(frozen=True)
-class DemoFeed:
-    registry: Registry
-    scenario: Scenario
-    start_ms: int
-    interval_s: int
-
-
-def _scenario(settings: Settings, rate: float, batch: int) -> DemoFeed:
-    """The example park from now on at the interval that keeps within ``rate``, with a
-    one-minute load surge of e08-anode every few minutes (the operator's alert)."""
-    registry = registry_mod.load(settings.ingest.registry)
-    sensors = len(registry)
-    interval = next((i for i in INTERVALS_S if sensors / (i * batch) <= rate), INTERVALS_S[-1])
-    now = SystemClock().now_ms()
-    start = now - now % 60_000  # on a minute, so that the surges fill whole 1-minute windows
-    path = settings.ingest.registry.resolve().parent / "scenarios" / "normal-week.yaml"
-    scenario = scenario_mod.load(path).with_changes(interval_s=interval, batch=batch)
-    t0 = datetime.fromtimestamp(start / 1000, UTC)
-    surges = [
-        LoadChange(
-            enterprise=SURGE_ENTERPRISE, factor=SURGE_FACTOR,
-            start=t0 + timedelta(seconds=s), end=t0 + timedelta(seconds=s + 60),
-        )
-        for s in range(60, 6 * 3600, SURGE_EVERY_S)
-    ]  # fmt: skip
-    scenario = scenario.model_copy(
-        update={
-            "faults": scenario.faults.off(),
-            "load_changes": [*scenario.load_changes, *surges],
-        }
-    )
-    return DemoFeed(registry, scenario, start, interval)
-
-
-def _grid_kwh(feed: DemoFeed, start_ms: int, end_ms: int) -> tuple[float, float]:
-    """The park's and the surging enterprise's grid kWh over [start, end) under the model
-    without surges: what the park's 1-minute windows hold when nothing is going on."""
-    quiet = feed.scenario.model_copy(update={"load_changes": []})
-    model = ParkModel(feed.registry, quiet)
-    park = ent = 0.0
-    for block in model.chunk(start_ms // DAY_MS, start_ms, end_ms):
-        sensor = model.sensors[block.sensor]
-        register = block.values.get("energy_kwh")
-        if sensor.ref.kind != "electricity" or register is None or len(register) < 2:
-            continue
-        used = float(register[-1] - register[0]) * sensor.spec.multiplier
-        park += used
-        ent += used if sensor.ref.enterprise == SURGE_ENTERPRISE else 0.0
-    return park, ent
-
-
-def _park_rule(feed: DemoFeed) -> dict[str, Any]:
-    """An operator's (park-scope) rule on the park's 1-minute grid import, its limit half
-    way between a quiet minute and a surge minute of the model."""
-    park, ent = _grid_kwh(feed, feed.start_ms, feed.start_ms + 60_000)
-    limit = park + 0.5 * ent * (SURGE_FACTOR - 1)
-    return {
-        "id": "demo-park-surge",
-        "type": "threshold",
-        "source": "kpi",
-        "window": "1m",
-        "field": "grid_kwh",
-        "above": round(limit, 1),
-        "severity": "warning",
-        "description": f"the park's grid import in a minute while {SURGE_ENTERPRISE} surges",
-        "scope": {"enterprises": [PARK_SCOPE]},
-    }
-
-
-def _feed(feed: DemoFeed, root: str) -> Iterator[Message]:
-    park = ParkFeed(feed.registry, feed.scenario, root=root)
-    return (m for f in park.frames(feed.start_ms, None) for m in recording.frame_messages(f))
 
 
 def run_demo(
@@ -333,15 +232,10 @@ def run_demo(
             f"http://127.0.0.1:{http_port}", alive=lambda: collector.poll() is None
         ):
             raise SmartparkError(f"the collector did not subscribe; see {workdir}/collector.log")
-        feed = _scenario(settings, rate, batch)
-        services, api_url, keys = _services(settings, workdir, env, _park_rule(feed))
+        feed = demo_feed.scenario(settings, rate, batch)
+        services, api_url, keys = _services(settings, workdir, env, demo_feed.rules(feed))
         procs += services
         watch = Watch(settings)
-        messages, now, interval = (
-            _feed(feed, settings.mqtt.topic_root),
-            feed.start_ms,
-            feed.interval_s,
-        )
         publisher = BoundedPublisher(
             settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
         )
@@ -354,17 +248,25 @@ def run_demo(
             timer.start()
         feeder = threading.Thread(
             target=play,
-            args=(messages, publisher.publish),
-            kwargs={"clock": SystemClock(), "speed": 1.0, "t0_ms": now, "stop": stop.is_set},
+            args=(demo_feed.messages(feed, settings.mqtt.topic_root), publisher.publish),
+            kwargs={
+                "clock": SystemClock(),
+                "speed": 1.0,
+                "t0_ms": feed.start_ms,
+                "stop": stop.is_set,
+            },
             daemon=True,
         )
         feeder.start()
         bad = threading.Thread(
-            target=_publish_bad, args=(publisher, settings.mqtt.topic_root, stop), daemon=True
+            target=demo_feed.publish_bad,
+            args=(publisher, settings.mqtt.topic_root, stop),
+            daemon=True,
         )
         bad.start()
         console.print(
-            f"the example park live, a reading per sensor every {interval} s; collector status: "
+            f"the example park live, a reading per sensor every {feed.interval_s} s; "
+            "collector status: "
             f"http://127.0.0.1:{http_port}/metrics and /healthz; readings and KPIs in InfluxDB "
             f"{settings.influx.url} database {settings.influx.database!r}; logs in {workdir}"
         )
@@ -400,24 +302,6 @@ def _show_logs(workdir: Path, console: Console) -> None:
             console.print(f"--- {log.name}", highlight=False)
             for line in lines:
                 console.print(f"  {line}", highlight=False, markup=False)
-
-
-def _publish_bad(publisher: BoundedPublisher, root: str, stop: threading.Event) -> None:
-    """Now and then a message the collector must refuse, so dead letters show up too; and
-    every 30 s one over-limit power reading on e08-grid-1 (the park's own next reading
-    brings it back), so an alert fires and resolves where everyone can see it."""
-    samples = [
-        (f"{root}/tianfu-np/e01-baijiu/electricity/no-such-meter", b'{"ts": 0, "values": {}}'),
-        (f"{root}/tianfu-np/e01-baijiu/electricity/e01-grid-1", b"not json"),
-    ]
-    peak = f"{root}/tianfu-np/e08-anode/electricity/e08-grid-1"
-    i = 0
-    while not stop.wait(2.0):
-        publisher.publish(*samples[i % len(samples)])
-        if i % 15 == 3:
-            reading = {"ts": SystemClock().now_ms(), "values": {"power_kw": DEMO_PEAK_KW}}
-            publisher.publish(peak, orjson.dumps(reading))
-        i += 1
 
 
 def _live(

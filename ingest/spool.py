@@ -9,8 +9,9 @@ by hand. The spool survives restarts; ``oldest()`` returns batches in write orde
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+
+from smartpark.durable import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +46,7 @@ class Spool:
         if not self.has_room(len(body)):
             return False
         final = self.directory / f"{self._next:016d}{_SUFFIX}"
-        tmp = final.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.rename(final)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
+        write_atomically(final, body)
         self._next += 1
         self._segments.append(final)
         self.size_bytes += len(body)

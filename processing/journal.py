@@ -27,6 +27,8 @@ from pathlib import Path
 
 import orjson
 
+from smartpark.durable import write_atomically
+
 logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
@@ -122,9 +124,4 @@ def read_progress(path: Path) -> dict[str, int]:
 
 def write_progress(path: Path, progress: Mapping[str, int]) -> None:
     """Replace the progress file atomically and durably."""
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        f.write(orjson.dumps(dict(progress)))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, orjson.dumps(dict(progress)))
