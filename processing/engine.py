@@ -230,23 +230,24 @@ def allocations(
         on=["enterprise", "window"],
         how="left",
     )
-    feed: dict[str, dict[str, float]] = {column: {} for column in FEEDSTOCK_COLUMNS}
-    for enterprise, carriers in config.feedstock.items():
-        for column, value in carriers.items():
-            feed[column][enterprise] = value
-    fraction = {
-        column: pl.col("enterprise").replace_strict(
-            feed[column], default=0.0, return_dtype=pl.Float64
-        )
-        for column in FEEDSTOCK_COLUMNS
-    }
-    out = out.with_columns(
-        [
-            (pl.col(column) * fraction[column]).alias(f"feedstock_{column}")
+    if config.feedstock:  # otherwise energy_carbon takes them as 0
+        feed: dict[str, dict[str, float]] = {column: {} for column in FEEDSTOCK_COLUMNS}
+        for enterprise, carriers in config.feedstock.items():
+            for column, value in carriers.items():
+                feed[column][enterprise] = value
+        fraction = {
+            column: pl.col("enterprise").replace_strict(
+                feed[column], default=0.0, return_dtype=pl.Float64
+            )
             for column in FEEDSTOCK_COLUMNS
-            if column in out.columns
-        ]
-    )
+        }
+        out = out.with_columns(
+            [
+                (pl.col(column) * fraction[column]).alias(f"feedstock_{column}")
+                for column in FEEDSTOCK_COLUMNS
+                if column in out.columns
+            ]
+        )
     return clip_green(out)
 
 
@@ -345,10 +346,11 @@ def kpis(
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
     if out.height == 0:
         return out
-    out = carbon_efficiency(
-        out, industry=park.industry,
-        average_t_per_10k_cny=config.carbon_efficiency.industry_average_t_per_10k_cny,
-    )  # fmt: skip
+    if window in ("1d", "1mo"):  # only they carry added value
+        out = carbon_efficiency(
+            out, industry=park.industry,
+            average_t_per_10k_cny=config.carbon_efficiency.industry_average_t_per_10k_cny,
+        )  # fmt: skip
     park_rows = out.filter(pl.col("scope") == PARK_SCOPE)
     local = pl.from_epoch(park_rows["window"], time_unit="ms").dt.replace_time_zone("UTC")
     years = local.dt.convert_time_zone(park.tz).dt.year()
