@@ -210,13 +210,15 @@ def mount(app: FastAPI, s: Services) -> None:
         format: Literal["csv", "parquet"] = "csv",
     ) -> Response:
         """Daily energy and carbon of a period as CSV (UTF-8 with BOM, for Excel) or
-        Parquet, with the coefficients and methods in its header or metadata."""
+        Parquet, with the coefficients and methods in its header or metadata. Every local
+        day the period touches is in it, the day ``start`` falls in included."""
         guard.enterprise(caller, park_id, enterprise)
         lo, hi = period(start, end, max_days=api.max_range_days)
+        zone = ZoneInfo(registry.parks[park_id].timezone)
+        lo = lo.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         rows = reads.points(
             "kpi", {"park": park_id, "scope": enterprise, "window": "1d"}, lo, hi, limit=500
         )
-        zone = ZoneInfo(registry.parks[park_id].timezone)
         body, media = export.report(rows, zone=zone, fmt=format, park=park_id,
                                     enterprise=enterprise)  # fmt: skip
         name = f"{enterprise}-{lo.astimezone(zone).date()}.{format}"

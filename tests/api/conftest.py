@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -50,6 +51,13 @@ class Park:
     keys: dict[str, str]
     store: Influx1Store
     start: datetime
+
+    @property
+    def day_start(self) -> datetime:
+        """Local midnight (the park's zone) of the replay's first reading: the label of the
+        first 1d window it fills, and where a dashboard's "today" begins."""
+        local = self.start.astimezone(ZoneInfo("Asia/Shanghai"))
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def get(self, path: str, who: str | None, **params: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}

@@ -196,13 +196,16 @@ def test_the_live_stream_delivers_within_a_second_and_resumes(api_park: Park) ->
 
 
 def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:
-    csv = api_park.get(f"{E08}/report", "e08", **RANGE)
+    # From a time of day: the day it falls in is in the report.
+    days = {"start": api_park.start.isoformat(), "end": RANGE["end"]}
+    csv = api_park.get(f"{E08}/report", "e08", **days)
     assert csv.content.startswith("\ufeff".encode())
     text = csv.content.decode("utf-8-sig")
     assert "# factor_set: cn" in text and "# grid_factor:" in text
-    parquet = api_park.get(f"{E08}/report", "e08", format="parquet", **RANGE)
+    parquet = api_park.get(f"{E08}/report", "e08", format="parquet", **days)
     frame = pl.read_parquet(io.BytesIO(parquet.content))
     assert "energy_tce" in frame.columns and frame.height >= 1
+    assert frame["day"][0] == api_park.day_start.date().isoformat()
     meta = pl.read_parquet_metadata(io.BytesIO(parquet.content))
     assert meta["enterprise"] == "e08-anode" and meta["factor_set"] == "cn"
 

@@ -129,7 +129,9 @@ def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
 
 def test_every_influxql_panel_runs_on_the_pipelines_data(api_park: Park) -> None:  # noqa: F811
     now = int(time.time() * 1000)
-    window = {"from_ms": now - 6 * 3_600_000, "to_ms": now + 3_600_000}
+    # The boards open on "today so far" (now/d): from local midnight.
+    today = int(api_park.day_start.timestamp() * 1000)
+    window = {"from_ms": min(today, now - 6 * 3_600_000), "to_ms": now + 3_600_000}
     variables = {"park": "tianfu-np", "enterprise": "e08-anode"}
     empty_allowed = {"Exceedance hours", "Mu-average grades and scores"}
     ran = 0
