@@ -36,6 +36,12 @@ def problems(config: AlertConfig, registry: Registry, settings: Settings) -> lis
             found += [
                 f"{where}.{name}: {v!r} is not in the registry" for v in given if v not in known
             ]
+        limits = getattr(rule, "quotas_tce_month", None) or getattr(rule, "budgets_t_month", {})
+        found += [
+            f"rules[{i} id={rule.id!r}]: {e!r} is not in the registry"
+            for e in limits
+            if e not in enterprises | {PARK_SCOPE}
+        ]
     found += [
         f"enterprises.{e}: {e!r} is not in the registry"
         for e in config.enterprises

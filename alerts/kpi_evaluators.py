@@ -1,5 +1,5 @@
 """The evaluators of the rules over KPI updates by month, registered by the rule's model
-class (pure): quota forecast and KPI targets month to date."""
+class (pure): quota and carbon-budget forecasts and KPI targets month to date."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import calendar
 from datetime import datetime
 
 from alerts.conditions import Condition, Context, Evaluator, evaluates
-from alerts.rules import KpiTargetRule, QuotaForecastRule
+from alerts.rules import CarbonBudgetForecastRule, KpiTargetRule, QuotaForecastRule
 from smartpark.wire import KpiUpdate
 
 
@@ -36,44 +36,89 @@ class _MonthToDate:
         return out
 
 
-@evaluates(QuotaForecastRule)
-class QuotaForecast(Evaluator):
-    """The month-end forecast of an enterprise's energy (daily KPIs) over its quota."""
+class _MonthEndForecast(Evaluator):
+    """The month-end forecast of a daily KPI over a monthly limit: the month's days so
+    far, their mean extended over the whole month (as the scheduled burn-down does)."""
 
-    rule: QuotaForecastRule
     kpis = True
+    unit = ""
 
-    def __init__(self, rule: QuotaForecastRule, ctx: Context) -> None:
+    def __init__(self, rule: QuotaForecastRule | CarbonBudgetForecastRule, ctx: Context) -> None:
         super().__init__(rule, ctx)
         self._month = _MonthToDate(ctx)
 
+    def limit(self, scope: str) -> float | None:
+        raise NotImplementedError
+
+    def used(self, update: KpiUpdate) -> object:
+        raise NotImplementedError
+
+    def what(self) -> str:
+        raise NotImplementedError
+
     def kpi(self, update: KpiUpdate) -> list[Condition]:
-        quota = self.rule.quotas_tce_month.get(update.scope)
-        # Quotas burn non-renewable energy (PV and certified green power deducted); points
-        # written before that figure existed fall back to the gross energy.
-        energy = update.values.get("energy_excl_renewables_tce", update.values.get("energy_tce"))
-        if update.window != "1d" or quota is None or not isinstance(energy, int | float):
+        limit = self.limit(update.scope)
+        value = self.used(update)
+        if update.window != "1d" or limit is None or not isinstance(value, int | float):
             return []
         local = self._month.local(update.park, update.start_ms)
-        month = self._month.add(update.scope, update.park, update.start_ms, (float(energy), 0.0))
+        month = self._month.add(update.scope, update.park, update.start_ms, (float(value), 0.0))
         used = sum(e for e, _ in month.values())
         elapsed = max(month)  # days of the month through the newest day reported
         forecast = used / elapsed * calendar.monthrange(local.year, local.month)[1]
+        unit, what = self.unit, self.what()
         return self.switch(
             park=update.park,
             enterprise=update.scope,
             subject=update.scope,
-            on=forecast > quota,
+            on=forecast > limit,
             at_ms=update.start_ms + 86_400_000,
             value=forecast,
-            limit=quota,
+            limit=limit,
             message=lambda raised: (
-                f"month-end forecast {forecast:,.0f} tce over the quota "
-                f"{quota:,.0f} ({used:,.0f} tce used by day {elapsed})"
+                f"month-end forecast {forecast:,.0f} {unit} over the {what} "
+                f"{limit:,.0f} ({used:,.0f} {unit} used by day {elapsed})"
                 if raised
-                else f"month-end forecast {forecast:,.0f} tce within the quota {quota:,.0f}"
+                else f"month-end forecast {forecast:,.0f} {unit} within the {what} {limit:,.0f}"
             ),
         )
+
+
+@evaluates(QuotaForecastRule)
+class QuotaForecast(_MonthEndForecast):
+    """The month-end forecast of an enterprise's energy (daily KPIs) over its quota."""
+
+    rule: QuotaForecastRule
+    unit = "tce"
+
+    def what(self) -> str:
+        return "quota"
+
+    def limit(self, scope: str) -> float | None:
+        return self.rule.quotas_tce_month.get(scope)
+
+    def used(self, update: KpiUpdate) -> object:
+        # Quotas burn non-renewable energy (PV and certified green power deducted); points
+        # written before that figure existed fall back to the gross energy.
+        return update.values.get("energy_excl_renewables_tce", update.values.get("energy_tce"))
+
+
+@evaluates(CarbonBudgetForecastRule)
+class CarbonBudgetForecast(_MonthEndForecast):
+    """The month-end forecast of an enterprise's or the park's CO2 (the rule's method)
+    over its monthly carbon budget (碳排放双控)."""
+
+    rule: CarbonBudgetForecastRule
+    unit = "tCO2"
+
+    def what(self) -> str:
+        return f"carbon budget ({self.rule.method}-based)"
+
+    def limit(self, scope: str) -> float | None:
+        return self.rule.budgets_t_month.get(scope)
+
+    def used(self, update: KpiUpdate) -> object:
+        return update.values.get(f"co2_{self.rule.method}_t")
 
 
 @evaluates(KpiTargetRule)

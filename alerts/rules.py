@@ -6,6 +6,8 @@ Rule types (``type:``):
                      above/below a limit for ``for_s``; it clears at ``clear`` (hysteresis)
 - ``cems_hourly``    a stack's O2-corrected hourly mean above its registry limit
 - ``quota_forecast`` the month-end forecast of an enterprise's energy use above its quota
+- ``carbon_budget_forecast`` the month-end forecast of an enterprise's or the park's CO2
+                     (location- or market-based) above its monthly budget (碳排放双控)
 - ``no_data``        a sensor silent for ``after_s``
 - ``rate_of_change`` a reading field changing faster than ``max_per_min``
 - ``counter_reset``  a counter register going down outside its rollover band
@@ -94,6 +96,14 @@ class QuotaForecastRule(_Rule):
     quotas_tce_month: dict[Id, float] = Field(min_length=1)
 
 
+class CarbonBudgetForecastRule(_Rule):
+    type: Literal["carbon_budget_forecast"]
+    method: Literal["location", "market"] = "location"
+    budgets_t_month: dict[Id | Literal["_park"], float] = Field(
+        min_length=1, description="tCO2 per month, by enterprise id or _park"
+    )
+
+
 class NoDataRule(_Rule):
     type: Literal["no_data"]
     after_s: float = Field(gt=0)
@@ -141,6 +151,7 @@ Rule = Annotated[
     ThresholdRule
     | CemsHourlyRule
     | QuotaForecastRule
+    | CarbonBudgetForecastRule
     | NoDataRule
     | RateOfChangeRule
     | CounterResetRule

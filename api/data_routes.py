@@ -1,6 +1,6 @@
 """The data routes: the registry, readings, KPIs and scorecards, evaluations (CEMS,
-completeness, quota, grades) and the report export. Every route checks its scope
-through the guard before it reads."""
+completeness, quota, carbon budget, grades) and the report export. Every route checks
+its scope through the guard before it reads."""
 
 from __future__ import annotations
 
@@ -144,11 +144,15 @@ def mount(app: FastAPI, s: Services) -> None:
     # -- evaluations --------------------------------------------------------------------
 
     def _measurement(
-        name: str, park_id: str, enterprise: str, caller: Caller, start: datetime, end: datetime
-    ) -> list[dict[str, Any]]:
-        guard.enterprise(caller, park_id, enterprise)
+        name: str, park_id: str, enterprise: str, caller: Caller, start: datetime, end: datetime,
+        *, tag: str = "enterprise",
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        if tag == "scope":
+            guard.scope(caller, park_id, enterprise)
+        else:
+            guard.enterprise(caller, park_id, enterprise)
         lo, hi = period(start, end, max_days=api.max_range_days)
-        tags = {"park": park_id, "enterprise": enterprise}
+        tags = {"park": park_id, tag: enterprise}
         return [
             {"start_ms": r["time"], **split(r)[0], **split(r)[1]}
             for r in reads.points(name, tags, lo, hi, limit=api.max_points)
@@ -174,6 +178,14 @@ def mount(app: FastAPI, s: Services) -> None:
     ) -> list[dict[str, Any]]:
         """The monthly energy-use quota burn-down and month-end forecast."""
         return _measurement("quota", park_id, enterprise, caller, start, end)
+
+    @app.get("/v1/parks/{park_id}/scopes/{scope}/carbon-budget")
+    def carbon_budget(
+        park_id: IdPath, scope: ScopePath, start: datetime, end: datetime, caller: CallerDep
+    ) -> list[dict[str, Any]]:
+        """The monthly carbon-budget burn-down (碳排放双控) and month-end forecast of an
+        enterprise or ``_park``, with the CO2 method and factor that made it."""
+        return _measurement("carbon_budget", park_id, scope, caller, start, end, tag="scope")
 
     @app.get("/v1/parks/{park_id}/enterprises/{enterprise}/deadletters")
     def deadletters(park_id: IdPath, enterprise: IdPath, caller: CallerDep) -> list[dict[str, Any]]:

@@ -85,6 +85,24 @@ def _stat(key: str, query: str, unit: str, language: Language, **opts: Any) -> s
     return panel
 
 
+def _budget(where_vars: Mapping[str, str] | None = None, where: Mapping[str, str] | None = None,
+            group_by: tuple[str, ...] = ()) -> str:  # fmt: skip
+    """The newest carbon-budget burn-down, by the method and factor that made it."""
+    return select(
+        "carbon_budget", ["used_co2_t", "forecast_co2_t", "budget_co2_t", "used_pct"],
+        where=where, where_vars={"park": "park", **(where_vars or {})}, aggregate="last",
+        group_by=[*group_by, "co2_method", "co2_factor"],
+    )  # fmt: skip
+
+
+def _month_table(key: str, query: str, unit: str, language: Language) -> table.Panel:
+    """A month's burn-down (one point per month, at its start) as a table of this month."""
+    return (
+        table.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
+        .time_from("now/M").with_target(Influx(query, table=True))
+    )  # fmt: skip
+
+
 def _series(key: str, queries: list[Influx], unit: str, language: Language) -> timeseries.Panel:
     panel = timeseries.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
     for q in queries:
@@ -117,6 +135,7 @@ def park_overview(park: str, targets: Mapping[str, float], language: Language) -
                  language), 12, 8),
         (_series("pv_grid", [Influx(_kpi(["pv_kwh", "grid_kwh", "green_kwh"], "_park", "1h",
                                          agg="sum", series=True))], KWH, language), 12, 8),
+        (_month_table("budget", _budget(where={"scope": "_park"}), TCO2, language), 12, 4),
         (table.Panel().title(title("ranking", language)).datasource(influx_ref()).unit(TCE)
          .with_target(Influx(select("kpi", ["energy_tce", "co2_location_t"],
                                     where={"window": "1d"}, where_vars=PARK, aggregate="sum",
@@ -155,8 +174,9 @@ def enterprise(language: Language, park: str) -> dash.Dashboard:
         (_series("intensity_value", [Influx(_kpi(["energy_tce_per_10k_cny",
                  "co2_location_t_per_10k_cny", "co2_market_t_per_10k_cny"], None, "1d",
                  series=True))], "short", language), 12, 8),
-        (_series("quota", [Influx(select("quota", ["used_tce", "forecast_tce", "quota_tce"],
-                 where_vars=ent, aggregate="last", by_interval=True))], TCE, language), 12, 8),
+        (_month_table("quota", select("quota", ["used_tce", "forecast_tce", "quota_tce"],
+                      where_vars=ent, aggregate="last"), TCE, language), 12, 4),
+        (_month_table("budget", _budget({"scope": "enterprise"}), TCO2, language), 12, 4),
         (_series("cems_nox", [Influx(select("cems_hourly", ["nox_mg_m3_corrected",
                  "nox_mg_m3_limit"], where_vars=ent, aggregate="mean", by_interval=True,
                  group_by=["sensor"]))], MG_M3, language), 12, 8),
@@ -216,6 +236,8 @@ def evaluation(language: Language, park: str) -> dash.Dashboard:
          .with_target(Influx(select("quota", ["quota_tce", "used_tce", "forecast_tce"],
                                     where_vars=PARK, aggregate="last", group_by=["enterprise"]),
                              table=True)), 12, 10),
+        (table.Panel().title(title("budget_status", language)).datasource(influx_ref())
+         .unit(TCO2).with_target(Influx(_budget(group_by=("scope",)), table=True)), 12, 10),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))

@@ -13,7 +13,10 @@ scrape interval); ``$__range`` in seconds.
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 _STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200,
             10800, 21600, 43200, 86400, 604800)  # fmt: skip
@@ -23,6 +26,33 @@ def interval_s(from_ms: int, to_ms: int, *, max_points: int = 1000, min_s: int =
     raw = (to_ms - from_ms) / 1000 / max_points
     step = next((s for s in _STEPS_S if s >= raw), _STEPS_S[-1])
     return max(step, min_s)
+
+
+_RELATIVE = re.compile(r"now(?:-(\d+)([mhdwMy]))?(?:/([dMy]))?")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def relative_ms(expr: str, *, now_ms: int, zone: ZoneInfo) -> int:
+    """A Grafana relative time as a dashboard's ``time.from`` or a panel's ``timeFrom``
+    uses it (``now``, ``now-7d``, ``now-1y``, ``now/d``, ``now/M``, ``now-1d/d``): the
+    moment it names in the dashboard's time zone; a rounding (``/d``) goes to the start."""
+    match = _RELATIVE.fullmatch(expr)
+    if match is None:
+        raise ValueError(f"not a relative time this expansion knows: {expr!r}")
+    count, unit, round_to = match.groups()
+    at = datetime.fromtimestamp(now_ms / 1000, zone)
+    if unit in ("M", "y"):
+        months = int(count) * (12 if unit == "y" else 1)
+        month0 = at.year * 12 + at.month - 1 - months
+        year, month = month0 // 12, month0 % 12 + 1
+        at = at.replace(year=year, month=month, day=min(at.day, monthrange(year, month)[1]))
+    elif unit:
+        at -= timedelta(seconds=int(count) * _UNIT_S[unit])
+    if round_to:
+        at = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        if round_to in ("M", "y"):
+            at = at.replace(day=1, month=1 if round_to == "y" else at.month)
+    return int(at.timestamp() * 1000)
 
 
 def _duration(seconds: int) -> str:

@@ -104,7 +104,11 @@ TITLES: dict[str, tuple[str, str]] = {
         "Intensity per 10k CNY of added value (daily)",
         "万元增加值能耗与碳排放(日)",
     ),
-    "quota": ("Quota burn-down, forecast and quota", "用能权配额消耗与预测"),
+    "quota": ("Quota this month: used, forecast, quota", "本月用能权配额:已用、预测、配额"),
+    "budget": (
+        "Carbon budget this month: used, forecast, budget (tCO2)",
+        "本月碳排放预算:已排、预测、预算(tCO2)",
+    ),
     "cems_nox": ("NOx hourly means (O2-corrected) and limits", "氮氧化物小时均值(折算)与限值"),
     "sensor_use": ("Use per sensor per hour", "分表每小时用量"),
     "stack_means": ("Corrected hourly means by stack", "各排口折算小时均值"),
@@ -112,6 +116,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "valid_hours": ("Valid hours (≥ 45 valid minutes) of all hours", "有效小时数/总小时数"),
     "grades": ("Mu-average grades and scores", "亩均评价等级与得分"),
     "quota_status": ("Quota status per enterprise", "各企业用能权配额状态"),
+    "budget_status": (
+        "Carbon budget status per enterprise and park (tCO2)",
+        "各企业及园区碳排放预算状态(tCO2)",
+    ),
     "ingest_rate": ("Messages received per second", "每秒接收消息"),
     "dead_letters": ("Dead letters by reason", "死信(按原因)"),
     "lag": ("Reading → durable lag (p99)", "读数落盘延迟(p99)"),

@@ -26,7 +26,16 @@ from smartpark.store.influxql import quote_ident, quote_string
 INFLUX_UID = "smartpark-influxdb"
 PROMETHEUS_UID = "smartpark-prometheus"
 ROLLUPS = frozenset(
-    {"kpi", "sensor_use", "cems_hourly", "data_quality", "quota", "muju", "alert_events"}
+    {
+        "kpi",
+        "sensor_use",
+        "cems_hourly",
+        "data_quality",
+        "quota",
+        "carbon_budget",
+        "muju",
+        "alert_events",
+    }
 )
 #: Grafana template variables the queries may use (defined on every dashboard using them).
 VARIABLES = ("park", "enterprise", "stack")

@@ -225,6 +225,27 @@ class CarbonEfficiency(Strict):
     industry_average_t_per_10k_cny: dict[str, float] = Field(default_factory=dict)
 
 
+class CarbonBudgets(Strict):
+    """碳排放双控: monthly CO2 budgets that burn like energy-use quotas, per enterprise and
+    for the park as a whole (``_park``), on one stated CO2 method."""
+
+    method: Literal["location", "market"] = Field(
+        default="location",
+        description="which CO2 burns the budget: location-based (grid factor) or "
+        "market-based (residual factor, traded green power deducted)",
+    )
+    t_month: dict[Id | Literal["_park"], float] = Field(
+        default_factory=dict, description="tCO2 per month, by enterprise id or _park"
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> CarbonBudgets:
+        bad = [k for k, v in self.t_month.items() if not v > 0]
+        if bad:
+            raise ValueError(f"t_month: budgets are above 0: {', '.join(bad)}")
+        return self
+
+
 class MeterRules(Strict):
     """How counter readings are judged (see ``processing.meters``)."""
 
@@ -253,6 +274,7 @@ class ProcessingConfig(Strict):
     )
     declared: list[Declared] = Field(default_factory=list)
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
+    carbon_budgets: CarbonBudgets = CarbonBudgets()
     cems: CemsConfig = CemsConfig()
     meters: MeterRules = MeterRules()
     carbon_efficiency: CarbonEfficiency = CarbonEfficiency()

@@ -25,7 +25,6 @@ from processing.quota import burn_down
 from processing.reads import StoreReads
 from smartpark import cems
 from smartpark.clock import Clock
-from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 from smartpark.store.base import Store
 
@@ -172,26 +171,47 @@ class Jobs:
             )
         return stale
 
-    def quota(self, as_of: date) -> pl.DataFrame:
-        """Quota burn-down of the month of ``as_of`` from the stored daily KPIs."""
+    def _month_daily(self, field: str, as_of: date) -> tuple[datetime, pl.DataFrame]:
+        """The month of ``as_of`` up to it: its first moment and the stored daily KPI
+        ``field`` per scope (the park's ``_park`` included) and local day, as ``used``."""
         first = datetime.combine(as_of.replace(day=1), datetime.min.time(), self.zone)
         end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), self.zone)
         rows = [
             (scope, datetime.fromtimestamp(int(v[0]) / 1000, self.zone).date(), float(v[1]))
-            for scope, values in self.reads.kpi_by_scope(
-                QUOTA_FIELD, window="1d", start=first, end=end
-            )
+            for scope, values in self.reads.kpi_by_scope(field, window="1d", start=first, end=end)
             for v in values
-            if scope != PARK_SCOPE
+            if v[1] is not None
         ]
         daily = pl.DataFrame(
-            rows,
-            schema={"enterprise": pl.Utf8, "day": pl.Date, "energy_tce": pl.Float64},
-            orient="row",
+            rows, schema={"enterprise": pl.Utf8, "day": pl.Date, "used": pl.Float64}, orient="row"
         )
+        return first, daily
+
+    def quota(self, as_of: date) -> pl.DataFrame:
+        """Quota burn-down of the month of ``as_of`` from the stored daily KPIs."""
+        first, daily = self._month_daily(QUOTA_FIELD, as_of)
         frame = burn_down(daily, self.config.quotas_tce_month, as_of=as_of)
         ts = int(first.timestamp() * 1000)
         self._write("quota", list(output.quota_points(frame, park=self.park.id, month_ms=ts)))
+        return frame
+
+    def carbon_budget(self, as_of: date) -> pl.DataFrame:
+        """Carbon-budget burn-down (碳排放双控) of the month of ``as_of``, per enterprise
+        and for the park, on the configured CO2 method, from the stored daily KPIs."""
+        budgets = self.config.carbon_budgets
+        if not budgets.t_month:
+            return pl.DataFrame()
+        first, daily = self._month_daily(f"co2_{budgets.method}_t", as_of)
+        frame = burn_down(daily, budgets.t_month, as_of=as_of, unit="co2_t", limit="budget")
+        c = self.coefficients
+        method = {
+            "co2_method": budgets.method,
+            "co2_factor": c.grid_factor if budgets.method == "location" else c.residual_factor,
+            "factor_set": c.factor_set,
+        }
+        ts = int(first.timestamp() * 1000)
+        points = output.carbon_budget_points(frame, park=self.park.id, month_ms=ts, method=method)
+        self._write("carbon_budget", list(points))
         return frame
 
     def muju(self, year: int, *, through_month: int | None = None) -> pl.DataFrame:

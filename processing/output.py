@@ -1,5 +1,6 @@
 """KPI rows to InfluxDB points and MQTT messages, and the points of the scheduled
-evaluations (``cems_hourly``, ``data_quality``, ``quota``, ``muju``) (pure).
+evaluations (``cems_hourly``, ``data_quality``, ``quota``, ``carbon_budget``, ``muju``)
+(pure).
 
 Measurement ``kpi``; tags ``park``, ``scope`` (an enterprise id, or ``_park``),
 ``window`` (1m, 15m, 1h, 1d, 1mo) and the coefficients and methods that made the
@@ -122,6 +123,20 @@ def quota_points(frame: pl.DataFrame, *, park: str, month_ms: int) -> Iterator[s
         yield encode_point(
             "quota",
             {"park": park, "enterprise": r["enterprise"]},
+            {k: v for k, v in r.items() if k != "enterprise"},
+            month_ms,
+        )
+
+
+def carbon_budget_points(
+    frame: pl.DataFrame, *, park: str, month_ms: int, method: dict[str, str]
+) -> Iterator[str]:
+    """Measurement ``carbon_budget``: burn-down and forecast per scope (an enterprise or
+    ``_park``) and month, tagged with the CO2 method and factor that made the figures."""
+    for r in frame.iter_rows(named=True):
+        yield encode_point(
+            "carbon_budget",
+            {"park": park, "scope": r["enterprise"], **method},
             {k: v for k, v in r.items() if k != "enterprise"},
             month_ms,
         )

@@ -2,7 +2,7 @@
 
 - hourly at :05  the previous hour's and today's KPIs (1h, 1d) and CEMS hourly means
 - daily at 00:15 yesterday (1d), the month so far (1mo), completeness per sensor,
-                 quota burn-down
+                 quota and carbon-budget burn-down
 - monthly, 1st at 01:00  last month (1mo) and the mu-average evaluation
 - every 5 min    stale sensors
 
@@ -88,6 +88,7 @@ class Schedule:
         self.jobs.rollup("1mo", month, today)
         self.jobs.completeness(yesterday.date())
         self.jobs.quota(yesterday.date())
+        self.jobs.carbon_budget(yesterday.date())
 
     def _monthly(self) -> None:
         this_month = self._now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -11,7 +11,7 @@ const T = {
     key: "API 密钥", signIn: "登录", badKey: "密钥无效（未知、输入有误或已撤销）。",
     tooMany: "尝试次数过多，请稍后再试。", park: "园区（全部企业）",
     lastMinute: "最近一分钟（实时）", waiting: "等待下一分钟的数据……", today: "今日", month: "本月累计", quota: "能耗指标（用能权）",
-    carbonBudget: "碳排放预算：尚未配置。", alerts: "未关闭的告警", severity: "级别", subject: "对象",
+    carbonBudget: "碳排放预算（碳排放双控）", alerts: "未关闭的告警", severity: "级别", subject: "对象",
     value: "数值 / 限值", since: "开始于", state: "状态", ack: "确认", acked: "已确认",
     noAlerts: "没有未关闭的告警。", cems: "在线监测（CEMS）", stack: "排口", hour: "最近有效小时",
     pollutants: "折算浓度 / 限值 (mg/m³)", exceedHours: "本月超标小时", quality: "数据质量（今日）",
@@ -19,7 +19,9 @@ const T = {
     noDead: "没有被拒收的消息。", stale: "已 {n} 分钟未收到新数据：请检查采集设备与网络。",
     updated: "更新于 {t}", notStored: "尚无数据", target: "目标", met: "达标", notMet: "未达标",
     quotaText: "本月已用 {used} tce（不含可再生能源），指标 {quota} tce（{pct}%）；按目前速度月末预计 {fc} tce（{fpct}%）。",
-    noQuota: "未配置本月能耗指标。", chooseEnterprise: "选择企业查看指标、排口与数据质量。",
+    noQuota: "未配置本月能耗指标。", noBudget: "未配置本月碳排放预算。", budget: "预算",
+    budgetText: "本月已排放 {used} tCO₂（{method}，因子 {factor}），预算 {budget} tCO₂（{pct}%）；按目前速度月末预计 {fc} tCO₂（{fpct}%）。",
+    location: "基于位置", market: "基于市场", chooseEnterprise: "选择企业查看指标、排口与数据质量。",
     firing: "告警中", acknowledged: "已确认", resolved: "已恢复",
     info: "提示", warning: "警告", critical: "严重", used: "已用（累计）", forecast: "预测",
     method: "碳排放方法：基于位置（电网平均排放因子 {grid}）；基于市场（绿电 0，其余按剩余因子 {residual}）；因子集 {set}；电力折标 {basis}。",
@@ -31,7 +33,7 @@ const T = {
     key: "API key", signIn: "Sign in", badKey: "This key is not valid (unknown, mistyped or revoked).",
     tooMany: "Too many attempts; try again in a moment.", park: "Park (all enterprises)",
     lastMinute: "Last minute (live)", waiting: "Waiting for the next minute's figures…", today: "Today", month: "Month to date", quota: "Energy-use quota",
-    carbonBudget: "Carbon budget: not configured.", alerts: "Open alerts", severity: "Severity",
+    carbonBudget: "Carbon budget", alerts: "Open alerts", severity: "Severity",
     subject: "Subject", value: "Value / limit", since: "Since", state: "State", ack: "Acknowledge",
     acked: "Acknowledged", noAlerts: "No open alerts.", cems: "Stack monitoring (CEMS)",
     stack: "Stack", hour: "Last valid hour", pollutants: "Corrected mean / limit (mg/m³)",
@@ -40,7 +42,9 @@ const T = {
     stale: "No new data for {n} min: check the meters and the network.", updated: "updated {t}",
     notStored: "no data yet", target: "target", met: "met", notMet: "not met",
     quotaText: "Used {used} tce this month (renewables excluded) of a {quota} tce quota ({pct}%); at this pace {fc} tce by month end ({fpct}%).",
-    noQuota: "No quota set for this month.", chooseEnterprise: "Choose an enterprise for its quota, stacks and data quality.",
+    noQuota: "No quota set for this month.", noBudget: "No carbon budget set for this month.", budget: "budget",
+    budgetText: "Emitted {used} tCO₂ this month ({method}, factor {factor}) of a {budget} tCO₂ budget ({pct}%); at this pace {fc} tCO₂ by month end ({fpct}%).",
+    location: "location-based", market: "market-based", chooseEnterprise: "Choose an enterprise for its quota, stacks and data quality.",
     firing: "firing", acknowledged: "acknowledged", resolved: "resolved",
     info: "info", warning: "warning", critical: "critical", used: "used (cumulative)", forecast: "forecast",
     method: "CO2 methods: location-based (grid average factor {grid}); market-based (green power 0, the rest at the residual factor {residual}); factor set {set}; electricity converted by {basis}.",
@@ -67,7 +71,7 @@ const LIVE_UNITS = { electricity_kwh: ["用电", "Electricity", "kWh"] };
 
 const state = {
   lang: localStorage.getItem("smartpark.lang") || "zh",
-  who: null, park: null, scope: null, names: {}, lastDataMs: 0, source: null, chart: null,
+  who: null, park: null, scope: null, names: {}, lastDataMs: 0, source: null,
 };
 const $ = (id) => document.getElementById(id);
 const t = (key, vars = {}) =>
@@ -195,7 +199,7 @@ async function render() {
   $("scope-name").textContent = state.names[state.scope] || state.scope;
   $("dash").dataset.scope = state.scope;
   for (const id of ["quota-box", "cems-box", "quality-box"]) $(id).hidden = !enterprise;
-  const jobs = [scorecard(), alerts()];
+  const jobs = [scorecard(), alerts(), budget()];
   if (enterprise) jobs.push(quota(), cems(), quality(), freshness());
   const results = await Promise.allSettled(jobs);
   for (const r of results) if (r.status === "rejected") showError(r.reason);
@@ -290,43 +294,72 @@ async function quota() {
   });
   text.dataset.used = String(q.used_tce);
   text.dataset.quota = String(q.quota_tce);
-  burnDown(q, days.points);
+  burnDown($("burndown"), q, days.points, {
+    field: "energy_excl_renewables_tce", used: "used_tce", limit: "quota_tce", unit: "tce", label: t("quota"),
+  });
 }
 
-function burnDown(q, points) {
-  // cumulative use per day this month, the quota, and the forecast to month end
+async function budget() {
+  // 碳排放双控: the enterprise's or the park's monthly CO2 budget, on its stated method
+  const p = state.park.id, s = state.scope;
+  const from = monthStart().toISOString(), to = new Date(Date.now() + 86_400_000).toISOString();
+  const [rows, days] = await Promise.all([
+    api(`/v1/parks/${p}/scopes/${s}/carbon-budget?start=${enc(from)}&end=${enc(to)}`),
+    api(`/v1/parks/${p}/scopes/${s}/kpis?window=1d&start=${enc(from)}&end=${enc(to)}`),
+  ]);
+  const b = rows.length ? rows[rows.length - 1] : null;
+  const text = $("budget-text");
+  if (!b) {
+    text.textContent = t("noBudget");
+    delete text.dataset.used;
+    $("budget-burndown").replaceChildren();
+    return;
+  }
+  text.textContent = t("budgetText", {
+    used: fmt(b.used_co2_t), method: t(b.co2_method), factor: b.co2_factor, budget: fmt(b.budget_co2_t),
+    pct: fmt(b.used_pct, ""), fc: fmt(b.forecast_co2_t), fpct: fmt(b.forecast_pct, ""),
+  });
+  text.title = `${b.co2_method} · ${b.co2_factor} · ${b.factor_set}`;
+  text.dataset.used = String(b.used_co2_t);
+  text.dataset.budget = String(b.budget_co2_t);
+  burnDown($("budget-burndown"), b, days.points, {
+    field: `co2_${b.co2_method}_t`, used: "used_co2_t", limit: "budget_co2_t", unit: "tCO₂", label: t("budget"),
+  });
+}
+
+function burnDown(box, q, points, f) {
+  // cumulative use per day this month, the limit, and the forecast to month end
   const month = new Date(q.start_ms);
-  const xs = [], used = [], forecast = [], quotaLine = [];
+  const xs = [], used = [], forecast = [], limitLine = [];
   let total = 0;
-  const byDay = new Map(points.map((pt) => [pt.start_ms, pt.values.energy_excl_renewables_tce || 0]));
-  const daily = q.days_elapsed ? q.used_tce / q.days_elapsed : 0;
+  const byDay = new Map(points.map((pt) => [pt.start_ms, pt.values[f.field] || 0]));
+  const daily = q.days_elapsed ? q[f.used] / q.days_elapsed : 0;
   for (let d = 0; d < q.days_in_month; d++) {
     const ms = q.start_ms + d * 86_400_000;
     xs.push(ms / 1000);
-    quotaLine.push(q.quota_tce);
+    limitLine.push(q[f.limit]);
     if (d < q.days_elapsed) {
       total += byDay.get(ms) || 0;
       used.push(total);
       forecast.push(d === q.days_elapsed - 1 ? total : null);
     } else {
       used.push(null);
-      forecast.push(q.used_tce + daily * (d - q.days_elapsed + 1));
+      forecast.push(q[f.used] + daily * (d - q.days_elapsed + 1));
     }
   }
-  const box = $("burndown");
   box.replaceChildren();
   if (typeof uPlot === "undefined" || !month) return;
   const width = Math.max(280, Math.min(box.clientWidth || 600, 900));
-  state.chart = new uPlot({
+  new uPlot({
     width, height: 220, tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), state.park.timezone),
     series: [
       {},
       { label: t("used"), stroke: "#1f6feb", width: 2, points: { show: true, size: 6 } },
       { label: t("forecast"), stroke: "#d97706", dash: [6, 4], width: 2 },
-      { label: t("quota"), stroke: "#b91c1c", width: 1 },
+      { label: f.label, stroke: "#b91c1c", width: 1 },
     ],
-    axes: [{}, { label: "tce" }],
-  }, [xs, used, forecast, quotaLine], box);
+    axes: [{}, { label: f.unit }],
+  }, [xs, used, forecast, limitLine], box);
 }
 
 const enc = encodeURIComponent;

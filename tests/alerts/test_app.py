@@ -51,12 +51,17 @@ def test_rules_for_unknown_enterprises_and_missing_secrets_are_refused(
     )
     doc = yaml.safe_load(path.read_text())
     doc["rules"][0]["scope"]["enterprises"] = ["e99-nope"]
+    doc["rules"].append(
+        {"id": "budget", "type": "carbon_budget_forecast",
+         "budgets_t_month": {"_park": 1_500, "e98-gone": 10}}
+    )  # fmt: skip
     path.write_text(yaml.safe_dump(doc))
     settings.alerts = AlertsSettings(config=path, db=tmp_path / "alerts.db")
     with pytest.raises(ConfigError) as err:
         stage.load(settings)
     assert err.value.problems == [
         "rules[0 id='grid-high'].scope.enterprises: 'e99-nope' is not in the registry",
+        f"rules[{len(doc['rules']) - 1} id='budget']: 'e98-gone' is not in the registry",
         "operator: webhook http://127.0.0.1:9/op needs secret 'operator', which "
         "SMARTPARK_ALERTS__WEBHOOK_SECRETS does not have",
     ]

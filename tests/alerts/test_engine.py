@@ -228,6 +228,28 @@ def test_quota_forecast_fires_early_in_the_month(park: Registry) -> None:
     assert fired[0].value == pytest.approx(1_220 / 14 * 30)
 
 
+def test_carbon_budget_forecast_burns_the_stated_co2_for_the_park_too(park: Registry) -> None:
+    engine = _engine(
+        park,
+        {"id": "budget", "type": "carbon_budget_forecast", "method": "market",
+         "budgets_t_month": {"e08-anode": 800, "_park": 1_500}},
+    )  # fmt: skip
+    day0 = int(datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+    fired = []
+    for d in range(10):
+        for scope, market in (("e08-anode", 25.0 if d < 5 else 32.0), ("_park", 45.0)):
+            # The location-based figure is higher: the rule burns the market-based one.
+            values = {"co2_location_t": market * 2, "co2_market_t": market}
+            fired += engine.kpi(_update(scope, "1d", day0 + d * 86_400_000, values))
+    # e08 through the 7th: 5 x 25 + 2 x 32 = 189 t, / 7 x 30 = 810 > 800: fires on the 7th
+    # (through the 6th, 157 / 6 x 30 = 785). The park, 45 t a day, forecasts 1,350 of 1,500.
+    [raised] = fired
+    assert raised.raised and raised.enterprise == "e08-anode"
+    assert datetime.fromtimestamp((raised.at_ms - 1) / 1000, CST).day == 7
+    assert raised.value == pytest.approx(189 / 7 * 30) and raised.limit == 800
+    assert "carbon budget (market-based)" in raised.message and "tCO2" in raised.message
+
+
 def _update(scope: str, window: str, start_ms: int, values: dict[str, float]) -> KpiUpdate:
     ends = {"1h": 3_600_000, "1d": 86_400_000}
     return KpiUpdate("tianfu-np", scope, window, start_ms, start_ms + ends[window], 0, values)

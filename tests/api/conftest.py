@@ -140,6 +140,7 @@ def api_park(
         jobs.cems_hourly(day - timedelta(days=1), day + timedelta(days=1))
         jobs.completeness(day.date())
         jobs.quota(day.date())
+        jobs.carbon_budget(day.date())
         jobs.store.close()
         keystore = KeyStore(settings.api.keys_db)
         keys = {

@@ -8,6 +8,7 @@ import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -41,6 +42,8 @@ ROUTES = [
     (f"{E08}/completeness", RANGE, {"e08", "operator"}),
     (f"{E08}/quota", RANGE, {"e08", "operator"}),
     (f"{E08}/report", RANGE, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/scopes/e08-anode/carbon-budget", RANGE, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/scopes/_park/carbon-budget", RANGE, {"operator"}),
     (f"{E08}/deadletters", {}, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
 ]
@@ -193,6 +196,30 @@ def test_the_live_stream_delivers_within_a_second_and_resumes(api_park: Park) ->
     assert not any("4.25" in d for _, d in resumed)
     stop.set()
     assert not any("e08" in d for _, d in e01)  # another enterprise sees nothing of it
+
+
+def test_carbon_budgets_burn_the_stored_daily_co2_and_name_their_method(api_park: Park) -> None:
+    # The fixture burned this month's days (the month of now, in the park's zone).
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    days = {"start": month.isoformat(), "end": RANGE["end"]}
+    daily = api_park.store.query(
+        Select("kpi", ["co2_location_t"], aggregate="sum", start=month,
+               tags={"park": "tianfu-np", "window": "1d"}, group_by_tags=["scope"]).to_influxql()
+    )  # fmt: skip
+    stored = {s.tags["scope"]: s.values[0][1] for s in daily}
+    for scope, budget, who in (("e08-anode", 2_900, "e08"), ("_park", 6_000, "operator")):
+        [row] = api_park.get(
+            f"/v1/parks/tianfu-np/scopes/{scope}/carbon-budget", who, **days
+        ).json()
+        assert row["used_co2_t"] == pytest.approx(stored[scope]) and row["used_co2_t"] > 0
+        assert row["budget_co2_t"] == budget and row["co2_method"] == "location"
+        assert row["co2_factor"] == "sichuan-2022" and row["factor_set"] == "cn"
+        elapsed = row["days_elapsed"]
+        assert row["forecast_co2_t"] == pytest.approx(
+            row["used_co2_t"] / elapsed * row["days_in_month"]
+        )
 
 
 def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:

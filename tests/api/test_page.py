@@ -9,8 +9,10 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -133,6 +135,7 @@ def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
         assert float(quota.get_attribute("data-used")) == pytest.approx(
             rows_q.json()[-1]["used_tce"]
         )
+    _budget_shown(browser, api_park, "e08-anode", "e08")
     cookie = browser.get_cookie("sp_session")
     assert cookie is not None and cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
     assert cookie["secure"] is False  # plain HTTP here; Secure behind TLS (tested in test_api)
@@ -266,6 +269,7 @@ def test_the_operator_gets_the_park_and_a_switcher_over_its_enterprises(
         expected["energy_tce"], rel=1e-12
     )
     assert browser.find_element(By.ID, "quota-box").is_displayed() is False
+    _budget_shown(browser, api_park, "_park", "operator")  # the park has a budget of its own
     browser.find_element(By.CSS_SELECTOR, '#scope option[value="e01-baijiu"]').click()
     _wait(
         browser,
@@ -279,6 +283,27 @@ def test_the_operator_gets_the_park_and_a_switcher_over_its_enterprises(
         "e01's figures",
         lambda d: _values(d, "today").get("energy_tce") == pytest.approx(want, rel=1e-12),
     )
+    text = browser.find_element(By.ID, "budget-text")
+    assert text.text == "未配置本月碳排放预算。" and text.get_attribute("data-used") is None
+
+
+def _budget_shown(browser: WebDriver, api_park: Park, scope: str, who: str) -> None:
+    """The page's carbon-budget line says what the API says, with its method and factor."""
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).replace(day=1, hour=0, minute=0)
+    [row] = api_park.get(
+        f"/v1/parks/{PARK}/scopes/{scope}/carbon-budget", who,
+        start=(month - timedelta(hours=1)).isoformat(), end=datetime.now(UTC).isoformat(),
+    ).json()  # fmt: skip
+    _wait(
+        browser,
+        f"{scope}'s carbon budget",
+        lambda d: d.find_element(By.ID, "budget-text").get_attribute("data-used") is not None,
+    )
+    text = browser.find_element(By.ID, "budget-text")
+    assert float(text.get_attribute("data-used")) == pytest.approx(row["used_co2_t"])
+    assert float(text.get_attribute("data-budget")) == row["budget_co2_t"]
+    assert "基于位置" in text.text and row["co2_factor"] in text.text
+    assert browser.find_elements(By.CSS_SELECTOR, "#budget-burndown canvas")
 
 
 def test_english_stale_data_banner_and_sign_out(api_park: Park, browser: WebDriver) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -110,7 +111,8 @@ def test_structure_grafana_needs() -> None:
                 )
                 measurement = re.search(r'FROM "(\w+)"', target["query"]).group(1)  # type: ignore[union-attr]
                 assert measurement in {"kpi", "sensor_use", "cems_hourly", "data_quality", "quota",
-                                       "muju", "alert_events"}, (name, panel["title"])  # fmt: skip
+                                       "carbon_budget", "muju", "alert_events"}, (
+                    name, panel["title"])  # fmt: skip
 
 
 def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
@@ -127,19 +129,40 @@ def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
     )
 
 
+def test_relative_times_resolve_as_grafana_does_in_the_park_zone() -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    now = int(datetime(2026, 3, 31, 6, 30, tzinfo=zone).timestamp() * 1000)
+    got = {
+        e: datetime.fromtimestamp(expand.relative_ms(e, now_ms=now, zone=zone) / 1000, zone)
+        for e in ("now", "now-7d", "now-6h", "now-1y", "now-1M", "now/d", "now/M", "now-1d/d")
+    }
+    assert [got[e].strftime("%m-%d %H:%M") for e in got] == [
+        "03-31 06:30", "03-24 06:30", "03-31 00:30", "03-31 06:30", "02-28 06:30",
+        "03-31 00:00", "03-01 00:00", "03-30 00:00",
+    ]  # fmt: skip
+    assert got["now-1y"].year == 2025
+    with pytest.raises(ValueError, match="now\\+1d"):
+        expand.relative_ms("now+1d", now_ms=now, zone=zone)
+
+
 def test_every_influxql_panel_runs_on_the_pipelines_data(api_park: Park) -> None:  # noqa: F811
+    # Each panel over the range Grafana would give it: the board's default time range
+    # (or the panel's own, e.g. "this month" for a burn-down), in the park's time zone
+    # (the boards follow the browser's, an operator's in the park).
     now = int(time.time() * 1000)
-    # The boards open on "today so far" (now/d): from local midnight.
-    today = int(api_park.day_start.timestamp() * 1000)
-    window = {"from_ms": min(today, now - 6 * 3_600_000), "to_ms": now + 3_600_000}
+    zone = ZoneInfo("Asia/Shanghai")
     variables = {"park": "tianfu-np", "enterprise": "e08-anode"}
     empty_allowed = {"Exceedance hours", "Mu-average grades and scores"}
     ran = 0
     for name, board in _boards().items():
-        queries = [(p["title"], t["query"]) for p, t in _targets(board) if "query" in t]
-        queries += [(a["name"], a["query"]) for a in board.get("annotations", {}).get("list", [])
-                    if "query" in a]  # fmt: skip
-        for title_, query in queries:
+        board_from = expand.relative_ms(board["time"]["from"], now_ms=now, zone=zone)
+        queries = [(p["title"], t["query"], p.get("timeFrom")) for p, t in _targets(board)
+                   if "query" in t]  # fmt: skip
+        queries += [(a["name"], a["query"], None) for a in board.get("annotations", {})
+                    .get("list", []) if "query" in a]  # fmt: skip
+        for title_, query, panel_from in queries:
+            start = expand.relative_ms(panel_from, now_ms=now, zone=zone) if panel_from else None
+            window = {"from_ms": start or board_from, "to_ms": now}
             text = expand.influxql(query, variables=variables, **window)
             series = api_park.store.query(text)  # raises on any InfluxQL error
             ran += 1
@@ -149,6 +172,7 @@ def test_every_influxql_panel_runs_on_the_pipelines_data(api_park: Park) -> None
                 )
     assert ran >= 20
     # A stat panel shows what it claims: the park's energy today is the stored 1d point.
+    window = {"from_ms": expand.relative_ms("now/d", now_ms=now, zone=zone), "to_ms": now}
     board = _boards()["smartpark-park"]
     panel = next(p for p in board["panels"] if p["title"] == "Energy today")
     day = datetime.now(UTC).astimezone(datetime.now().astimezone().tzinfo)

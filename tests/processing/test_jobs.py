@@ -9,7 +9,7 @@ import orjson
 import polars as pl
 import pytest
 
-from processing.config import Declared
+from processing.config import CarbonBudgets, Declared
 from processing.config import load as load_config
 from processing.jobs import Jobs
 from processing.schedule import Schedule
@@ -212,6 +212,54 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
     assert rows["e08-anode"]["revenue_cny"] == pytest.approx(11 * 2e8)
     assert rows["e08-anode"]["energy_tce"] == 3_000 and rows["e09-anode"]["energy_tce"] == 1_200
     assert rows["e08-anode"]["revenue_per_tce"] == pytest.approx(11 * 2e8 / 3_000)
+
+
+def test_carbon_budgets_burn_like_quotas_on_the_stated_method_for_enterprises_and_the_park(
+    park: Registry, store: Influx1Store
+) -> None:
+    lines = []
+    for i in range(15):  # 1-15 November 2026, local days
+        ts = int((datetime(2026, 11, 1, tzinfo=CST) + timedelta(days=i)).timestamp() * 1000)
+        for scope, location, market in (("e08-anode", 40.0, 30.0), ("_park", 60.0, 45.0)):
+            lines.append(
+                encode_point(
+                    "kpi",
+                    {"park": "tianfu-np", "scope": scope, "window": "1d"},
+                    {"co2_location_t": location, "co2_market_t": market},
+                    ts,
+                )
+            )
+    store.write("\n".join(lines).encode())
+    budgets = CarbonBudgets(method="market", t_month={"e08-anode": 800, "_park": 1_500})
+    jobs = Jobs(
+        registry=park, park_id="tianfu-np", store=store, coefficients=COEF, clock=SystemClock(),
+        config=CONFIG.model_copy(update={"carbon_budgets": budgets}),
+    )  # fmt: skip
+    rows = {r["enterprise"]: r for r in jobs.carbon_budget(date(2026, 11, 15)).to_dicts()}
+    e08, whole = rows["e08-anode"], rows["_park"]
+    # Market-based: 15 days x 30 t = 450 t of 800, at this pace 900 t by the 30th.
+    assert e08["used_co2_t"] == 450 and e08["forecast_co2_t"] == 900
+    assert e08["forecast_breach"] and not e08["breached"] and e08["used_pct"] == 56.25
+    assert whole["used_co2_t"] == 675 and whole["forecast_co2_t"] == 1_350
+    assert not whole["forecast_breach"]
+    series = store.query(
+        "SELECT used_co2_t, budget_co2_t, forecast_co2_t FROM carbon_budget "
+        "GROUP BY scope, co2_method, co2_factor, factor_set"
+    )
+    stored = {s.tags["scope"]: (s.tags, s.values[0][1:]) for s in series}
+    tags, values = stored["_park"]
+    assert values == [675, 1_500, 1_350]
+    assert tags == {"scope": "_park", "co2_method": "market",
+                    "co2_factor": COEF.residual_factor, "factor_set": "cn"}  # fmt: skip
+    # Location-based, the same days burn 40 t a day: 600 t, forecast 1,200 t.
+    location = jobs.config.model_copy(
+        update={"carbon_budgets": budgets.model_copy(update={"method": "location"})}
+    )
+    jobs.config = location
+    assert jobs.carbon_budget(date(2026, 11, 15))["used_co2_t"].to_list() == [675 * 60 / 45, 600]
+    # Nothing configured, nothing written.
+    jobs.config = CONFIG
+    assert jobs.carbon_budget(date(2026, 11, 15)).height == 0
 
 
 def test_a_failing_job_is_counted_and_retried_never_skipped(

@@ -146,7 +146,7 @@ def test_quota_forecast_breaks_before_the_quota_is_used_up() -> None:
         {
             "enterprise": ["e08"] * 30 + ["e09"] * 30,
             "day": days * 2,
-            "energy_tce": [100.0 if d.day < 10 else 125.0 for d in days] + [40.0] * 30,
+            "used": [100.0 if d.day < 10 else 125.0 for d in days] + [40.0] * 30,
         }
     )
     out = burn_down(
