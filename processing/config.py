@@ -164,9 +164,11 @@ class PvCertificatesSold(Strict):
 
 
 class Declared(Strict):
-    """Declared economic figures of an enterprise for a year, or a month of it."""
+    """Declared economic figures of an enterprise for a year, or a month of it; the
+    park's own (``enterprise: _park``, added value only) replace the sum of its
+    enterprises' in the park's rows."""
 
-    enterprise: Id
+    enterprise: Id | Literal["_park"]
     year: int = Field(ge=2000, le=2100)
     month: int | None = Field(default=None, ge=1, le=12)
     added_value_cny: float | None = Field(default=None, ge=0)
@@ -175,6 +177,16 @@ class Declared(Strict):
     rd_cny: float | None = Field(default=None, ge=0)
     local_score: float | None = Field(default=None, ge=0)
     veto: bool = False
+
+    @model_validator(mode="after")
+    def _park_declares_added_value(self) -> Declared:
+        evaluated = ("revenue_cny", "tax_cny", "rd_cny", "local_score")
+        if self.enterprise == "_park" and (
+            self.veto or any(getattr(self, f) is not None for f in evaluated)
+        ):
+            raise ValueError("the park (_park) declares added_value_cny only: the mu-average "
+                             "evaluates enterprises")  # fmt: skip
+        return self
 
 
 class CemsConfig(Strict):

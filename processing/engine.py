@@ -46,6 +46,15 @@ class Park:
     # rollover, max_per_ms
     variants: Mapping[str, str] = field(default_factory=dict)  # target -> proven | grid_implied
     industry: Mapping[str, str] = field(default_factory=dict)  # enterprise -> industry
+    # enterprise -> the unit of its output; None when its production sensors differ
+    output_units: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def output_unit(self) -> str | None:
+        """The park's output unit: the one unit every producing enterprise uses, or None
+        (pieces and tonnes do not add up)."""
+        units = set(self.output_units.values())
+        return units.pop() if len(units) == 1 else None
 
     @classmethod
     def from_registry(cls, registry: Registry, park_id: str, config: ProcessingConfig) -> Park:
@@ -80,6 +89,10 @@ class Park:
             "rollover": pl.Float64,
             "max_per_ms": pl.Float64,
         }
+        units: dict[str, set[str]] = {}
+        for s in registry.sensors():
+            if s.ref.park == park_id and "output" in s.fields:
+                units.setdefault(s.ref.enterprise, set()).add(s.fields["output"].unit)
         return cls(
             park.id,
             park.timezone,
@@ -87,6 +100,7 @@ class Park:
             pl.DataFrame(rows, schema=schema),
             dict(park.target_variants),
             {e.id: e.industry for e in park.enterprises},
+            {e: next(iter(u)) if len(u) == 1 else None for e, u in units.items()},
         )
 
 
@@ -160,23 +174,8 @@ def allocations(
     production hours. Green power is clipped to each enterprise's own grid import;
     what it cannot use is ``green_unused_kwh``.
     """
-    keys = frame.select("enterprise", "window").unique()
-    month_start = window_starts(keys["window"], window="1mo", tz=park.tz)
-    months = pl.DataFrame({"month_start": month_start.unique()})
-    local = pl.from_epoch("month_start", time_unit="ms").dt.replace_time_zone("UTC")
-    local = local.dt.convert_time_zone(park.tz)
-    months = months.with_columns(
-        year=local.dt.year(),
-        month=local.dt.month(),
-        month_ms=window_ends(months["month_start"], window="1mo", tz=park.tz)
-        - months["month_start"],
-        days_in_month=local.dt.month_end().dt.day(),
-        days_in_year=pl.when(local.dt.is_leap_year()).then(366).otherwise(365),
-    )
-    keys = keys.with_columns(
-        month_start=month_start,
-        window_ms=window_ends(keys["window"], window=window, tz=park.tz) - keys["window"],
-    ).join(months, on="month_start")
+    keys = _calendar(frame.select("enterprise", "window").unique(), park, window=window)
+    ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
     ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
     net = config.methods.net_unbundled_certificates
     monthly_kwh: dict[str, list[GreenPower] | list[PvCertificatesSold]] = {
@@ -200,31 +199,7 @@ def allocations(
             .with_columns(share.fill_null(0.0).alias(column))
             .drop("kwh")
         )
-    if window in ("1d", "1mo"):
-        declared = [d for d in config.declared if d.added_value_cny is not None]
-        monthly = (
-            pl.DataFrame(
-                [(d.enterprise, d.year, d.month, d.added_value_cny) for d in declared if d.month],
-                schema={**ym, "value_month": pl.Float64},
-                orient="row",
-            )
-            .group_by("enterprise", "year", "month")
-            .agg(pl.col("value_month").sum())
-        )
-        yearly = _year_rest(declared)
-        days = pl.lit(1) if window == "1d" else pl.col("days_in_month")
-        keys = (
-            keys.join(monthly, on=["enterprise", "year", "month"], how="left")
-            .join(yearly, on=["enterprise", "year"], how="left")
-            .with_columns(
-                added_value_cny=pl.coalesce(
-                    pl.col("value_month") * days / pl.col("days_in_month"),
-                    pl.col("value_per_other_day") * days,
-                )
-            )
-        )
-    else:
-        keys = keys.with_columns(added_value_cny=pl.lit(None, dtype=pl.Float64))
+    keys = _added_value(keys, config.declared, window=window)
     out = frame.join(
         keys.select("enterprise", "window", *monthly_kwh, "added_value_cny"),
         on=["enterprise", "window"],
@@ -249,6 +224,80 @@ def allocations(
             ]
         )
     return clip_green(out)
+
+
+def _calendar(keys: pl.DataFrame, park: Park, *, window: str) -> pl.DataFrame:
+    """``keys`` (enterprise, window) with each window's local year and month, the
+    month's start, length in ms and days, the window's length and the year's days."""
+    month_start = window_starts(keys["window"], window="1mo", tz=park.tz)
+    months = pl.DataFrame({"month_start": month_start.unique()})
+    local = pl.from_epoch("month_start", time_unit="ms").dt.replace_time_zone("UTC")
+    local = local.dt.convert_time_zone(park.tz)
+    months = months.with_columns(
+        year=local.dt.year(),
+        month=local.dt.month(),
+        month_ms=window_ends(months["month_start"], window="1mo", tz=park.tz)
+        - months["month_start"],
+        days_in_month=local.dt.month_end().dt.day(),
+        days_in_year=pl.when(local.dt.is_leap_year()).then(366).otherwise(365),
+    )
+    keys = keys.with_columns(
+        month_start=month_start,
+        window_ms=window_ends(keys["window"], window=window, tz=park.tz) - keys["window"],
+    ).join(months, on="month_start")
+    return keys
+
+
+def _added_value(keys: pl.DataFrame, declared: list[Declared], *, window: str) -> pl.DataFrame:
+    """``keys`` (from :func:`_calendar`) with ``added_value_cny``: declared figures
+    allocated to day and month windows, none to shorter ones (see :func:`allocations`)."""
+    ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
+    if window in ("1d", "1mo"):
+        declared = [d for d in declared if d.added_value_cny is not None]
+        monthly = (
+            pl.DataFrame(
+                [(d.enterprise, d.year, d.month, d.added_value_cny) for d in declared if d.month],
+                schema={**ym, "value_month": pl.Float64},
+                orient="row",
+            )
+            .group_by("enterprise", "year", "month")
+            .agg(pl.col("value_month").sum())
+        )
+        yearly = _year_rest(declared)
+        days = pl.lit(1) if window == "1d" else pl.col("days_in_month")
+        keys = (
+            keys.join(monthly, on=["enterprise", "year", "month"], how="left")
+            .join(yearly, on=["enterprise", "year"], how="left")
+            .with_columns(
+                added_value_cny=pl.coalesce(
+                    pl.col("value_month") * days / pl.col("days_in_month"),
+                    pl.col("value_per_other_day") * days,
+                )
+            )
+        )
+    else:
+        keys = keys.with_columns(added_value_cny=pl.lit(None, dtype=pl.Float64))
+    return keys
+
+
+def park_declared(
+    frame: pl.DataFrame, declared: list[Declared], park: Park, *, window: str
+) -> pl.DataFrame:
+    """The park's rows take the park's own declared added value (``enterprise: _park``:
+    a statistics office's figure for the whole park, enterprises without meters
+    included) where it declares one, allocated as an enterprise's is; elsewhere they keep
+    the sum of their enterprises'."""
+    own = [d for d in declared if d.enterprise == PARK_SCOPE and d.added_value_cny is not None]
+    if not own or window not in ("1d", "1mo"):
+        return frame
+    rows = frame.filter(pl.col("enterprise") == PARK_SCOPE).select("enterprise", "window")
+    value = _added_value(_calendar(rows, park, window=window), own, window=window)
+    value = value.select("enterprise", "window", pl.col("added_value_cny").alias("declared"))
+    return (
+        frame.join(value, on=["enterprise", "window"], how="left")
+        .with_columns(added_value_cny=pl.coalesce("declared", "added_value_cny"))
+        .drop("declared")
+    )
 
 
 def clip_green(frame: pl.DataFrame) -> pl.DataFrame:
@@ -292,8 +341,9 @@ def _year_rest(declared: list[Declared]) -> pl.DataFrame:
     )
 
 
-def with_park(frame: pl.DataFrame) -> pl.DataFrame:
-    """Append the park's rows: the sums of its enterprises' totals per window."""
+def with_park(frame: pl.DataFrame, *, output_unit: str | None = None) -> pl.DataFrame:
+    """Append the park's rows: the sums of its enterprises' totals per window. Output is
+    summed only when every enterprise counts it in the same ``output_unit``."""
     sums = [
         c
         for c in (
@@ -324,6 +374,8 @@ def with_park(frame: pl.DataFrame) -> pl.DataFrame:
             )
             .drop("all_known")
         )
+    if "output" in park.columns and output_unit is None:
+        park = park.with_columns(output=pl.lit(None, dtype=pl.Float64))
     park = park.with_columns(enterprise=pl.lit(PARK_SCOPE))
     return pl.concat([frame, park.select(frame.columns)], how="vertical")
 
@@ -342,7 +394,13 @@ def kpis(
     KPIs); sort by ``scope, window`` where order matters.
     """
     frame = totals(readings, park, window=window, max_gap_ms=config.max_gap_s * 1000)
-    frame = with_park(allocations(frame, config, park, window=window))
+    mixed = [e for e, unit in park.output_units.items() if unit is None]
+    if mixed and "output" in frame.columns:  # an enterprise's t and pieces do not add up
+        frame = frame.with_columns(
+            output=pl.when(pl.col("enterprise").is_in(mixed)).then(None).otherwise("output")
+        )
+    frame = with_park(allocations(frame, config, park, window=window), output_unit=park.output_unit)
+    frame = park_declared(frame, config.declared, park, window=window)
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
     if out.height == 0:
         return out

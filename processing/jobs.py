@@ -25,6 +25,7 @@ from processing.quota import burn_down
 from processing.reads import StoreReads
 from smartpark import cems
 from smartpark.clock import Clock
+from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 from smartpark.store.base import Store
 
@@ -241,13 +242,14 @@ class Jobs:
         staff = {e.id: e.employees for e in park.enterprises}
         figures = ("revenue_cny", "tax_cny", "added_value_cny", "rd_cny", "local_score")
         economics: dict[str, dict[str, Any]] = {}
+        declared = [d for d in self.config.declared if d.enterprise != PARK_SCOPE]
         if through_month is None:
-            for d in self.config.declared:
+            for d in declared:
                 if d.year == year and d.month is None:
                     economics[d.enterprise] = {f: getattr(d, f) for f in figures} | {"veto": d.veto}
         else:
             months: dict[str, list[Declared]] = {}
-            for d in self.config.declared:
+            for d in declared:
                 if d.year == year and d.month is not None and d.month <= through_month:
                     months.setdefault(d.enterprise, []).append(d)
             for enterprise, ds in months.items():

@@ -241,7 +241,7 @@ def test_backfill_then_record_then_replay_from_the_command_line(
 def test_alert_rules_are_checked_with_every_problem_listed(tmp_path: Path) -> None:
     ok = _smartpark("alerts", "check", "--config", str(EXAMPLE_PARK.parent / "alerts.yaml"))
     assert ok.returncode == 0, ok.stderr
-    assert "ok (7 rules" in ok.stdout
+    assert "ok (8 rules" in ok.stdout
     bad = tmp_path / "alerts.yaml"
     bad.write_text(
         "rules:\n  - {id: x, type: threshold, field: power_kw}\n  - {id: y, type: no_data, after_s: -1}\n"

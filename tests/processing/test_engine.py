@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import polars as pl
@@ -110,6 +111,56 @@ def test_declared_values_and_contracts_are_allocated_by_days(
     assert hours["green_kwh"].sum() == pytest.approx(200_000)
     other = kpis(two_days, park, config, coef, window="1d").filter(pl.col("scope") == PARK_SCOPE)
     assert other["added_value_cny"].is_null().all()  # not every enterprise declared
+
+
+def test_output_adds_up_only_in_one_unit_and_the_park_may_declare_its_own_value(
+    two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
+) -> None:
+    park, config = setup
+    coef = coefficients(config, load_factor_set(config.factors))
+    # The example park counts output in t, kL, kpcs and km2: no park output, no park
+    # intensity per output; e08 (two sensors, both t) keeps its own.
+    assert park.output_units["e08-anode"] == "t" and park.output_unit is None
+    days = kpis(two_days, park, config, coef, window="1d")
+    whole = days.filter(pl.col("scope") == PARK_SCOPE)
+    assert whole["output"].is_null().all() and whole["energy_kgce_per_output"].is_null().all()
+    e08 = days.filter(pl.col("scope") == "e08-anode").sort("window")
+    assert (e08["output"] > 0).all()
+    assert e08["energy_kgce_per_output"].to_list() == pytest.approx(
+        (e08["energy_tce"] * 1000 / e08["output"]).to_list()
+    )
+    # Were every enterprise counting tonnes, the park's output would be their sum.
+    tonnes = replace(park, output_units=dict.fromkeys(park.output_units, "t"))
+    days_t = kpis(two_days, tonnes, config, coef, window="1d")
+    summed = (
+        days_t.filter(pl.col("scope") != PARK_SCOPE).group_by("window").agg(pl.col("output").sum())
+    )
+    park_t = days_t.filter(pl.col("scope") == PARK_SCOPE).join(summed, on="window", suffix="_sum")
+    assert park_t["output"].to_list() == pytest.approx(park_t["output_sum"].to_list())
+    # An enterprise whose own sensors count in different units gets no output either.
+    mixed = replace(park, output_units={**park.output_units, "e08-anode": None})
+    e08_mixed = kpis(two_days, mixed, config, coef, window="1d").filter(
+        pl.col("scope") == "e08-anode"
+    )
+    assert e08_mixed["output"].is_null().all()
+    assert e08_mixed["energy_tce"].to_list() == pytest.approx(e08["energy_tce"].to_list())
+    # The park's own figure (730 M CNY for 2026): 2 M a day in its rows, while e08's
+    # own declaration still gives e08 its 2 M and the enterprises' sum stays unknown.
+    declared = [*config.declared, Declared(enterprise="_park", year=2026, added_value_cny=730e6)]
+    own = config.model_copy(update={"declared": declared})
+    days_own = kpis(two_days, park, own, coef, window="1d")
+    whole = days_own.filter(pl.col("scope") == PARK_SCOPE)
+    assert whole["added_value_cny"].to_list() == pytest.approx([2e6, 2e6])
+    assert whole["energy_tce_per_10k_cny"].to_list() == pytest.approx(
+        (whole["energy_tce"] / 200).to_list()
+    )
+    assert days_own.filter(pl.col("scope") == "e08-anode")["added_value_cny"].to_list() == (
+        pytest.approx([2e6, 2e6])
+    )
+    month = kpis(two_days, park, own, coef, window="1mo").filter(pl.col("scope") == PARK_SCOPE)
+    assert month["added_value_cny"].item() == pytest.approx(730e6 / 365 * 30)
+    with pytest.raises(ValueError, match="declares added_value_cny only"):
+        Declared(enterprise="_park", year=2026, revenue_cny=1e9)
 
 
 def test_readings_each_side_of_local_midnight_fall_in_their_own_day(
