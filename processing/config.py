@@ -176,11 +176,16 @@ class Declared(Strict):
     tax_cny: float | None = Field(default=None, ge=0)
     rd_cny: float | None = Field(default=None, ge=0)
     local_score: float | None = Field(default=None, ge=0)
+    pollutant_t: float | None = Field(
+        default=None, ge=0,
+        description="main pollutants emitted (t), e.g. from the discharge-permit report; "
+        "without it the mu-average takes the SO2 and NOx its CEMS stacks measured",
+    )  # fmt: skip
     veto: bool = False
 
     @model_validator(mode="after")
     def _park_declares_added_value(self) -> Declared:
-        evaluated = ("revenue_cny", "tax_cny", "rd_cny", "local_score")
+        evaluated = ("revenue_cny", "tax_cny", "rd_cny", "local_score", "pollutant_t")
         if self.enterprise == "_park" and (
             self.veto or any(getattr(self, f) is not None for f in evaluated)
         ):

@@ -215,6 +215,19 @@ class Jobs:
         self._write("carbon_budget", list(points))
         return frame
 
+    def _pollutant_t(self, start: datetime, end: datetime) -> dict[str, float]:
+        """Per enterprise, the SO2 and NOx its stacks emitted in [start, end), in t, from
+        the stored hourly masses (an enterprise without stacks: none)."""
+        lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        enterprise = {s.ref.sensor: s.ref.enterprise for s in self.registry.sensors()
+                      if s.ref.park == self.park.id}  # fmt: skip
+        out: dict[str, float] = {}
+        for mass in ("so2_kg", "nox_kg"):
+            for sensor, row in self.reads.per_sensor("cems_hourly", mass, "sum", lo, hi).items():
+                if sensor in enterprise and row[1] is not None:
+                    out[enterprise[sensor]] = out.get(enterprise[sensor], 0.0) + row[1] / 1000
+        return out
+
     def muju(self, year: int, *, through_month: int | None = None) -> pl.DataFrame:
         """The mu-average evaluation of ``year`` on that year's figures: its energy against
         its declared economics (never year-to-date energy against a whole year's revenue).
@@ -240,7 +253,8 @@ class Jobs:
         park = self.registry.parks[self.park.id]
         land = {e.id: e.land_mu for e in park.enterprises}
         staff = {e.id: e.employees for e in park.enterprises}
-        figures = ("revenue_cny", "tax_cny", "added_value_cny", "rd_cny", "local_score")
+        figures = ("revenue_cny", "tax_cny", "added_value_cny", "rd_cny", "local_score",
+                   "pollutant_t")  # fmt: skip
         economics: dict[str, dict[str, Any]] = {}
         declared = [d for d in self.config.declared if d.enterprise != PARK_SCOPE]
         if through_month is None:
@@ -260,9 +274,12 @@ class Jobs:
                     else sum(getattr(d, f) for d in ds) / (len(ds) if f == "local_score" else 1)
                     for f in figures
                 } | {"veto": any(d.veto for d in ds)}  # fmt: skip
+        measured = self._pollutant_t(start, end)
         rows = [
             {"enterprise": e, **figs, "land_mu": land.get(e), "employees": staff.get(e),
-             "energy_tce": energy.get(e)}
+             "energy_tce": energy.get(e),
+             "pollutant_t": measured.get(e, 0.0) if figs["pollutant_t"] is None
+             else figs["pollutant_t"]}
             for e, figs in economics.items()
         ]  # fmt: skip
         if not rows:

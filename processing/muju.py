@@ -29,7 +29,12 @@ INDICATORS: Mapping[str, tuple[str, str | None]] = {
     "added_value_per_tce": ("added_value_cny", "energy_tce"),
     "rd_intensity_pct": ("rd_cny", "revenue_cny"),
     "local_score": ("local_score", None),
+    # Zhejiang's 单位排放增加值: CNY of added value per tonne of main pollutants emitted
+    "added_value_per_pollutant_t": ("added_value_cny", "pollutant_t"),
 }
+# Indicators whose denominator is a harm: none of it (with something produced) is the best
+# figure, scored at the cap, not a missing one scored 0.
+ZERO_IS_BEST = frozenset({"added_value_per_pollutant_t"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +74,13 @@ def indicators(frame: pl.DataFrame, rules: MujuRules) -> pl.DataFrame:
     columns = []
     for name in rules.weights:
         num, den = INDICATORS[name]
-        value = (
-            pl.col(num) if den is None else pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den))
-        )
+        if den is None:
+            value = pl.col(num)
+        else:
+            value = pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den))
+            if name in ZERO_IS_BEST:
+                best = (pl.col(den) == 0) & (pl.col(num) > 0)
+                value = value.when(best).then(float("inf"))
         columns.append((value * (100.0 if name.endswith("_pct") else 1.0)).alias(name))
     return frame.with_columns(columns)
 

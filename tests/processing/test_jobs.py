@@ -166,6 +166,12 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
                     ts,
                 )
             )
+    # e08's stacks emitted 0.5 kg SO2 + 2 kg NOx and 1.5 kg NOx an hour for 10 hours
+    for h in range(10):
+        ts = int((datetime(2026, 11, 3, tzinfo=CST) + timedelta(hours=h)).timestamp() * 1000)
+        for sensor, so2, nox in (("e08-stack-1", 0.5, 2.0), ("e08-stack-2", 0.0, 1.5)):
+            tags = {"park": "tianfu-np", "enterprise": "e08-anode", "sensor": sensor}
+            lines.append(encode_point("cems_hourly", tags, {"so2_kg": so2, "nox_kg": nox}, ts))
     store.write("\n".join(lines).encode())
     example = load_config(ROOT / "examples" / "processing.yaml")
     jobs = Jobs(
@@ -190,6 +196,16 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
     assert (
         graded.filter(pl.col("enterprise") == "e08-anode")["energy_tce"].item() == 3_000
     )  # 等价值, the 15 days of 2026 stored
+    pollutant = dict(zip(graded["enterprise"], graded["pollutant_t"], strict=True))
+    assert pollutant["e08-anode"] == pytest.approx(0.04)  # (5 + 20 + 15) kg measured
+    assert pollutant["e05-api"] == 0.0  # its stacks reported nothing in 2026
+    # A declared figure (the discharge-permit report's) is taken over the measured one.
+    permit = [d.model_copy(update={"pollutant_t": 12.0}) if d.enterprise == "e05-api" else d
+              for d in example.declared]  # fmt: skip
+    jobs.config = example.model_copy(update={"declared": permit})
+    declared = jobs.muju(2026)
+    assert declared.filter(pl.col("enterprise") == "e05-api")["pollutant_t"].item() == 12.0
+    jobs.config = example
     [series] = store.query("SELECT score, rank FROM muju GROUP BY grade, period")
     assert series.tags == {"grade": "-", "period": "year"}
 

@@ -158,3 +158,25 @@ def test_quota_forecast_breaks_before_the_quota_is_used_up() -> None:
     assert e08["forecast_breach"] and not e08["breached"]
     assert not e09["forecast_breach"] and e09["used_pct"] == pytest.approx(600 / 1_300 * 100)
     assert e10["used_tce"] == 0.0  # a quota without data yet
+
+
+def test_added_value_per_tonne_of_pollutant_with_none_emitted_scoring_the_cap() -> None:
+    """Zhejiang's 单位排放增加值 against a benchmark of 10 M CNY per t: a emits 20 t on
+    100 M CNY (5 M/t, half the benchmark: 25 of 50 points); b emits nothing on its 100 M
+    (the best figure: the 1.5 cap, 75 points), c emits nothing and makes nothing (0)."""
+    rules = MujuRules(
+        weights={"added_value_per_pollutant_t": 50, "added_value_per_tce": 50},
+        benchmarks={"added_value_per_pollutant_t": 1e7, "added_value_per_tce": 1e4},
+        min_enterprises=1,
+    )
+    frame = pl.DataFrame(
+        {"enterprise": ["a", "b", "c"], "added_value_cny": [1e8, 1e8, 0.0],
+         "pollutant_t": [20.0, 0.0, 0.0], "energy_tce": [10_000.0, 20_000.0, 100.0],
+         "veto": [False] * 3}
+    )  # fmt: skip
+    out = {r["enterprise"]: r for r in grade(frame, rules).iter_rows(named=True)}
+    assert out["a"]["added_value_per_pollutant_t"] == 5e6
+    assert out["a"]["score"] == pytest.approx(25 + 50)
+    assert out["b"]["score"] == pytest.approx(75 + 25)
+    assert out["c"]["score"] == 0.0
+    assert [out[e]["rank"] for e in "bac"] == [1, 2, 3]

@@ -88,3 +88,18 @@ def test_an_hour_with_too_few_unflagged_minutes_is_invalid() -> None:
     )
     out = hourly(frame, STACKS, tz=TZ).row(0, named=True)
     assert out["valid_minutes"] == 40 and not out["hour_valid"] and not out["nox_mg_m3_exceeded"]
+
+
+def test_mass_emitted_is_measured_concentration_times_flow_over_unflagged_minutes() -> None:
+    """60,000 m3/h at 50 mg/m3 NOx (measured, at 8 % O2) is 3 kg an hour: 50 g a minute.
+    Five minutes in calibration are left out of the mass (2.75 kg over 55 minutes), not
+    filled in; and the O2 correction does not touch the mass."""
+    minutes = _minutes(60, nox=50.0, o2=8.0).with_columns(
+        flow_m3h=pl.lit(60_000.0),
+        data_flag=pl.Series([5.0] * 5 + [None] * 55),
+    )
+    [row] = hourly(minutes, STACKS, tz=TZ).to_dicts()
+    assert row["mass_minutes"] == 55 and row["nox_kg"] == pytest.approx(2.75)
+    assert row["nox_mg_m3_corrected"] == pytest.approx(50.0 * 17.5 / 13.0)  # 55 valid minutes
+    # Without a flow there is no mass at all, rather than a mass of zero.
+    assert "nox_kg" not in hourly(_minutes(60, nox=50.0, o2=8.0), STACKS, tz=TZ).columns
