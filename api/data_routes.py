@@ -132,7 +132,11 @@ def mount(app: FastAPI, s: Services) -> None:
         today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         month = today.replace(day=1)
         year = month.replace(month=1)
-        out: dict[str, Any] = {"park": park_id, "scope": scope}
+        out: dict[str, Any] = {
+            "park": park_id, "scope": scope,
+            # what *_per_output is per: None when the scope's output units differ
+            "output_unit": registry.output_unit(park_id, scope),
+        }  # fmt: skip
         for name, window, start in (("today", "1d", today), ("month", "1mo", month)):
             point = reads.kpi_at(park_id, scope, window, start)
             last = reads.kpi_at(park_id, scope, window, start.replace(year=start.year - 1))

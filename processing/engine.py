@@ -30,7 +30,7 @@ from processing.kpis import (
 )
 from processing.meters import counter_use, window_ends, window_starts
 from smartpark.model import PARK_SCOPE
-from smartpark.registry import Registry
+from smartpark.registry import Registry, common_unit
 
 COLUMNS = ("grid_kwh", "pv_kwh", "gas_m3", "steam_kg", "output")
 
@@ -53,8 +53,7 @@ class Park:
     def output_unit(self) -> str | None:
         """The park's output unit: the one unit every producing enterprise uses, or None
         (pieces and tonnes do not add up)."""
-        units = set(self.output_units.values())
-        return units.pop() if len(units) == 1 else None
+        return common_unit(self.output_units.values())
 
     @classmethod
     def from_registry(cls, registry: Registry, park_id: str, config: ProcessingConfig) -> Park:
@@ -89,10 +88,6 @@ class Park:
             "rollover": pl.Float64,
             "max_per_ms": pl.Float64,
         }
-        units: dict[str, set[str]] = {}
-        for s in registry.sensors():
-            if s.ref.park == park_id and "output" in s.fields:
-                units.setdefault(s.ref.enterprise, set()).add(s.fields["output"].unit)
         return cls(
             park.id,
             park.timezone,
@@ -100,7 +95,7 @@ class Park:
             pl.DataFrame(rows, schema=schema),
             dict(park.target_variants),
             {e.id: e.industry for e in park.enterprises},
-            {e: next(iter(u)) if len(u) == 1 else None for e, u in units.items()},
+            registry.output_units(park_id),
         )
 
 

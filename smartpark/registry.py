@@ -8,7 +8,7 @@ name a registered sensor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from pydantic import (
 from smartpark import config
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
-from smartpark.model import CORE_KINDS, Id, LoadClass, Reason, Semantics, SensorRef
+from smartpark.model import CORE_KINDS, PARK_SCOPE, Id, LoadClass, Reason, Semantics, SensorRef
 
 
 class FieldSpec(Strict):
@@ -173,6 +173,21 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._sensors)
+
+    def output_units(self, park: str) -> dict[str, str | None]:
+        """Per producing enterprise of ``park``, the unit its output is counted in, or None
+        when its production sensors count in different units (they do not add up)."""
+        units: dict[str, set[str]] = {}
+        for s in self.sensors():
+            if s.ref.park == park and "output" in s.fields:
+                units.setdefault(s.ref.enterprise, set()).add(s.fields["output"].unit)
+        return {e: next(iter(u)) if len(u) == 1 else None for e, u in units.items()}
+
+    def output_unit(self, park: str, scope: str) -> str | None:
+        """The unit of a scope's output: an enterprise's (see :meth:`output_units`), or
+        for ``_park`` the one unit every producing enterprise uses; None otherwise."""
+        units = self.output_units(park)
+        return common_unit(units.values()) if scope == PARK_SCOPE else units.get(scope)
 
     def sensor(self, park: str, sensor: str) -> RegisteredSensor | None:
         """The sensor of ``park`` with this id, if registered."""
@@ -328,3 +343,9 @@ def load(path: Path) -> Registry:
     if registry is None:
         raise ConfigError(f"{path}: {len(problems)} problem(s) in the registry", problems)
     return registry
+
+
+def common_unit(units: Iterable[str | None]) -> str | None:
+    """The one unit all of ``units`` share, or None (pieces and tonnes do not add up)."""
+    distinct = set(units)
+    return distinct.pop() if len(distinct) == 1 else None

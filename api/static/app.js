@@ -234,7 +234,9 @@ async function scorecard() {
     }
     const byName = Object.fromEntries(data.kpis.map((k) => [k.kpi, k]));
     for (const [key, zh, en, unit] of KPIS) {
-      if (byName[key]) card(box, key, [zh, en], unit, byName[key]);
+      // per unit of output: the scope's own unit (t, kL, kpcs ...) from the registry
+      const shown = key.endsWith("_per_output") ? unit.replace("unit", sc.output_unit || "unit") : unit;
+      if (byName[key]) card(box, key, [zh, en], shown, byName[key]);
     }
     if (period === "today") methodNote(data.method);
   }

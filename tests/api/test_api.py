@@ -97,7 +97,9 @@ def test_kpis_served_equal_the_stored_points(api_park: Park) -> None:
 
 def test_the_scorecard_carries_the_processing_targets(api_park: Park) -> None:
     card = api_park.get("/v1/parks/tianfu-np/scopes/_park/scorecard", "operator").json()
+    assert card["output_unit"] is None  # the park counts t, kL, kpcs and km2: no park output
     today = card["today"]
+    assert "energy_kgce_per_output" not in {k["kpi"] for k in today["kpis"]}
     assert today["stored"] and today["method"]["factor_set"] == "cn"
     targeted = [k for k in today["kpis"] if "target" in k]
     assert targeted, today

@@ -113,6 +113,10 @@ def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
         for kpi, value in shown.items():
             assert value == pytest.approx(expected[kpi], rel=1e-12), (period, kpi)
         assert "energy_tce" in shown and "co2_location_t" in shown
+    # e08 counts its output in tonnes (both production sensors): per tonne, not per "unit"
+    assert card["output_unit"] == "t"
+    per_output = browser.find_element(By.CSS_SELECTOR, '#today [data-kpi="energy_kgce_per_output"]')
+    assert per_output.text.endswith("kgce/t")
     assert "grid_factor" not in browser.find_element(By.ID, "method").text  # said in words
     assert browser.find_element(By.ID, "method").text.startswith("碳排放方法")
     # the open alerts are the API's
