@@ -171,7 +171,6 @@ def allocations(
     """
     keys = _calendar(frame.select("enterprise", "window").unique(), park, window=window)
     ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
-    ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
     net = config.methods.net_unbundled_certificates
     monthly_kwh: dict[str, list[GreenPower] | list[PvCertificatesSold]] = {
         "green_kwh": [g for g in config.green_power if g.kind == "traded" or net],
@@ -338,7 +337,8 @@ def _year_rest(declared: list[Declared]) -> pl.DataFrame:
 
 def with_park(frame: pl.DataFrame, *, output_unit: str | None = None) -> pl.DataFrame:
     """Append the park's rows: the sums of its enterprises' totals per window. Output is
-    summed only when every enterprise counts it in the same ``output_unit``."""
+    summed only when every enterprise counts it in the same ``output_unit`` (None: the
+    units differ or are not known, and the park has no output)."""
     sums = [
         c
         for c in (
