@@ -124,6 +124,11 @@ class Methods(Strict):
         default=False,
         description="count unbundled certificates (绿证) like traded green power",
     )
+    interval_boundary: Literal["later_reading", "pro_rata"] = Field(
+        default="later_reading",
+        description="where the use between two readings goes: the later reading's window "
+        "(MyEMS, emoncms), or spread over the windows it spans by time",
+    )
 
 
 class Carrier(Strict):

@@ -28,7 +28,7 @@ from processing.kpis import (
     carbon_efficiency,
     energy_carbon,
 )
-from processing.meters import counter_use, window_ends, window_starts
+from processing.meters import counter_use, window_ends, window_starts, windowed
 from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry, common_unit
 
@@ -48,6 +48,7 @@ class Park:
     industry: Mapping[str, str] = field(default_factory=dict)  # enterprise -> industry
     # enterprise -> the unit of its output; None when its production sensors differ
     output_units: Mapping[str, str | None] = field(default_factory=dict)
+    pro_rata: bool = False  # interval use spread over windows by time (methods.interval_boundary)
 
     @property
     def output_unit(self) -> str | None:
@@ -96,16 +97,23 @@ class Park:
             dict(park.target_variants),
             {e.id: e.industry for e in park.enterprises},
             registry.output_units(park_id),
+            config.methods.interval_boundary == "pro_rata",
         )
 
 
-def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) -> pl.DataFrame:
-    """Per enterprise and window: carrier totals, readings counted, data-quality flags OR-ed."""
+def _use(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) -> pl.DataFrame:
+    """Interval use per sensor and window (``meters.windowed``), by the park's boundary rule."""
     use = counter_use(
         readings,
         park.meters.select("sensor", "multiplier", "rollover", "max_per_ms"),
         max_gap_ms=max_gap_ms,
     )
+    return windowed(use, window=window, tz=park.tz, pro_rata=park.pro_rata)
+
+
+def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) -> pl.DataFrame:
+    """Per enterprise and window: carrier totals, readings counted, data-quality flags OR-ed."""
+    use = _use(readings, park, window=window, max_gap_ms=max_gap_ms)
     # The Enum's codes follow park.meters' rows: look each reading's enterprise, column
     # and scale up by code (numpy gathers), then one group-by: no join, no pivot.
     meters = park.meters
@@ -116,18 +124,19 @@ def totals(readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int) 
     scaled = use["use"].to_numpy() * meters["scale"].to_numpy()[codes]
     column = col_code[codes]
     # One int64 key per (window, enterprise): window starts are whole minutes everywhere.
-    starts = window_starts(use["ts"], window=window, tz=park.tz).to_numpy()
+    starts = use["window"].to_numpy()
     key = (starts // 60_000) * len(enterprises) + ent_code[codes]
     frame = pl.DataFrame(
         {
             "key": key,
             **{c: np.where(column == i, scaled, 0.0) for i, c in enumerate(COLUMNS)},
             "flag": use["flag"],
+            "reading": use["reading"],
         }
     )
     out = frame.group_by("key").agg(
         *[pl.col(c).sum() for c in COLUMNS],
-        readings=pl.len(),
+        readings=pl.col("reading").sum(),
         flags=pl.col("flag").bitwise_or(),
     )
     keys = out["key"].to_numpy()
@@ -142,14 +151,9 @@ def sensor_totals(
     readings: pl.DataFrame, park: Park, *, window: str, max_gap_ms: int
 ) -> pl.DataFrame:
     """Per sensor and window: its use in physical units (after multiplier), readings, flags."""
-    use = counter_use(
-        readings,
-        park.meters.select("sensor", "multiplier", "rollover", "max_per_ms"),
-        max_gap_ms=max_gap_ms,
-    )
-    use = use.with_columns(window=window_starts(use["ts"], window=window, tz=park.tz))
+    use = _use(readings, park, window=window, max_gap_ms=max_gap_ms)
     out = use.group_by("sensor", "window").agg(
-        pl.col("use").sum(), readings=pl.len(), flags=pl.col("flag").bitwise_or()
+        pl.col("use").sum(), readings=pl.col("reading").sum(), flags=pl.col("flag").bitwise_or()
     )
     meta = park.meters.select("sensor", "enterprise", "kind", "column")
     return out.with_columns(pl.col("sensor").cast(pl.Utf8)).join(meta, on="sensor")

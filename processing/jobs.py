@@ -85,7 +85,9 @@ class Jobs:
         """KPIs of every ``window`` starting in [start, end), from the stored readings."""
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         # each meter's last reading before the lookback too: gaps keep their delta
-        readings = self.reads.counters_from(lo - self._lookback_ms, hi)
+        readings = self.reads.counters_from(
+            lo - self._lookback_ms, hi, first_after=self.park.pro_rata
+        )
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
         sensors = sensor_totals(

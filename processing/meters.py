@@ -39,11 +39,13 @@ __all__ = [
     "WINDOWS",
     "Flag",
     "counter_use",
+    "spanned",
     "time_weighted_mean",
     "window_end",
     "window_ends",
     "window_start",
     "window_starts",
+    "windowed",
 ]
 
 
@@ -117,9 +119,81 @@ def counter_use(readings: pl.DataFrame, meters: pl.DataFrame, *, max_gap_ms: int
     return frame.select(
         "sensor",
         "ts",
+        "prev_ts",
         use=delta * pl.col("multiplier").fill_null(1.0),
         flag=flag.cast(pl.Int32),
     )
+
+
+# Windows of one length everywhere (local offsets are whole quarter-hours): their starts
+# step by this much; days and months are walked window by window.
+_UNIFORM_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000}
+
+
+def windowed(use: pl.DataFrame, *, window: str, tz: str, pro_rata: bool) -> pl.DataFrame:
+    """Interval use (from :func:`counter_use`) to windows: ``sensor, window, use, flag,
+    reading`` (1 on the row that counts a reading in the window its timestamp is in).
+
+    By default (``pro_rata`` false) an interval's use goes to the window of its later
+    reading. Pro rata, the use of an interval [prev_ts, ts) is spread over the windows it
+    overlaps in proportion to time, so a day holds what was metered between its two
+    midnights (interpolated where no reading falls on them); readings are still counted
+    in their own windows.
+    """
+    own = window_starts(use["ts"], window=window, tz=tz)
+    if not pro_rata:
+        return use.select("sensor", window=own, use="use", flag="flag", reading=pl.lit(1))
+    has_prev = use["prev_ts"].is_not_null() & (use["ts"] > use["prev_ts"])
+    first = window_starts(use["prev_ts"].fill_null(use["ts"]), window=window, tz=tz)
+    last = window_starts(use["ts"] - 1, window=window, tz=tz)
+    frame = use.with_columns(own=own, first=first, last=last, has_prev=has_prev)
+    inside = ~pl.col("has_prev") | (
+        (pl.col("first") == pl.col("own")) & (pl.col("last") == pl.col("own"))
+    )
+    simple = frame.filter(inside).select(
+        "sensor", window="own", use="use", flag="flag", reading=pl.lit(1)
+    )
+    spread = frame.filter(~inside)
+    if spread.height == 0:
+        return simple
+    counted = spread.select(
+        "sensor", window="own", use=pl.lit(0.0), flag=pl.lit(0, dtype=pl.Int32), reading=pl.lit(1)
+    )
+    pieces = _pieces(spread, window=window, tz=tz)
+    length = pl.col("ts") - pl.col("prev_ts")
+    overlap = pl.min_horizontal("ts", "end") - pl.max_horizontal("prev_ts", "window")
+    pieces = pieces.filter(overlap > 0).select(
+        "sensor", "window", use=pl.col("use") * overlap / length, flag="flag", reading=pl.lit(0)
+    )
+    return pl.concat([simple, counted, pieces], how="vertical_relaxed")
+
+
+def spanned(lo: pl.Series, hi: pl.Series, *, window: str, tz: str) -> pl.Series:
+    """The starts of every ``window`` from the one holding each ``lo`` to the one holding
+    its ``hi`` (``hi`` >= ``lo``), once each."""
+    frame = pl.DataFrame(
+        {
+            "first": window_starts(lo, window=window, tz=tz),
+            "last": window_starts(hi, window=window, tz=tz),
+        }
+    )
+    return _pieces(frame, window=window, tz=tz)["window"].unique()
+
+
+def _pieces(spread: pl.DataFrame, *, window: str, tz: str) -> pl.DataFrame:
+    """Each interval of ``spread`` once per window it overlaps, with ``window`` and ``end``."""
+    if window in _UNIFORM_MS:
+        size = _UNIFORM_MS[window]
+        out = spread.with_columns(
+            window=pl.int_ranges("first", pl.col("last") + size, size, dtype=pl.Int64)
+        ).explode("window")
+        return out.with_columns(end=pl.col("window") + size)
+    parts, cur = [], spread.with_columns(window=pl.col("first"))
+    while cur.height:
+        cur = cur.with_columns(end=window_ends(cur["window"], window=window, tz=tz))
+        parts.append(cur)
+        cur = cur.filter(pl.col("end") <= pl.col("last")).with_columns(window=pl.col("end"))
+    return pl.concat(parts)
 
 
 def _steps(frame: pl.DataFrame) -> pl.DataFrame:

@@ -56,15 +56,24 @@ class StoreReads:
     def last_before(self, lo_ms: int, *, search_days: int = 7) -> pl.DataFrame:
         """Each meter's last counter reading before ``lo_ms`` (searching ``search_days``
         back): the start of its first interval, however long the gap before ``lo_ms``."""
+        return self._edge("last", lo_ms - search_days * 86_400_000, lo_ms)
+
+    def first_after(self, hi_ms: int, *, search_days: int = 7) -> pl.DataFrame:
+        """Each meter's first counter reading at or after ``hi_ms`` (searching
+        ``search_days`` on): pro rata, the end of the interval that reaches back into the
+        last window before ``hi_ms``."""
+        return self._edge("first", hi_ms, hi_ms + search_days * 86_400_000)
+
+    def _edge(self, aggregate: Aggregate, lo_ms: int, hi_ms: int) -> pl.DataFrame:
         rows: list[tuple[str, int, float]] = []
         for kind, fld in self.counter_kinds().items():
             query = Select(
                 kind,
                 [fld],
-                aggregate="last",
+                aggregate=aggregate,
                 tags={"park": self.park.id},
-                start=utc(lo_ms - search_days * 86_400_000),
-                end=utc(lo_ms),
+                start=utc(lo_ms),
+                end=utc(hi_ms),
                 group_by_tags=["sensor"],
             )
             for s in self.store.query(query.to_influxql()):
@@ -72,9 +81,15 @@ class StoreReads:
                          if v[1] is not None]  # fmt: skip
         return pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
 
-    def counters_from(self, lo_ms: int, hi_ms: int | None = None) -> pl.DataFrame:
-        """The counter readings in [lo, hi) and each meter's last one before ``lo``."""
-        return pl.concat([self.last_before(lo_ms), self.counter_readings(lo_ms, hi_ms)])
+    def counters_from(
+        self, lo_ms: int, hi_ms: int | None = None, *, first_after: bool = False
+    ) -> pl.DataFrame:
+        """The counter readings in [lo, hi), each meter's last one before ``lo`` and, with
+        ``first_after`` (pro rata), its first one at or after ``hi``."""
+        parts = [self.last_before(lo_ms), self.counter_readings(lo_ms, hi_ms)]
+        if first_after and hi_ms is not None:
+            parts.append(self.first_after(hi_ms))
+        return pl.concat(parts)
 
     def newest_counter_ms(self) -> int | None:
         """The time of the newest stored counter reading of the park, if any."""

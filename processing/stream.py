@@ -254,8 +254,38 @@ class StreamProcessor:
                 self.stats.too_late += late.height
                 new = new.filter(pl.col("ts") >= horizon)
         self.book.note(new["ts"])
+        self._note_neighbours(new)
         self._buffer = pl.concat([self._buffer, new])
         self.watermark_ms = max(self.watermark_ms or newest, newest)
+
+    def _note_neighbours(self, new: pl.DataFrame) -> None:
+        """The windows a new reading changes besides its own: the next reading's, when it
+        came late between two (that one's interval got shorter); pro rata, every window
+        the intervals before and after it span."""
+        if new.height == 0:
+            return
+        known = self._buffer.select("sensor", "ts", new=pl.lit(False))
+        merged = (
+            pl.concat([known, new.select("sensor", "ts", new=pl.lit(True))])
+            .unique(subset=["sensor", "ts"], keep="last")
+            .sort("sensor", "ts")
+        )
+        same_prev = pl.col("sensor") == pl.col("sensor").shift(1)
+        same_next = pl.col("sensor") == pl.col("sensor").shift(-1)
+        merged = merged.with_columns(
+            prev=pl.when(same_prev).then(pl.col("ts").shift(1)),
+            next=pl.when(same_next).then(pl.col("ts").shift(-1)),
+        ).filter("new")
+        if self.park.pro_rata:
+            spans = merged.select(
+                lo=pl.col("prev").fill_null(pl.col("ts")),
+                hi=pl.max_horizontal((pl.col("next") - 1).fill_null(pl.col("ts")), "ts"),
+            )
+            self.book.note_spans(spans["lo"], spans["hi"])
+        else:
+            later = merged["next"].drop_nulls()
+            if later.len():
+                self.book.note(later)
 
     def _compute(self, window: str, starts: list[int]) -> None:
         lo = min(starts) - self._lookback_ms
@@ -270,6 +300,11 @@ class StreamProcessor:
         if older.height:
             last = older.group_by("sensor").agg(pl.all().sort_by("ts").last())
             readings = pl.concat([last.select(readings.columns), readings])
+        if self.park.pro_rata:  # the interval that ends after the last window reaches into it
+            later = self._buffer.filter(pl.col("ts") >= hi)
+            if later.height:
+                after = later.group_by("sensor").agg(pl.all().sort_by("ts").first())
+                readings = pl.concat([readings, after.select(readings.columns)])
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter(pl.col("window").is_in(starts))
         sensors = sensor_totals(readings, self.park, window=window, max_gap_ms=self._max_gap_ms)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from processing.meters import window_ends, window_starts
+from processing.meters import spanned, window_ends, window_starts
 
 
 class WindowBook:
@@ -22,9 +22,18 @@ class WindowBook:
     def note(self, ts: pl.Series) -> None:
         """Readings at ``ts`` arrived: their windows open, or become dirty if written."""
         for window in self.windows:
-            starts = set(window_starts(ts, window=window, tz=self.tz).unique())
-            self.dirty[window] |= starts & self.done[window]
-            self.open[window] |= starts - self.done[window]
+            self._mark(window, set(window_starts(ts, window=window, tz=self.tz).unique()))
+
+    def note_spans(self, lo: pl.Series, hi: pl.Series) -> None:
+        """Readings changed the use of the intervals [lo, hi]: every window they touch
+        opens, or becomes dirty if written (a late reading between two others changes the
+        next one's interval; pro rata, an interval reaches into every window it spans)."""
+        for window in self.windows:
+            self._mark(window, set(spanned(lo, hi, window=window, tz=self.tz).to_list()))
+
+    def _mark(self, window: str, starts: set[int]) -> None:
+        self.dirty[window] |= starts & self.done[window]
+        self.open[window] |= starts - self.done[window]
 
     def close(self, watermark_ms: int) -> None:
         """Open windows the watermark has passed become dirty (only the open ones are

@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from processing.meters import Flag, counter_use, time_weighted_mean, window_end, window_start
+from processing.meters import (
+    Flag,
+    counter_use,
+    time_weighted_mean,
+    window_end,
+    window_start,
+    windowed,
+)
 
 TZ = "Asia/Shanghai"
 MIN = 60_000
@@ -194,3 +201,61 @@ def test_an_unrated_meter_still_excludes_a_glitch_zero() -> None:
         (0, 0.0, int(Flag.FIRST)),
         (2 * MIN, 40.0, int(Flag.OUTLIER)),
     ]
+
+
+DAY = 86_400_000
+
+
+def _days(readings: list[tuple[int, float]], *, pro_rata: bool, window: str = "1d") -> dict:
+    frame = pl.DataFrame(
+        {"sensor": ["m"] * len(readings), "ts": [t for t, _ in readings],
+         "value": [v for _, v in readings]}
+    )  # fmt: skip
+    use = windowed(counter_use(frame, METERS, max_gap_ms=5 * MIN), window=window, tz=TZ,
+                   pro_rata=pro_rata)  # fmt: skip
+    out = use.group_by("window").agg(pl.col("use").sum(), pl.col("reading").sum())
+    return {r["window"]: (round(r["use"], 6), r["reading"]) for r in out.to_dicts()}
+
+
+def test_pro_rata_days_are_the_midnight_to_midnight_register_difference() -> None:
+    """15-minute utility data with the daily freeze at 00:00, x80: the register goes up
+    0.25 a quarter-hour, 0.5 from 20:00, so 28.00 a day: 1,000.00 at 00:00 on the 2nd,
+    1,028.00 on the 3rd, 1,056.00 on the 4th. Pro rata, each day holds 28 x 80 = 2,240
+    kWh, its midnight-to-midnight register difference; by the later reading the
+    23:45-00:00 quarter (0.5 x 80 = 40 kWh) lands on the next day, whose window holds
+    its 00:00 reading: the 2nd gets 2,200 and the 4th 40."""
+    readings, value = [], 1_000.0
+    for q in range(2 * 96 + 1):
+        readings.append((T0 + q * 15 * MIN, round(value, 6)))
+        value += 0.5 if (q % 96) >= 80 else 0.25
+    assert readings[96][1] == 1_028.0 and readings[192][1] == 1_056.0
+    pro = _days(readings, pro_rata=True)
+    later = _days(readings, pro_rata=False)
+    assert pro[T0][0] == 2_240 and pro[T0 + DAY][0] == 2_240
+    assert later[T0][0] == 2_200 and later[T0 + DAY][0] == 2_240
+    assert later[T0 + 2 * DAY][0] == 40  # the 4th's window holds the 3rd's last quarter
+    assert sum(u for u, _ in pro.values()) == sum(u for u, _ in later.values())
+    # Every reading is counted once, in the day its timestamp is in.
+    assert {w: n for w, (_, n) in pro.items()} == {T0: 96, T0 + DAY: 96, T0 + 2 * DAY: 1}
+
+
+def test_pro_rata_interpolates_midnight_and_spreads_a_gap_by_time() -> None:
+    """Readings at 23:50 and 00:10 (+2.0 x 80 = 160 kWh): 10 of the interval's 20
+    minutes are before midnight, so 80 kWh go to each day. A 3-hour gap (00:10 to 03:10, +3.0 = 240 kWh) is spread 50/60/60/60/10 minutes over the
+    hours it spans, flagged as a gap in each."""
+    readings = [(T0 - 10 * MIN, 50.0), (T0 + 10 * MIN, 52.0), (T0 + 190 * MIN, 55.0)]
+    days = _days(readings, pro_rata=True)
+    assert days[T0 - DAY][0] == 80 and days[T0][0] == 80 + 240
+    frame = pl.DataFrame({"sensor": ["m"] * 3, "ts": [t for t, _ in readings],
+                          "value": [v for _, v in readings]})  # fmt: skip
+    hours = windowed(counter_use(frame, METERS, max_gap_ms=5 * MIN), window="1h", tz=TZ,
+                     pro_rata=True)  # fmt: skip
+    gap = (
+        hours.filter(pl.col("window") >= T0)
+        .group_by("window")
+        .agg(pl.col("use").sum(), pl.col("flag").bitwise_or())
+        .sort("window")
+    )
+    assert gap["use"].to_list() == pytest.approx([80 + 240 * 50 / 180, 80, 80, 240 * 10 / 180])
+    assert [w - T0 for w in gap["window"]] == [0, 3_600_000, 7_200_000, 10_800_000]
+    assert all(f & Flag.GAP for f in gap["flag"].to_list()[1:])

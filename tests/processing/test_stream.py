@@ -13,6 +13,7 @@ import pytest
 
 from processing.config import ProcessingConfig, coefficients, load_factor_set
 from processing.engine import Park, kpis
+from processing.jobs import Jobs
 from processing.stream import StreamProcessor
 from simulators import recording
 from simulators.player import play
@@ -90,13 +91,14 @@ class KpiListener:
 
 
 def _processor(
-    settings: Settings, park: Registry, store: Influx1Store, name: str
-) -> StreamProcessor:
+    settings: Settings, park: Registry, store: Influx1Store, name: str,
+    config: ProcessingConfig = CONFIG,
+) -> StreamProcessor:  # fmt: skip
     processor = StreamProcessor(
         mqtt=settings.mqtt,
         registry=park,
         park_id="tianfu-np",
-        config=CONFIG,
+        config=config,
         coefficients=COEF,
         store=store,
         clock=SystemClock(),
@@ -172,6 +174,9 @@ def test_streamed_kpis_equal_the_roll_up_and_late_data_rewrites_them(
         before_minute = _stored(store, "1m").filter(
             (pl.col("scope") == "e04-cannery") & (pl.col("window") == late_ts)
         )
+        before_next = _stored(store, "1m").filter(
+            (pl.col("scope") == "e04-cannery") & (pl.col("window") == late_ts + 60_000)
+        )
         before_hour = _stored(store, "1h").filter(
             (pl.col("scope") == "e04-cannery") & (pl.col("window") == first_hour)
         )
@@ -197,9 +202,17 @@ def test_streamed_kpis_equal_the_roll_up_and_late_data_rewrites_them(
         )
         assert after_hour["readings"].item() == before_hour["readings"].item() + 1
         assert after_minute["grid_kwh"].item() > before_minute["grid_kwh"].item()
+        # The next minute's reading now starts its interval at the late one: it shrinks.
+        after_next = _stored(store, "1m").filter(
+            (pl.col("scope") == "e04-cannery") & (pl.col("window") == late_ts + 60_000)
+        )
+        assert after_next["grid_kwh"].item() < before_next["grid_kwh"].item()
+        assert after_next["grid_kwh"].item() + after_minute["grid_kwh"].item() == pytest.approx(
+            before_next["grid_kwh"].item() + before_minute["grid_kwh"].item()
+        )
         assert (
-            processor.stats.windows_recomputed == 3
-        )  # its 1m, 15m and 1h windows; the day is open
+            processor.stats.windows_recomputed == 4
+        )  # its 1m, 15m and 1h windows and the next reading's minute; the day is open
     finally:
         processor.stop()
         listener.close()
@@ -255,3 +268,65 @@ def test_a_restarted_processor_rebuilds_from_the_store_and_carries_on(
         assert b["energy_tce"].to_list() == pytest.approx(a["energy_tce"].to_list(), rel=1e-12)
     finally:
         restarted.stop()
+
+
+PRO_RATA = CONFIG.model_copy(
+    update={"methods": CONFIG.methods.model_copy(update={"interval_boundary": "pro_rata"})}
+)
+
+
+def test_pro_rata_streams_what_the_roll_up_and_the_engine_give_and_a_late_boundary_reading_revises_both_hours(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    make_collector: CollectorFactory,
+) -> None:
+    """Pro rata, an interval that crosses an hour is shared by both hours by time. The
+    stream (which needs each meter's first reading after an hour to close it), the
+    scheduled roll-up from the store and the engine on the same readings agree; a
+    reading held back at 09:00 sharp (it splits 08:59-09:01 between 8 and 9 o'clock)
+    revises both hours when it arrives, to what they would have been on time."""
+    messages = _messages(park, settings.mqtt.topic_root, 2 + 5 / 60)  # 08:00 to 10:04
+    topic = f"{settings.mqtt.topic_root}/tianfu-np/e04-cannery/electricity/e04-grid-1"
+    nine = int((START + timedelta(hours=1)).timestamp() * 1000)
+    held = next(m for m in messages if m.topic == topic and orjson.loads(m.payload)["ts"] == nine)
+    collector = make_collector(settings)
+    listener = KpiListener(settings)
+    processor = _processor(settings, park, store, "pro", PRO_RATA)
+    hours = [nine - 3_600_000, nine]
+    try:
+        play((m for m in messages if m is not held), publisher.publish, clock=SystemClock(),
+             speed=None)  # fmt: skip
+        expected = sum(1 for m in messages if m.topic.split("/")[3] in COUNTERS) - 1
+        wait_until(lambda: processor.stats.readings >= expected, 30, "every counter reading")
+        wait_until(lambda: collector.stats.stored_readings >= len(messages) - 1, 60, "stored")
+        wait_until(lambda: _stored(store, "1h").filter(pl.col("window") == nine).height == 13,
+                   30, "9 o'clock streamed")  # fmt: skip
+        wait_until(lambda: listener.find(scope="e04-cannery", window="1h", start_ms=nine), 10)
+        publisher.publish(held.topic, held.payload)
+        for hour in hours:  # its interval before and the one after both change
+            wait_until(
+                lambda h=hour: any(m["revision"] >= 1 for m in listener.find(
+                    scope="e04-cannery", window="1h", start_ms=h)),
+                10, f"hour {hour} revised",
+            )  # fmt: skip
+        wait_until(lambda: collector.stats.stored_readings >= len(messages), 30, "held stored")
+    finally:
+        processor.stop()
+        listener.close()
+    engine = kpis(_rows(messages), Park.from_registry(park, "tianfu-np", PRO_RATA), PRO_RATA,
+                  COEF, window="1h").filter(pl.col("window").is_in(hours)).sort("scope", "window")  # fmt: skip
+    streamed = _stored(store, "1h").filter(pl.col("window").is_in(hours)).sort("scope", "window")
+    assert streamed.height == engine.height == 26
+    assert streamed["energy_tce"].to_list() == pytest.approx(
+        engine["energy_tce"].to_list(), rel=1e-9
+    )
+    later = kpis(_rows(messages), Park.from_registry(park, "tianfu-np", CONFIG), CONFIG, COEF,
+                 window="1h").filter(pl.col("window").is_in(hours)).sort("scope", "window")  # fmt: skip
+    assert later["energy_tce"].to_list() != pytest.approx(engine["energy_tce"].to_list())
+    jobs = Jobs(registry=park, park_id="tianfu-np", config=PRO_RATA, coefficients=COEF,
+                store=store, clock=SystemClock())  # fmt: skip
+    jobs.rollup("1h", START, START + timedelta(hours=2))
+    rolled = _stored(store, "1h").filter(pl.col("window").is_in(hours)).sort("scope", "window")
+    assert rolled["energy_tce"].to_list() == pytest.approx(engine["energy_tce"].to_list(), rel=1e-9)
