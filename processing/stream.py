@@ -107,6 +107,7 @@ class StreamProcessor:
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, int, float]] = []
         self._buffer = pl.DataFrame(schema=_SCHEMA)
+        self._newest = pl.DataFrame(schema={"sensor": pl.Utf8, "ts": pl.Int64})  # per sensor
         self.watermark_ms: int | None = None
         self.book = WindowBook(WINDOWS, tz=self.park.tz)
         self._revisions: Counter[tuple[str, str, int]] = Counter()
@@ -264,9 +265,19 @@ class StreamProcessor:
         the intervals before and after it span."""
         if new.height == 0:
             return
-        known = self._buffer.select("sensor", "ts", new=pl.lit(False))
+        batch = new.select("sensor", "ts")
+        known = self._newest.join(batch.select("sensor").unique(), on="sensor")
+        self._newest = pl.concat([self._newest, batch]).group_by("sensor").agg(pl.col("ts").max())
+        late = batch.join(known, on="sensor", suffix="_known").filter(
+            pl.col("ts") < pl.col("ts_known")
+        )
+        # In order (the usual case) each meter's newest buffered reading is all that can
+        # neighbour the batch; a late reading needs the buffer around it.
+        around = self._buffer.select("sensor", "ts") if late.height else known
         merged = (
-            pl.concat([known, new.select("sensor", "ts", new=pl.lit(True))])
+            pl.concat(
+                [around.with_columns(new=pl.lit(False)), batch.with_columns(new=pl.lit(True))]
+            )
             .unique(subset=["sensor", "ts"], keep="last")
             .sort("sensor", "ts")
         )
