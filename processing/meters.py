@@ -159,13 +159,19 @@ def windowed(use: pl.DataFrame, *, window: str, tz: str, pro_rata: bool) -> pl.D
     counted = spread.select(
         "sensor", window="own", use=pl.lit(0.0), flag=pl.lit(0, dtype=pl.Int32), reading=pl.lit(1)
     )
-    pieces = _pieces(spread, window=window, tz=tz)
+    # Within one window that is not the reading's own (it ends on the boundary): moved
+    # whole; across windows: cut by time.
+    one = pl.col("first") == pl.col("last")
+    moved = spread.filter(one).select(
+        "sensor", window="first", use="use", flag="flag", reading=pl.lit(0)
+    )
+    pieces = _pieces(spread.filter(~one), window=window, tz=tz)
     length = pl.col("ts") - pl.col("prev_ts")
     overlap = pl.min_horizontal("ts", "end") - pl.max_horizontal("prev_ts", "window")
     pieces = pieces.filter(overlap > 0).select(
         "sensor", "window", use=pl.col("use") * overlap / length, flag="flag", reading=pl.lit(0)
     )
-    return pl.concat([simple, counted, pieces], how="vertical_relaxed")
+    return pl.concat([simple, counted, moved, pieces], how="vertical_relaxed")
 
 
 def spanned(lo: pl.Series, hi: pl.Series, *, window: str, tz: str) -> pl.Series:
@@ -188,6 +194,8 @@ def _pieces(spread: pl.DataFrame, *, window: str, tz: str) -> pl.DataFrame:
             window=pl.int_ranges("first", pl.col("last") + size, size, dtype=pl.Int64)
         ).explode("window")
         return out.with_columns(end=pl.col("window") + size)
+    if spread.height == 0:
+        return spread.with_columns(window=pl.col("first"), end=pl.col("last"))
     parts, cur = [], spread.with_columns(window=pl.col("first"))
     while cur.height:
         cur = cur.with_columns(end=window_ends(cur["window"], window=window, tz=tz))
