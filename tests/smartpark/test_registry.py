@@ -165,3 +165,16 @@ def test_a_broken_file_reports_duplicates_and_unknown_kinds_with_everything_else
     for expected in ("timezone", "multiplier", "'Bad Id'", "already used in park",
                      "unknown kind 'electrcity'"):  # fmt: skip
         assert expected in text, expected
+
+
+def test_stack_limits_without_their_reference_o2_are_refused() -> None:
+    """No silent 3.5 %: a coal boiler's 9 % read as a gas boiler's would overstate its
+    NOx 1.46 times (21 - 3.5) / (21 - 9)."""
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    stack = next(s for e in doc["parks"][0]["enterprises"] for s in e["sensors"] if s.get("limits"))
+    del stack["ref_o2_pct"]
+    _registry, problems = registry_mod.parse(doc)
+    assert any(
+        f"{stack['id']}" in p and "limits need the reference O2 they are stated at" in p
+        for p in problems
+    ), problems
