@@ -260,9 +260,7 @@ class StreamProcessor:
         self.watermark_ms = max(self.watermark_ms or newest, newest)
 
     def _note_neighbours(self, new: pl.DataFrame) -> None:
-        """The windows a new reading changes besides its own: the next reading's, when it
-        came late between two (that one's interval got shorter); pro rata, every window
-        the intervals before and after it span."""
+        """Mark the windows a new reading changes besides its own (see ``note_changes``)."""
         if new.height == 0:
             return
         batch = new.select("sensor", "ts")
@@ -274,29 +272,7 @@ class StreamProcessor:
         # In order (the usual case) each meter's newest buffered reading is all that can
         # neighbour the batch; a late reading needs the buffer around it.
         around = self._buffer.select("sensor", "ts") if late.height else known
-        merged = (
-            pl.concat(
-                [around.with_columns(new=pl.lit(False)), batch.with_columns(new=pl.lit(True))]
-            )
-            .unique(subset=["sensor", "ts"], keep="last")
-            .sort("sensor", "ts")
-        )
-        same_prev = pl.col("sensor") == pl.col("sensor").shift(1)
-        same_next = pl.col("sensor") == pl.col("sensor").shift(-1)
-        merged = merged.with_columns(
-            prev=pl.when(same_prev).then(pl.col("ts").shift(1)),
-            next=pl.when(same_next).then(pl.col("ts").shift(-1)),
-        ).filter("new")
-        if self.park.pro_rata:
-            spans = merged.select(
-                lo=pl.col("prev").fill_null(pl.col("ts")),
-                hi=pl.max_horizontal((pl.col("next") - 1).fill_null(pl.col("ts")), "ts"),
-            )
-            self.book.note_spans(spans["lo"], spans["hi"])
-        else:
-            later = merged["next"].drop_nulls()
-            if later.len():
-                self.book.note(later)
+        self.book.note_changes(around, batch, pro_rata=self.park.pro_rata)
 
     def _compute(self, window: str, starts: list[int]) -> None:
         lo = min(starts) - self._lookback_ms

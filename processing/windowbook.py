@@ -31,6 +31,33 @@ class WindowBook:
         for window in self.windows:
             self._mark(window, set(spanned(lo, hi, window=window, tz=self.tz).to_list()))
 
+    def note_changes(self, known: pl.DataFrame, new: pl.DataFrame, *, pro_rata: bool) -> None:
+        """New readings (sensor, ts) among ``known`` ones change more than their own
+        windows: a reading that came late between two shortens the next one's interval,
+        so that reading's window changes too; pro rata, every window the intervals before
+        and after a new reading span."""
+        merged = (
+            pl.concat([known.with_columns(new=pl.lit(False)), new.with_columns(new=pl.lit(True))])
+            .unique(subset=["sensor", "ts"], keep="last")
+            .sort("sensor", "ts")
+        )
+        same_prev = pl.col("sensor") == pl.col("sensor").shift(1)
+        same_next = pl.col("sensor") == pl.col("sensor").shift(-1)
+        merged = merged.with_columns(
+            prev=pl.when(same_prev).then(pl.col("ts").shift(1)),
+            next=pl.when(same_next).then(pl.col("ts").shift(-1)),
+        ).filter("new")
+        if pro_rata:
+            spans = merged.select(
+                lo=pl.col("prev").fill_null(pl.col("ts")),
+                hi=pl.max_horizontal((pl.col("next") - 1).fill_null(pl.col("ts")), "ts"),
+            )
+            self.note_spans(spans["lo"], spans["hi"])
+        else:
+            later = merged["next"].drop_nulls()
+            if later.len():
+                self.note(later)
+
     def _mark(self, window: str, starts: set[int]) -> None:
         self.dirty[window] |= starts & self.done[window]
         self.open[window] |= starts - self.done[window]

@@ -62,3 +62,32 @@ def test_window_book_takes_windows_before_the_progress_as_written() -> None:
     book.assume_written({"1m": T0 + 3 * 60_000}, T0)
     book.close(T0 + 10 * 60_000)
     assert book.dirty["1m"] == {T0 + 3 * 60_000, T0 + 4 * 60_000}
+
+
+def _readings(*ts: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"sensor": ["m"] * len(ts), "ts": list(ts)}, schema={"sensor": pl.Utf8, "ts": pl.Int64}
+    )
+
+
+def test_a_late_reading_dirties_the_next_readings_window_and_pro_rata_every_window_spanned() -> (
+    None
+):
+    """Readings at 00:00:30 and 00:03:30 written (by the later reading, the second's
+    minute holds all 3 minutes between them); one arrives late at 00:01:30. Besides its
+    own minute (``note``), the window of 00:03:30 changes: its interval now starts at
+    00:01:30. Pro rata, every minute its two intervals span, 00:00 to 00:03."""
+    minute = 60_000
+    known = _readings(T0 + 30_000, T0 + 3 * minute + 30_000)
+    cases = (  # (pro rata, dirty: written and changed, open: changed, never written)
+        (False, {T0 + 3 * minute}, set()),
+        (True, {T0, T0 + 3 * minute}, {T0 + minute, T0 + 2 * minute}),
+    )
+    for pro_rata, dirty, still_open in cases:
+        book = WindowBook(("1m",), tz="UTC")
+        book.note(known["ts"])
+        book.close(T0 + 4 * minute)
+        book.written("1m", [T0, T0 + 3 * minute])
+        book.note_changes(known, _readings(T0 + 90_000), pro_rata=pro_rata)
+        assert book.dirty["1m"] == dirty
+        assert book.open["1m"] == still_open
