@@ -16,6 +16,7 @@ from smartpark import registry as registry_mod
 from smartpark.clock import Clock, SystemClock
 from smartpark.errors import ConfigError
 from smartpark.httpserver import FlatMetrics, StatusServer, status_server
+from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store import open_store
@@ -46,12 +47,35 @@ def choose_park(registry: Registry, park: str | None) -> str:
     return park
 
 
+def unknown_enterprises(cfg: ProcessingConfig, registry: Registry, park_id: str) -> list[str]:
+    """Where the configuration names an enterprise the park does not have: its contract,
+    declaration, quota or budget would otherwise never apply, and nobody would know."""
+    named = [
+        *((f"green_power[{i}]", g.enterprise) for i, g in enumerate(cfg.green_power)),
+        *((f"pv_certificates_sold[{i}]", g.enterprise)
+          for i, g in enumerate(cfg.pv_certificates_sold)),
+        *((f"declared[{i}]", d.enterprise) for i, d in enumerate(cfg.declared)),
+        *(("feedstock", e) for e in cfg.feedstock),
+        *(("quotas_tce_month", e) for e in cfg.quotas_tce_month),
+        *(("carbon_budgets.t_month", e) for e in cfg.carbon_budgets.t_month),
+    ]  # fmt: skip
+    known = {e.id for e in registry.parks[park_id].enterprises} | {PARK_SCOPE}
+    return [
+        f"{where}: {enterprise!r} is not an enterprise of park {park_id!r}"
+        for where, enterprise in named
+        if enterprise not in known
+    ]
+
+
 def load(settings: Settings) -> ParkSetup:
     """Registry, park, configuration and coefficients; ``ConfigError`` on any problem."""
     registry = registry_mod.load(settings.ingest.registry)
     park_id = choose_park(registry, settings.processing.park)
     path = settings.processing.config
     cfg = config_mod.load(path)
+    unknown = unknown_enterprises(cfg, registry, park_id)
+    if unknown:
+        raise ConfigError(f"{path}: names enterprises the registry does not have", unknown)
     coefficients = config_mod.coefficients(cfg, config_mod.load_factor_set(cfg.factors))
     return ParkSetup(registry, park_id, cfg, coefficients, path)
 

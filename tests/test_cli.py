@@ -315,6 +315,26 @@ def test_process_check_refuses_a_mu_average_the_monthly_job_would_refuse(tmp_pat
     assert "muju: no benchmark for:" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_process_check_lists_every_enterprise_the_registry_does_not_have(tmp_path: Path) -> None:
+    """A typo in an enterprise id would make its quota, budget or contract never apply."""
+    config = tmp_path / "processing.yaml"
+    config.write_text(
+        "green_power: [{enterprise: e08-anod, month: '2026-11', kwh: 1000}]\n"
+        "quotas_tce_month: {e09-anode: 1350, e99-gone: 10}\n"
+        "carbon_budgets: {t_month: {_park: 6000, e98-gone: 5}}\n"
+        "declared: [{enterprise: _park, year: 2026, added_value_cny: 1.0e9}]\n"
+    )
+    result = _smartpark("process", "--check", "--config", str(config))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for line in (
+        "green_power[0]: 'e08-anod' is not an enterprise of park 'tianfu-np'",
+        "quotas_tce_month: 'e99-gone' is not an enterprise of park 'tianfu-np'",
+        "carbon_budgets.t_month: 'e98-gone' is not an enterprise of park 'tianfu-np'",
+    ):
+        assert line in result.stderr, result.stderr
+    assert "e09-anode" not in result.stderr and "_park" not in result.stderr
+
+
 def test_a_shipped_scenario_can_be_named(tmp_path: Path) -> None:
     out = tmp_path / "nw.jsonl"
     result = _smartpark("simulate", "generate", "normal-week", "--out", str(out), "--days", "0.01")
