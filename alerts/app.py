@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerts import rules
-from alerts.rules import AlertConfig, Email
+from alerts.rules import AlertConfig, CarbonBudgetForecastRule, Email, QuotaForecastRule
 from alerts.service import AlertService
 from smartpark import registry as registry_mod
 from smartpark.clock import Clock, SystemClock
@@ -36,7 +36,11 @@ def problems(config: AlertConfig, registry: Registry, settings: Settings) -> lis
             found += [
                 f"{where}.{name}: {v!r} is not in the registry" for v in given if v not in known
             ]
-        limits = getattr(rule, "quotas_tce_month", None) or getattr(rule, "budgets_t_month", {})
+        limits: dict[str, float] = {}
+        if isinstance(rule, QuotaForecastRule):
+            limits = rule.quotas_tce_month
+        elif isinstance(rule, CarbonBudgetForecastRule):
+            limits = rule.budgets_t_month
         found += [
             f"rules[{i} id={rule.id!r}]: {e!r} is not in the registry"
             for e in limits

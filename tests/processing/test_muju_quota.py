@@ -37,6 +37,14 @@ def _enterprises(n: int) -> pl.DataFrame:
     )
 
 
+def _given(frame: pl.DataFrame, enterprise: str, **values: float) -> pl.DataFrame:
+    """``frame`` with one enterprise's inputs replaced by ``values``."""
+    return frame.with_columns(
+        pl.when(pl.col("enterprise") == enterprise).then(pl.lit(v)).otherwise(pl.col(k)).alias(k)
+        for k, v in values.items()
+    )
+
+
 @pytest.mark.parametrize("n", [4, 7, 10, 12, 25])
 def test_grade_quotas_at_most_30_percent_a_and_at_least_10_percent_c(n: int) -> None:
     out = grade(_enterprises(n), MujuRules(benchmarks=BENCH))
@@ -68,48 +76,17 @@ def test_equal_scores_share_a_rank_and_the_lower_grade_of_their_places() -> None
     """Ten enterprises, e06 given e07's figures: both rank 3 (no 4th place). The 3 A places
     of 10 would split them (e07 A, e06 B): they both get B, so there are never more than
     30 % A; a tie at the C boundary goes to C the same way."""
-    frame = _enterprises(10).with_columns(
-        pl.when(pl.col("enterprise") == "e06")
-        .then(pl.lit(8e8))
-        .otherwise(pl.col("revenue_cny"))
-        .alias("revenue_cny"),
-        pl.when(pl.col("enterprise") == "e06")
-        .then(pl.lit(3.2e7))
-        .otherwise(pl.col("tax_cny"))
-        .alias("tax_cny"),
-        pl.when(pl.col("enterprise") == "e06")
-        .then(pl.lit(2.4e7))
-        .otherwise(pl.col("rd_cny"))
-        .alias("rd_cny"),
-        pl.when(pl.col("enterprise") == "e06")
-        .then(pl.lit(67.0))
-        .otherwise(pl.col("local_score"))
-        .alias("local_score"),
-    )  # e06 now equals e07 on every input
+    # e06 now equals e07 on every input
+    frame = _given(_enterprises(10), "e06", revenue_cny=8e8, tax_cny=3.2e7, rd_cny=2.4e7,
+                   local_score=67.0)  # fmt: skip
     out = grade(frame, MujuRules(benchmarks=BENCH))
     by = {r["enterprise"]: r for r in out.iter_rows(named=True)}
     assert by["e06"]["score"] == by["e07"]["score"]
     assert [by[e]["rank"] for e in ("e09", "e08", "e07", "e06", "e05")] == [1, 2, 3, 3, 5]
     assert [by[e]["grade"] for e in ("e09", "e08", "e07", "e06")] == ["A", "A", "B", "B"]
     # at the bottom: e00 and e01 tied for the last two places, one of which is C
-    low = _enterprises(10).with_columns(
-        pl.when(pl.col("enterprise") == "e01")
-        .then(pl.lit(1e8))
-        .otherwise(pl.col("revenue_cny"))
-        .alias("revenue_cny"),
-        pl.when(pl.col("enterprise") == "e01")
-        .then(pl.lit(4e6))
-        .otherwise(pl.col("tax_cny"))
-        .alias("tax_cny"),
-        pl.when(pl.col("enterprise") == "e01")
-        .then(pl.lit(3e6))
-        .otherwise(pl.col("rd_cny"))
-        .alias("rd_cny"),
-        pl.when(pl.col("enterprise") == "e01")
-        .then(pl.lit(60.0))
-        .otherwise(pl.col("local_score"))
-        .alias("local_score"),
-    )
+    low = _given(_enterprises(10), "e01", revenue_cny=1e8, tax_cny=4e6, rd_cny=3e6,
+                 local_score=60.0)  # fmt: skip
     graded = {
         r["enterprise"]: r["grade"]
         for r in grade(low, MujuRules(benchmarks=BENCH)).iter_rows(named=True)
