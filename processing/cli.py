@@ -1,4 +1,4 @@
-"""``smartpark process`` and ``smartpark rollup``: thin commands over ``processing.app``."""
+"""``smartpark process``, ``rollup`` and ``jobs run``: thin commands over ``processing.app``."""
 
 from __future__ import annotations
 
@@ -73,3 +73,57 @@ def rollup(
     jobs = stage.jobs(stage.load(s), s, clock=SystemClock())
     points = jobs.rollup(window, start, end)
     typer.echo(f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {points} points")
+
+
+jobs_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                       help="the scheduled jobs, run for any period")  # fmt: skip
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("run")
+def run_jobs(
+    job: Annotated[str, typer.Argument(help="hourly, daily, monthly or stale")],
+    hour: Annotated[str | None, typer.Option(help="hourly: the local hour, YYYY-MM-DDTHH")] = None,
+    day: Annotated[str | None, typer.Option(help="daily: the local day, YYYY-MM-DD")] = None,
+    month: Annotated[str | None, typer.Option(help="monthly: the month, YYYY-MM")] = None,
+    through: Annotated[
+        str | None, typer.Option(help="run every period up to this one too (same form)")
+    ] = None,
+    config: ConfigOpt = None,
+    park: ParkOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Run a scheduled job for a past period (the code the scheduler runs), in the park's
+    time zone: hourly --hour, daily --day, monthly --month; stale takes none."""
+    from processing import app as stage
+    from processing import periods
+    from smartpark.clock import SystemClock
+
+    configure_logging("WARNING")
+    given = {"hourly": ("--hour", hour), "daily": ("--day", day), "monthly": ("--month", month)}
+    if job not in (*given, "stale"):
+        raise ConfigError(f"unknown job {job!r}; one of hourly, daily, monthly, stale")
+    wrong = [option for name, (option, value) in given.items() if value and name != job]
+    if wrong or (job == "stale" and through):
+        raise ConfigError(f"{', '.join(wrong) or '--through'} does not apply to the {job} job")
+    if job != "stale" and given[job][1] is None:
+        raise ConfigError(f"the {job} job needs {given[job][0]}")
+    s = settings(registry, processing={"config": config, "park": park})
+    jobs = stage.jobs(stage.load(s), s, clock=SystemClock())
+    try:
+        if job == "stale":
+            stale = jobs.stale_sensors()
+            typer.echo(f"stale: {len(stale)} sensors" + (f" ({', '.join(stale)})" if stale else ""))
+            return
+        kind: periods.PeriodJob = job  # type: ignore[assignment]
+        text = given[kind][1] or ""
+        first = periods.parse(kind, text, jobs.zone)
+        last = periods.parse(kind, through, jobs.zone) if through is not None else first
+        if last < first:
+            raise ConfigError(f"--through {through} is before {text}")
+        for start in periods.periods(kind, first, last):
+            written = periods.run(jobs, kind, start)
+            label = start.strftime(periods.FORMATS[kind][0])
+            typer.echo(f"{job} {label}: " + " ".join(f"{k}={v}" for k, v in written.items()))
+    finally:
+        jobs.store.close()

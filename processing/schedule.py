@@ -8,7 +8,9 @@
 
 A missed run (the process was down) still runs once when it can (coalesced, one
 hour of grace); runs of one job never overlap. A job that fails is logged, counted
-and retried with back-off (1, 2, 4 ... 30 minutes), never silently skipped.
+and retried with back-off (1, 2, 4 ... 30 minutes), never silently skipped. What a
+run does for its period is ``periods``; ``smartpark jobs run`` runs the same code for
+any past period.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from processing import periods
 from processing.jobs import Jobs
 
 logger = logging.getLogger(__name__)
@@ -74,30 +77,14 @@ class Schedule:
         return datetime.fromtimestamp(self.jobs.clock.now_ms() / 1000, self.jobs.zone)
 
     def _hourly(self) -> None:
-        now = self._now().replace(minute=0, second=0, microsecond=0)
-        self.jobs.rollup("1h", now - timedelta(hours=1), now)
-        today = now.replace(hour=0)
-        self.jobs.rollup("1d", today, today + timedelta(days=1))
-        self.jobs.cems_hourly(now - timedelta(hours=1), now)
+        periods.hourly(self.jobs, self._now() - timedelta(hours=1))
 
     def _daily(self) -> None:
-        today = self._now().replace(hour=0, minute=0, second=0, microsecond=0)
-        yesterday = today - timedelta(days=1)
-        self.jobs.rollup("1d", yesterday, today)
-        month = yesterday.replace(day=1)
-        self.jobs.rollup("1mo", month, today)
-        self.jobs.completeness(yesterday.date())
-        self.jobs.quota(yesterday.date())
-        self.jobs.carbon_budget(yesterday.date())
+        periods.daily(self.jobs, (self._now() - timedelta(days=1)).date())
 
     def _monthly(self) -> None:
-        this_month = self._now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        last_month = (this_month - timedelta(days=1)).replace(day=1)
-        self.jobs.rollup("1mo", last_month, this_month)
-        if last_month.month == 12:  # a whole year on its own figures
-            self.jobs.muju(last_month.year)
-        else:  # an interim view on the same months' figures
-            self.jobs.muju(last_month.year, through_month=last_month.month)
+        this_month = self._now().date().replace(day=1)
+        periods.monthly(self.jobs, (this_month - timedelta(days=1)).replace(day=1))
 
     def start(self) -> None:
         self.scheduler.start()

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "replay": "simulators.cli",
     "record": "simulators.cli",
     "process": "processing.cli",
+    "jobs": "processing.cli",
     "rollup": "processing.cli",
     "alerts": "alerts.cli",
     "api": "api.cli",

@@ -33,8 +33,8 @@ PARK = str(EXAMPLE_PARK)
 # The table's rows by their command words; each is run below.
 RUN = {
     "config check", "collect", "simulate generate", "simulate backfill", "simulate live",
-    "simulate fixed", "record", "replay", "process", "rollup", "alerts run", "alerts check",
-    "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
+    "simulate fixed", "record", "replay", "process", "rollup", "jobs run", "alerts run",
+    "alerts check", "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
     "broker config", "broker password", "scenario check", "demo",
 }  # fmt: skip
 
@@ -221,6 +221,10 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "--end", "2026-11-02T01:00:00+08:00", "--config", proc_cfg, "--registry", PARK,
     )  # fmt: skip
     assert "1h" in rollup.stdout
+    daily = user.run(
+        "jobs", "run", "daily", "--day", "2026-11-02", "--config", proc_cfg, "--registry", PARK,
+    )  # fmt: skip
+    assert "daily 2026-11-02: rollup_1d=" in daily.stdout
 
     assert user.run("alerts", "list").returncode == 0
     unknown = user.run(
