@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from smartpark.mapspec import topic_filter
 from smartpark.model import ID_RE
 from smartpark.registry import Registry
 from smartpark.wire import (
@@ -52,8 +53,13 @@ def accounts(registry: Registry, root: str, *, simulator: bool = False) -> list[
     enterprise of the registry; ``simulator``: an account that may publish any reading
     (test parks only)."""
     readings = readings_filter(root)
+    mapped = tuple(  # vendor gateways' topics the collector reads through registry mappings
+        dict.fromkeys(topic_filter(m.topic) for p in registry.parks.values() for m in p.mappings)
+    )
     out = [
-        Account("smartpark-collector", "collector", (readings,), (deadletter_filter(root),)),
+        Account(
+            "smartpark-collector", "collector", (readings, *mapped), (deadletter_filter(root),)
+        ),
         Account("smartpark-processor", "processor", (readings,), (kpi_filter(root),)),
         Account(
             "smartpark-alerts",

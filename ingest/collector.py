@@ -27,7 +27,8 @@ from smartpark import mqtt
 from smartpark.clock import Clock, SystemClock
 from smartpark.errors import StoreRejected, StoreUnavailable
 from smartpark.httpserver import StatusServer
-from smartpark.model import Reason
+from smartpark.mapping import Mapper
+from smartpark.model import Reason, SensorRef
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
@@ -52,14 +53,16 @@ class Route:
     fields: frozenset[str]
 
 
+def _tags(ref: SensorRef) -> dict[str, str]:
+    return {"park": ref.park, "enterprise": ref.enterprise, "sensor": ref.sensor}
+
+
 def build_routes(registry: Registry, root: str) -> dict[str, Route]:
     """Exact topic -> route for every registered sensor (one dict lookup per message)."""
     routes = {}
     for sensor in registry.sensors():
         ref = sensor.ref
-        series = series_key(
-            ref.kind, {"park": ref.park, "enterprise": ref.enterprise, "sensor": ref.sensor}
-        )
+        series = series_key(ref.kind, _tags(ref))
         routes[topic_for(root, ref)] = Route(series, frozenset(sensor.fields))
     return routes
 
@@ -84,8 +87,8 @@ class Collector:
         self.stats = IngestStats()
         # The registry and its routes, replaced together (``use_registry``) and read
         # together once per message, so a reload never pairs one with the other's old self.
-        self._view = (registry, build_routes(registry, self._root))
         self._limits = settings.ingest.decode_limits()
+        self._view = self._build_view(registry)
         self._batcher = Batcher(
             max_points=settings.ingest.batch_max_points,
             max_age_s=settings.ingest.batch_max_age_ms / 1000,
@@ -172,9 +175,15 @@ class Collector:
         topic = f"{self._root}/#"
         if self._mqtt.share_group:
             topic = f"$share/{self._mqtt.share_group}/{topic}"
-        client.subscribe(topic, options=SubscribeOptions(qos=1))
+        topics = [topic]
+        for mapped in self._view[2].filters():  # vendor gateways' topics (registry mappings)
+            if mapped.startswith(f"{self._root}/"):
+                continue  # under the root's subscription already (else delivered twice)
+            group = self._mqtt.share_group
+            topics.append(f"$share/{group}/{mapped}" if group else mapped)
+        client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
         self._last_activity = self.clock.monotonic()
-        logger.info("connected session_present=%s subscribing=%s", flags.session_present, topic)
+        logger.info("connected session_present=%s subscribing=%s", flags.session_present, topics)
 
     def _on_subscribe(
         self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
@@ -197,8 +206,10 @@ class Collector:
         now_ms = self.clock.now_ms()
         self._last_activity = self.clock.monotonic()
         mid = msg.mid if msg.qos else 0
-        registry, routes = self._view
+        registry, routes, mapper = self._view
         route = routes.get(msg.topic)
+        if route is None and mapper.mappings and self._on_mapped(msg, mapper, now_ms, mid):
+            return
         if route is None:
             problem = self._classify_unrouted(registry, msg.topic)
             if problem is None:
@@ -217,6 +228,29 @@ class Collector:
             stats.readings_accepted += len(lines)
             self._batcher.add(lines, mid, good[0][0])
 
+    def _build_view(self, registry: Registry) -> tuple[Registry, dict[str, Route], Mapper]:
+        return registry, build_routes(registry, self._root), Mapper(registry, self._limits)
+
+    def _on_mapped(self, msg: paho.MQTTMessage, mapper: Mapper, now_ms: int, mid: int) -> bool:
+        """Store what a registry mapping reads from a vendor topic; False: no mapping fits."""
+        result = mapper.map(msg.topic, msg.payload, now_ms=now_ms)
+        if result is None:
+            return False
+        good, bad = result
+        if bad:
+            self._deadletter(msg, bad, now_ms, parts=2 if good else 1)
+        if good:
+            lines = [
+                encode_fast(series_key(r.ref.kind, _tags(r.ref)), r.values, r.ts_ms) for r in good
+            ]
+            self.stats.readings_accepted += len(lines)
+            self._batcher.add(lines, mid, good[0].ts_ms)
+        elif not bad:  # only points the mapping does not read: nothing to store
+            self.stats.ignored += 1
+            if mid:
+                self.client.ack(mid, 1)
+        return True
+
     @property
     def registry(self) -> Registry:
         return self._view[0]
@@ -224,7 +258,7 @@ class Collector:
     def use_registry(self, registry: Registry) -> None:
         """Route by ``registry`` from the next message on (a reload: SIGHUP in the CLI);
         the session, the batches in flight and the spool are untouched."""
-        self._view = (registry, build_routes(registry, self._root))
+        self._view = self._build_view(registry)
         logger.info("registry reloaded routes=%d", len(self._view[1]))
 
     def _classify_unrouted(self, registry: Registry, topic: str) -> Problem | None:

@@ -85,6 +85,12 @@ class Reason(StrEnum):
     BAD_VALUE = "bad_value"
     BAD_SEQ = "bad_seq"
     STORE_REJECTED = "store_rejected"
+    # uplink mappings (smartpark.mapping): what a vendor payload's mapping cannot read
+    MAPPING_NO_MATCH = "mapping_no_match"
+    MAPPING_MISSING_FIELD = "mapping_missing_field"
+    MAPPING_BAD_TIMESTAMP = "mapping_bad_timestamp"
+    MAPPING_BAD_VALUE = "mapping_bad_value"
+    MAPPING_UNKNOWN_SENSOR = "mapping_unknown_sensor"
 
 
 class LoadClass(StrEnum):

@@ -142,7 +142,8 @@ def parse_ts(raw: object) -> int | str:
     return f"ts must be epoch ms (integer) or an RFC 3339 string, got {type(raw).__name__}"
 
 
-def _load(payload: bytes | bytearray, limits: Limits) -> object | Problem:
+def load_json(payload: bytes | bytearray, limits: Limits) -> object | Problem:
+    """The parsed JSON of a payload within the size limit, or the Problem that refuses it."""
     if len(payload) > limits.max_payload_bytes:
         return Problem(
             Reason.PAYLOAD_TOO_LARGE,
@@ -203,7 +204,7 @@ def decode(
     payload: bytes | bytearray, *, fields: Container[str], now_ms: int, limits: Limits
 ) -> tuple[list[RawReading], list[Problem]]:
     """Decode one message's payload into its good readings and the problems of the rest."""
-    doc = _load(payload, limits)
+    doc = load_json(payload, limits)
     if type(doc) is Problem:
         return [], [doc]
     lo_ms, hi_ms = now_ms - limits.max_past_ms, now_ms + limits.max_future_ms
