@@ -34,6 +34,11 @@ PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
 
 
+#: Roles that log in on the services' listener; every other account (devices, gateways,
+#: the simulator) logs in on the devices' listener, where its client id is its name.
+SERVICE_ROLES = frozenset({"collector", "processor", "alerts", "api"})
+
+
 @dataclass(frozen=True)
 class Account:
     name: str
@@ -41,6 +46,11 @@ class Account:
     read: tuple[str, ...]
     write: tuple[str, ...]
     enterprise: str | None = None  # devices: the enterprise whose topics it may use
+
+    @property
+    def service(self) -> bool:
+        """Logs in on the services' listener (and only there)."""
+        return self.role in SERVICE_ROLES
 
 
 def device_name(park: str, enterprise: str) -> str:

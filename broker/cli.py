@@ -27,24 +27,25 @@ SecretsOpt = Annotated[
 @app.command("config")
 def config_cmd(
     secrets: SecretsOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="folder for passwd and acl")] = Path(
-        "deploy/mosquitto"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="folder for the passwd and acl files")
+    ] = Path("deploy/mosquitto"),
     registry: RegistryOpt = None,
     simulator: Annotated[
         bool,
         typer.Option(help="add smartpark-simulator, which may publish any reading (test parks)"),
     ] = False,
 ) -> None:
-    """Write Mosquitto's password file (hashes) and ACL file for the registry's enterprises and
-    the services; passwords are kept across runs. Reload the broker with SIGHUP."""
+    """Write Mosquitto's password files (hashes) and ACL files, one pair for the services'
+    listener and one for the devices' listener, for the registry's enterprises and the
+    services; passwords are kept across runs. Reload the broker with SIGHUP."""
     from broker.accounts import accounts
     from broker.files import write
 
     s = settings(registry)
     reg = registry_mod.load(s.ingest.registry)
     done = write(accounts(reg, s.mqtt.topic_root, simulator=simulator), out, secrets)
-    typer.echo(f"wrote {done.passwd} and {done.acl}; passwords in {done.secrets}")
+    typer.echo(f"wrote {', '.join(map(str, done.files))}; passwords in {done.secrets}")
     typer.echo(
         f"accounts: {done.kept} kept, {len(done.added)} added"
         + (f" ({', '.join(done.added)})" if done.added else "")

@@ -1,5 +1,12 @@
-"""Write what Mosquitto reads (``passwd``, ``acl``) and keep the plain passwords in a
-secrets file of the operator's (mode 0600), both replaced atomically."""
+"""Write what Mosquitto reads and keep the plain passwords in a secrets file of the
+operator's (mode 0600), all replaced atomically.
+
+Services and devices log in on different listeners, each with its own password and ACL
+file (``services.passwd`` / ``services.acl``, ``devices.passwd`` / ``devices.acl``): a
+device's password is not accepted on the services' listener, and on the devices'
+listener the broker takes the account name as the client id, so no account can take
+another's client id (and with it its session and queued messages).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,13 @@ from broker.accounts import Account, acl_text, passwd_text, passwords
 from smartpark.durable import write_atomically
 from smartpark.errors import ConfigError
 
+#: (listener, is it the services' listener)
+LISTENERS = (("services", True), ("devices", False))
+
 
 @dataclass(frozen=True)
 class Written:
-    passwd: Path
-    acl: Path
+    files: list[Path]  # per listener: its passwd, then its acl
     secrets: Path
     added: list[str]
     removed: list[str]
@@ -41,17 +50,24 @@ def read_secrets(path: Path) -> dict[str, str]:
 
 
 def write(accs: list[Account], out: Path, secrets_path: Path) -> Written:
-    """Generate ``out/passwd`` and ``out/acl`` for ``accs``; new accounts get passwords,
-    existing ones keep theirs, accounts gone from ``accs`` lose theirs."""
+    """Generate ``out/{services,devices}.{passwd,acl}`` for ``accs``; new accounts get
+    passwords, existing ones keep theirs, accounts gone from ``accs`` lose theirs."""
     kept = read_secrets(secrets_path)
     new = passwords(accs, kept)
     write_atomically(secrets_path, orjson.dumps(new, option=orjson.OPT_INDENT_2), mode=0o600)
-    # Hashes only; the broker (another user in a container) must be able to read them.
-    write_atomically(out / "passwd", passwd_text(new).encode(), mode=0o644)
-    write_atomically(out / "acl", acl_text(accs).encode(), mode=0o644)
+    files = []
+    for listener, services in LISTENERS:
+        mine = [a for a in accs if a.service == services]
+        # Hashes only; the broker (another user in a container) must be able to read them.
+        texts = {
+            out / f"{listener}.passwd": passwd_text({a.name: new[a.name] for a in mine}),
+            out / f"{listener}.acl": acl_text(mine),
+        }
+        for path, text in texts.items():
+            write_atomically(path, text.encode(), mode=0o644)
+            files.append(path)
     return Written(
-        passwd=out / "passwd",
-        acl=out / "acl",
+        files=files,
         secrets=secrets_path,
         added=sorted(set(new) - set(kept)),
         removed=sorted(set(kept) - set(new)),

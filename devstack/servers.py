@@ -134,17 +134,21 @@ class _Server:
 
 @dataclass(frozen=True)
 class BrokerSecurity:
-    """Accounts (``smartpark broker config``'s passwd and acl) and, optionally, a TLS
-    listener with the server's certificate and key and the CA that signed them."""
+    """The accounts ``smartpark broker config`` wrote into ``files`` (a password and an
+    ACL file per listener) and, optionally, TLS on the devices' listener with the server's
+    certificate and key and the CA that signed them."""
 
-    passwd: Path
-    acl: Path
+    files: Path
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None
 
 
 class Mosquitto(_Server):
+    """Mosquitto on ``port``; with ``security``, as deploy/mosquitto/mosquitto.conf runs it:
+    ``port`` is the services' listener and ``device_port`` the devices' (client id = the
+    account name), each taking only its own accounts."""
+
     name = "mosquitto"
 
     def __init__(
@@ -152,23 +156,29 @@ class Mosquitto(_Server):
     ) -> None:
         super().__init__(workdir, port)
         self.security = security
-        self.tls_port = free_port() if security and security.tls_cert else None
+        self.device_port = free_port() if security else None
 
     def _command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
         sec = self.security
-        access = "allow_anonymous true\n"
+        listeners = f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
         if sec is not None:
-            access = f"allow_anonymous false\npassword_file {sec.passwd}\nacl_file {sec.acl}\n"
-            if self.tls_port is not None:
-                access += (
-                    f"listener {self.tls_port} 127.0.0.1\n"
+            f = sec.files
+            listeners = (
+                "per_listener_settings true\n"
+                f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                f"password_file {f}/services.passwd\nacl_file {f}/services.acl\n"
+                f"listener {self.device_port} 127.0.0.1\nallow_anonymous false\n"
+                f"password_file {f}/devices.passwd\nacl_file {f}/devices.acl\n"
+                "use_username_as_clientid true\n"
+            )
+            if sec.tls_cert is not None:
+                listeners += (
                     f"cafile {sec.tls_ca}\ncertfile {sec.tls_cert}\nkeyfile {sec.tls_key}\n"
                     "tls_version tlsv1.2\n"
                 )
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            f"{access}"
+            f"{listeners}"
             # Run as whoever started us (mosquitto drops root to "mosquitto", which
             # could not write its persistence file into our directory).
             f"user {getpass.getuser()}\n"

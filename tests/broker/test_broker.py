@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import signal
 import socket
@@ -81,8 +82,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     broker = Mosquitto(
         work / "broker",
         security=BrokerSecurity(
-            passwd=work / "mosquitto" / "passwd",
-            acl=work / "mosquitto" / "acl",
+            files=work / "mosquitto",
             tls_cert=certs / "server.crt",
             tls_key=certs / "server.key",
             tls_ca=certs / "ca.crt",
@@ -100,6 +100,7 @@ class Client:
 
     client: paho.Client
     connected: list[str] = field(default_factory=list)
+    session_present: list[bool] = field(default_factory=list)
     subacks: list[str] = field(default_factory=list)
     pubacks: dict[int, str] = field(default_factory=dict)
     messages: list[tuple[str, bytes]] = field(default_factory=list)
@@ -121,9 +122,12 @@ class Client:
         self.client.loop_stop()
 
 
-def _client(port: int, user: str, password: str, **tls: Any) -> Client:
+def _client(
+    port: int, user: str, password: str, *, client_id: str | None = None, clean_start: bool = True,
+    wait: bool = True, **tls: Any,
+) -> Client:  # fmt: skip
     raw = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}",
+        CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{user}-{time.monotonic_ns()}",
         protocol=paho.MQTTv5,
     )  # fmt: skip
     raw.username_pw_set(user, password)
@@ -135,14 +139,27 @@ def _client(port: int, user: str, password: str, **tls: Any) -> Client:
         with c.lock:
             c.messages.append((msg.topic, bytes(msg.payload)))
 
-    raw.on_connect = lambda _c, _u, _f, reason, _p: c.connected.append(str(reason))
+    def on_connect(_c: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        c.connected.append(str(reason))
+        c.session_present.append(bool(flags.session_present))
+
+    raw.on_connect = on_connect
     raw.on_subscribe = lambda _c, _u, _m, reasons, _p: c.subacks.extend(str(r) for r in reasons)
     raw.on_publish = lambda _c, _u, mid, reason, _p: c.pubacks.__setitem__(mid, str(reason))
     raw.on_message = on_message
-    raw.connect("127.0.0.1", port)
+    raw.connect("127.0.0.1", port, clean_start=clean_start)
     raw.loop_start()
-    wait_until(lambda: bool(c.connected), 10, f"{user} connected")
+    if wait:
+        wait_until(lambda: bool(c.connected), 10, f"{user} connected")
     return c
+
+
+def _device(secured: Secured, account: str, password: str | None = None, **kw: Any) -> Client:
+    """``account`` (a device) on the devices' listener, with TLS as devices connect."""
+    port = secured.broker.device_port
+    assert port is not None
+    password = secured.secrets[account] if password is None else password
+    return _client(port, account, password, ca_certs=str(secured.certs / "ca.crt"), **kw)
 
 
 def _as(settings: Settings, secured: Secured, account: str) -> Settings:
@@ -204,7 +221,7 @@ def test_rerunning_keeps_passwords_adds_new_accounts_and_removes_gone_ones(tmp_p
     assert len(first.added) == 16 and first.removed == []
     assert secrets_path.stat().st_mode & 0o777 == 0o600
     before = json.loads(secrets_path.read_text())
-    passwd = (tmp_path / "passwd").read_text()
+    passwd = (tmp_path / "services.passwd").read_text() + (tmp_path / "devices.passwd").read_text()
     assert all(pw not in passwd for pw in before.values())  # hashes only
     assert all(line.split(":", 1)[1].startswith("$7$101$") for line in passwd.splitlines())
 
@@ -226,8 +243,12 @@ def test_rerunning_keeps_passwords_adds_new_accounts_and_removes_gone_ones(tmp_p
     assert {k: v for k, v in after.items() if k in before} == {
         k: v for k, v in before.items() if k in after
     }
-    assert f"device.tianfu-np.{gone}" not in (tmp_path / "passwd").read_text()
-    assert gone not in (tmp_path / "acl").read_text()
+    assert f"device.tianfu-np.{gone}" not in (tmp_path / "devices.passwd").read_text()
+    assert gone not in (tmp_path / "devices.acl").read_text()
+    assert "e13-new" in (tmp_path / "devices.acl").read_text()
+    services = (tmp_path / "services.passwd").read_text() + (tmp_path / "services.acl").read_text()
+    assert "device." not in services  # a device's password is no good on the services' side
+    assert "smartpark-collector" not in (tmp_path / "devices.passwd").read_text()
 
 
 # -- enforced by a real Mosquitto -----------------------------------------------------------
@@ -243,7 +264,7 @@ def test_a_device_cannot_publish_as_another_enterprise_and_nothing_of_it_is_stor
         store=open_store(collector_settings.influx),
     )
     collector.start()
-    e01 = _client(secured.broker.port, E01, secured.secrets[E01])
+    e01 = _device(secured, E01)
     try:
         assert collector.connected.wait(10)
         now = int(time.time() * 1000)
@@ -278,8 +299,8 @@ def test_a_device_receives_its_own_alerts_and_kpis_and_nothing_of_anyone_elses(
     secured: Secured,
 ) -> None:
     port = secured.broker.port
-    e01 = _client(port, E01, secured.secrets[E01])
-    e08 = _client(port, E08, secured.secrets[E08])
+    e01 = _device(secured, E01)
+    e08 = _device(secured, E08)
     alerts = _client(port, "smartpark-alerts", secured.secrets["smartpark-alerts"])
     processor = _client(port, "smartpark-processor", secured.secrets["smartpark-processor"])
     try:
@@ -337,7 +358,7 @@ def test_the_services_work_end_to_end_under_their_own_accounts(
     alert_settings.alerts = AlertsSettings(config=rules, db=tmp_path / "alerts.db", http_port=0)
     processing = processing_stage.build(proc_settings)
     alerting = alerts_stage.build(alert_settings, serve_http=False)
-    e08 = _client(secured.broker.port, E08, secured.secrets[E08])
+    e08 = _device(secured, E08)
     # the API's broker side: its event hub (live stream, dead letters) and its ack requests
     api = EventHub(_as(settings, secured, "smartpark-api").mqtt, replay_s=600, client_id="api-1")
     started: list[Any] = []
@@ -382,6 +403,99 @@ def test_the_services_work_end_to_end_under_their_own_accounts(
         e08.close()
 
 
+# -- client ids are bound to accounts ----------------------------------------------------
+
+
+def _collector(
+    secured: Secured, settings: Settings, client_id: str | None = None
+) -> tuple[Collector, str]:
+    s = _as(settings, secured, "smartpark-collector")
+    if client_id is not None:
+        s.mqtt = s.mqtt.model_copy(update={"client_id": client_id})
+    collector = Collector(settings=s, registry=registry_mod.load(EXAMPLE_PARK),
+                          store=open_store(s.influx))  # fmt: skip
+    return collector, s.mqtt.client_id
+
+
+def _sessions(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The collector's connects and disconnects, in order."""
+    return [
+        " ".join(r.getMessage().split(" ")[:2])
+        for r in caplog.records
+        if r.name == "ingest.collector" and r.getMessage().startswith(("connected", "disconnected"))
+    ]
+
+
+def test_a_device_cannot_take_the_collectors_client_id_nor_its_queued_readings(
+    secured: Secured, settings: Settings, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ingest.collector")
+    collector, client_id = _collector(secured, settings)
+    collector.start()
+    e01 = _device(secured, E01)
+    topic = f"{ROOT_TOPIC}/{PARK}/e01-baijiu/electricity/e01-grid-1"
+    now = int(time.time() * 1000)
+    try:
+        assert collector.connected.wait(10)
+        # On the services' listener a device's password is no good, whatever client id.
+        refused = _client(secured.broker.port, E08, secured.secrets[E08], client_id=client_id,
+                          clean_start=False)  # fmt: skip
+        refused.close()
+        assert refused.connected[0] == "Not authorized"
+        # On the devices' listener the broker replaces the client id by the account name:
+        # the device gets a session of its own, not the collector's.
+        thief = _device(secured, E08, client_id=client_id, clean_start=False)
+        assert thief.connected == ["Success"] and thief.session_present == [False]
+        assert e01.publish(topic, _reading(now, energy_kwh=1.0, power_kw=1.0)) == "Success"
+        wait_until(lambda: count_points(store, "electricity", "energy_kwh") == 1, 20, "stored")
+        thief.close()
+        assert collector.connected.is_set()
+        collector.stop()  # its persistent session queues what arrives meanwhile
+        assert e01.publish(topic, _reading(now + 60_000, energy_kwh=2.0, power_kw=1.0)) in (
+            "Success", "No matching subscribers")  # fmt: skip
+        for clean in (True, False):  # a fresh start would discard the collector's queue
+            _device(secured, E08, client_id=client_id, clean_start=clean).close()
+        collector, _ = _collector(secured, settings, client_id)
+        collector.start()
+        wait_until(lambda: count_points(store, "electricity", "energy_kwh") == 2, 20,
+                   "the reading queued while the collector was away")  # fmt: skip
+    finally:
+        e01.close()
+        collector.stop()
+    # connected, (stopped), connected again to its own session: never thrown off
+    assert _sessions(caplog) == [
+        "connected session_present=False",
+        "connected session_present=True",
+    ]
+
+
+def test_a_device_reconnecting_in_a_loop_with_others_client_ids_keeps_nobody_off(
+    secured: Secured, settings: Settings, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ingest.collector")
+    collector, client_id = _collector(secured, settings)
+    collector.start()
+    e01 = _device(secured, E01)
+    topic = f"{ROOT_TOPIC}/{PARK}/e01-baijiu/electricity/e01-grid-1"
+    start = (int(time.time()) // 60 - 30) * 60_000
+    try:
+        assert collector.connected.wait(10)
+        for i in range(20):  # the collector's id and e01's, in turn, resuming sessions
+            stolen = client_id if i % 2 else E01
+            _device(secured, E08, client_id=stolen, clean_start=False).close()
+            ts = start + i * 60_000
+            assert e01.publish(topic, _reading(ts, energy_kwh=10.0 + i, power_kw=1.0)) in (
+                "Success", "No matching subscribers")  # fmt: skip
+        wait_until(lambda: count_points(store, "electricity", "energy_kwh") == 20, 20,
+                   "every reading published during the loop")  # fmt: skip
+        assert collector.connected.is_set()
+        assert e01.connected == ["Success"]  # e01 was never thrown off either
+    finally:
+        e01.close()
+        collector.stop()
+    assert _sessions(caplog) == ["connected session_present=False"]
+
+
 def test_a_service_with_a_wrong_password_says_so(secured: Secured, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPARK_")} | {
         "SMARTPARK_MQTT__PORT": str(secured.broker.port),
@@ -391,13 +505,16 @@ def test_a_service_with_a_wrong_password_says_so(secured: Secured, tmp_path: Pat
         "SMARTPARK_INGEST__HTTP_PORT": "0",
         "SMARTPARK_INGEST__SPOOL_DIR": str(tmp_path / "spool"),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        time.sleep(4)
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+    log = tmp_path / "collector.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect"], env=env,
+                                stdout=sink, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+            wait_until(lambda: "refused the connection" in log.read_text(), 30, "the refusal")
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    out = log.read_text()
     assert "collector: the broker at 127.0.0.1:" in out
     assert (
         "refused the connection: Not authorized; check SMARTPARK_MQTT__USERNAME (smartpark-collector) and SMARTPARK_MQTT__PASSWORD"
@@ -431,7 +548,7 @@ def test_an_added_enterprise_works_after_a_reload_without_restarting_anything(
         proc.send_signal(signal.SIGHUP)
         time.sleep(1)
         password = json.loads(secured.secrets_path.read_text())["device.tianfu-np.e13-new"]
-        e13 = _client(secured.broker.port, "device.tianfu-np.e13-new", password)
+        e13 = _device(secured, "device.tianfu-np.e13-new", password)
         try:
             assert e13.connected == ["Success"]
             now = int(time.time() * 1000)
@@ -461,14 +578,9 @@ def _healthy(url: str) -> bool:
 def test_tls_connects_with_the_generated_ca_and_refuses_an_untrusted_one(
     secured: Secured, tmp_path: Path
 ) -> None:
-    port = secured.broker.tls_port
+    port = secured.broker.device_port
     assert port is not None
-    good = _client(
-        port,
-        "smartpark-api",
-        secured.secrets["smartpark-api"],
-        ca_certs=str(secured.certs / "ca.crt"),
-    )
+    good = _device(secured, E08)
     try:
         assert good.connected == ["Success"]
     finally:
@@ -491,7 +603,7 @@ def test_every_smartpark_client_connects_with_tls_from_the_settings(
     s = _as(settings, secured, "smartpark-simulator")
     s.mqtt = s.mqtt.model_copy(
         update={
-            "port": secured.broker.tls_port,
+            "port": secured.broker.device_port,
             "host": "localhost",
             "tls_ca": secured.certs / "ca.crt",
         }
@@ -535,6 +647,9 @@ def test_the_shipped_configuration_runs_with_the_generated_files(
             )
         finally:
             device.close()
+        wrong_side = _client(plain, E08, secured.secrets[E08])
+        wrong_side.close()
+        assert wrong_side.connected[0] == "Not authorized"
         anonymous = paho.Client(CallbackAPIVersion.VERSION2, client_id="anon", protocol=paho.MQTTv5)
         refused: list[str] = []
         anonymous.on_connect = lambda _c, _u, _f, reason, _p: refused.append(str(reason))
