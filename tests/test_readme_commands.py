@@ -164,7 +164,7 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "--registry",
         PARK,
     )
-    assert "16 added" in made.stdout and (work / "mqtt" / "acl").exists()
+    assert "16 added" in made.stdout and (work / "mqtt" / "devices.acl").exists()
     password = user.run(
         "broker", "password", "smartpark-api", "--secrets", str(secrets)
     ).stdout.strip()
