@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import NOT_FOUND, SCOPE_PATTERN, IdPath
+from api.deps import NOT_FOUND, SCOPE_PATTERN, IdPath, instant
 from api.keys import Caller
 from api.services import CallerDep, Services
 from smartpark.alertstore import Alert
@@ -19,6 +19,10 @@ from smartpark.model import ID_PATTERN, PARK_SCOPE
 from smartpark.wire import ack_topic, encode_ack
 
 MAX_PAGE = 200
+#: ``{fired_ms}.{alert id}``, the ``next`` of a page (ASCII digits only: ``²`` is a digit to
+#: ``str.isdigit``); an event id of the stream.
+CURSOR_PATTERN = r"^[0-9]{1,15}\.[0-9a-f]{16}$"
+EVENT_ID_PATTERN = r"^[0-9]{1,18}$"
 
 
 def _iso(ms: int | None) -> str | None:
@@ -53,9 +57,11 @@ def mount(app: FastAPI, s: Services) -> None:
         severity: Literal["info", "warning", "critical"] | None = None,
         rule: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         enterprise: Annotated[str | None, Query(pattern=SCOPE_PATTERN)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        cursor: Annotated[str | None, Query(max_length=100)] = None,
+        since: Annotated[datetime | None, Query(description="ISO 8601 with offset")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601 with offset")] = None,
+        cursor: Annotated[
+            str | None, Query(pattern=CURSOR_PATTERN, description="the `next` of a page")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     ) -> dict[str, Any]:
         """Alerts newest first, filtered; ``next`` is the cursor of the following page."""
@@ -70,8 +76,8 @@ def mount(app: FastAPI, s: Services) -> None:
         page = s.alerts_db.page(
             park=park_id, enterprises=seen, states=list(state or []) or None,
             severity=severity, rule=rule,
-            since_ms=None if since is None else int(since.timestamp() * 1000),
-            until_ms=None if until is None else int(until.timestamp() * 1000),
+            since_ms=None if since is None else int(instant(since, "since").timestamp() * 1000),
+            until_ms=None if until is None else int(instant(until, "until").timestamp() * 1000),
             after=after, limit=limit,
         )  # fmt: skip
         nxt = f"{page[-1].fired_ms}.{page[-1].id}" if len(page) == limit else None
@@ -120,7 +126,7 @@ def mount(app: FastAPI, s: Services) -> None:
     @app.get("/v1/stream")
     async def stream(
         ticket: Annotated[str | None, Query(max_length=64)] = None,
-        last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+        last_event_id: Annotated[str | None, Header(pattern=EVENT_ID_PATTERN)] = None,
     ) -> StreamingResponse:
         """Server-Sent Events: the caller's KPI updates (``event: kpi``) and alerts
         (``event: alert``); a keep-alive comment every 15 s; ``Last-Event-ID`` resumes
@@ -131,7 +137,7 @@ def mount(app: FastAPI, s: Services) -> None:
         totals = registry.parks[caller.park].share_park_totals
         loop = asyncio.get_running_loop()
         queue = hub.attach(loop)
-        start_after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+        start_after = int(last_event_id) if last_event_id is not None else None
 
         async def frames() -> AsyncIterator[bytes]:
             try:
@@ -158,15 +164,10 @@ def mount(app: FastAPI, s: Services) -> None:
 
 
 def _cursor(raw: str | None) -> tuple[int, str] | None:
+    """(fired_ms, alert id) of a cursor the query already matched to ``CURSOR_PATTERN``."""
     if raw is None:
         return None
     ms, _, alert_id = raw.partition(".")
-    if (
-        not ms.isdigit()
-        or len(alert_id) != 16
-        or not all(c in "0123456789abcdef" for c in alert_id)
-    ):
-        raise HTTPException(422, "cursor: use the `next` of the previous page")
     return int(ms), alert_id
 
 

@@ -10,6 +10,7 @@ service's SQLite and acknowledged by asking the alert service over MQTT.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,9 +26,11 @@ from api.services import Services
 from api.stream import EventHub
 from smartpark import registry as registry_mod
 from smartpark.alertstore import AlertDB
-from smartpark.errors import StoreError
+from smartpark.errors import StoreError, StoreRejected
 from smartpark.settings import Settings
 from smartpark.store import open_store
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -77,7 +80,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(StoreError)
     async def store_down(_r: Request, exc: StoreError) -> Response:
-        return JSONResponse({"detail": "the database is unavailable; retry later"}, 503)
+        if isinstance(exc, StoreRejected):  # the query itself: retrying will not help
+            logger.warning("the database refused a query: %s", exc)
+            return JSONResponse({"detail": "the database refused this query"}, 422)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry later"}, 503, {"Retry-After": "5"}
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

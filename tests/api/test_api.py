@@ -253,12 +253,38 @@ def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:
         ("/v1/parks/tianfu-np/scopes/e08-anode/kpis", {"window": "1y", **RANGE}, 422),
         ("/v1/parks/tianfu-np/alerts", {"limit": 100_000}, 422),
         ("/v1/parks/tianfu-np/alerts", {"cursor": "x'--"}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"cursor": "9" * 30 + ".0123456789abcdef"}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"cursor": "\u00b2.0123456789abcdef"}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"since": "2026-11-01T00:00:00"}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"until": "9999-12-31T23:59:59-23:59"}, 422),
+        ("/v1/parks/tianfu-np/alerts", {"since": "0001-01-01T00:00:00+23:59"}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08-anode/kpis",
+         {"window": "1h", "start": "0001-01-01T00:00:00+23:59", "end": "0001-01-02T00:00:00Z"}, 422),
+        ("/v1/parks/tianfu-np/scopes/e08-anode/kpis",
+         {"window": "1h", "start": "9999-12-30T00:00:00Z", "end": "9999-12-31T23:59:59-23:59"}, 422),
+        (f"{E08}/cems", {"start": "1500-01-01T00:00:00Z", "end": "1500-01-02T00:00:00Z"}, 422),
+        (f"{E08}/sensors/e08-grid-1/series",
+         {"field": "power_kw", "start": "2300-01-01T00:00:00Z", "end": "2300-01-02T00:00:00Z"}, 422),
+        (f"{E08}/report", {"start": "1677-09-21T00:00:00Z", "end": "1677-09-23T00:00:00Z"}, 422),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_clear_4xx(api_park: Park, path: str, query: dict, status: int) -> None:
     response = api_park.get(path, "operator", **query)
     assert response.status_code == status, response.text
     assert response.json()["detail"]
+
+
+def test_a_malformed_last_event_id_is_refused_without_using_up_the_ticket(api_park: Park) -> None:
+    headers = {"Authorization": f"Bearer {api_park.keys['e08']}"}
+    ticket = httpx.post(api_park.url + "/v1/stream/ticket", headers=headers).json()["ticket"]
+    url = f"{api_park.url}/v1/stream"
+    for bad in ("\u00b2".encode(), b"9" * 30, b"-1", b"1.5"):
+        refused = httpx.get(url, params={"ticket": ticket}, headers={"Last-Event-ID": bad})
+        assert refused.status_code == 422, refused.text
+    with httpx.stream("GET", url, params={"ticket": ticket}, headers={"Last-Event-ID": "0"},
+                      timeout=10) as opened:  # fmt: skip
+        assert opened.status_code == 200
+        assert next(opened.iter_lines()) == ": connected"
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(api_park: Park) -> None:
