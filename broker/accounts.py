@@ -16,16 +16,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from smartpark.mapspec import topic_filter
-from smartpark.model import ID_RE
+from smartpark.model import ID_RE, Reason
 from smartpark.registry import Registry
 from smartpark.wire import (
+    Problem,
     ack_topic,
     alert_filter,
     alert_topic,
     deadletter_filter,
+    deadletter_topic,
     kpi_filter,
     kpi_topic,
     readings_filter,
+    topic_for,
 )
 
 # mosquitto_passwd's PBKDF2-SHA512 format ($7$); 101 is its default work factor. The
@@ -42,7 +45,7 @@ SERVICE_ROLES = frozenset({"collector", "processor", "alerts", "api"})
 @dataclass(frozen=True)
 class Account:
     name: str
-    role: str  # device, collector, processor, alerts, api, simulator
+    role: str  # device, gateway, collector, processor, alerts, api, simulator
     read: tuple[str, ...]
     write: tuple[str, ...]
     enterprise: str | None = None  # devices: the enterprise whose topics it may use
@@ -100,6 +103,33 @@ def accounts(registry: Registry, root: str, *, simulator: bool = False) -> list[
                     enterprise=ent.id,
                 )
             )
+    out += gateway_accounts(registry, root)
+    return out
+
+
+def gateway_name(park: str, gateway: str) -> str:
+    """A gateway's own account (dots cannot occur in ids, so names are unique)."""
+    return f"gateway.{park}.{gateway}"
+
+
+def gateway_accounts(registry: Registry, root: str) -> list[Account]:
+    """One account per gateway of the registry: it may publish the readings of the sensors
+    it serves (exact topics), on the topics of the mappings it names, and the dead letter
+    of a device that does not answer; it reads nothing."""
+    out = []
+    for park in registry.parks.values():
+        mapped = {m.id: topic_filter(m.topic) for m in park.mappings}
+        for gateway in park.gateways:
+            topics = []
+            for sensor_id in gateway.served():
+                found = registry.sensor(park.id, sensor_id)
+                if found is None:  # the registry refuses this; never grant a guess
+                    raise ValueError(f"gateway {gateway.id}: unknown sensor {sensor_id!r}")
+                topics.append(topic_for(root, found.ref))
+            topics += [mapped[m] for m in gateway.mappings]
+            problem = Problem(Reason.DEVICE_UNREACHABLE, "")
+            topics.append(deadletter_topic(root, [problem]))
+            out.append(Account(gateway_name(park.id, gateway.id), "gateway", (), tuple(topics)))
     return out
 
 

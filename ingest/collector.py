@@ -21,7 +21,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import CollectorRegistry
 
 from ingest.batcher import Batch, Batcher
-from ingest.spool import Spool
 from ingest.stats import IngestMetrics, IngestStats
 from smartpark import mqtt
 from smartpark.clock import Clock, SystemClock
@@ -31,6 +30,7 @@ from smartpark.mapping import Mapper
 from smartpark.model import Reason, SensorRef
 from smartpark.registry import Registry
 from smartpark.settings import Settings
+from smartpark.spool import Spool
 from smartpark.store.base import Store
 from smartpark.store.lineprotocol import encode_fast, series_key
 from smartpark.wire import (

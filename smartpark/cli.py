@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "api": "api.cli",
     "dashboards": "dashboards.cli",
     "broker": "broker.cli",
+    "gateway": "gateway.cli",
     "demo": "devstack.cli",
     "scenario": "devstack.cli",
 }

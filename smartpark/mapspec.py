@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -157,3 +158,38 @@ def topic_placeholders(pattern: str) -> list[str]:
 def topic_filter(pattern: str) -> str:
     """The MQTT subscription of a topic pattern: each placeholder becomes ``+``."""
     return PLACEHOLDER_RE.sub("+", pattern)
+
+
+def mapping_problems(
+    where_p: str, mappings: list[MappingSpec], ent_fields: dict[str, set[str]]
+) -> list[str]:
+    """Mappings name enterprises of their park (``ent_fields``: enterprise -> the fields of
+    its sensors) and fields those have; ids and topic patterns are unique in the park."""
+    problems: list[str] = []
+    seen_ids: set[str] = set()
+    seen_topics: set[str] = set()
+    for m_i, mapping in enumerate(mappings):
+        where = f"{where_p}.mappings[{m_i} id={mapping.id!r}]"
+        if mapping.id in seen_ids:
+            problems.append(f"{where}.id: duplicate mapping id {mapping.id!r}")
+        seen_ids.add(mapping.id)
+        pattern = topic_filter(mapping.topic)
+        if pattern in seen_topics:
+            problems.append(f"{where}.topic: another mapping of this park reads {pattern!r}")
+        seen_topics.add(pattern)
+        if mapping.timezone is not None:
+            try:
+                ZoneInfo(mapping.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(f"{where}.timezone: unknown timezone: {mapping.timezone!r}")
+        fields: set[str] = set()
+        for ent_id in mapping.enterprises:
+            if ent_id not in ent_fields:
+                problems.append(f"{where}.enterprises: {ent_id!r} is not an enterprise of the park")
+            fields |= ent_fields.get(ent_id, set())
+        for name in mapping.fields:
+            if fields and name not in fields:
+                problems.append(
+                    f"{where}.fields.{name}: no sensor of the mapping's enterprises has this field"
+                )
+    return problems

@@ -91,6 +91,8 @@ class Reason(StrEnum):
     MAPPING_BAD_TIMESTAMP = "mapping_bad_timestamp"
     MAPPING_BAD_VALUE = "mapping_bad_value"
     MAPPING_UNKNOWN_SENSOR = "mapping_unknown_sensor"
+    # the edge gateway (``smartpark gateway``): a field device did not answer its poll
+    DEVICE_UNREACHABLE = "device_unreachable"
 
 
 class LoadClass(StrEnum):

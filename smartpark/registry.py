@@ -24,7 +24,8 @@ from pydantic import (
 from smartpark import config
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
-from smartpark.mapspec import MappingSpec, topic_filter
+from smartpark.gatewayspec import GatewaySpec, gateway_problems
+from smartpark.mapspec import MappingSpec, mapping_problems
 from smartpark.model import CORE_KINDS, PARK_SCOPE, Id, LoadClass, Reason, Semantics, SensorRef
 
 
@@ -126,6 +127,9 @@ class ParkSpec(Strict):
     enterprises: list[EnterpriseSpec] = Field(default_factory=list)
     mappings: list[MappingSpec] = Field(
         default_factory=list, description="vendor gateways' payloads as readings (README)"
+    )
+    gateways: list[GatewaySpec] = Field(
+        default_factory=list, description="edge gateways: the sensors, devices they serve"
     )
 
     @field_validator("timezone")
@@ -317,45 +321,35 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                         f"{where_s}.ref_o2_pct: limits need the reference O2 they are stated at"
                     )
     for p_i, park in enumerate(doc.parks):
-        problems += _mapping_problems(f"parks[{p_i} id={park.id!r}]", park, kinds)
+        problems += _device_problems(f"parks[{p_i} id={park.id!r}]", park, kinds)
     return problems
 
 
-def _mapping_problems(where_p: str, park: ParkSpec, kinds: Mapping[str, KindSpec]) -> list[str]:
-    """Mappings name enterprises of their park and fields their sensors' kinds have; ids and
-    topic patterns are unique in the park."""
-    problems: list[str] = []
-    ents = {e.id: e for e in park.enterprises}
-    seen_ids: set[str] = set()
-    seen_topics: set[str] = set()
-    for m_i, mapping in enumerate(park.mappings):
-        where = f"{where_p}.mappings[{m_i} id={mapping.id!r}]"
-        if mapping.id in seen_ids:
-            problems.append(f"{where}.id: duplicate mapping id {mapping.id!r}")
-        seen_ids.add(mapping.id)
-        pattern = topic_filter(mapping.topic)
-        if pattern in seen_topics:
-            problems.append(f"{where}.topic: another mapping of this park reads {pattern!r}")
-        seen_topics.add(pattern)
-        if mapping.timezone is not None:
-            try:
-                ZoneInfo(mapping.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                problems.append(f"{where}.timezone: unknown timezone: {mapping.timezone!r}")
-        fields: set[str] = set()
-        for ent_id in mapping.enterprises:
-            ent = ents.get(ent_id)
-            if ent is None:
-                problems.append(f"{where}.enterprises: {ent_id!r} is not an enterprise of the park")
-                continue
-            for sensor in ent.sensors:
-                kind = kinds.get(sensor.kind)
-                fields |= set(kind.fields if kind else ()) | set(sensor.fields)
-        for name in mapping.fields:
-            if fields and name not in fields:
-                problems.append(
-                    f"{where}.fields.{name}: no sensor of the mapping's enterprises has this field"
-                )
+def _device_problems(where_p: str, park: ParkSpec, kinds: Mapping[str, KindSpec]) -> list[str]:
+    """Mappings and gateways checked against the park's enterprises and sensors."""
+    ent_fields: dict[str, set[str]] = {}
+    sensors: dict[str, tuple[dict[str, bool], float | None]] = {}
+    for ent in park.enterprises:
+        for sensor in ent.sensors:
+            kind = kinds.get(sensor.kind)
+            fields = {**(kind.fields if kind else {}), **sensor.fields}
+            ent_fields.setdefault(ent.id, set()).update(fields)
+            counters = {n: f.semantics is Semantics.COUNTER for n, f in fields.items()}
+            sensors[sensor.id] = (counters, sensor.rollover)
+        ent_fields.setdefault(ent.id, set())
+    problems = mapping_problems(where_p, park.mappings, ent_fields)
+    seen: set[str] = set()
+    mns: set[str] = set()
+    for g_i, gateway in enumerate(park.gateways):
+        where = f"{where_p}.gateways[{g_i} id={gateway.id!r}]"
+        if gateway.id in seen:
+            problems.append(f"{where}.id: duplicate gateway id {gateway.id!r}")
+        seen.add(gateway.id)
+        for inst in gateway.hj212:
+            if inst.mn in mns:
+                problems.append(f"{where}.hj212: MN {inst.mn!r} is used twice in the park")
+            mns.add(inst.mn)
+        problems += gateway_problems(where, gateway, sensors, {m.id for m in park.mappings})
     return problems
 
 

@@ -155,6 +155,23 @@ class DashboardsSettings(BaseModel):
     token: SecretStr | None = Field(default=None, description="Grafana service-account token")
 
 
+class GatewaySettings(BaseModel):
+    id: Id | None = Field(
+        default=None, description="which gateway of the registry this is (default: the only one)"
+    )
+    client_id: str | None = Field(
+        default=None, max_length=128, description="MQTT client id (default gateway-{park}-{id})"
+    )
+    buffer_dir: Path = Field(
+        default=Path("var/gateway-buffer"), description="store-and-forward buffer"
+    )
+    buffer_max_bytes: int = Field(default=256 << 20, ge=1024)
+    hj212_host: str = "0.0.0.0"
+    hj212_port: int = Field(default=0, ge=0, le=65535, description="0: no HJ 212 listener")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9111, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTPARK_", env_nested_delimiter="__", extra="forbid"
@@ -167,6 +184,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     api: ApiSettings = ApiSettings()
     dashboards: DashboardsSettings = DashboardsSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     @model_validator(mode="after")
     def _refuse_known_bad_secrets(self) -> Settings:
@@ -186,7 +204,9 @@ class Settings(BaseSettings):
 def to_env(settings: Settings) -> dict[str, str]:
     """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
-    for section_name in ("mqtt", "influx", "ingest", "processing", "alerts", "api", "dashboards"):
+    for section_name in (
+        "mqtt", "influx", "ingest", "processing", "alerts", "api", "dashboards", "gateway",
+    ):  # fmt: skip
         section = getattr(settings, section_name)
         for name in type(section).model_fields:
             value = getattr(section, name)

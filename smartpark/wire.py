@@ -230,6 +230,11 @@ def decode(
     return good, bad
 
 
+def encode_reading(ts_ms: int, values: Mapping[str, float]) -> bytes:
+    """One reading as the wire contract carries it (what gateways publish)."""
+    return orjson.dumps({"ts": ts_ms, "values": values})
+
+
 # -- dead letters ---------------------------------------------------------------------
 
 MAX_DEADLETTER_RAW_BYTES = 64 * 1024  # keep dead letters small even for oversized payloads

@@ -35,7 +35,7 @@ RUN = {
     "config check", "collect", "simulate generate", "simulate backfill", "simulate live",
     "simulate fixed", "record", "replay", "process", "rollup", "jobs run", "alerts run",
     "alerts check", "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
-    "broker config", "broker password", "scenario check", "demo",
+    "broker config", "broker password", "scenario check", "demo", "gateway",
 }  # fmt: skip
 
 
@@ -164,7 +164,7 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "--registry",
         PARK,
     )
-    assert "16 added" in made.stdout and (work / "mqtt" / "devices.acl").exists()
+    assert "18 added" in made.stdout and (work / "mqtt" / "devices.acl").exists()
     password = user.run(
         "broker", "password", "smartpark-api", "--secrets", str(secrets)
     ).stdout.strip()
@@ -179,6 +179,11 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "collect", "--registry", PARK, "--client-id", "readme-collector",
         "--http-port", str(collector_port),
         health=f"http://127.0.0.1:{collector_port}/healthz",
+    )  # fmt: skip
+    gateway_port = free_port()
+    user.start(
+        "gateway", "--registry", PARK, "--id", "acrel-gw01", "--http-port", str(gateway_port),
+        health=f"http://127.0.0.1:{gateway_port}/healthz",
     )  # fmt: skip
     user.start(
         "process", "--config", proc_cfg, "--registry", PARK, "--park", "tianfu-np",

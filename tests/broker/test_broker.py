@@ -218,7 +218,7 @@ def test_rerunning_keeps_passwords_adds_new_accounts_and_removes_gone_ones(tmp_p
     doc = yaml.safe_load(EXAMPLE_PARK.read_text())
     secrets_path = tmp_path / "private" / "secrets.json"
     first = write(accounts(_parsed(doc), "smartpark"), tmp_path, secrets_path)
-    assert len(first.added) == 16 and first.removed == []
+    assert len(first.added) == 18 and first.removed == []  # 12 devices, 4 services, 2 gateways
     assert secrets_path.stat().st_mode & 0o777 == 0o600
     before = json.loads(secrets_path.read_text())
     passwd = (tmp_path / "services.passwd").read_text() + (tmp_path / "devices.passwd").read_text()

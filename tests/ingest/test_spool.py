@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.spool import Spool
+from smartpark.spool import Spool
 
 
 def test_batches_come_back_in_order_and_are_forgotten_once_removed(tmp_path: Path) -> None:
