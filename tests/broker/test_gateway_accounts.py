@@ -7,7 +7,7 @@ import time
 
 from broker.accounts import accounts
 from smartpark.registry import Registry
-from tests.broker.test_broker import ROOT_TOPIC, Secured, _client, _reading, secured
+from tests.broker.test_broker import ROOT_TOPIC, Secured, _device, _reading, secured
 
 __all__ = ["secured"]  # the secured broker fixture, used here too
 
@@ -47,7 +47,7 @@ def test_each_gateway_may_publish_only_the_sensors_it_serves(park: Registry) -> 
 def test_the_broker_refuses_a_gateway_publishing_a_sensor_it_does_not_serve(
     secured: Secured,
 ) -> None:
-    gw = _client(secured.broker.device_port, GW, secured.secrets[GW])
+    gw = _device(secured, GW)  # on the devices' listener, with TLS, as gateways connect
     try:
         now = int(time.time() * 1000)
         own = gw.publish(
