@@ -20,6 +20,7 @@ from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import (
     AlertsSettings,
+    GatewaySettings,
     InfluxSettings,
     IngestSettings,
     MqttSettings,
@@ -80,6 +81,7 @@ def settings(mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path: Path) -> Settin
         ),
         processing=ProcessingSettings(state_dir=tmp_path / "processing", http_port=0),
         alerts=AlertsSettings(db=tmp_path / "alerts.db", http_port=0),
+        gateway=GatewaySettings(buffer_dir=tmp_path / "gateway-buffer", http_port=0),
     )
 
 

@@ -18,7 +18,7 @@ from gateway.service import Gateway
 from ingest.collector import Collector
 from smartpark import registry as registry_mod
 from smartpark.registry import Registry
-from smartpark.settings import GatewaySettings, Settings
+from smartpark.settings import Settings
 from smartpark.store import open_store
 from tests.conftest import EXAMPLE_PARK, ROOT, wait_until
 
@@ -108,8 +108,7 @@ def device_spec(device_id: str, sensor: str, port: int, poll_s: float = 0.2) -> 
 
 
 def gateway_settings(settings: Settings, tmp_path: Path, **changes: Any) -> Settings:
-    gw = GatewaySettings(buffer_dir=tmp_path / "gw-buffer", http_port=0, **changes)
-    return settings.model_copy(update={"gateway": gw})
+    return settings.model_copy(update={"gateway": settings.gateway.model_copy(update=changes)})
 
 
 @pytest.fixture
