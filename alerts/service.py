@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.channels import Dispatcher, EmailSender, Sender, WebhookSender
 from alerts.conditions import Condition
@@ -36,7 +35,7 @@ from smartpark.alertstore import AlertDB
 from smartpark.clock import Clock
 from smartpark.errors import DeliveryError, StoreError
 from smartpark.model import PARK_SCOPE
-from smartpark.mqtt import connect, connect_refused, make_client, reason_failed
+from smartpark.mqtt import Subscriber
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
@@ -91,12 +90,14 @@ class AlertService:
             topic_for(root, s.ref): (s.ref, frozenset(s.fields)) for s in registry.sensors()
         }
         self._limits = settings.ingest.decode_limits()
-        self.client = make_client(settings.mqtt, client_id=client_id)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self.subscribed = threading.Event()
+        self.subscriber = Subscriber(
+            settings.mqtt,
+            name="alert service",
+            client_id=client_id,
+            filters=[(readings_filter(root), 1), (kpi_filter(root), 1), (self._ack_topic, 1)],
+            on_message=self._on_message,
+        )
+        self.subscribed = self.subscriber.subscribed
         self._store = store
         self.dispatcher = Dispatcher(self.db, self._senders(), clock)
         self._stop = threading.Event()
@@ -133,7 +134,7 @@ class AlertService:
     def _publish_mqtt(self, payload: bytes, key: str) -> None:
         alert = orjson.loads(payload)
         topic = alert_topic(self._root, alert["park"], alert["enterprise"])
-        info = self.client.publish(topic, payload, qos=1)
+        info = self.subscriber.publish(topic, payload)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise DeliveryError(f"publish to {topic} refused: {paho.error_string(info.rc)}")
 
@@ -190,28 +191,7 @@ class AlertService:
             notices += self.lifecycle.apply(cond, now)
         self._deliver(notices)
 
-    def _on_connect(
-        self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
-    ) -> None:
-        if connect_refused(reason, self.settings.mqtt, "alert service"):
-            return
-        client.subscribe(
-            [
-                (readings_filter(self._root), 1),
-                (kpi_filter(self._root), 1),
-                (ack_topic(self._root), 1),
-            ]
-        )
-
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        self.subscribed.clear()
-        logger.warning("alert service disconnected from the broker reason=%s", reason)
-
-    def _on_subscribe(self, _c: Any, _u: Any, _m: int, reasons: list[ReasonCode], _p: Any) -> None:
-        if all(not reason_failed(r) for r in reasons):
-            self.subscribed.set()
-
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
         now = self.clock.now_ms()
         route = self._routes.get(msg.topic)
         with self._lock:
@@ -259,8 +239,7 @@ class AlertService:
                 active.setdefault(alert.rule, set()).add(alert.subject)
         self.engine.restore(active)
         self.dispatcher.start()
-        connect(self.client, self.settings.mqtt, persistent=True)
-        self.client.loop_start()
+        self.subscriber.start()
         self._thread.start()
 
     def _run(self) -> None:
@@ -333,8 +312,7 @@ class AlertService:
         self._stop.set()
         self._thread.join(5)
         self.dispatcher.stop()
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.subscriber.stop()
         self.db.close()
 
 

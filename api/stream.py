@@ -22,11 +22,10 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
 
 from api.keys import Caller
 from smartpark.model import PARK_SCOPE, SensorRef
-from smartpark.mqtt import connect, connect_refused, make_client
+from smartpark.mqtt import Subscriber
 from smartpark.settings import MqttSettings
 from smartpark.wire import (
     alert_filter,
@@ -72,45 +71,32 @@ class EventHub:
         self._lock = threading.Lock()
         self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
         self._tickets: dict[str, tuple[Caller, float]] = {}
-        self.connected = threading.Event()
         self.unreadable = 0
-        self._mqtt = mqtt
         root = mqtt.topic_root
-        self.client = make_client(mqtt, client_id=client_id)
         self._root = root
-        self._filters = [
-            (kpi_filter(root), 0),
-            (alert_filter(root), 0),
-            (deadletter_filter(root), 0),
-        ]
         # (park, enterprise) -> the newest dead letters of its sensors, newest last
         self._dead: dict[tuple[str, str], deque[dict[str, Any]]] = {}
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
+        # A live tap: a clean session at QoS 0, nothing held on the broker while away.
+        self.subscriber = Subscriber(
+            mqtt,
+            name="api",
+            client_id=client_id,
+            filters=[(kpi_filter(root), 0), (alert_filter(root), 0), (deadletter_filter(root), 0)],
+            on_message=self._on_message,
+            persistent=False,
+        )
+        self.client = self.subscriber.client  # the API also publishes acknowledgement requests
+        self.connected = self.subscriber.subscribed
 
     def start(self) -> None:
-        connect(self.client, self._mqtt, persistent=False)
-        self.client.loop_start()
+        self.subscriber.start()
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.subscriber.stop()
 
     # -- MQTT (paho's thread) ---------------------------------------------------------
 
-    def _on_connect(
-        self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
-    ) -> None:
-        if connect_refused(reason, self._mqtt, "api"):
-            return
-        client.subscribe(self._filters)
-        self.connected.set()
-
-    def _on_disconnect(self, *_: Any) -> None:
-        self.connected.clear()
-
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
         if "/_deadletter/" in msg.topic:
             self._dead_letter(msg.payload)
             return

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import CollectorRegistry
 
 from ingest.batcher import Batch, Batcher
@@ -103,15 +101,21 @@ class Collector:
         self._store_retry_at = 0.0
         self._store_backoff_s = 0.0
         self._spool_full = False  # the last batch did not fit: nothing is being acknowledged
-        self.connected = threading.Event()
         self._last_activity = self.clock.monotonic()
         self._writer = threading.Thread(target=self._run_writer, name="ingest-writer")
-        self.client = mqtt.make_client(self._mqtt, client_id=self._mqtt.client_id, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self.client.on_publish = self._on_publish
+        self.subscriber = mqtt.Subscriber(
+            self._mqtt,
+            name="collector",
+            client_id=self._mqtt.client_id,
+            filters=self._filters(),
+            on_message=self._on_message,
+            manual_ack=True,
+            receive_maximum=self._mqtt.receive_maximum,
+            on_publish=self._on_publish,
+            on_subscribed=self._on_subscribed,
+        )
+        self.client = self.subscriber.client
+        self.connected = self.subscriber.subscribed  # "connected" means subscribed
         self.metrics_registry = CollectorRegistry()
         self.metrics_registry.register(IngestMetrics(self.stats, self._gauges, self.clock.now_ms))
         self.http: StatusServer | None = None
@@ -129,13 +133,7 @@ class Collector:
         self._writer.start()
         if self.http is not None:
             self.http.start()
-        mqtt.connect(
-            self.client,
-            self._mqtt,
-            persistent=True,
-            receive_maximum=self._mqtt.receive_maximum,
-        )
-        self.client.loop_start()
+        self.subscriber.start()
         logger.info(
             "collector started client_id=%s group=%s sensors=%d spool_batches=%d",
             self._mqtt.client_id,
@@ -156,8 +154,7 @@ class Collector:
         self._batcher.flush_all()
         self._writer.join(timeout_s)
         time.sleep(0.1)  # let the network thread send the last acknowledgements
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.subscriber.stop()
         if self.http is not None:
             self.http.stop()
         self.store.close()
@@ -165,40 +162,20 @@ class Collector:
 
     # -- MQTT network thread -----------------------------------------------------
 
-    def _on_connect(
-        self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any
-    ) -> None:
-        if mqtt.connect_refused(reason, self._mqtt, "collector"):
-            return
-        # Subscribing on every connect also restores the subscription after the
-        # broker lost the session (restart without persistence, session expiry).
-        topic = f"{self._root}/#"
-        if self._mqtt.share_group:
-            topic = f"$share/{self._mqtt.share_group}/{topic}"
-        topics = [topic]
-        for mapped in self._view[2].filters():  # vendor gateways' topics (registry mappings)
+    def _filters(self) -> list[tuple[str, int]]:
+        """The root's topics, and vendor gateways' topics of the registry's mappings."""
+        group = self._mqtt.share_group
+        topics = [f"$share/{group}/{self._root}/#" if group else f"{self._root}/#"]
+        for mapped in self._view[2].filters():
             if mapped.startswith(f"{self._root}/"):
                 continue  # under the root's subscription already (else delivered twice)
-            group = self._mqtt.share_group
             topics.append(f"$share/{group}/{mapped}" if group else mapped)
-        client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
-        self._last_activity = self.clock.monotonic()
-        logger.info("connected session_present=%s subscribing=%s", flags.session_present, topics)
+        return [(t, 1) for t in topics]
 
-    def _on_subscribe(
-        self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
-    ) -> None:
-        if any(mqtt.reason_failed(r) for r in reasons):
-            logger.error("broker refused the subscription reasons=%s", reasons)
-            return
-        self.connected.set()  # "connected" means subscribed: readings can flow
+    def _on_subscribed(self) -> None:
+        self._last_activity = self.clock.monotonic()  # silence counts from (re)subscribing
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        self.connected.clear()
-        if not self._stopping.is_set():
-            logger.warning("disconnected from broker reason=%s; reconnecting", reason)
-
-    def _on_message(self, client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # unacknowledged: redelivered to the next session
         stats = self.stats
@@ -214,8 +191,7 @@ class Collector:
             problem = self._classify_unrouted(registry, msg.topic)
             if problem is None:
                 stats.ignored += 1
-                if mid:
-                    client.ack(mid, 1)
+                self.subscriber.ack(mid)
             else:
                 self._deadletter(msg, [problem], now_ms, parts=1)
             return
@@ -247,8 +223,7 @@ class Collector:
             self._batcher.add(lines, mid, good[0].ts_ms)
         elif not bad:  # only points the mapping does not read: nothing to store
             self.stats.ignored += 1
-            if mid:
-                self.client.ack(mid, 1)
+            self.subscriber.ack(mid)
         return True
 
     @property
@@ -259,6 +234,7 @@ class Collector:
         """Route by ``registry`` from the next message on (a reload: SIGHUP in the CLI);
         the session, the batches in flight and the spool are untouched."""
         self._view = self._build_view(registry)
+        self.subscriber.resubscribe(self._filters())  # a new mapping's vendor topics
         logger.info("registry reloaded routes=%d", len(self._view[1]))
 
     def _classify_unrouted(self, registry: Registry, topic: str) -> Problem | None:
@@ -300,7 +276,7 @@ class Collector:
                     self._held[msg.mid] = parts
             self._deadletter_mids[info.mid] = msg.mid
 
-    def _on_publish(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+    def _on_publish(self, mid: int) -> None:
         source = self._deadletter_mids.pop(mid, None)
         if source is not None:
             self._complete(source)
@@ -314,7 +290,7 @@ class Collector:
                     self._held[mid] = left - 1
                     return
                 del self._held[mid]
-        self.client.ack(mid, 1)
+        self.subscriber.ack(mid)
 
     # -- writer thread -----------------------------------------------------------
 
@@ -372,12 +348,12 @@ class Collector:
         self.stats.lag.observe_ms([now_ms - ts for ts in batch.ts_ms])
         self.stats.last_stored_reading_ms = max(batch.ts_ms)
         held = self._held
-        ack = self.client.ack
+        ack = self.subscriber.ack
         for mid in batch.mids:
             if mid in held:
                 self._complete(mid)
             else:
-                ack(mid, 1)
+                ack(mid)
 
     def _drain_one(self) -> None:
         """Write the oldest spooled batch to the store and forget it; stop at the first failure."""

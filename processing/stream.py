@@ -36,7 +36,6 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import polars as pl
-from paho.mqtt.reasoncodes import ReasonCode
 
 from processing import output
 from processing.config import ProcessingConfig
@@ -49,7 +48,7 @@ from processing.stats import ProcessorStats
 from processing.windowbook import WindowBook
 from smartpark.clock import Clock
 from smartpark.errors import StoreError
-from smartpark.mqtt import connect, connect_refused, make_client, reason_failed
+from smartpark.mqtt import Subscriber
 from smartpark.registry import Registry
 from smartpark.settings import MqttSettings
 from smartpark.store.base import Store
@@ -120,53 +119,41 @@ class StreamProcessor:
         self._pruned_to_ms = 0  # the buffer holds no reading before this but each meter's last
         self.reads = StoreReads(store, self.park)
         self._stop = threading.Event()
-        self.subscribed = threading.Event()
         self._store_failing_since: float | None = None  # clock.monotonic() of the first failure
         self._last_received = clock.monotonic()
-        self.client = make_client(mqtt, client_id=client_id, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
+        self.subscriber = Subscriber(
+            mqtt,
+            name="processor",
+            client_id=client_id,
+            filters=[(self._filter, 1)],
+            on_message=self._on_message,
+            manual_ack=True,
+        )
+        self.subscribed = self.subscriber.subscribed
         self._thread = threading.Thread(target=self._run, name="kpi-tick", daemon=True)
 
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
         self.rebuild()
-        connect(self.client, self._mqtt, persistent=True)
-        self.client.loop_start()
+        self.subscriber.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.subscriber.stop()
 
     # -- MQTT (paho's thread) -----------------------------------------------------------
 
-    def _on_connect(
-        self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
-    ) -> None:
-        if connect_refused(reason, self._mqtt, "processor"):
-            return
-        client.subscribe(self._filter, qos=1)
-
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        self.subscribed.clear()
-        logger.warning("processor disconnected from the broker reason=%s", reason)
-
-    def _on_subscribe(self, _c: Any, _u: Any, _m: int, reasons: list[ReasonCode], _p: Any) -> None:
-        if all(not reason_failed(r) for r in reasons):
-            self.subscribed.set()
-
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
         route = self._routes.get(msg.topic)
         self.stats.received += 1
         self._last_received = self.clock.monotonic()
         if route is None:
-            self.client.ack(msg.mid, msg.qos)  # another kind (CEMS, water, ...): nothing to keep
+            self.subscriber.ack(
+                msg.mid, msg.qos
+            )  # another kind (CEMS, water, ...): nothing to keep
             return
         sensor, name, accepted = route
         good, bad = decode(
@@ -231,7 +218,7 @@ class StreamProcessor:
             )
             return
         for mid, qos in acks:
-            self.client.ack(mid, qos)
+            self.subscriber.ack(mid, qos)
 
     def _save_progress(self) -> None:
         assert self.watermark_ms is not None
@@ -328,7 +315,7 @@ class StreamProcessor:
             tags=tags,
             revisions=revisions,
         ):
-            self.client.publish(topic, payload, qos=1)
+            self.subscriber.publish(topic, payload)
             self.stats.published += 1
 
     def _prune(self) -> None:

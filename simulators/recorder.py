@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.recording import header, line
 from smartpark.clock import Clock
-from smartpark.mqtt import connect, connect_refused, make_client, reason_failed
+from smartpark.mqtt import Subscriber
 from smartpark.settings import MqttSettings
 
 logger = logging.getLogger(__name__)
@@ -46,30 +44,18 @@ class Recorder:
         )
         self.messages = 0
         self.limit = limit  # write this many messages, then no more
-        self.subscribed = threading.Event()
-        self.client = make_client(settings, client_id=client_id)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        connect(self.client, settings, persistent=False)
-        self.client.loop_start()
+        self.subscriber = Subscriber(
+            settings,
+            name="recorder",
+            client_id=client_id,
+            filters=[(topic_filter, 1)],
+            on_message=self._on_message,
+            persistent=False,
+        )
+        self.subscribed = self.subscriber.subscribed
+        self.subscriber.start()
 
-    def _on_connect(
-        self, client: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
-    ) -> None:
-        if connect_refused(reason, self._settings, "recorder"):
-            return
-        client.subscribe(self._filter, qos=1)
-
-    def _on_subscribe(
-        self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
-    ) -> None:
-        if all(not reason_failed(r) for r in reasons):
-            self.subscribed.set()
-        else:
-            logger.error("subscription refused filter=%s reasons=%s", self._filter, reasons)
-
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
         with self._lock:
             if self._out.closed or (self.limit is not None and self.messages >= self.limit):
                 return
@@ -77,7 +63,6 @@ class Recorder:
             self.messages += 1
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.subscriber.stop()
         with self._lock:
             self._out.close()

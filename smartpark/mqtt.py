@@ -1,4 +1,5 @@
-"""paho-mqtt 2.x plumbing: MQTT 5 clients with persistent sessions, and a bounded publisher.
+"""paho-mqtt 2.x plumbing: ``Subscriber`` (one consuming client's life cycle, for every
+stage), MQTT 5 clients with persistent sessions, and a bounded publisher.
 
 Two paho/Mosquitto traps are handled here once for everybody:
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -22,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from smartpark.errors import BrokerError
 from smartpark.settings import MqttSettings
@@ -131,6 +134,139 @@ def connect_refused(reason: ReasonCode, settings: MqttSettings, who: str) -> boo
         who, settings.host, settings.port, reason, hint,
     )  # fmt: skip
     return True
+
+
+MessageHandler = Callable[[paho.MQTTMessage], None]
+
+
+class Subscriber:
+    """One consuming MQTT client, its whole life cycle; the stage writes only handlers.
+
+    It connects in the background (MQTT 5; ``persistent``: a session kept across
+    restarts for ``session_expiry_s``, so what arrives while the stage is down waits
+    on the broker), subscribes ``filters`` (``(filter, qos)`` pairs) on every connect
+    (which restores the subscriptions after the broker lost the session), sets
+    ``subscribed`` once the broker granted them all and clears it on a disconnect,
+    and says what happens: a refused connection with what to check, an unreachable
+    broker with back-off (attempts 1, 2, 4, ...), a lost connection, a refused
+    subscription. paho reconnects by itself (1 s, doubling to 5 s).
+
+    ``on_message`` runs on paho's network thread. With ``manual_ack`` a QoS 1
+    message is acknowledged only when the stage calls :meth:`ack` (from any thread),
+    after what the message changes is durable; ``receive_maximum`` then caps how
+    many the broker sends unacknowledged. ``on_publish`` gets the mid of each
+    message this client published once the broker has it (QoS 1);
+    ``on_subscribed`` is called (network thread) each time the subscriptions are granted.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        name: str,
+        client_id: str,
+        filters: Sequence[tuple[str, int]],
+        on_message: MessageHandler,
+        persistent: bool = True,
+        manual_ack: bool = False,
+        receive_maximum: int | None = None,
+        on_publish: Callable[[int], None] | None = None,
+        on_subscribed: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.filters = list(filters)
+        self.subscribed = threading.Event()
+        self.handler_errors = 0
+        self._settings = settings
+        self._persistent = persistent
+        self._receive_maximum = receive_maximum
+        self._manual_ack = manual_ack
+        self._handler = on_message
+        self._on_subscribed = on_subscribed
+        self._stopping = threading.Event()
+        self.client = make_client(settings, client_id=client_id, manual_ack=manual_ack)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        if on_publish is not None:
+            self.client.on_publish = lambda _c, _u, mid, _r, _p: on_publish(mid)
+
+    def start(self) -> None:
+        """Connect in the background and run paho's network thread."""
+        connect(
+            self.client,
+            self._settings,
+            persistent=self._persistent,
+            receive_maximum=self._receive_maximum,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect and end the network thread; unacknowledged messages stay with the
+        broker (in the persistent session) for the next run."""
+        self._stopping.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def resubscribe(self, filters: Sequence[tuple[str, int]]) -> None:
+        """Subscribe ``filters`` from now on (at once when connected, and at every connect);
+        filters no longer listed stay subscribed until the session ends."""
+        self.filters = list(filters)
+        if self.client.is_connected():
+            self._subscribe(self.client)
+
+    def ack(self, mid: int, qos: int = 1) -> None:
+        """Acknowledge a received message (manual ack); nothing to do for QoS 0."""
+        if qos and mid:
+            self.client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> paho.MQTTMessageInfo:
+        """Publish on this client (paho keeps it, and sends it after a reconnect)."""
+        return self.client.publish(topic, payload, qos=qos)
+
+    def _on_connect(
+        self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any
+    ) -> None:
+        if connect_refused(reason, self._settings, self.name):
+            return
+        self._subscribe(client)
+        logger.info(
+            "%s connected session_present=%s subscribing=%s",
+            self.name, flags.session_present, ",".join(f for f, _q in self.filters),
+        )  # fmt: skip
+
+    def _subscribe(self, client: paho.Client) -> None:
+        client.subscribe([(f, SubscribeOptions(qos=q)) for f, q in self.filters])
+
+    def _on_subscribe(
+        self, _c: Any, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        if any(reason_failed(r) for r in reasons):
+            logger.error(
+                "%s: the broker refused the subscription filters=%s reasons=%s",
+                self.name, [f for f, _q in self.filters], reasons,
+            )  # fmt: skip
+            return
+        self.subscribed.set()
+        if self._on_subscribed is not None:
+            self._on_subscribed()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.subscribed.clear()
+        if not self._stopping.is_set():
+            logger.warning(
+                "%s disconnected from the broker reason=%s; reconnecting", self.name, reason
+            )
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            self._handler(msg)
+        except Exception:
+            # A handler's bug must not end paho's network thread (and with it every
+            # later message); the message stays unacknowledged (manual ack), counted.
+            self.handler_errors += 1
+            logger.exception("%s: handling a message on %s failed", self.name, msg.topic)
 
 
 class BoundedPublisher:
