@@ -418,18 +418,21 @@ def _collector(
 
 
 def _sessions(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The collector's connects and disconnects, in order."""
+    """The collector's connects and disconnects, in order (its Subscriber says them)."""
+    said = [(r.name, r.getMessage().split(" ")) for r in caplog.records]
     return [
-        " ".join(r.getMessage().split(" ")[:2])
-        for r in caplog.records
-        if r.name == "ingest.collector" and r.getMessage().startswith(("connected", "disconnected"))
+        " ".join(words[1:3])
+        for name, words in said
+        if name == "smartpark.mqtt"
+        and words[0] == "collector"
+        and words[1] in ("connected", "disconnected")
     ]
 
 
 def test_a_device_cannot_take_the_collectors_client_id_nor_its_queued_readings(
     secured: Secured, settings: Settings, store: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ingest.collector")
+    caplog.set_level(logging.INFO, logger="smartpark.mqtt")
     collector, client_id = _collector(secured, settings)
     collector.start()
     e01 = _device(secured, E01)
@@ -472,7 +475,7 @@ def test_a_device_cannot_take_the_collectors_client_id_nor_its_queued_readings(
 def test_a_device_reconnecting_in_a_loop_with_others_client_ids_keeps_nobody_off(
     secured: Secured, settings: Settings, store: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ingest.collector")
+    caplog.set_level(logging.INFO, logger="smartpark.mqtt")
     collector, client_id = _collector(secured, settings)
     collector.start()
     e01 = _device(secured, E01)
