@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.forward import Forwarder
+from gateway.hj212server import Hj212Handler, Hj212Server
 from gateway.modbus import DevicePoller
 from smartpark.clock import Clock, SystemClock
 from smartpark.errors import ConfigError
@@ -55,6 +57,9 @@ class Gateway:
         client_id = settings.gateway.client_id or f"gateway-{self.park}-{self.spec.id}"
         buffer = Spool(settings.gateway.buffer_dir, max_bytes=settings.gateway.buffer_max_bytes)
         self.forwarder = Forwarder(settings.mqtt, client_id=client_id, buffer=buffer)
+        self.hj212: Hj212Server | None = None
+        if self.spec.hj212:
+            self.hj212 = self._hj212_server(settings, registry)
         self.pollers = [
             DevicePoller(d, clock=self.clock, on_reading=self._modbus_reading, on_state=self._state)
             for d in self.spec.modbus
@@ -72,8 +77,31 @@ class Gateway:
                 health=self.health,
             )
 
+    def _hj212_server(self, settings: Settings, registry: Registry) -> Hj212Server:
+        if settings.gateway.hj212_port is None:
+            raise ConfigError(
+                f"gateway {self.spec.id} has HJ 212 instruments: set SMARTPARK_GATEWAY__HJ212_PORT"
+                " (or --hj212-port)"
+            )
+        fields_of = {}
+        for sensor_id in self.refs:
+            found = registry.sensor(self.park, sensor_id)
+            assert found is not None  # checked above
+            fields_of[sensor_id] = frozenset(found.fields)
+        handler = Hj212Handler(
+            self.spec.hj212, fields_of=fields_of, tz=ZoneInfo(registry.parks[self.park].timezone)
+        )
+        return Hj212Server(
+            handler,
+            host=settings.gateway.hj212_host,
+            port=settings.gateway.hj212_port,
+            on_reading=self.publish,
+        )
+
     def start(self) -> None:
         self.forwarder.start()
+        if self.hj212 is not None:
+            self.hj212.start()
         for poller in self.pollers:
             poller.start()
         if self.http is not None:
@@ -84,6 +112,8 @@ class Gateway:
         )  # fmt: skip
 
     def stop(self) -> None:
+        if self.hj212 is not None:
+            self.hj212.stop()
         for poller in self.pollers:
             poller.stop()
         self.forwarder.stop()
@@ -116,7 +146,7 @@ class Gateway:
 
     def _counters(self) -> dict[str, float]:
         fs = self.forwarder.stats
-        return {
+        out: dict[str, float] = {
             "readings_total": self.readings_published,
             "published_total": fs.published,
             "buffered_total": fs.buffered,
@@ -125,6 +155,18 @@ class Gateway:
             "modbus_polls_total": sum(p.stats.polls for p in self.pollers),
             "modbus_failed_polls_total": sum(p.stats.failed_polls for p in self.pollers),
         }
+        if self.hj212 is not None:
+            hs = self.hj212.handler.stats
+            out |= {
+                "hj212_packets_total": hs.packets,
+                "hj212_readings_total": hs.readings,
+                "hj212_answers_total": hs.answers,
+                "hj212_refused_total": sum(hs.refused.values()),
+                "hj212_values_not_stored_total": sum(hs.values_not_stored.values()),
+                "hj212_mixed_flags_total": hs.mixed_flags,
+                "hj212_connections_total": hs.connections,
+            }
+        return out
 
     def _gauges(self) -> dict[str, float]:
         return {

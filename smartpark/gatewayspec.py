@@ -70,9 +70,25 @@ class ModbusDevice(Strict):
 
 
 class Hj212Instrument(Strict):
+    """A CEMS data acquisition instrument; which sensor each kind of its data goes to."""
+
     mn: str = Field(pattern=r"^[0-9A-Za-z]{1,24}$", description="the instrument's MN")
     pw: str = Field(min_length=1, max_length=6, description="its access password (PW)")
-    sensor: Id
+    minute_sensor: Id | None = Field(default=None, description="CN 2051 minute data")
+    realtime_sensor: Id | None = Field(default=None, description="CN 2011 real-time data")
+    hourly_sensor: Id | None = Field(default=None, description="CN 2061 hourly data")
+
+    @model_validator(mode="after")
+    def _some_sensor(self) -> Hj212Instrument:
+        if not self.sensors():
+            raise ValueError("name minute_sensor, realtime_sensor or hourly_sensor")
+        return self
+
+    def sensors(self) -> dict[str, str]:
+        """CN -> the sensor its data goes to."""
+        by_cn = {"2051": self.minute_sensor, "2011": self.realtime_sensor}
+        by_cn["2061"] = self.hourly_sensor
+        return {cn: s for cn, s in by_cn.items() if s is not None}
 
 
 class GatewaySpec(Strict):
@@ -88,7 +104,8 @@ class GatewaySpec(Strict):
 
     def served(self) -> list[str]:
         """Every sensor id this gateway publishes readings of."""
-        ids = [*self.sensors, *(d.sensor for d in self.modbus), *(i.sensor for i in self.hj212)]
+        ids = [*self.sensors, *(d.sensor for d in self.modbus)]
+        ids += [s for i in self.hj212 for s in i.sensors().values()]
         return list(dict.fromkeys(ids))
 
 
@@ -133,6 +150,7 @@ def gateway_problems(
                     f"sensor's rollover (at {wraps:g} for an unsigned register x scale)"
                 )
     for i_i, inst in enumerate(gateway.hj212):
-        if inst.sensor not in sensors:
-            problems.append(f"{where}.hj212[{i_i}].sensor: {inst.sensor!r} is not a sensor")
+        for cn, name in inst.sensors().items():
+            if name not in sensors:
+                problems.append(f"{where}.hj212[{i_i}]: {name!r} (CN {cn}) is not a sensor")
     return problems

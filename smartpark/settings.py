@@ -167,7 +167,9 @@ class GatewaySettings(BaseModel):
     )
     buffer_max_bytes: int = Field(default=256 << 20, ge=1024)
     hj212_host: str = "0.0.0.0"
-    hj212_port: int = Field(default=0, ge=0, le=65535, description="0: no HJ 212 listener")
+    hj212_port: int | None = Field(
+        default=None, ge=0, le=65535, description="HJ 212 listener (0: any free port)"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9111, ge=0, le=65535)
 
