@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from processing import config as config_mod
+from processing import statebind
 from processing.config import ProcessingConfig
 from processing.jobs import Jobs
 from processing.kpis import Coefficients
@@ -121,6 +122,8 @@ def build(
     """The processing stage of ``settings.processing.park``, not yet started."""
     clock = clock or SystemClock()
     setup = load(settings)
+    state_dir = settings.processing.state_dir
+    statebind.bind(state_dir / setup.park_id, statebind.identity(settings.influx, setup.park_id))
     stream = StreamProcessor(
         mqtt=settings.mqtt,
         registry=setup.registry,
@@ -131,7 +134,7 @@ def build(
         clock=clock,
         client_id=f"smartpark-processor-{setup.park_id}",
         limits=settings.ingest.decode_limits(),
-        state_dir=settings.processing.state_dir,
+        state_dir=state_dir,
     )
     schedule = Schedule(jobs(setup, settings, clock=clock))
     status = None

@@ -7,6 +7,7 @@ Nothing here runs at import time; ``smartpark.cli.settings`` builds the Settings
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -103,14 +104,21 @@ class IngestSettings(BaseModel):
         )
 
 
+def user_state_dir() -> Path:
+    """Per-user state (``$XDG_STATE_HOME/smartpark``, else ``~/.local/state/smartpark``):
+    never the working directory, which changes between runs."""
+    base = os.environ.get("XDG_STATE_HOME")
+    return (Path(base) if base else Path.home() / ".local" / "state") / "smartpark"
+
+
 class ProcessingSettings(BaseModel):
     config: Path = Path("examples/processing.yaml")
     park: Id | None = Field(default=None, description="park id (default: the registry's only park)")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9109, ge=0, le=65535)
     state_dir: Path = Field(
-        default=Path("var/processing"),
-        description="readings journal and written-windows progress, per park",
+        default_factory=lambda: user_state_dir() / "processing",
+        description="readings journal, written-windows progress and ledger, per park",
     )
     store_failing_unhealthy_s: float = Field(default=30.0, gt=0)
 
