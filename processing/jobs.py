@@ -84,10 +84,19 @@ class Jobs:
     def rollup(self, window: str, start: datetime, end: datetime) -> int:
         """KPIs of every ``window`` starting in [start, end), from the stored readings."""
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-        # each meter's last reading before the lookback too: gaps keep their delta
-        readings = self.reads.counters_from(
-            lo - self._lookback_ms, hi, first_after=self.park.pro_rata
-        )
+        _frame, lines = self.windows(window, self.readings_for(lo, hi), lo, hi)
+        return self._write(f"rollup_{window}", lines)
+
+    def readings_for(self, lo: int, hi: int) -> pl.DataFrame:
+        """The stored counter readings windows in [lo, hi) need: each meter's last one
+        before the lookback too (gaps keep their delta) and, pro rata, its first after."""
+        return self.reads.counters_from(lo - self._lookback_ms, hi, first_after=self.park.pro_rata)
+
+    def windows(
+        self, window: str, readings: pl.DataFrame, lo: int, hi: int
+    ) -> tuple[pl.DataFrame, list[str]]:
+        """The KPI rows of every ``window`` starting in [lo, hi) from ``readings``, and
+        their points (KPIs and per-sensor use), not yet written."""
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
         frame = frame.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
         sensors = sensor_totals(
@@ -97,7 +106,7 @@ class Jobs:
         lines = list(output.sensor_points(sensors, park=self.park.id, window=window)) + list(
             output.points(frame, park=self.park.id, window=window, tags=self.coefficients.tags())
         )
-        return self._write(f"rollup_{window}", lines)
+        return frame, lines
 
     def cems_hourly(self, start: datetime, end: datetime) -> int:
         """O2-corrected hourly means, validity and exceedances of every stack."""
