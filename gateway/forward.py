@@ -60,6 +60,7 @@ class Forwarder:
         self._lock = threading.Lock()
         self._live: dict[int, Message] = {}  # mid -> message sent live, not yet acknowledged
         self._draining: set[int] = set()  # mids of the buffer entry being sent
+        self._early: set[int] = set()  # mids acknowledged before they were recorded
         self._drained = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self.client = mqtt.make_client(settings, client_id=client_id)
@@ -94,6 +95,8 @@ class Forwarder:
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         if not mqtt.connect_refused(reason, self.settings, "gateway"):
+            with self._lock:
+                self._early.clear()  # acknowledgements of the last connection's messages
             self.connected.set()
             logger.info("connected to the broker buffered_entries=%d", len(self.buffer))
 
@@ -113,6 +116,8 @@ class Forwarder:
                 self.stats.published += 1
                 if not self._draining:
                     self._drained.notify_all()
+            else:  # acknowledged before the publisher recorded the mid
+                self._early.add(mid)
 
     # -- the forwarding thread --------------------------------------------------------
 
@@ -135,15 +140,27 @@ class Forwarder:
             if self.connected.is_set() and len(self.buffer) and not self._stopping.is_set():
                 self._drain_one()
 
+    def _publish(self, topic: str, payload: bytes) -> int | None:
+        """Publish one message QoS 1; its mid, or None when paho did not take it.
+
+        Never called with ``_lock`` held: paho runs ``_on_publish`` holding its own lock,
+        and ``_on_publish`` takes ``_lock`` (the other order would deadlock). An
+        acknowledgement that beats the caller's bookkeeping is kept in ``_early``."""
+        info = self.client.publish(topic, payload, qos=1)
+        return info.mid if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else None
+
     def _send_live(self, entry: list[Message]) -> None:
         for n, (topic, payload) in enumerate(entry):
+            mid = self._publish(topic, payload)
+            if mid is None:
+                self._store(entry[n:])  # the connection went while sending: keep the rest
+                return
             with self._lock:
-                info = self.client.publish(topic, payload, qos=1)
-                if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    self._live[info.mid] = (topic, payload)
-                    continue
-            self._store(entry[n:])  # the connection went while sending: keep the rest
-            return
+                if mid in self._early:
+                    self._early.discard(mid)
+                    self.stats.published += 1
+                else:
+                    self._live[mid] = (topic, payload)
 
     def _rebuffer_live(self) -> None:
         """Messages sent live whose acknowledgement the lost connection took with it."""
@@ -171,12 +188,19 @@ class Forwarder:
         messages = _decode(body)
         with self._lock:
             self._draining.clear()
-            for topic, payload in messages:
-                info = self.client.publish(topic, payload, qos=1)
-                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        for topic, payload in messages:
+            mid = self._publish(topic, payload)
+            if mid is None:
+                with self._lock:
                     self._draining.clear()
-                    return  # disconnected: the entry stays, sent again on reconnect
-                self._draining.add(info.mid)
+                return  # disconnected: the entry stays, sent again on reconnect
+            with self._lock:
+                if mid in self._early:
+                    self._early.discard(mid)
+                    self.stats.published += 1
+                else:
+                    self._draining.add(mid)
+        with self._lock:
             done = self._drained.wait_for(
                 lambda: not self._draining or not self.connected.is_set(), self._ack_timeout_s
             )

@@ -22,7 +22,6 @@ from smartpark.settings import Settings
 from smartpark.store import open_store
 from tests.conftest import EXAMPLE_PARK, ROOT, wait_until
 
-DEVICE = ROOT / "tests" / "gateway" / "modbus_device.py"
 COUNTER_TOP = 2**32 * 0.01  # a uint32 register of 0.01 kWh wraps here
 
 
@@ -34,7 +33,9 @@ class ModbusDeviceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(DEVICE), str(self.port)])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack.modbus_device", str(self.port)], cwd=ROOT
+        )
         wait_until(self._answers, timeout_s=20, what=f"modbus device on {self.port}")
 
     def _answers(self) -> bool:

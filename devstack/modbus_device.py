@@ -1,8 +1,8 @@
-"""A Modbus TCP device for the tests: pymodbus's own server in a process of its own,
-serving 64 shared holding/input registers (all 0) as unit 1 until killed. Tests set
-its registers with Modbus writes, as a configuration tool would.
+"""A Modbus TCP device for tests and benchmarks: pymodbus's own server in a process of
+its own, serving 64 shared holding/input registers (all 0) as unit 1 until killed.
+Callers set its registers with Modbus writes, as a configuration tool would.
 
-    python tests/gateway/modbus_device.py PORT
+    python -m devstack.modbus_device PORT
 """
 
 from __future__ import annotations
