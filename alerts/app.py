@@ -75,6 +75,17 @@ def load(settings: Settings) -> tuple[Registry, AlertConfig]:
     return registry, config
 
 
+def checked_registry(settings: Settings, config: AlertConfig) -> Registry:
+    """The registry file read anew and checked against the rules in use (a reload);
+    ``ConfigError`` listing every problem."""
+    path = settings.ingest.registry
+    registry = registry_mod.load(path)
+    found = problems(config, registry, settings)
+    if found:
+        raise ConfigError(f"{path}: {len(found)} problem(s) for the alert rules in use", found)
+    return registry
+
+
 @dataclass
 class AlertStage:
     """The running alert service and its status server."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from smartpark.commands import LogLevelOpt, RegistryOpt, settings, wait_for_signal
+from smartpark.commands import LogLevelOpt, RegistryOpt, reloader, settings, wait_for_signal
 from smartpark.errors import SmartparkError
 from smartpark.log import configure_logging
 
@@ -41,13 +41,19 @@ def run(
     http_port: Annotated[int | None, typer.Option(help="port of /metrics and /healthz")] = None,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
-    """Run the alert service until SIGINT/SIGTERM."""
+    """Run the alert service until SIGINT/SIGTERM; SIGHUP rereads the registry."""
     from alerts import app as stage
 
     configure_logging(log_level)
-    stage_ = stage.build(settings(registry, alerts={"config": config, "http_port": http_port}))
+    s = settings(registry, alerts={"config": config, "http_port": http_port})
+    stage_ = stage.build(s)
     stage_.start()
-    wait_for_signal()
+    service = stage_.service
+    wait_for_signal(
+        on_reload=reloader(
+            "registry", lambda: stage.checked_registry(s, service.config), service.use_registry
+        )
+    )
     stage_.stop()
 
 

@@ -7,6 +7,12 @@ becomes of it — one alert, reminders, escalation, silences, flap damping — i
 lifecycle's business. Time is a parameter: every call carries the reading's time
 and the processing clock's ``now_ms``; nothing here reads a clock, a broker or a file.
 
+What a rule has gathered toward its next decision but not decided (a CEMS hour's
+minutes, the start of a for-duration) is its *partial state*: an evaluator marks each
+key it changes (:meth:`Evaluator.touch`), the service commits what :meth:`Evaluator.touched`
+returns with the alerts the same input changed, and a restart gives it back
+(:meth:`Evaluator.resume`), so a restart mid-hour judges the whole hour.
+
 Each rule type has an :class:`Evaluator` subclass, registered with :func:`evaluates` by
 the rule's model class (``evaluators.py``: rules over readings; ``kpi_evaluators.py``:
 rules over KPI updates by month): adding a rule type adds its model to ``rules.py`` and
@@ -51,6 +57,29 @@ class Evaluator:
         self.rule = rule
         self.ctx = ctx
         self.active: set[str] = set()
+        self._touched: set[str] = set()
+
+    def configure(self) -> None:
+        """Derive what this rule needs from ``self.ctx.registry`` (at start, and again
+        after a registry reload: what the rule has gathered is kept)."""
+
+    def touch(self, key: str) -> None:
+        """Mark ``key``'s partial state as changed."""
+        self._touched.add(key)
+
+    def touched(self) -> dict[str, Any]:
+        """The partial state changed since the last call, per key (None: gone); JSON-able."""
+        if not self._touched:
+            return {}
+        keys, self._touched = self._touched, set()
+        return {key: self.partial(key) for key in keys}
+
+    def partial(self, key: str) -> Any:
+        """``key``'s partial state (JSON-able), None when there is none."""
+        return None
+
+    def resume(self, key: str, state: Any) -> None:
+        """Take back ``key``'s partial state after a restart (what ``partial`` gave)."""
 
     def reading(
         self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
@@ -98,9 +127,11 @@ class Evaluator:
         ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
-    """What evaluators may read: the registry and the parks' time zones."""
+    """What evaluators may read: the registry and the parks' time zones. One object per
+    engine, updated in place when the registry is reloaded (then each evaluator's
+    :meth:`Evaluator.configure` runs again)."""
 
     registry: Registry
     tz: Mapping[str, ZoneInfo]

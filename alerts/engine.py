@@ -9,6 +9,7 @@ a broker or a file: every call carries the times it needs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts import evaluators, kpi_evaluators
@@ -29,15 +30,27 @@ class Engine:
     def __init__(self, rules: Iterable[Rule], registry: Registry) -> None:
         self.rules = list(rules)
         self.registry = registry
-        ctx = Context(registry, {p.id: ZoneInfo(p.timezone) for p in registry.parks.values()})
-        self._evaluators = {r.id: EVALUATORS[type(r)](r, ctx) for r in self.rules}
+        self._ctx = Context(registry, _zones(registry))
+        self._evaluators = {r.id: EVALUATORS[type(r)](r, self._ctx) for r in self.rules}
+        self._kpi = [ev for ev in self._evaluators.values() if ev.kpis]
+        self._tick = [ev for ev in self._evaluators.values() if ev.ticks]
+        self._route()
+
+    def _route(self) -> None:
         self._by_kind: dict[str, list[Evaluator]] = {}
         for ev in self._evaluators.values():
             if ev.readings:
                 for kind in ev.kinds():
                     self._by_kind.setdefault(kind, []).append(ev)
-        self._kpi = [ev for ev in self._evaluators.values() if ev.kpis]
-        self._tick = [ev for ev in self._evaluators.values() if ev.ticks]
+
+    def use_registry(self, registry: Registry) -> None:
+        """Judge by ``registry`` from the next input on (a reload); what each rule holds
+        and has gathered is kept. The caller has checked the rules against it."""
+        self.registry = self._ctx.registry = registry
+        self._ctx.tz = _zones(registry)
+        for ev in self._evaluators.values():
+            ev.configure()
+        self._route()
 
     def reading(
         self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
@@ -70,3 +83,21 @@ class Engine:
         for rule, subjects in active.items():
             if rule in self._evaluators:
                 self._evaluators[rule].active |= set(subjects)
+
+    def touched(self) -> list[tuple[str, str, Any]]:
+        """(rule, key, partial state or None) changed since the last call (to be committed)."""
+        return [
+            (rule, key, state)
+            for rule, ev in self._evaluators.items()
+            for key, state in ev.touched().items()
+        ]
+
+    def resume(self, partials: Iterable[tuple[str, str, Any]]) -> None:
+        """Take back committed partial state after a restart (rules gone are skipped)."""
+        for rule, key, state in partials:
+            if rule in self._evaluators:
+                self._evaluators[rule].resume(key, state)
+
+
+def _zones(registry: Registry) -> dict[str, ZoneInfo]:
+    return {p.id: ZoneInfo(p.timezone) for p in registry.parks.values()}

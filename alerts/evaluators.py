@@ -2,7 +2,10 @@
 threshold (also over KPI fields), rate of change, counter reset, no data, CEMS hourly.
 
 Each keeps its own state (what holds per subject, pending for-durations, the last
-values it needs) and returns :class:`~alerts.conditions.Condition` changes only.
+values it needs) and returns :class:`~alerts.conditions.Condition` changes only. The
+partial state a restart must not lose (a for-duration's start, a CEMS hour's minutes)
+is touched, given and resumed by key (see :mod:`alerts.conditions`); a redelivered
+reading is taken once (by its timestamp), so at-least-once input decides the same.
 """
 
 from __future__ import annotations
@@ -83,12 +86,15 @@ class Threshold(Evaluator):
         assert limit is not None
         clear_at = rule.clear if rule.clear is not None else limit
         breach = (value > limit) if above else (value < limit)
-        if not breach:
-            self._pending.pop(subject, None)  # the for-duration starts again at the next breach
+        if not breach and self._pending.pop(subject, None) is not None:
+            self.touch(subject)  # the for-duration starts again at the next breach
         if subject in self.active:
             on = not ((value <= clear_at) if above else (value >= clear_at))
         elif breach:
-            since = self._pending.setdefault(subject, ts_ms)
+            since = self._pending.get(subject)
+            if since is None:
+                since = self._pending[subject] = ts_ms
+                self.touch(subject)
             on = ts_ms - since >= rule.for_s * 1000
         else:
             on = False
@@ -110,6 +116,12 @@ class Threshold(Evaluator):
                 else f"{rule.field} {value:g} back within {clear_at:g}"
             ),
         )
+
+    def partial(self, key: str) -> Any:
+        return self._pending.get(key)  # the event time the breach began
+
+    def resume(self, key: str, state: Any) -> None:
+        self._pending[key] = int(state)
 
 
 @evaluates(RateOfChangeRule)
@@ -176,12 +188,16 @@ class CounterReset(Evaluator):
         super().__init__(rule, ctx)
         self._last: dict[str, tuple[int, float]] = {}  # the last accepted reading
         self._held: dict[str, tuple[int, float]] = {}  # an implausible one, unconfirmed
-        self._rollover = {s.ref: s.spec.rollover for s in ctx.registry.sensors()}
+        self.configure()
+
+    def configure(self) -> None:
+        sensors = self.ctx.registry.sensors()
+        self._rollover = {s.ref: s.spec.rollover for s in sensors}
         self._max_per_ms = {
             s.ref: None
             if s.spec.rated_per_h is None
-            else s.spec.rated_per_h * rule.tolerance / s.spec.multiplier / 3_600_000
-            for s in ctx.registry.sensors()
+            else s.spec.rated_per_h * self.rule.tolerance / s.spec.multiplier / 3_600_000
+            for s in sensors
         }
 
     def reading(
@@ -239,10 +255,13 @@ class NoData(Evaluator):
     def __init__(self, rule: NoDataRule, ctx: Context) -> None:
         super().__init__(rule, ctx)
         self._seen: dict[str, int] = {}  # sensor -> last receipt
+        self.configure()
+
+    def configure(self) -> None:
         self._refs = [
             s.ref
-            for s in ctx.registry.sensors()
-            if rule.scope.admits(
+            for s in self.ctx.registry.sensors()
+            if self.rule.scope.admits(
                 park=s.ref.park, enterprise=s.ref.enterprise, kind=s.ref.kind, sensor=s.ref.sensor
             )
         ]
@@ -290,11 +309,16 @@ class CemsHourly(Evaluator):
 
     def __init__(self, rule: CemsHourlyRule, ctx: Context) -> None:
         super().__init__(rule, ctx)
-        self._stacks = {
-            s.ref: stack for s in ctx.registry.sensors() if (stack := cems.stack_of(s.spec))
-        }
-        self._buckets: dict[SensorRef, dict[int, list[tuple[Any, ...]]]] = {}
+        # stack -> hour -> minute's ts -> row (a redelivered minute replaces itself)
+        self._buckets: dict[SensorRef, dict[int, dict[int, tuple[Any, ...]]]] = {}
         self._received: dict[SensorRef, int] = {}  # wall clock of each stack's last reading
+        self.configure()
+
+    def configure(self) -> None:
+        self._stacks = {
+            s.ref: stack for s in self.ctx.registry.sensors() if (stack := cems.stack_of(s.spec))
+        }
+        self._by_key = {_key(ref): ref for ref in self._stacks}
 
     def reading(
         self, ref: SensorRef, ts_ms: int, values: Mapping[str, float], now_ms: int
@@ -308,7 +332,8 @@ class CemsHourly(Evaluator):
         hour = (ts_ms + off_ms) // HOUR_MS * HOUR_MS - off_ms
         buckets = self._buckets.setdefault(ref, {})
         row = (ref.sensor, ts_ms, *(values.get(f) for f in cems.MINUTE_FIELDS))
-        buckets.setdefault(hour, []).append(row)
+        buckets.setdefault(hour, {})[ts_ms] = row
+        self.touch(_key(ref))
         done = [h for h in buckets if h < hour]  # an hour is judged when the next one starts
         return [c for h in sorted(done) for c in self._judge(ref, h, buckets.pop(h))]
 
@@ -318,12 +343,33 @@ class CemsHourly(Evaluator):
         stack goes quiet, never because the wall clock is ahead of a replay."""
         out: list[Condition] = []
         for ref, buckets in self._buckets.items():
-            if buckets and now_ms - self._received.get(ref, now_ms) >= CEMS_GRACE_MS:
+            if buckets and now_ms - self._received.setdefault(ref, now_ms) >= CEMS_GRACE_MS:
                 for hour in sorted(buckets):
                     out += self._judge(ref, hour, buckets.pop(hour))
+                self.touch(_key(ref))
         return out
 
-    def _judge(self, ref: SensorRef, hour: int, rows: list[tuple[Any, ...]]) -> list[Condition]:
+    def partial(self, key: str) -> Any:
+        ref = self._by_key.get(key)
+        buckets = self._buckets.get(ref) if ref is not None else None
+        if not buckets:
+            return None
+        return {str(hour): list(rows.values()) for hour, rows in buckets.items()}
+
+    def resume(self, key: str, state: Any) -> None:
+        """The minutes of unjudged hours; the stack counts as just heard from (the broker
+        redelivers what it queued meanwhile before the grace period ends)."""
+        ref = self._by_key.get(key)
+        if ref is None:
+            return  # no longer a stack with limits in the registry
+        self._buckets[ref] = {
+            int(hour): {int(row[1]): tuple(row) for row in rows} for hour, rows in state.items()
+        }
+
+    def _judge(
+        self, ref: SensorRef, hour: int, minutes: dict[int, tuple[Any, ...]]
+    ) -> list[Condition]:
+        rows = list(minutes.values())
         rule = self.rule
         stack = self._stacks.get(ref)
         if stack is None or not stack.limits_mg_m3:
@@ -360,3 +406,7 @@ class CemsHourly(Evaluator):
                 ),
             )
         return out
+
+
+def _key(ref: SensorRef) -> str:
+    return f"{ref.park}/{ref.enterprise}/{ref.kind}/{ref.sensor}"

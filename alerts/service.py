@@ -7,8 +7,10 @@ paces reminders and escalation from the first notice. A replay at any speed, or 
 backfill, fires what the live feed fired, with the same ``fired_at``.
 
 paho's network thread decodes each message and runs the rule engine on it; a
-condition that changes goes through the lifecycle (SQLite) and its notices into the
-outbox, and the channel workers are woken: nothing waits for a channel. A tick
+condition that changes goes through the lifecycle and its notices into the outbox, in
+the one SQLite transaction that also keeps the rules' partial state, and only then is
+the message acknowledged (``_on_message`` lists the order); the channel workers are
+woken: nothing waits for a channel. A tick
 thread runs no-data checks, resolutions, late notices after silences, reminders
 and escalations. Routing: an enterprise's alerts go to its own channels, the park
 operator gets every alert (escalations only to the operator), MQTT publishes each
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +38,7 @@ from alerts.rules import AlertConfig, Channel, Email
 from smartpark.alertstore import AlertDB
 from smartpark.clock import Clock
 from smartpark.errors import DeliveryError, StoreError
-from smartpark.model import PARK_SCOPE
+from smartpark.model import PARK_SCOPE, SensorRef
 from smartpark.mqtt import Subscriber
 from smartpark.registry import Registry
 from smartpark.settings import Settings
@@ -86,9 +90,7 @@ class AlertService:
         root = settings.mqtt.topic_root
         self._root = root
         self._ack_topic = ack_topic(root)
-        self._routes = {
-            topic_for(root, s.ref): (s.ref, frozenset(s.fields)) for s in registry.sensors()
-        }
+        self._routes = _routes(root, registry)
         self._limits = settings.ingest.decode_limits()
         self.subscriber = Subscriber(
             settings.mqtt,
@@ -96,6 +98,7 @@ class AlertService:
             client_id=client_id,
             filters=[(readings_filter(root), 1), (kpi_filter(root), 1), (self._ack_topic, 1)],
             on_message=self._on_message,
+            manual_ack=True,
         )
         self.subscribed = self.subscriber.subscribed
         self._store = store
@@ -170,64 +173,99 @@ class AlertService:
             names.append("influx")
         return list(dict.fromkeys(names))
 
-    def _deliver(self, notices: list[Notice]) -> None:
-        now = self.clock.now_ms()
-        for notice in notices:
-            payload = notice.payload()
-            for name in self.route(notice):
-                self.db.enqueue(name, notice.key, payload, now)
+    @contextmanager
+    def _committing(self) -> Iterator[list[Notice]]:
+        """Collect notices; on leaving, the alert changes, history events, outbox rows and
+        the rules' changed partial state are committed as one SQLite transaction, and then
+        the channel workers are woken (nothing waits for a channel)."""
+        notices: list[Notice] = []
+        with self.db.transaction():
+            yield notices
+            now = self.clock.now_ms()
+            for notice in notices:
+                payload = notice.payload()
+                for name in self.route(notice):
+                    self.db.enqueue(name, notice.key, payload, now)
+            self.db.keep_partial(self.engine.touched())
         if notices:
             self.dispatcher.wake()
 
     # -- input ---------------------------------------------------------------------
 
-    def handle(self, conditions: list[Condition]) -> None:
-        if not conditions:
-            return
+    def _apply(self, conditions: list[Condition]) -> list[Notice]:
         now = self.clock.now_ms()
         notices: list[Notice] = []
         for cond in conditions:
             self.conditions += 1
             notices += self.lifecycle.apply(cond, now)
-        self._deliver(notices)
+        return notices
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
+        """Judge one message, commit what it changed, then acknowledge it.
+
+        1. Decode it and run the rules on it, in memory: conditions, and the partial
+           state the rules gathered (a CEMS hour's minutes, a for-duration's start).
+        2. In one SQLite transaction: each condition's alert change and history event,
+           the outbox rows of its notices, and the rules' changed partial state.
+        3. Wake the channel workers.
+        4. Acknowledge the message. Killed before 2, the broker redelivers it to the
+           next run, which judges it from the committed state as this run would have;
+           killed between 2 and 4, the redelivered reading is taken once (the rules
+           key what they gather by the reading's time) and the open alert is not fired
+           again. A failed commit leaves the message unacknowledged (logged, counted).
+        """
+        with self._lock, self._committing() as notices:
+            notices += self._judge(msg)
+        self.subscriber.ack(msg.mid, msg.qos)
+
+    def _judge(self, msg: paho.MQTTMessage) -> list[Notice]:
         now = self.clock.now_ms()
         route = self._routes.get(msg.topic)
-        with self._lock:
-            if route is not None:
-                ref, fields = route
-                good, _bad = decode(msg.payload, fields=fields, now_ms=now, limits=self._limits)
-                if not good:
-                    return
-                self._advance(ref.park, max(ts for ts, _v, _s in good), now)
-                conditions: list[Condition] = []
-                for ts, values, _seq in good:
-                    conditions += self.engine.reading(ref, ts, values, now)
-                self.handle(conditions)
-            elif msg.topic == self._ack_topic:
-                request = decode_ack(msg.payload)
-                if request is None:
-                    logger.warning("unreadable acknowledgement request on %s", msg.topic)
-                    return
-                self._deliver(self.lifecycle.ack(request[0], request[1], now))
-            elif msg.topic.endswith("/_kpi"):
-                update = decode_kpi_update(msg.payload)
-                if update is None:
-                    self.unreadable_kpis += 1
-                    logger.warning("unreadable KPI update on %s", msg.topic)
-                    return
-                self._advance(update.park, update.end_ms, now)
-                self.handle(self.engine.kpi(update))
+        if route is not None:
+            ref, fields = route
+            good, _bad = decode(msg.payload, fields=fields, now_ms=now, limits=self._limits)
+            if not good:
+                return []
+            notices = self._advance(ref.park, max(ts for ts, _v, _s in good), now)
+            conditions: list[Condition] = []
+            for ts, values, _seq in good:
+                conditions += self.engine.reading(ref, ts, values, now)
+            return notices + self._apply(conditions)
+        if msg.topic == self._ack_topic:
+            request = decode_ack(msg.payload)
+            if request is None:
+                logger.warning("unreadable acknowledgement request on %s", msg.topic)
+                return []
+            return self.lifecycle.ack(request[0], request[1], now)
+        if msg.topic.endswith("/_kpi"):
+            update = decode_kpi_update(msg.payload)
+            if update is None:
+                self.unreadable_kpis += 1
+                logger.warning("unreadable KPI update on %s", msg.topic)
+                return []
+            notices = self._advance(update.park, update.end_ms, now)
+            return notices + self._apply(self.engine.kpi(update))
+        return []
 
-    def _advance(self, park: str, event_ms: int, now_ms: int) -> None:
+    def _advance(self, park: str, event_ms: int, now_ms: int) -> list[Notice]:
         """Move the park's event time on; resolve what its damping has waited out by then,
         before the new input is judged (as the live feed would have)."""
         if event_ms <= self.event_ms.get(park, event_ms - 1):
-            return
+            return []
         self.event_ms[park] = event_ms
         if self.lifecycle.resolution_due(park, event_ms):
-            self._deliver(self.lifecycle.tick(now_ms, self.event_ms))
+            return self.lifecycle.tick(now_ms, self.event_ms)
+        return []
+
+    def use_registry(self, registry: Registry) -> None:
+        """Judge by ``registry`` from the next message on (a reload: SIGHUP in the CLI;
+        ``alerts.app.checked_registry`` checks the rules in use against it first). Open
+        alerts, what the rules have gathered, the session and the outbox are untouched."""
+        with self._lock:
+            self.registry = registry
+            self._routes = _routes(self._root, registry)
+            self.engine.use_registry(registry)
+        logger.info("registry reloaded sensors=%d", len(self._routes))
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -238,6 +276,7 @@ class AlertService:
             if alert.cleared_ms is None:
                 active.setdefault(alert.rule, set()).add(alert.subject)
         self.engine.restore(active)
+        self.engine.resume(self.db.partials())
         self.dispatcher.start()
         self.subscriber.start()
         self._thread.start()
@@ -252,14 +291,13 @@ class AlertService:
 
     def tick(self) -> None:
         now = self.clock.now_ms()
-        with self._lock:
-            self.handle(self.engine.tick(now))
-            self._deliver(self.lifecycle.tick(now, self.event_ms))
+        with self._lock, self._committing() as notices:
+            notices += self._apply(self.engine.tick(now))
+            notices += self.lifecycle.tick(now, self.event_ms)
 
     def ack(self, alert_id: str, by: str) -> bool:
-        with self._lock:
-            notices = self.lifecycle.ack(alert_id, by, self.clock.now_ms())
-            self._deliver(notices)
+        with self._lock, self._committing() as notices:
+            notices += self.lifecycle.ack(alert_id, by, self.clock.now_ms())
         return bool(notices)
 
     # -- health and metrics --------------------------------------------------------
@@ -314,6 +352,10 @@ class AlertService:
         self.dispatcher.stop()
         self.subscriber.stop()
         self.db.close()
+
+
+def _routes(root: str, registry: Registry) -> dict[str, tuple[SensorRef, frozenset[str]]]:
+    return {topic_for(root, s.ref): (s.ref, frozenset(s.fields)) for s in registry.sensors()}
 
 
 def _ms(iso: str) -> int:

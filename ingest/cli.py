@@ -9,8 +9,14 @@ from typing import Annotated
 import typer
 
 from smartpark import registry as registry_mod
-from smartpark.commands import LogLevelOpt, RegistryOpt, console, settings, wait_for_signal
-from smartpark.errors import ConfigError
+from smartpark.commands import (
+    LogLevelOpt,
+    RegistryOpt,
+    console,
+    reloader,
+    settings,
+    wait_for_signal,
+)
 from smartpark.log import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -55,11 +61,8 @@ def collect(
             "status on http://%s:%d/metrics and /healthz", s.ingest.http_host, collector.http.port
         )
 
-    def reload() -> None:
-        try:
-            collector.use_registry(registry_mod.load(s.ingest.registry))
-        except ConfigError as exc:
-            logger.error("registry not reloaded, keeping the one in use: %s %s", exc, exc.problems)
-
+    reload = reloader(
+        "registry", lambda: registry_mod.load(s.ingest.registry), collector.use_registry
+    )
     wait_for_signal(on_reload=reload)
     collector.stop()

@@ -3,7 +3,7 @@ scheduled jobs and its ``/metrics`` + ``/healthz`` server (testable without the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from processing import config as config_mod
@@ -81,6 +81,20 @@ def load(settings: Settings) -> ParkSetup:
     return ParkSetup(registry, park_id, cfg, coefficients, path)
 
 
+def checked_registry(settings: Settings, setup: ParkSetup) -> Registry:
+    """The registry file read anew and checked against the park and the configuration in
+    use (a reload); ``ConfigError`` with every problem."""
+    path = settings.ingest.registry
+    registry = registry_mod.load(path)
+    if setup.park_id not in registry.parks:
+        raise ConfigError(f"{path}: park {setup.park_id!r} is not in it any more")
+    unknown = unknown_enterprises(setup.config, registry, setup.park_id)
+    if unknown:
+        raise ConfigError(f"{setup.config_path}: names enterprises the registry does not have",
+                          unknown)  # fmt: skip
+    return registry
+
+
 def jobs(setup: ParkSetup, settings: Settings, *, clock: Clock) -> Jobs:
     return Jobs(
         registry=setup.registry,
@@ -99,6 +113,13 @@ class ProcessingStage:
     stream: StreamProcessor
     schedule: Schedule
     status: StatusServer | None
+    setup: ParkSetup
+
+    def use_registry(self, registry: Registry) -> None:
+        """A registry reload: the stream and the jobs from their next round on."""
+        self.setup = replace(self.setup, registry=registry)
+        self.stream.use_registry(registry)
+        self.schedule.jobs.use_registry(registry)
 
     def start(self) -> None:
         if self.status is not None:
@@ -155,4 +176,4 @@ def build(
             metrics=FlatMetrics("smartpark_processing_", counters=counters, gauges=stream.gauges),
             health=lambda: stream.health(store_failing_unhealthy_s=p.store_failing_unhealthy_s),
         )
-    return ProcessingStage(stream, schedule, status)
+    return ProcessingStage(stream, schedule, status, setup)

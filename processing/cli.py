@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from smartpark.commands import LogLevelOpt, RegistryOpt, settings, wait_for_signal
+from smartpark.commands import LogLevelOpt, RegistryOpt, reloader, settings, wait_for_signal
 from smartpark.errors import ConfigError
 from smartpark.log import configure_logging
 
@@ -32,7 +32,8 @@ def process(
     ] = False,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
-    """Run the stream processor of one park: readings from MQTT, KPIs to InfluxDB and MQTT."""
+    """Run the stream processor of one park: readings from MQTT, KPIs to InfluxDB and MQTT;
+    SIGHUP rereads the registry."""
     from processing import app as stage
 
     configure_logging(log_level)
@@ -44,7 +45,13 @@ def process(
         return
     processing = stage.build(s)
     processing.start()
-    wait_for_signal()
+    wait_for_signal(
+        on_reload=reloader(
+            "registry",
+            lambda: stage.checked_registry(s, processing.setup),
+            processing.use_registry,
+        )
+    )
     processing.stop()
 
 

@@ -73,6 +73,11 @@ class Jobs:
         self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
         self.reads = StoreReads(store, self.park)
 
+    def use_registry(self, registry: Registry) -> None:
+        """Run the next jobs on ``registry`` (a reload; a job running now ends on the old)."""
+        park = Park.from_registry(registry, self.park.id, self.config)
+        self.registry, self.park, self.reads = registry, park, StoreReads(self.store, park)
+
     def _write(self, job: str, lines: list[str]) -> int:
         if lines:
             self.store.write("\n".join(lines).encode())

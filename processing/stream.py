@@ -92,16 +92,7 @@ class StreamProcessor:
         self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
         self._max_gap_ms = config.max_gap_s * 1000
         self._limits = limits
-        fields = dict(zip(self.park.meters["sensor"], self.park.meters["field"], strict=True))
-        self._routes = {
-            topic_for(mqtt.topic_root, s.ref): (
-                s.ref.sensor,
-                fields[s.ref.sensor],
-                frozenset(s.fields),
-            )
-            for s in registry.sensors()
-            if s.ref.park == park_id and s.ref.sensor in fields
-        }
+        self._routes = _routes(mqtt.topic_root, registry, self.park)
         self._filter = readings_filter(mqtt.topic_root, park_id)
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, int, float]] = []
@@ -130,6 +121,7 @@ class StreamProcessor:
             manual_ack=True,
         )
         self.subscribed = self.subscriber.subscribed
+        self._ticking = threading.Lock()  # a tick, or a registry reload between two
         self._thread = threading.Thread(target=self._run, name="kpi-tick", daemon=True)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -167,10 +159,21 @@ class StreamProcessor:
 
     # -- ticks -----------------------------------------------------------------------
 
+    def use_registry(self, registry: Registry) -> None:
+        """Route and compute by ``registry`` from the next tick on (a reload: SIGHUP in the
+        CLI; ``processing.app.checked_registry`` checks it first). The buffer, the windows,
+        the journal and the session are untouched."""
+        park = Park.from_registry(registry, self.park.id, self.config)
+        routes = _routes(self._mqtt.topic_root, registry, park)
+        with self._ticking:
+            self.park, self._routes, self.reads = park, routes, StoreReads(self.store, park)
+        logger.info("registry reloaded meters=%d", len(routes))
+
     def _run(self) -> None:
         while not self._stop.wait(self._tick_s):
             try:
-                self.tick()
+                with self._ticking:
+                    self.tick()
             except Exception:  # a bug must not stop the loop; it is logged and counted
                 logger.exception("tick failed")
                 self.stats.tick_errors += 1
@@ -431,3 +434,15 @@ class StreamProcessor:
         self.tick()
         self.stats.windows_recovered = self.stats.windows_computed - before
         logger.info("recovered windows=%d", self.stats.windows_recovered)
+
+
+def _routes(
+    root: str, registry: Registry, park: Park
+) -> dict[str, tuple[str, str, frozenset[str]]]:
+    """Topic -> (sensor, counter field, accepted fields) of the park's meters."""
+    fields = dict(zip(park.meters["sensor"], park.meters["field"], strict=True))
+    return {
+        topic_for(root, s.ref): (s.ref.sensor, fields[s.ref.sensor], frozenset(s.fields))
+        for s in registry.sensors()
+        if s.ref.park == park.id and s.ref.sensor in fields
+    }

@@ -10,7 +10,8 @@ Modules:
   windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone (pure)
   cems         O2-corrected hourly means, validity, exceedances (pure; processing and alerts)
   store/       Store port; lineprotocol and influxql (pure); influx1 and influx2 adapters
-  mqtt         paho 2.x client construction (MQTT 5, persistent session) and a bounded publisher
+  mqtt         paho 2.x: the Subscriber every consuming stage runs on (life cycle, manual
+               ack), client construction (MQTT 5, persistent session), a bounded publisher
   httpserver   /metrics and /healthz, the same for every service
   commands     what every stage CLI shares (settings with overrides, options, signals)
   cli          the root command: mounts the stages' CLIs lazily, errors -> message + exit 1

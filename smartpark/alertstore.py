@@ -4,15 +4,20 @@ The alert service writes it; the API reads alerts and their history from it (and
 the alert service, over MQTT, for acknowledgements), so it lives in the core.
 
 Tables: ``alerts`` (one row per alert; at most one unresolved per rule and subject),
-``events`` (the history: fired, reminded, escalated, acknowledged, resolved) and
+``events`` (the history: fired, reminded, escalated, acknowledged, resolved),
 ``outbox`` (one row per notification and channel, with its idempotency key, attempts,
-next attempt time and the last error). One connection, guarded by a lock.
+next attempt time and the last error) and ``partial`` (what a rule has gathered toward
+its next decision, per rule and key: a CEMS hour's minutes, a for-duration's start).
+One connection, guarded by a lock; :meth:`AlertDB.transaction` makes several changes one
+commit.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE(channel, key)
 );
 CREATE INDEX IF NOT EXISTS due ON outbox(channel, delivered_ms, next_ms);
+CREATE TABLE IF NOT EXISTS partial (
+    rule TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (rule, key)
+);
 """
 
 OPEN = ("firing", "acknowledged")
@@ -77,7 +85,7 @@ class Alert:
 class AlertDB:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by the methods called in a transaction
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.executescript(SCHEMA)
@@ -89,6 +97,49 @@ class AlertDB:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything this thread writes inside is one commit (or, on an exception, none);
+        other threads wait for it."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """A transaction of its own, unless one is open already (then part of it)."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+            else:
+                with self.transaction():
+                    yield
+
+    # -- partial state -----------------------------------------------------------------
+
+    def keep_partial(self, rows: Iterable[tuple[str, str, Any]]) -> None:
+        """Replace the partial state of each (rule, key); a state of None deletes it."""
+        with self._atomic():
+            for rule, key, state in rows:
+                if state is None:
+                    self._db.execute("DELETE FROM partial WHERE rule = ? AND key = ?", (rule, key))
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO partial (rule, key, state) VALUES (?, ?, ?)",
+                        (rule, key, orjson.dumps(state)),
+                    )
+
+    def partials(self) -> list[tuple[str, str, Any]]:
+        """Every kept partial state: (rule, key, state)."""
+        with self._lock:
+            rows = self._db.execute("SELECT rule, key, state FROM partial").fetchall()
+        return [(r["rule"], r["key"], orjson.loads(r["state"])) for r in rows]
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Alert | None:
         with self._lock:
@@ -117,24 +168,19 @@ class AlertDB:
         return [(r["kind"], r["at_ms"]) for r in rows]
 
     def save(self, alert: Alert, event: str | None, at_ms: int, detail: str = "") -> None:
-        """Insert or update the alert and append its event, in one transaction."""
+        """Insert or update the alert and append its event, in one transaction (or in the
+        caller's, see :meth:`transaction`)."""
         fields = alert.__dataclass_fields__
         cols = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
         values = tuple(getattr(alert, f) for f in fields)
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute(f"INSERT OR REPLACE INTO alerts ({cols}) VALUES ({marks})", values)  # noqa: S608
-                if event:
-                    self._db.execute(
-                        "INSERT INTO events (alert_id, kind, at_ms, detail) VALUES (?, ?, ?, ?)",
-                        (alert.id, event, at_ms, detail),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._atomic():
+            self._db.execute(f"INSERT OR REPLACE INTO alerts ({cols}) VALUES ({marks})", values)  # noqa: S608
+            if event:
+                self._db.execute(
+                    "INSERT INTO events (alert_id, kind, at_ms, detail) VALUES (?, ?, ?, ?)",
+                    (alert.id, event, at_ms, detail),
+                )
 
     # -- outbox ------------------------------------------------------------------------
 

@@ -3,11 +3,12 @@ for SIGINT/SIGTERM, printing a summary. Stage CLIs stay thin over their builders
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,7 +19,9 @@ from smartpark.config import problems
 from smartpark.errors import ConfigError
 from smartpark.settings import Settings
 
+logger = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
 
 RegistryOpt = Annotated[
     Path | None,
@@ -62,6 +65,22 @@ def wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
         if on_reload is not None and reload.is_set():
             reload.clear()
             on_reload()
+
+
+def reloader(what: str, load: Callable[[], T], use: Callable[[T], None]) -> Callable[[], None]:
+    """The SIGHUP handler of a service (``wait_for_signal(on_reload=...)``): ``load`` reads
+    and validates anew, and only what passed goes to ``use``; a ``ConfigError`` is logged
+    with where each problem is, and the service keeps what it has in use."""
+
+    def reload() -> None:
+        try:
+            new = load()
+        except ConfigError as exc:
+            logger.error("%s not reloaded, keeping the one in use: %s %s", what, exc, exc.problems)
+            return
+        use(new)
+
+    return reload
 
 
 def echo_lines(lines: Iterable[str]) -> None:
