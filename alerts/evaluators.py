@@ -191,7 +191,7 @@ class CounterReset(Evaluator):
         self.configure()
 
     def configure(self) -> None:
-        sensors = self.ctx.registry.sensors()
+        sensors = list(self.ctx.registry.sensors())  # an iterator: read twice below
         self._rollover = {s.ref: s.spec.rollover for s in sensors}
         self._max_per_ms = {
             s.ref: None

@@ -42,7 +42,7 @@ def _alert(a: Alert) -> dict[str, Any]:
 
 def mount(app: FastAPI, s: Services) -> None:
     """Add the alert and stream routes to ``app``."""
-    guard, registry, hub, keys = s.guard, s.registry, s.hub, s.keys
+    guard, hub, keys = s.guard, s.hub, s.keys
     settings = s.settings
 
     # -- alerts -----------------------------------------------------------------------
@@ -134,7 +134,7 @@ def mount(app: FastAPI, s: Services) -> None:
         caller = hub.redeem(ticket) if ticket else None
         if caller is None:
             raise HTTPException(401, "open the stream with a ticket from POST /v1/stream/ticket")
-        totals = registry.parks[caller.park].share_park_totals
+        totals = s.registry.parks[caller.park].share_park_totals  # per request: reloads
         loop = asyncio.get_running_loop()
         queue = hub.attach(loop)
         start_after = int(last_event_id) if last_event_id is not None else None

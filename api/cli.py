@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from smartpark.commands import LogLevelOpt, RegistryOpt, settings
+from smartpark.commands import LogLevelOpt, RegistryOpt, reload_on_sighup, reloader, settings
 from smartpark.errors import ConfigError, SmartparkError
 from smartpark.log import configure_logging
 
@@ -22,14 +22,20 @@ def run(
     port: Annotated[int | None, typer.Option(help="port (default: SMARTPARK_API__PORT)")] = None,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
-    """Serve the API (uvicorn) until SIGINT/SIGTERM."""
+    """Serve the API (uvicorn) until SIGINT/SIGTERM; SIGHUP rereads the registry."""
     import uvicorn
 
     from api.app import create_app
+    from smartpark import registry as registry_mod
 
     configure_logging(log_level)
     s = settings(registry, api={"port": port})
-    uvicorn.run(create_app(s), host=s.api.host, port=s.api.port, log_level=log_level.lower())
+    app_ = create_app(s)
+    services = app_.state.services
+    reload_on_sighup(
+        reloader("registry", lambda: registry_mod.load(s.ingest.registry), services.use_registry)
+    )
+    uvicorn.run(app_, host=s.api.host, port=s.api.port, log_level=log_level.lower())
 
 
 @keys_app.command("create")

@@ -16,13 +16,17 @@ from api.keys import Caller
 from api.reads import split
 from api.services import CallerDep, Services
 from smartpark.model import ID_PATTERN, KPI_METHOD_TAGS
+from smartpark.registry import Registry
 
 KPI_WINDOW_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 
 
 def mount(app: FastAPI, s: Services) -> None:
     """Add the data routes to ``app``."""
-    guard, reads, registry, api = s.guard, s.reads, s.registry, s.settings.api
+    guard, reads, api = s.guard, s.reads, s.settings.api
+
+    def registry() -> Registry:
+        return s.registry  # read per request: SIGHUP may have replaced it
 
     # -- the registry -----------------------------------------------------------------
 
@@ -34,7 +38,7 @@ def mount(app: FastAPI, s: Services) -> None:
     @app.get("/v1/parks/{park_id}")
     def park(park_id: IdPath, caller: CallerDep) -> dict[str, Any]:
         guard.park(caller, park_id)
-        p = registry.parks[park_id]
+        p = registry().parks[park_id]
         return {
             "id": p.id, "name": p.name, "timezone": p.timezone, "area_mu": p.area_mu,
             "targets": p.targets, "enterprises": guard.visible(caller, park_id),
@@ -46,7 +50,7 @@ def mount(app: FastAPI, s: Services) -> None:
         return [
             {"id": e.id, "name": e.name, "industry": e.industry, "land_mu": e.land_mu,
              "employees": e.employees}
-            for e in registry.parks[park_id].enterprises
+            for e in registry().parks[park_id].enterprises
             if e.id in seen
         ]  # fmt: skip
 
@@ -59,7 +63,7 @@ def mount(app: FastAPI, s: Services) -> None:
                 "fields": {k: f.unit for k, f in s.fields.items()},
                 "limits_mg_m3": dict(s.spec.limits), "ref_o2_pct": s.spec.ref_o2_pct,
             }
-            for s in registry.sensors()
+            for s in registry().sensors()
             if s.ref.park == park_id and s.ref.enterprise == enterprise
         ]  # fmt: skip
 
@@ -83,7 +87,7 @@ def mount(app: FastAPI, s: Services) -> None:
     ) -> dict[str, Any]:
         """A field's mean per interval; the interval keeps the answer within max_points."""
         guard.enterprise(caller, park_id, enterprise)
-        found = registry.sensor(park_id, sensor)
+        found = registry().sensor(park_id, sensor)
         if found is None or found.ref.enterprise != enterprise or field not in found.fields:
             raise NOT_FOUND
         lo, hi = period(start, end, max_days=api.max_range_days)
@@ -128,14 +132,14 @@ def mount(app: FastAPI, s: Services) -> None:
         """Today, month to date and year to date: each KPI against its target (the park's
         rows carry ``<kpi>_target`` and ``<kpi>_met``) and the same period last year."""
         guard.scope(caller, park_id, scope)
-        zone = ZoneInfo(registry.parks[park_id].timezone)
+        zone = ZoneInfo(registry().parks[park_id].timezone)
         today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         month = today.replace(day=1)
         year = month.replace(month=1)
         out: dict[str, Any] = {
             "park": park_id, "scope": scope,
             # what *_per_output is per: None when the scope's output units differ
-            "output_unit": registry.output_unit(park_id, scope),
+            "output_unit": registry().output_unit(park_id, scope),
         }  # fmt: skip
         for name, window, start in (("today", "1d", today), ("month", "1mo", month)):
             point = reads.kpi_at(park_id, scope, window, start)
@@ -205,7 +209,7 @@ def mount(app: FastAPI, s: Services) -> None:
         """Mu-average (亩均) grades and scores of a year (``period`` ``year``) and its interim
         views (``01-MM``): the caller's enterprises only; no grade with too few enterprises."""
         seen = set(guard.visible(caller, park_id))
-        start = datetime(year, 1, 1, tzinfo=ZoneInfo(registry.parks[park_id].timezone))
+        start = datetime(year, 1, 1, tzinfo=ZoneInfo(registry().parks[park_id].timezone))
         rows = reads.points("muju", {"park": park_id}, start, start.replace(year=year + 1),
                             limit=1000)  # fmt: skip
         return [
@@ -230,7 +234,7 @@ def mount(app: FastAPI, s: Services) -> None:
         day the period touches is in it, the day ``start`` falls in included."""
         guard.enterprise(caller, park_id, enterprise)
         lo, hi = period(start, end, max_days=api.max_range_days)
-        zone = ZoneInfo(registry.parks[park_id].timezone)
+        zone = ZoneInfo(registry().parks[park_id].timezone)
         lo = lo.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         rows = reads.points(
             "kpi", {"park": park_id, "scope": enterprise, "window": "1d"}, lo, hi, limit=500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from api.stream import EventHub
 from smartpark.alertstore import AlertDB
 from smartpark.registry import Registry
 from smartpark.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def current_caller(request: Request) -> Caller:
@@ -34,3 +37,9 @@ class Services:
     hub: EventHub
     alerts_db: AlertDB
     keys: KeyStore
+
+    def use_registry(self, registry: Registry) -> None:
+        """Serve by ``registry`` from the next request on (a reload: SIGHUP in the CLI);
+        keys, sessions and the event stream are untouched."""
+        self.registry = self.guard.registry = self.reads.registry = registry
+        logger.info("registry reloaded parks=%d sensors=%d", len(registry.parks), len(registry))

@@ -67,6 +67,16 @@ def wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
             on_reload()
 
 
+def reload_on_sighup(reload: Callable[[], None]) -> None:
+    """For a service whose main thread another loop owns (uvicorn): on SIGHUP run
+    ``reload`` on a thread of its own (the signal handler itself does no I/O)."""
+
+    def handler(*_: Any) -> None:
+        threading.Thread(target=reload, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, handler)
+
+
 def reloader(what: str, load: Callable[[], T], use: Callable[[T], None]) -> Callable[[], None]:
     """The SIGHUP handler of a service (``wait_for_signal(on_reload=...)``): ``load`` reads
     and validates anew, and only what passed goes to ``use``; a ``ConfigError`` is logged
