@@ -53,11 +53,12 @@ def test_sighup_takes_a_new_meter_and_refuses_a_bad_registry(
         with_new_enterprise(registry)
         processor.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: logged(log, "registry reloaded"), 30, "the reload")
-        for i, kwh in enumerate([100.0, 101.0, 103.0, 106.0]):
+        # Steps within the meter's rating (100 kWh/h x 1.5: 2.5 kWh a minute).
+        for i, kwh in enumerate([100.0, 100.5, 101.5, 103.0]):
             publisher.publish(topic, counter(i, kwh))
         # Minutes 0..2 are closed by minute 3; each minute gets the interval ending in it.
         wait_until(lambda: len(_uses(store, "e13-grid-1")) >= 3, 60, "the new meter's use")
-        assert _uses(store, "e13-grid-1")[:3] == [0.0, 1.0, 2.0]
+        assert _uses(store, "e13-grid-1")[:3] == [0.0, 0.5, 1.0]
 
         with_a_bad_sensor(registry)
         processor.proc.send_signal(signal.SIGHUP)
@@ -65,9 +66,9 @@ def test_sighup_takes_a_new_meter_and_refuses_a_bad_registry(
         refusal = next(line for line in log.read_text().splitlines() if "not reloaded" in line)
         assert "Bad Id!" in refusal and "sensors" in refusal
         # Kept: the new meter is still computed.
-        publisher.publish(topic, counter(4, 110.0))
+        publisher.publish(topic, counter(4, 105.0))
         wait_until(lambda: len(_uses(store, "e13-grid-1")) >= 4, 60, "minute 3 after it")
-        assert _uses(store, "e13-grid-1")[3] == 3.0
+        assert _uses(store, "e13-grid-1")[3] == 1.5
         assert processor.proc.poll() is None
     finally:
         processor.stop()
