@@ -65,6 +65,11 @@ class Engine:
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         out: list[Condition] = []
+        if update.values.get("provisional") is True:
+            # an open window (today, the month so far) rewritten every minute: the
+            # rules judge windows once they are closed (a day's quota forecast would
+            # take a part of today for a whole day)
+            return out
         for ev in self._kpi:
             if ev.rule.scope.admits(park=update.park, enterprise=update.scope):
                 out += ev.kpi(update)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from processing import allocate
 from processing.config import Declared, GreenPower, ProcessingConfig, PvCertificatesSold
 from processing.kpis import (
     FEEDSTOCK_COLUMNS,
@@ -160,24 +161,35 @@ def sensor_totals(
 
 
 def allocations(
-    frame: pl.DataFrame, config: ProcessingConfig, park: Park, *, window: str
+    frame: pl.DataFrame,
+    config: ProcessingConfig,
+    park: Park,
+    *,
+    window: str,
+    complete_to_ms: int | None = None,
+    days_grid: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Add ``green_kwh`` and, for day and month windows, ``added_value_cny``.
+    """Add ``green_kwh``, ``green_unused_kwh``, ``certificates_kwh``, ``pv_sold_kwh`` and,
+    for day and month windows, ``added_value_cny``.
 
-    Every window lies inside one local month. Contracted green power is spread over
-    its month by time: kwh x window length / month length. Declared added value goes
-    to days: a month's own declaration / its days, else the year's / days in the year;
-    a month window gets the sum of its days; a year's figure minus its declared months
-    is spread over the undeclared days (see :func:`_year_rest`). Windows shorter than a
-    day get no added value: a day's share of a year must not be divided further by
-    production hours. Green power is clipped to each enterprise's own grid import;
-    what it cannot use is ``green_unused_kwh``.
+    Every window lies inside one local month, and gets the part of each declared amount
+    its covered time is of the amount's period (``allocate.coverage``: the window up to
+    ``complete_to_ms``, the data's completeness; None: whole). Declared added value goes
+    to days: a month's own declaration / its days, else the year's / days in the year; a
+    month window gets the sum of its days; a year's figure minus its declared months is
+    spread over the undeclared days (see :func:`_year_rest`). Windows shorter than a day
+    get no added value: a day's share of a year must not be divided further by production
+    hours. Green power and certificates bought are settled per month and allocated by
+    grid import (``allocate.settle``; ``days_grid``: the grid import of stored days, per
+    enterprise, ``day`` and ``month_start``, for windows shorter than a month); PV
+    certificates sold are spread over the month by time.
     """
     keys = _calendar(frame.select("enterprise", "window").unique(), park, window=window)
+    keys = allocate.coverage(keys, complete_to_ms=complete_to_ms)
     ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
     net = config.methods.net_unbundled_certificates
     monthly_kwh: dict[str, list[GreenPower] | list[PvCertificatesSold]] = {
-        "green_kwh": [g for g in config.green_power if g.kind == "traded" or net],
+        "contract_kwh": [g for g in config.green_power if g.kind == "traded" or net],
         "certificates_kwh": [g for g in config.green_power if g.kind == "certificates" and not net],
         "pv_sold_kwh": list(config.pv_certificates_sold),
     }
@@ -191,7 +203,11 @@ def allocations(
             .group_by("enterprise", "year", "month")
             .agg(pl.col("kwh").sum())
         )
-        share = pl.col("kwh") * pl.col("window_ms") / pl.col("month_ms")
+        # green power and certificates stay the month's (settled per month, allocated by
+        # grid import); PV certificates sold spread over the month by time
+        share = pl.col("kwh") * (
+            pl.col("covered_ms") / pl.col("month_ms") if column == "pv_sold_kwh" else 1
+        )
         keys = (
             keys.join(per_month, on=["enterprise", "year", "month"], how="left")
             .with_columns(share.fill_null(0.0).alias(column))
@@ -199,10 +215,18 @@ def allocations(
         )
     keys = _added_value(keys, config.declared, window=window)
     out = frame.join(
-        keys.select("enterprise", "window", *monthly_kwh, "added_value_cny"),
+        keys.select("enterprise", "window", *monthly_kwh, "added_value_cny", "month_start",
+                    "month_ms", "covered_ms", "month_covered_ms"),
         on=["enterprise", "window"],
         how="left",
-    )
+    )  # fmt: skip
+    day_of = window_starts(out["window"], window="1d", tz=park.tz)
+    month_grid = allocate.month_grid(out, days_grid, window=window, day_of=day_of)
+    out = out.join(month_grid, on=["enterprise", "month_start"], how="left")
+    out = allocate.settle(out, contract="contract_kwh", used="green_kwh", unused="green_unused_kwh")
+    out = allocate.settle(out, contract="certificates_kwh", used="certificates_kwh")
+    out = out.drop("contract_kwh", "month_start", "month_ms", "covered_ms", "month_covered_ms",
+                   "month_grid_kwh")  # fmt: skip
     if config.feedstock:  # otherwise energy_carbon takes them as 0
         feed: dict[str, dict[str, float]] = {column: {} for column in FEEDSTOCK_COLUMNS}
         for enterprise, carriers in config.feedstock.items():
@@ -221,7 +245,8 @@ def allocations(
                 if column in out.columns
             ]
         )
-    return clip_green(out)
+    # PV certificates sold count up to the enterprise's own PV
+    return out.with_columns(pv_sold_kwh=pl.min_horizontal(pl.col("pv_sold_kwh"), pl.col("pv_kwh")))
 
 
 def _calendar(keys: pl.DataFrame, park: Park, *, window: str) -> pl.DataFrame:
@@ -263,6 +288,8 @@ def _added_value(keys: pl.DataFrame, declared: list[Declared], *, window: str) -
         )
         yearly = _year_rest(declared)
         days = pl.lit(1) if window == "1d" else pl.col("days_in_month")
+        # the part of the window the data is complete to (whole without ``covered_ms``)
+        covered = pl.col("covered_ms") / pl.col("window_ms") if "covered_ms" in keys.columns else 1
         keys = (
             keys.join(monthly, on=["enterprise", "year", "month"], how="left")
             .join(yearly, on=["enterprise", "year"], how="left")
@@ -271,6 +298,7 @@ def _added_value(keys: pl.DataFrame, declared: list[Declared], *, window: str) -
                     pl.col("value_month") * days / pl.col("days_in_month"),
                     pl.col("value_per_other_day") * days,
                 )
+                * covered,
             )
         )
     else:
@@ -279,7 +307,12 @@ def _added_value(keys: pl.DataFrame, declared: list[Declared], *, window: str) -
 
 
 def park_declared(
-    frame: pl.DataFrame, declared: list[Declared], park: Park, *, window: str
+    frame: pl.DataFrame,
+    declared: list[Declared],
+    park: Park,
+    *,
+    window: str,
+    complete_to_ms: int | None = None,
 ) -> pl.DataFrame:
     """The park's rows take the park's own declared added value (``enterprise: _park``:
     a statistics office's figure for the whole park, enterprises without meters
@@ -289,7 +322,8 @@ def park_declared(
     if not own or window not in ("1d", "1mo"):
         return frame
     rows = frame.filter(pl.col("enterprise") == PARK_SCOPE).select("enterprise", "window")
-    value = _added_value(_calendar(rows, park, window=window), own, window=window)
+    keys = allocate.coverage(_calendar(rows, park, window=window), complete_to_ms=complete_to_ms)
+    value = _added_value(keys, own, window=window)
     value = value.select("enterprise", "window", pl.col("added_value_cny").alias("declared"))
     return (
         frame.join(value, on=["enterprise", "window"], how="left")
@@ -386,20 +420,48 @@ def kpis(
     coefficients: Coefficients,
     *,
     window: str,
+    complete_to_ms: int | None = None,
+    days_grid: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every KPI of every enterprise and the park, per ``window`` (1m, 15m, 1h, 1d, 1mo).
 
-    Rows come in no particular order (sorting millions of rows costs more than the
-    KPIs); sort by ``scope, window`` where order matters.
+    ``complete_to_ms``: the data is complete up to here (a window open or partly
+    covered gets the pro-rated part of its declared amounts; None: every window is
+    whole); ``days_grid``: the stored days' grid import of the months touched (green
+    power is settled per month; see ``allocations``). Rows come in no particular order
+    (sorting millions of rows costs more than the KPIs); sort by ``scope, window``
+    where order matters.
     """
     frame = totals(readings, park, window=window, max_gap_ms=config.max_gap_s * 1000)
+    return of_totals(frame, park, config, coefficients, window=window,
+                     complete_to_ms=complete_to_ms, days_grid=days_grid)  # fmt: skip
+
+
+def of_totals(
+    frame: pl.DataFrame,
+    park: Park,
+    config: ProcessingConfig,
+    coefficients: Coefficients,
+    *,
+    window: str,
+    complete_to_ms: int | None = None,
+    days_grid: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``kpis`` from the enterprises' window totals (``totals``: a month to date is its
+    stored days' totals and today's). Every row says up to when its window is complete
+    (``complete_to_ms``) and whether it is still ``provisional`` (complete before its end)."""
     mixed = [e for e, unit in park.output_units.items() if unit is None]
     if mixed and "output" in frame.columns:  # an enterprise's t and pieces do not add up
         frame = frame.with_columns(
             output=pl.when(pl.col("enterprise").is_in(mixed)).then(None).otherwise("output")
         )
-    frame = with_park(allocations(frame, config, park, window=window), output_unit=park.output_unit)
-    frame = park_declared(frame, config.declared, park, window=window)
+    allocated = allocations(
+        frame, config, park, window=window, complete_to_ms=complete_to_ms, days_grid=days_grid
+    )
+    frame = with_park(allocated, output_unit=park.output_unit)
+    frame = park_declared(
+        frame, config.declared, park, window=window, complete_to_ms=complete_to_ms
+    )
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
     if out.height == 0:
         return out
@@ -413,4 +475,7 @@ def kpis(
     years = local.dt.convert_time_zone(park.tz).dt.year()
     park_rows = against_targets(park_rows, park.targets, years=years, variants=park.variants)
     rest = out.filter(pl.col("scope") != PARK_SCOPE)
-    return pl.concat([rest, park_rows], how="diagonal_relaxed")  # in no particular order
+    out = pl.concat([rest, park_rows], how="diagonal_relaxed")  # in no particular order
+    end = window_ends(out["window"], window=window, tz=park.tz)
+    to = end if complete_to_ms is None else end.clip(upper_bound=complete_to_ms)
+    return out.with_columns(complete_to_ms=to, provisional=to < end)

@@ -87,7 +87,8 @@ class Jobs:
     # -- jobs -----------------------------------------------------------------------
 
     def rollup(self, window: str, start: datetime, end: datetime) -> int:
-        """KPIs of every ``window`` starting in [start, end), from the stored readings."""
+        """KPIs of every ``window`` starting in [start, end), from the stored readings; green
+        power settled on each month's stored days (``StoreReads.days_grid``)."""
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         _frame, lines = self.windows(window, self.readings_for(lo, hi), lo, hi)
         return self._write(f"rollup_{window}", lines)
@@ -102,7 +103,13 @@ class Jobs:
     ) -> tuple[pl.DataFrame, list[str]]:
         """The KPI rows of every ``window`` starting in [lo, hi) from ``readings``, and
         their points (KPIs and per-sensor use), not yet written."""
-        frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
+        # the data's completeness: up to ``hi`` (month so far), or to the newest reading
+        # (today so far, a backfill that ends today): the pro-rated declared amounts
+        newest = self.reads.newest_counter_ms()
+        complete_to = hi if newest is None else min(hi, newest // 60_000 * 60_000)
+        days_grid = None if window == "1mo" else self.reads.days_grid(lo, complete_to)
+        frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
+                     complete_to_ms=complete_to, days_grid=days_grid)  # fmt: skip
         frame = frame.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
         sensors = sensor_totals(
             readings, self.park, window=window, max_gap_ms=self.config.max_gap_s * 1000

@@ -55,16 +55,25 @@ def daily(jobs: Jobs, day: date) -> dict[str, int]:
 
 
 def monthly(jobs: Jobs, month: date) -> dict[str, int]:
-    """The local month of ``month`` once it is over: its KPIs (1mo) and the mu-average
-    evaluation (the whole year after December, an interim view January..month otherwise)."""
+    """The local month of ``month`` once it is over: its days and hours again (green power
+    settled on the whole month), its KPIs (1mo) and the mu-average evaluation (the whole
+    year after December, an interim view January..month otherwise)."""
     first = month.replace(day=1)
     start, end = day_start(jobs, first), day_start(jobs, next_month(first))
+    # the days, then their hours, settled on the closed month's green power (written
+    # while it was open, on the contract pro-rated to then); a day at a time
+    days = jobs.rollup("1d", start, end)
+    hours, day = 0, first
+    while day < next_month(first):
+        at = day_start(jobs, day)
+        hours += jobs.rollup("1h", at, day_start(jobs, day + timedelta(days=1)))
+        day += timedelta(days=1)
     rolled = jobs.rollup("1mo", start, end)
     if first.month == 12:  # a whole year on its own figures
         graded = jobs.muju(first.year)
     else:  # an interim view on the same months' figures
         graded = jobs.muju(first.year, through_month=first.month)
-    return {"rollup_1mo": rolled, "muju": graded.height}
+    return {"rollup_1d": days, "rollup_1h": hours, "rollup_1mo": rolled, "muju": graded.height}
 
 
 def periods(job: PeriodJob, first: datetime, last: datetime) -> list[datetime]:

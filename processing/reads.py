@@ -9,7 +9,9 @@ from typing import Any
 
 import polars as pl
 
-from processing.engine import Park
+from processing.engine import COLUMNS, Park
+from processing.meters import window_starts
+from smartpark.model import PARK_SCOPE
 from smartpark.store.base import Store
 from smartpark.store.influxql import Aggregate, Select
 
@@ -140,3 +142,47 @@ class StoreReads:
             group_by_tags=["scope"],
         )
         return [(s.tags.get("scope", ""), s.values) for s in self.store.query(query.to_influxql())]
+
+    def days_grid(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
+        """The stored days' grid import per enterprise (``enterprise``, ``day``,
+        ``month_start``, ``grid_kwh``) of the local months [lo, hi) touches, days that
+        start before ``hi`` only: what settles green power on the month (``allocate``)."""
+        first = int(window_starts(pl.Series([lo_ms], dtype=pl.Int64), window="1mo",
+                                  tz=self.park.tz)[0])  # fmt: skip
+        rows = [
+            (scope, int(ts), float(value))
+            for scope, values in self.kpi_by_scope(
+                "grid_kwh", window="1d", start=utc(first), end=utc(hi_ms)
+            )
+            if scope != PARK_SCOPE
+            for ts, value in values
+            if value is not None
+        ]
+        days = pl.DataFrame(
+            rows, schema={"enterprise": pl.Utf8, "day": pl.Int64, "grid_kwh": pl.Float64},
+            orient="row",
+        )  # fmt: skip
+        return days.with_columns(
+            month_start=window_starts(days["day"], window="1mo", tz=self.park.tz)
+        )
+
+    def day_totals(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
+        """The stored days' totals per enterprise (``engine.totals`` columns) in [lo, hi):
+        what a month to date adds today's totals to."""
+        fields = [*COLUMNS, "readings", "flags"]
+        query = Select("kpi", fields, tags={"park": self.park.id, "window": "1d"},
+                       start=utc(lo_ms), end=utc(hi_ms), group_by_tags=["scope"])  # fmt: skip
+        rows = [
+            (s.tags.get("scope", ""), int(v[0]), *v[1:])
+            for s in self.store.query(query.to_influxql())
+            if s.tags.get("scope") != PARK_SCOPE
+            for v in s.values
+        ]
+        schema = {
+            "enterprise": pl.Utf8,
+            "window": pl.Int64,
+            **dict.fromkeys([*COLUMNS, "readings", "flags"], pl.Float64),
+        }
+        return pl.DataFrame(rows, schema=schema, orient="row").with_columns(
+            pl.col("readings", "flags").fill_null(0).cast(pl.Int64)
+        )  # fmt: skip

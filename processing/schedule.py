@@ -3,7 +3,8 @@
 - hourly at :05  the previous hour's and today's KPIs (1h, 1d) and CEMS hourly means
 - daily at 00:15 yesterday (1d), the month so far (1mo), completeness per sensor,
                  quota and carbon-budget burn-down
-- monthly, 1st at 01:00  last month (1mo) and the mu-average evaluation
+- monthly, 1st at 01:00  last month's days and hours again (green power settled on the
+                         month), the month (1mo) and the mu-average evaluation
 - every 5 min    stale sensors
 
 A missed run (the process was down) still runs once when it can (coalesced, one

@@ -11,7 +11,9 @@ readings (sensor, ts, value); the tick thread, every ``tick_s``:
    and left to the scheduled roll-ups, which recompute from the store);
 3. recomputes dirty windows with the engine on the buffer (plus a lookback for each
    sensor's reading before the window), writes their points to InfluxDB (the same
-   series and time: a rewrite overwrites) and then publishes them on MQTT;
+   series and time: a rewrite overwrites) and then publishes them on MQTT; once per
+   complete minute the same for today and the month to date (``processing.live``:
+   ``provisional``, ``complete_to_ms``, ``revision`` growing);
 4. drops buffered readings no open or recent window needs.
 
 Delivery guarantees (see ``processing.journal``): a message is acknowledged only once
@@ -42,7 +44,8 @@ from processing.config import ProcessingConfig
 from processing.engine import Park, kpis, sensor_totals
 from processing.journal import Journal, read_progress, write_progress
 from processing.kpis import Coefficients
-from processing.meters import window_end, window_starts
+from processing.live import LiveWindows
+from processing.meters import window_end, window_ends, window_starts
 from processing.reads import StoreReads
 from processing.stats import ProcessorStats
 from processing.windowbook import WindowBook
@@ -109,6 +112,9 @@ class StreamProcessor:
         self._floor_ms: int | None = None  # accept anything from here on after a restart
         self._pruned_to_ms = 0  # the buffer holds no reading before this but each meter's last
         self.reads = StoreReads(store, self.park)
+        self.live = LiveWindows(park=self.park, config=config, coefficients=coefficients,
+                                reads=self.reads)  # fmt: skip
+        self._days_grid_cache: tuple[tuple[int, int, int | None], pl.DataFrame] | None = None
         self._stop = threading.Event()
         self._store_failing_since: float | None = None  # clock.monotonic() of the first failure
         self._last_received = clock.monotonic()
@@ -206,6 +212,7 @@ class StreamProcessor:
         for window in WINDOWS:
             if self.book.dirty[window]:
                 self._compute(window, sorted(self.book.dirty[window]))
+        self._live()
         self._save_progress()
         self._prune()
 
@@ -282,13 +289,62 @@ class StreamProcessor:
             if later.height:
                 after = later.group_by("sensor").agg(pl.all().sort_by("ts").first())
                 readings = pl.concat([readings, after.select(readings.columns)])
-        frame = kpis(readings, self.park, self.config, self.coefficients, window=window)
+        assert self.watermark_ms is not None
+        complete_to = self.watermark_ms // 60_000 * 60_000
+        days_grid = self._days_grid(lo, complete_to)
+        frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
+                     complete_to_ms=complete_to, days_grid=days_grid)  # fmt: skip
         frame = frame.filter(pl.col("window").is_in(starts))
         sensors = sensor_totals(readings, self.park, window=window, max_gap_ms=self._max_gap_ms)
         sensors = sensors.filter(pl.col("window").is_in(starts))
+        ends = dict(zip(starts, end_of.to_list(), strict=True))
+        if self._emit(window, frame, sensors, ends):
+            first, again = self.book.written(window, starts)
+            self.stats.windows_computed += first
+            self.stats.windows_recomputed += again
+            self.stats.by_window[window] += len(starts)
+
+    def _days_grid(self, lo: int, complete_to: int) -> pl.DataFrame:
+        """The stored days' grid import of the month of ``lo`` (green power is settled
+        on the month), read again when a day or the live windows were written."""
+        key = (lo // _DAY_MS, self.stats.by_window["1d"], self.live.complete_to_ms)
+        if self._days_grid_cache is None or self._days_grid_cache[0] != key:
+            self._days_grid_cache = (key, self.reads.days_grid(lo, complete_to))
+        return self._days_grid_cache[1]
+
+    def _live(self) -> None:
+        """Today and the month to date, once per complete minute (``processing.live``)."""
+        assert self.watermark_ms is not None
+        complete_to = self.live.due(self.watermark_ms)
+        if complete_to is None:
+            return
+        for window, frame in self.live.compute(self._buffer, complete_to).items():
+            starts = frame["window"].unique()
+            ends = window_ends(starts, window=window, tz=self.park.tz)
+            self._emit(window, frame, None, dict(zip(starts, ends, strict=True)))
+
+    def _emit(
+        self,
+        window: str,
+        frame: pl.DataFrame,
+        sensors: pl.DataFrame | None,
+        ends: dict[int, int],
+    ) -> bool:
+        """Write a window's KPI points (and its meters'), then publish them; each carries
+        its ``revision`` (0 first, +1 per rewrite). False when the write failed."""
+        revisions = {}
+        for scope, start in frame.select("scope", "window").iter_rows():
+            revisions[(scope, start)] = self._revisions[(window, scope, start)]
+        frame = frame.with_columns(
+            revision=pl.Series(
+                [revisions[k] for k in frame.select("scope", "window").iter_rows()],
+                dtype=pl.Int64,
+            )
+        )
         tags = self.coefficients.tags()
         lines = list(output.points(frame, park=self.park.id, window=window, tags=tags))
-        lines += output.sensor_points(sensors, park=self.park.id, window=window)
+        if sensors is not None:
+            lines += output.sensor_points(sensors, park=self.park.id, window=window)
         try:
             if lines:
                 self.store.write("\n".join(lines).encode())
@@ -296,19 +352,12 @@ class StreamProcessor:
             self.stats.store_errors += 1
             if self._store_failing_since is None:
                 self._store_failing_since = self.clock.monotonic()
-            logger.warning("KPI write failed window=%s windows=%d: %s", window, len(starts), exc)
-            return  # still dirty: retried next tick
+            logger.warning("KPI write failed window=%s windows=%d: %s", window, len(ends), exc)
+            return False  # still dirty: retried next tick
         self._store_failing_since = None
         self.stats.points_written += len(lines)
-        first, again = self.book.written(window, starts)
-        self.stats.windows_computed += first
-        self.stats.windows_recomputed += again
-        self.stats.by_window[window] += len(starts)
-        revisions = {}
-        for scope, start in frame.select("scope", "window").iter_rows():
-            revisions[(scope, start)] = self._revisions[(window, scope, start)]
-            self._revisions[(window, scope, start)] += 1
-        ends = dict(zip(starts, end_of.to_list(), strict=True))
+        for key in revisions:
+            self._revisions[(window, *key)] += 1
         for topic, payload in output.messages(
             frame,
             root=self._mqtt.topic_root,
@@ -320,6 +369,7 @@ class StreamProcessor:
         ):
             self.subscriber.publish(topic, payload)
             self.stats.published += 1
+        return True
 
     def _prune(self) -> None:
         """Keep what the current day's windows and the lateness horizon still need."""

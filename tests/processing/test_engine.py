@@ -95,20 +95,27 @@ def test_hours_add_up_to_days_and_the_park_to_its_enterprises(
 def test_declared_values_and_contracts_are_allocated_by_days(
     two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
 ) -> None:
+    """Data of 2 and 3 November, complete to the 4th: 3 of November's 30 days have
+    elapsed, so 300,000 kWh of the 3 GWh contract count (used in full: e08 imported more),
+    given to the days and to the hours in proportion to their grid import."""
     park, config = setup
     coef = coefficients(config, load_factor_set(config.factors))
-    days = (
-        kpis(two_days, park, config, coef, window="1d")
-        .filter(pl.col("scope") == "e08-anode")
-        .to_dicts()
+    complete_to = int(datetime(2026, 11, 4, tzinfo=CST).timestamp() * 1000)
+    days = kpis(two_days, park, config, coef, window="1d", complete_to_ms=complete_to).filter(
+        pl.col("scope") == "e08-anode"
     )
-    for row in days:
-        assert row["green_kwh"] == pytest.approx(100_000)  # 3 GWh over 30 days
+    assert days["grid_kwh"].sum() > 300_000
+    assert days["green_kwh"].sum() == pytest.approx(300_000)
+    assert (days["green_kwh"] / days["grid_kwh"]).to_list() == pytest.approx(
+        [300_000 / days["grid_kwh"].sum()] * 2
+    )
+    for row in days.to_dicts():
         assert row["added_value_cny"] == pytest.approx(2e6)  # the month's declaration wins
         assert row["energy_tce_per_10k_cny"] == pytest.approx(row["energy_tce"] / 200)
-    hours = kpis(two_days, park, config, coef, window="1h").filter(pl.col("scope") == "e08-anode")
+    hours = kpis(two_days, park, config, coef, window="1h", complete_to_ms=complete_to)
+    hours = hours.filter(pl.col("scope") == "e08-anode")
     assert hours["added_value_cny"].is_null().all()  # never a year's value on an hour
-    assert hours["green_kwh"].sum() == pytest.approx(200_000)
+    assert hours["green_kwh"].sum() == pytest.approx(300_000)
     other = kpis(two_days, park, config, coef, window="1d").filter(pl.col("scope") == PARK_SCOPE)
     assert other["added_value_cny"].is_null().all()  # not every enterprise declared
 

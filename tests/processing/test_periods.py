@@ -149,10 +149,13 @@ def test_jobs_run_for_a_past_period_writes_what_the_scheduler_writes_when_it_clo
     )
     # November: an interim view nobody declared months for; December closes the year
     monthly = cli("monthly", "--month", "2026-11", "--through", "2026-12")
-    assert monthly.splitlines() == [
-        "monthly 2026-11: rollup_1mo=95 muju=0",
-        "monthly 2026-12: rollup_1mo=0 muju=3",  # the three that declared 2026
-    ]
+    assert (
+        monthly.splitlines()
+        == [
+            "monthly 2026-11: rollup_1d=95 rollup_1h=380 rollup_1mo=95 muju=0",
+            "monthly 2026-12: rollup_1d=0 rollup_1h=0 rollup_1mo=0 muju=3",  # the three that declared 2026
+        ]
+    )
 
     clock = ManualClock(int(datetime(2026, 11, 4, 11, 5, tzinfo=CST).timestamp() * 1000))
     schedule = Schedule(
