@@ -107,6 +107,8 @@ class Jobs:
         # (today so far, a backfill that ends today): the pro-rated declared amounts
         newest = self.reads.newest_counter_ms()
         complete_to = hi if newest is None else min(hi, newest // 60_000 * 60_000)
+        if complete_to < hi:  # as the stream's open windows: complete minutes only
+            readings = readings.filter(pl.col("ts") < complete_to)
         days_grid = None if window == "1mo" else self.reads.days_grid(lo, complete_to)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
                      complete_to_ms=complete_to, days_grid=days_grid)  # fmt: skip
