@@ -9,7 +9,12 @@ from typing import Any
 from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import prometheus as prom
-from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import (
+    DataTransformerConfig,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
 
 from dashboards.layout import (
     KWH,
@@ -34,7 +39,7 @@ def _base(uid: str, key: str, language: Language) -> dash.Dashboard:
         dash.Dashboard(f"smartpark · {title(key, language)}")
         .uid(f"smartpark-{uid}")
         .tags(TAGS)
-        .timezone("browser")
+        .timezone("browser")  # replaced by the park's zone (``build.dashboards``)
         .refresh("1m")
         .time("now/d", "now")
         .editable()
@@ -214,7 +219,9 @@ def cems_compliance(language: Language, park: str) -> dash.Dashboard:
                       .alias("valid hours"))
          .with_target(Influx(select("cems_hourly", ["minutes"], where_vars=PARK,
                                     aggregate="count", group_by=["sensor"]), ref_id="B",
-                             table=True).alias("hours")), 12, 9),
+                             table=True).alias("hours"))
+         # one row per stack: the two queries' frames joined on their sensor
+         .with_transformation(DataTransformerConfig(id_val="merge", options={})), 12, 9),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))
@@ -286,7 +293,8 @@ def alert_annotations() -> dict[str, Any]:
         "enable": True,
         "iconColor": "red",
         "name": "alerts",
-        "query": select("alert_events", ["message"], where_vars={"park": "park",
+        # ``rule`` (a tag of the events) selected too: the annotation's tags column
+        "query": select("alert_events", ["message", "rule"], where_vars={"park": "park",
                         "enterprise": "enterprise"}),
         "textColumn": "message",
         "tagsColumn": "rule",

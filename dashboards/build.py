@@ -35,6 +35,8 @@ def dashboards(registry: Registry, settings: Settings) -> dict[str, dict[str, An
     out = {}
     for board in built:
         doc = json.loads(json.dumps(board.build(), cls=JSONEncoder))
+        # the park's own zone, never the viewer's browser: "today" is the park's day
+        doc["timezone"] = park.timezone
         if doc["uid"] == "smartpark-enterprise":
             doc.setdefault("annotations", {}).setdefault("list", []).append(
                 boards.alert_annotations()

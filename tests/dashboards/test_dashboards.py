@@ -115,6 +115,37 @@ def test_structure_grafana_needs() -> None:
                     name, panel["title"])  # fmt: skip
 
 
+def test_every_board_is_in_the_parks_time_zone_not_the_viewers(park: Registry) -> None:
+    """A viewer in another zone must still see the park's "today" (now/d in its zone)."""
+    [zone] = {p.timezone for p in park.parks.values()}
+    assert {b["timezone"] for b in _boards().values()} == {zone} == {"Asia/Shanghai"}
+
+
+def test_annotation_columns_are_in_their_queries() -> None:
+    """Grafana takes an annotation's text and tags from columns its query returns."""
+    checked = 0
+    for board in _boards().values():
+        for annotation in board.get("annotations", {}).get("list", []):
+            if "query" not in annotation:
+                continue
+            selected = annotation["query"].split(" FROM ")[0]
+            for column in ("textColumn", "tagsColumn"):
+                if column in annotation:
+                    assert f'"{annotation[column]}"' in selected, (annotation["name"], column)
+                    checked += 1
+    assert checked >= 2
+
+
+def test_a_table_fed_by_several_queries_joins_them() -> None:
+    """Without a join Grafana shows one query's frame at a time (a drop-down)."""
+    tables = [p for b in _boards().values() for p in b["panels"]
+              if p["type"] == "table" and len(p.get("targets", [])) > 1]  # fmt: skip
+    assert tables
+    for panel in tables:
+        ids = {t["id"] for t in panel.get("transformations", [])}
+        assert ids & {"merge", "joinByField"}, panel["title"]
+
+
 def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
     targets = park.parks["tianfu-np"].targets
     board = _boards()["smartpark-park"]
@@ -148,7 +179,7 @@ def test_relative_times_resolve_as_grafana_does_in_the_park_zone() -> None:
 def test_every_influxql_panel_runs_on_the_pipelines_data(api_park: Park) -> None:  # noqa: F811
     # Each panel over the range Grafana would give it: the board's default time range
     # (or the panel's own, e.g. "this month" for a burn-down), in the park's time zone
-    # (the boards follow the browser's, an operator's in the park).
+    # (every board is in the park's zone).
     now = int(time.time() * 1000)
     zone = ZoneInfo("Asia/Shanghai")
     variables = {"park": "tianfu-np", "enterprise": "e08-anode"}
