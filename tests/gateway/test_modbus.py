@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ from tests.gateway.conftest import (
     gateway_settings,
 )
 from tests.ingest.test_bad_input import DeadLetterListener
+from tests.ingest.test_faults import own_broker
+
+__all__ = ["own_broker"]  # a Mosquitto the broker test may stop and start
 
 
 def set_meter(
@@ -122,16 +125,6 @@ def test_a_device_stopped_for_30s_is_reported_without_stalling_the_others_and_re
     assert time.monotonic() - started >= 30
     assert gateway.pollers[0].stats.failed_polls > 10
     deadletters.close()
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path, settings: Settings) -> Iterator[Mosquitto]:
-    """A Mosquitto this test may stop and start."""
-    server = Mosquitto(tmp_path / "mosquitto")
-    server.start()
-    settings.mqtt = settings.mqtt.model_copy(update={"port": server.port})
-    yield server
-    server.stop()
 
 
 @pytest.mark.slow
