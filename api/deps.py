@@ -38,8 +38,25 @@ def require_csrf(request: Request, csrf: str) -> None:
         raise HTTPException(403, "the CSRF token is missing or wrong; reload the page")
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (a proxy's ``X-Forwarded-For`` only where uvicorn trusts it)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many(wait_s: float) -> None:
+    """429 with ``Retry-After`` when a rate limiter said to wait."""
+    if wait_s:
+        raise HTTPException(
+            429, "too many requests", headers={"Retry-After": str(math.ceil(wait_s))}
+        )
+
+
 class RateLimiter:
-    """A token bucket per key: ``rate`` requests/s, bursts of ``burst``."""
+    """A token bucket per key: ``rate`` requests/s, bursts of ``burst``. Buckets that have
+    filled up again are forgotten once there are more than ``MAX_BUCKETS``, so callers
+    from ever new addresses cannot grow it without end."""
+
+    MAX_BUCKETS = 10_000
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
@@ -50,6 +67,9 @@ class RateLimiter:
         """0 when allowed, else the seconds to wait."""
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) > self.MAX_BUCKETS:
+                full_after = self.burst / self.rate
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
             tokens, at = self._buckets.get(key, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - at) * self.rate)
             if tokens < 1:
@@ -78,14 +98,13 @@ class Guard:
                 if request.method not in SAFE_METHODS:
                     require_csrf(request, csrf)
         if caller is None:
+            # Failed attempts are limited per address; a valid key from the same address
+            # is not (it has its own bucket), nor is anyone else.
+            too_many(self.limiter.take(f"bad-key:{client_address(request)}"))
             raise HTTPException(
                 401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
             )
-        wait = self.limiter.take(caller.key_id)
-        if wait:
-            raise HTTPException(
-                429, "too many requests", headers={"Retry-After": str(math.ceil(wait))}
-            )
+        too_many(self.limiter.take(caller.key_id))
         return caller
 
     def park(self, caller: Caller, park: str) -> None:

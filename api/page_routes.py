@@ -9,7 +9,6 @@ token in ``X-CSRF-Token`` (``Guard.caller`` refuses it otherwise).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from api.deps import SESSION_COOKIE, require_csrf
+from api.deps import SESSION_COOKIE, client_address, require_csrf, too_many
 from api.keys import Caller
 from api.services import Services
 
@@ -64,10 +63,7 @@ def mount(app: FastAPI, s: Services) -> None:
     @app.post("/session", include_in_schema=False)
     def sign_in(body: SignIn, request: Request) -> Response:
         """Exchange a key for a session cookie (rate limited per client address)."""
-        host = request.client.host if request.client else "unknown"
-        wait = limiter.take(f"sign-in:{host}")
-        if wait:
-            raise HTTPException(429, "too many attempts", {"Retry-After": str(math.ceil(wait))})
+        too_many(limiter.take(f"sign-in:{client_address(request)}"))
         opened = keys.open_session(body.key.strip(), hours=hours)
         if opened is None:
             raise HTTPException(401, "this key is not valid (unknown, mistyped or revoked)")

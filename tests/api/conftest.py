@@ -75,7 +75,7 @@ def _kpi_points(store: Influx1Store, window: str) -> int:
     return int(series[0].values[0][1]) if series else 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one park for every API test module: it takes minutes
 def api_park(
     mosquitto: Mosquitto,
     influxdb: InfluxDB,
