@@ -1,10 +1,10 @@
 """``create_app(settings)``: the FastAPI service operators and enterprises read from.
 
-Versioned under ``/v1`` (OpenAPI at ``/docs``); every route takes its caller from one
-dependency and checks scope through ``api.deps.Guard`` (401 for no valid key, 404 for
-anything outside the key's scope or missing). ``/healthz`` and ``/metrics`` like every
-service. Reads go to InfluxDB through ``api.reads``; alerts are read from the alert
-service's SQLite and acknowledged by asking the alert service over MQTT.
+Versioned under ``/v1`` (OpenAPI at ``/docs``), one router per resource
+(``api.routes``); every route takes a checked scope from ``api.deps`` (401 for no valid
+key, 404 for anything outside the key's scope or missing) and reads only through it.
+``/healthz`` and ``/metrics`` like every service. Reads go to InfluxDB and the alert
+service's SQLite through ``api.reads``; acknowledgements ask the alert service over MQTT.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-from api import alert_routes, data_routes, page_routes
-from api.deps import Guard, RateLimiter
+from api.guard import Guard, RateLimiter
 from api.keys import KeyStore
-from api.reads import Reads
+from api.reads import AlertReads, Reads
+from api.routes import ROUTERS, page
 from api.services import Services
 from api.stream import EventHub
 from smartpark import registry as registry_mod
@@ -42,10 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
     services = Services(
         registry=registry,
         settings=settings,
-        guard=Guard(keys, registry, RateLimiter(settings.api.rate_per_s, settings.api.burst)),
+        guard=Guard(keys, RateLimiter(settings.api.rate_per_s, settings.api.burst)),
         reads=Reads(store, registry),
+        alerts=AlertReads(AlertDB(settings.alerts.db)),
         hub=hub,
-        alerts_db=AlertDB(settings.alerts.db),
         keys=keys,
     )
     metrics = CollectorRegistry()
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub.stop()
         store.close()
         keys.close()
-        services.alerts_db.close()
+        services.alerts.close()
 
     app = FastAPI(
         title="smartpark API",
@@ -101,7 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
     def prometheus() -> Response:
         return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
-    alert_routes.mount(app, services)
-    data_routes.mount(app, services)
-    page_routes.mount(app, services)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
+    app.include_router(page.router)
+    app.mount("/static", page.static_files, name="static")
     return app

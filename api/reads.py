@@ -1,6 +1,8 @@
-"""What the API reads from InfluxDB, as typed queries (``smartpark.store.influxql``): ids
-have been checked against the id grammar before they get here, times are datetimes and
-every answer is bounded by the caller (range and points)."""
+"""What the API reads, from InfluxDB as typed queries (``smartpark.store.influxql``) and
+from the alert service's SQLite. Every read takes a checked scope (``api.scope``) and
+builds its tags from it: the park, enterprise or ``_park`` a query names is the scope's,
+never a string a route passed. Times are datetimes and every answer is bounded by the
+caller (range and points)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from api.scope import EnterpriseScope, ParkScope, SubjectScope
+from smartpark.alertstore import Alert, AlertDB
 from smartpark.model import KPI_METHOD_TAGS
 from smartpark.registry import Registry
 from smartpark.store.base import Series, Store
@@ -49,11 +53,13 @@ class Reads:
     def _q(self, select: Select) -> list[dict[str, Any]]:
         return rows(self.store.query(select.to_influxql()))
 
-    def latest(self, park: str, enterprise: str, *, now: datetime) -> list[dict[str, Any]]:
+    def latest(self, scope: EnterpriseScope, *, now: datetime) -> list[dict[str, Any]]:
         """Each sensor's newest reading (all its fields) within the last 7 days."""
+        park, enterprise = scope.park, scope.enterprise
         kinds = sorted(
-            {s.ref.kind for s in self.registry.sensors() if s.ref.enterprise == enterprise}
-        )
+            {s.ref.kind for s in self.registry.sensors()
+             if s.ref.park == park and s.ref.enterprise == enterprise}
+        )  # fmt: skip
         out = []
         for kind in kinds:
             fields = sorted(self.registry.kinds[kind].fields)
@@ -80,25 +86,29 @@ class Reads:
         return sorted(out, key=lambda r: r["sensor"])
 
     def series(
-        self, park: str, kind: str, sensor: str, field: str, start: datetime, end: datetime,
+        self, scope: EnterpriseScope, sensor: str, field: str, start: datetime, end: datetime,
         *, max_points: int,
-    ) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+    ) -> tuple[int, list[dict[str, Any]]] | None:  # fmt: skip
         """A field's time-weighted-enough mean per interval, the interval chosen so the
-        answer has at most ``max_points`` points (at least 1 s)."""
+        answer has at most ``max_points`` points (at least 1 s); None when the sensor is
+        not the enterprise's or has no such field."""
+        found = self.registry.sensor(scope.park, sensor)
+        if found is None or found.ref.enterprise != scope.enterprise or field not in found.fields:
+            return None
         span_s = (end - start).total_seconds()
         interval = max(1, math.ceil(span_s / max_points))
         query = Select(
-            kind,
+            found.ref.kind,
             [field],
             aggregate="mean",
-            tags={"park": park, "sensor": sensor},
+            tags={"park": scope.park, "sensor": sensor},
             start=start,
             end=end,
             group_by_time_s=interval,
         )
         return interval, [{"ts_ms": r["time"], field: r.get(field)} for r in self._q(query)]
 
-    def points(
+    def _points(
         self, measurement: str, tags: dict[str, str], start: datetime, end: datetime,
         *, limit: int,
     ) -> list[dict[str, Any]]:  # fmt: skip
@@ -106,28 +116,87 @@ class Reads:
         query = Select(measurement, ["*"], tags=tags, start=start, end=end, limit=limit)
         return self._q(query)
 
-    def kpi_at(self, park: str, scope: str, window: str, start: datetime) -> dict[str, Any] | None:
+    def kpis(
+        self, scope: SubjectScope, window: str, start: datetime, end: datetime, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """The stored KPI points of the scope's subject and ``window`` in [start, end)."""
+        tags = {"park": scope.park, "scope": scope.subject, "window": window}
+        return self._points("kpi", tags, start, end, limit=limit)
+
+    def figures(
+        self, scope: SubjectScope, measurement: str, start: datetime, end: datetime, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """The points of a roll-up kept per subject (an enterprise or ``_park``: carbon
+        budgets) in [start, end)."""
+        tags = {"park": scope.park, "scope": scope.subject}
+        return self._points(measurement, tags, start, end, limit=limit)
+
+    def evaluations(
+        self, scope: EnterpriseScope, measurement: str, start: datetime, end: datetime,
+        *, limit: int,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The points of a roll-up kept per enterprise (CEMS hours, completeness, quota)."""
+        tags = {"park": scope.park, "enterprise": scope.enterprise}
+        return self._points(measurement, tags, start, end, limit=limit)
+
+    def grades(self, scope: ParkScope, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The mu-average rows of [start, end) of the enterprises the caller sees."""
+        seen = set(scope.enterprises())
+        found = self._points("muju", {"park": scope.park}, start, end, limit=1000)
+        return [r for r in found if r.get("enterprise") in seen]
+
+    def kpi_at(self, scope: SubjectScope, window: str, start: datetime) -> dict[str, Any] | None:
         """The KPI point of one window, or None when it is not stored."""
-        found = self.points(
-            "kpi",
-            {"park": park, "scope": scope, "window": window},
-            start,
-            start + timedelta(milliseconds=1),
-            limit=1,
-        )
+        found = self.kpis(scope, window, start, start + timedelta(milliseconds=1), limit=1)
         return found[0] if found else None
 
     def totals(
-        self, park: str, scope: str, window: str, start: datetime, end: datetime
+        self, scope: SubjectScope, window: str, start: datetime, end: datetime
     ) -> tuple[dict[str, float], int]:
         """The additive KPI fields summed over the stored windows in [start, end), and how
         many windows there were."""
-        found = self.points(
-            "kpi", {"park": park, "scope": scope, "window": window}, start, end, limit=400
-        )
+        found = self.kpis(scope, window, start, end, limit=400)
         sums: dict[str, float] = {}
         for row in found:
             for key, value in split(row)[1].items():
                 if key.endswith(ADDITIVE_SUFFIXES) and isinstance(value, int | float):
                     sums[key] = sums.get(key, 0.0) + float(value)
         return sums, len(found)
+
+
+class AlertReads:
+    """The alert service's alerts as a scope sees them."""
+
+    def __init__(self, db: AlertDB) -> None:
+        self.db = db
+
+    def page(
+        self, scope: ParkScope, *, enterprise: str | None, states: list[str] | None,
+        severity: str | None, rule: str | None, since_ms: int | None, until_ms: int | None,
+        after: tuple[int, str] | None, limit: int,
+    ) -> list[Alert] | None:  # fmt: skip
+        """A page of alerts, newest first; None when ``enterprise`` is not one the scope
+        sees alerts of."""
+        seen = scope.alert_subjects()
+        if enterprise is not None:
+            if enterprise not in seen:
+                return None
+            seen = [enterprise]
+        return self.db.page(
+            park=scope.park, enterprises=seen, states=states, severity=severity, rule=rule,
+            since_ms=since_ms, until_ms=until_ms, after=after, limit=limit,
+        )  # fmt: skip
+
+    def get(self, scope: ParkScope, alert_id: str) -> Alert | None:
+        """One alert, if it is in the scope's park and the caller sees its subject."""
+        alert = self.db.get(alert_id)
+        if alert is None or alert.park != scope.park:
+            return None
+        return alert if scope.sees(alert.enterprise, aggregate=False) else None
+
+    def history(self, alert: Alert) -> list[tuple[str, int]]:
+        """The events of an alert ``get`` returned."""
+        return self.db.history(alert.id)
+
+    def close(self) -> None:
+        self.db.close()

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 import paho.mqtt.client as paho
 
-from api.keys import Caller
-from smartpark.model import PARK_SCOPE, SensorRef
+from api.scope import EnterpriseScope, ParkScope
+from smartpark.model import SensorRef
 from smartpark.mqtt import Subscriber
 from smartpark.settings import MqttSettings
 from smartpark.wire import (
@@ -53,14 +53,9 @@ class Event:
     def frame(self) -> bytes:
         return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.kind.encode(), self.data)
 
-    def visible_to(self, caller: Caller, *, park_totals: bool) -> bool:
-        if self.park != caller.park:
-            return False
-        if caller.role == "operator":
-            return True
-        if self.enterprise == PARK_SCOPE:
-            return park_totals and self.kind == "kpi"
-        return self.enterprise == caller.enterprise
+    def visible_to(self, scope: ParkScope) -> bool:
+        """``api.scope``'s rule: a KPI update is an aggregate's figures, an alert is not."""
+        return self.park == scope.park and scope.sees(self.enterprise, aggregate=self.kind == "kpi")
 
 
 class EventHub:
@@ -70,7 +65,7 @@ class EventHub:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
-        self._tickets: dict[str, tuple[Caller, float]] = {}
+        self._tickets: dict[str, tuple[ParkScope, float]] = {}
         self.unreadable = 0
         root = mqtt.topic_root
         self._root = root
@@ -146,10 +141,10 @@ class EventHub:
             self._dead.setdefault((ref.park, ref.enterprise), deque(maxlen=DEAD_LETTERS_KEPT))
             self._dead[(ref.park, ref.enterprise)].append(entry)
 
-    def dead_letters(self, park: str, enterprise: str) -> list[dict[str, Any]]:
+    def dead_letters(self, scope: EnterpriseScope) -> list[dict[str, Any]]:
         """The newest dead letters of an enterprise's sensors, newest first."""
         with self._lock:
-            return list(reversed(self._dead.get((park, enterprise), ())))
+            return list(reversed(self._dead.get((scope.park, scope.enterprise), ())))
 
     # -- clients ----------------------------------------------------------------------
 
@@ -168,16 +163,16 @@ class EventHub:
         with self._lock:
             return [e for e in self._buffer if e.id > last_id]
 
-    def ticket(self, caller: Caller) -> str:
-        """A single-use ticket that opens one stream for ``caller`` within a minute."""
+    def ticket(self, scope: ParkScope) -> str:
+        """A single-use ticket that opens one stream of ``scope`` within a minute."""
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
         with self._lock:
             self._tickets = {t: v for t, v in self._tickets.items() if v[1] > now}
-            self._tickets[token] = (caller, now + TICKET_TTL_S)
+            self._tickets[token] = (scope, now + TICKET_TTL_S)
         return token
 
-    def redeem(self, token: str) -> Caller | None:
+    def redeem(self, token: str) -> ParkScope | None:
         with self._lock:
             found = self._tickets.pop(token, None)
         if found is None or found[1] < time.monotonic():

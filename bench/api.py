@@ -33,8 +33,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.keys import KeyStore  # noqa: E402
+from api.keys import Caller, KeyStore  # noqa: E402
 from api.reads import Reads  # noqa: E402
+from api.scope import EnterpriseScope, ParkScope  # noqa: E402
 from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
 from processing import app as processing_stage  # noqa: E402
 from smartpark import registry as registry_mod  # noqa: E402
@@ -179,14 +180,16 @@ def main() -> None:
         registry = registry_mod.load(REGISTRY)
         store = open_store(settings.influx)
         statements = {}
+        operator = Caller("bench", "bench", "operator", "tianfu-np", None)
+        park = ParkScope.check(registry, operator, "tianfu-np")
+        scope = EnterpriseScope.within(park, ENTERPRISE)
         for name in endpoints:
             recorder = Recording(store)
             reads = Reads(recorder, registry)  # type: ignore[arg-type]
             if name == "latest":
-                reads.latest("tianfu-np", ENTERPRISE, now=now)
+                reads.latest(scope, now=now)
             elif name == "kpis_30d":
-                reads.points("kpi", {"park": "tianfu-np", "scope": ENTERPRISE, "window": "1d"},
-                             now - timedelta(days=30), now, limit=5000)  # fmt: skip
+                reads.kpis(scope, "1d", now - timedelta(days=30), now, limit=5000)
             else:
                 r = httpx.get(
                     url + endpoints[name][0], headers={"Authorization": f"Bearer {token}"}
@@ -195,14 +198,11 @@ def main() -> None:
                 card = r.json()
                 zone_start = datetime.fromisoformat(card["today"]["start"])
                 month = datetime.fromisoformat(card["month"]["start"])
-                reads.kpi_at("tianfu-np", ENTERPRISE, "1d", zone_start)
-                reads.kpi_at(
-                    "tianfu-np", ENTERPRISE, "1d", zone_start.replace(year=zone_start.year - 1)
-                )
-                reads.kpi_at("tianfu-np", ENTERPRISE, "1mo", month)
-                reads.kpi_at("tianfu-np", ENTERPRISE, "1mo", month.replace(year=month.year - 1))
-                reads.totals("tianfu-np", ENTERPRISE, "1mo", month.replace(month=1),
-                             month + timedelta(days=32))  # fmt: skip
+                reads.kpi_at(scope, "1d", zone_start)
+                reads.kpi_at(scope, "1d", zone_start.replace(year=zone_start.year - 1))
+                reads.kpi_at(scope, "1mo", month)
+                reads.kpi_at(scope, "1mo", month.replace(year=month.year - 1))
+                reads.totals(scope, "1mo", month.replace(month=1), month + timedelta(days=32))
             statements[name] = recorder.statements
         store.close()
         headers = {"Authorization": f"Bearer {token}"}

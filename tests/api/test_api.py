@@ -333,7 +333,7 @@ def test_the_scorecard_gives_the_change_against_the_same_period_last_year() -> N
     of 6.25 % (the reduction rate reporting asks for is its opposite sign)."""
     from datetime import UTC, datetime
 
-    from api.data_routes import _card
+    from api.routes.kpis import card as _card
 
     start = datetime(2026, 11, 1, tzinfo=UTC)
     now = {"time": 1, "park": "p", "scope": "e08-anode", "window": "1mo",

@@ -1,0 +1,26 @@
+"""One router per resource; each route takes its scope from ``api.deps``.
+
+Modules:
+  registry     the park, its enterprises and their sensors
+  readings     latest readings, series, dead letters
+  kpis         KPI points and scorecards
+  evaluations  CEMS hours, completeness, quota, carbon budget, grades, the report export
+  alerts       alerts and acknowledgement
+  stream       the live stream (Server-Sent Events, opened with a ticket)
+  page         the enterprise page and its sign-in (session cookie)
+"""
+
+from fastapi import APIRouter
+
+from api.routes import alerts, evaluations, kpis, page, readings, registry, stream
+
+#: The data routers, mounted under ``/v1``.
+ROUTERS: tuple[APIRouter, ...] = (
+    registry.router,
+    readings.router,
+    kpis.router,
+    evaluations.router,
+    alerts.router,
+    stream.router,
+)
+__all__ = ["ROUTERS", "page"]

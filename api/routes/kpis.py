@@ -1,0 +1,89 @@
+"""KPI points of an enterprise or the park's aggregate, with the methods that made them,
+and scorecards against the park's targets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException
+
+from api.deps import ServicesDep, SubjectDep
+from api.params import Instant, period
+from api.reads import split
+from smartpark.model import KPI_METHOD_TAGS
+
+router = APIRouter(tags=["kpis"])
+S = "/parks/{park_id}/scopes/{scope}"
+KPI_WINDOW_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
+Window = Literal["1m", "15m", "1h", "1d", "1mo"]
+
+
+@router.get(S + "/kpis")
+def kpis(
+    scope: SubjectDep, s: ServicesDep, window: Window, start: Instant, end: Instant
+) -> dict[str, Any]:
+    """The KPI points of a scope (an enterprise or ``_park``) and window, with the
+    coefficients and methods that made each one."""
+    api = s.settings.api
+    lo, hi = period(start, end, max_days=api.max_range_days)
+    expected = (hi - lo).total_seconds() * 1000 / KPI_WINDOW_MS.get(window, 28 * 86_400_000)
+    if expected > api.max_points:
+        raise HTTPException(
+            422, f"{window} windows over this period exceed {api.max_points} points"
+        )
+    points = []
+    for row in s.reads.kpis(scope, window, lo, hi, limit=api.max_points):
+        tags, fields = split(row)
+        method = {k: tags[k] for k in KPI_METHOD_TAGS if k in tags}
+        points.append({"start_ms": row["time"], "method": method, "values": fields})
+    return {"park": scope.park, "scope": scope.subject, "window": window, "points": points}
+
+
+@router.get(S + "/scorecard")
+def scorecard(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
+    """Today, month to date and year to date: each KPI against its target (the park's
+    rows carry ``<kpi>_target`` and ``<kpi>_met``) and the same period last year."""
+    reads, park = s.reads, scope.park
+    zone = ZoneInfo(scope.registry.parks[park].timezone)
+    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    month = today.replace(day=1)
+    year = month.replace(month=1)
+    out: dict[str, Any] = {
+        "park": park, "scope": scope.subject,
+        # what *_per_output is per: None when the scope's output units differ
+        "output_unit": scope.registry.output_unit(park, scope.subject),
+    }  # fmt: skip
+    for name, window, start in (("today", "1d", today), ("month", "1mo", month)):
+        point = reads.kpi_at(scope, window, start)
+        last = reads.kpi_at(scope, window, start.replace(year=start.year - 1))
+        out[name] = card(point, last, start)
+    totals, months = reads.totals(scope, "1mo", year, month + timedelta(days=32))
+    out["year"] = {"start": year.isoformat(), "months": months, "totals": totals}
+    return out
+
+
+def card(
+    point: dict[str, Any] | None, last: dict[str, Any] | None, start: datetime
+) -> dict[str, Any]:
+    """One period of a scorecard: each KPI with its target and last year's value."""
+    if point is None:
+        return {"start": start.isoformat(), "stored": False}
+    tags, values = split(point)
+    before = split(last)[1] if last is not None else {}
+    kpis = []
+    for key, value in sorted(values.items()):
+        if key.endswith(("_target", "_met")) or not isinstance(value, int | float):
+            continue
+        entry: dict[str, Any] = {"kpi": key, "value": value}
+        if f"{key}_target" in values:
+            entry["target"] = values[f"{key}_target"]
+            entry["met"] = values.get(f"{key}_met")
+        if isinstance(before.get(key), int | float):
+            entry["last_year"] = before[key]
+            if before[key]:  # e.g. 单位工业增加值能耗's year-on-year change; a fall is < 0
+                entry["change_vs_last_year_pct"] = (value - before[key]) / abs(before[key]) * 100
+        kpis.append(entry)
+    method = {k: v for k, v in tags.items() if k not in ("park", "scope", "window")}
+    return {"start": start.isoformat(), "stored": True, "method": method, "kpis": kpis}

@@ -1,0 +1,110 @@
+"""Who sees what, written once: the checked scopes every read takes.
+
+The rule: a caller sees its own park only. An operator sees all of it; an enterprise
+sees its own enterprise, and the park's aggregate (``_park``) only where the park's
+registry entry sets ``share_park_totals`` and only as aggregate figures (KPIs, budgets):
+alerts of park rules are the operator's. Anything else is answered **404**, the same as
+what does not exist, so a key learns nothing about other parks or enterprises.
+
+A scope is made only by the checks below (``ParkScope.check``, then ``SubjectScope.within``
+or ``EnterpriseScope.within``), each of which applies the rule and raises 404; every
+read in ``api.reads`` takes one and builds its query from it, so a route that skipped
+the check has nothing to read with (mypy --strict refuses it). The API's dependencies
+(``api.deps``) make them from the path and the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Self
+
+from fastapi import HTTPException
+
+from api.keys import Caller
+from smartpark.model import PARK_SCOPE
+from smartpark.registry import Registry
+
+NOT_FOUND = HTTPException(404, "not found")
+_MADE_HERE = object()  # only the checks below construct scopes
+
+
+def may_see(
+    registry: Registry, caller: Caller, park: str, subject: str, *, aggregate: bool
+) -> bool:
+    """The visibility rule: may ``caller`` see ``subject`` (an enterprise id or ``_park``)
+    of ``park``? ``aggregate``: the subject's figures (KPIs, budgets) rather than alerts."""
+    found = registry.parks.get(park)
+    if found is None or park != caller.park:
+        return False
+    if subject == PARK_SCOPE:
+        return caller.role == "operator" or (aggregate and found.share_park_totals)
+    return caller.sees(subject) and any(e.id == subject for e in found.enterprises)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkScope:
+    """A park the caller may read, and through it what of the park it sees."""
+
+    caller: Caller
+    park: str
+    registry: Registry
+    made: object
+
+    def __post_init__(self) -> None:
+        if self.made is not _MADE_HERE:
+            raise TypeError("scopes are made by their check(), never directly")
+
+    @classmethod
+    def check(cls, registry: Registry, caller: Caller, park: str) -> ParkScope:
+        """The caller's scope in ``park``, or 404."""
+        if park != caller.park or park not in registry.parks:
+            raise NOT_FOUND
+        return ParkScope(caller, park, registry, _MADE_HERE)
+
+    def sees(self, subject: str, *, aggregate: bool) -> bool:
+        """``may_see`` in this park."""
+        return may_see(self.registry, self.caller, self.park, subject, aggregate=aggregate)
+
+    def enterprises(self) -> list[str]:
+        """The park's enterprise ids the caller sees, in registry order."""
+        return [
+            e.id
+            for e in self.registry.parks[self.park].enterprises
+            if self.sees(e.id, aggregate=False)
+        ]
+
+    def alert_subjects(self) -> list[str]:
+        """Whose alerts the caller sees: its enterprises, and park rules' for operators."""
+        park_rules = [PARK_SCOPE] if self.sees(PARK_SCOPE, aggregate=False) else []
+        return self.enterprises() + park_rules
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectScope(ParkScope):
+    """The figures of an enterprise or of the park's aggregate (``_park``), which the
+    caller sees."""
+
+    subject: str
+
+    @classmethod
+    def within(cls, scope: ParkScope, subject: str) -> Self:
+        """``subject``'s figures in an already checked park, or 404."""
+        if not scope.sees(subject, aggregate=True):
+            raise NOT_FOUND
+        return cls(scope.caller, scope.park, scope.registry, _MADE_HERE, subject)
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseScope(SubjectScope):
+    """One enterprise of the park, which the caller sees (its figures and its own data)."""
+
+    @classmethod
+    def within(cls, scope: ParkScope, subject: str) -> Self:
+        """Enterprise ``subject`` of an already checked park, or 404."""
+        if subject == PARK_SCOPE or not scope.sees(subject, aggregate=False):
+            raise NOT_FOUND
+        return cls(scope.caller, scope.park, scope.registry, _MADE_HERE, subject)
+
+    @property
+    def enterprise(self) -> str:
+        return self.subject
