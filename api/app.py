@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,7 +39,13 @@ def create_app(settings: Settings) -> FastAPI:
     registry = registry_mod.load(settings.ingest.registry)
     store = open_store(settings.influx)
     keys = KeyStore(settings.api.keys_db)
-    hub = EventHub(settings.mqtt, replay_s=settings.api.stream_replay_s, client_id="smartpark-api")
+    # A client id of its own per instance: two API processes with one id would throw each
+    # other off the broker in turn (its session is not persistent, so nothing is lost).
+    hub = EventHub(
+        settings.mqtt,
+        replay_s=settings.api.stream_replay_s,
+        client_id=f"smartpark-api-{secrets.token_hex(4)}",
+    )
     services = Services(
         registry=registry,
         settings=settings,

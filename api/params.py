@@ -4,9 +4,10 @@ inside what the store keeps, bounded periods."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import HTTPException, Path, Query
+from pydantic import BaseModel
 
 from smartpark.model import ID_PATTERN, PARK_SCOPE
 
@@ -16,6 +17,28 @@ ScopePath = Annotated[
     str, Path(pattern=SCOPE_PATTERN, max_length=64, description="an enterprise id or _park")
 ]
 Instant = Annotated[datetime, Query(description="ISO 8601 with a UTC offset")]
+
+
+class Problem(BaseModel):
+    """Every error answer: what is wrong, in words (or, for malformed parameters, one
+    entry per parameter with its location)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+def _problem(what: str) -> dict[str, Any]:
+    return {"model": Problem, "description": what}
+
+
+#: The error answers every data route may give (documented once, for every router).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _problem("no valid key (missing, unknown or revoked) or ticket"),
+    404: _problem("outside the caller's scope, or does not exist (the same answer)"),
+    422: _problem("a malformed parameter or a period outside the limits"),
+    429: _problem("over the key's (or, for failed keys, the address's) rate: see Retry-After"),
+    503: _problem("the database or the broker cannot be reached: retry after Retry-After"),
+}
+
 #: An alert id (16 lower-case hex digits).
 ALERT_ID_PATTERN = "^[0-9a-f]{16}$"
 

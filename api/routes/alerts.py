@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import OwnParkDep, ParkDep, ServicesDep
-from api.params import ALERT_ID_PATTERN, SCOPE_PATTERN, instant
+from api.params import ALERT_ID_PATTERN, ERRORS, SCOPE_PATTERN, Problem, instant
 from api.scope import NOT_FOUND
 from smartpark.alertstore import Alert
 from smartpark.model import ID_PATTERN
 from smartpark.wire import ack_topic, encode_ack
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], responses=ERRORS)
 MAX_PAGE = 200
 #: ``{fired_ms}.{alert id}``, the ``next`` of a page (ASCII digits only: ``²`` is a digit to
 #: ``str.isdigit``).
@@ -84,7 +84,14 @@ def alert(alert_id: AlertId, scope: OwnParkDep, s: ServicesDep) -> dict[str, Any
     return {**_alert(found), "history": history}
 
 
-@router.post("/alerts/{alert_id}/ack", status_code=202)
+@router.post(
+    "/alerts/{alert_id}/ack",
+    status_code=202,
+    responses={
+        403: {"model": Problem, "description": "a cookie write without its CSRF token"},
+        409: {"model": Problem, "description": "the alert is not firing"},
+    },
+)
 def ack(alert_id: AlertId, scope: OwnParkDep, s: ServicesDep) -> dict[str, Any]:
     """Acknowledge a firing alert (recorded with the key's name; audited). The alert
     service applies it: reminders and escalation stop, the acknowledgement is sent."""

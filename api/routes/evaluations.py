@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Response
 
 from api import export
 from api.deps import EnterpriseDep, ParkDep, ServicesDep, SubjectDep
-from api.params import Instant, period
+from api.params import ERRORS, Instant, period
 from api.reads import split
 
-router = APIRouter(tags=["evaluations"])
+router = APIRouter(tags=["evaluations"], responses=ERRORS)
 E = "/parks/{park_id}/enterprises/{enterprise}"
 
 

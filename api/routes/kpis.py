@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException
 
 from api.deps import ServicesDep, SubjectDep
-from api.params import Instant, period
+from api.params import ERRORS, Instant, period
 from api.reads import split
 from smartpark.model import KPI_METHOD_TAGS
 
-router = APIRouter(tags=["kpis"])
+router = APIRouter(tags=["kpis"], responses=ERRORS)
 S = "/parks/{park_id}/scopes/{scope}"
 KPI_WINDOW_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 Window = Literal["1m", "15m", "1h", "1d", "1mo"]

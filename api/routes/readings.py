@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import EnterpriseDep, ServicesDep
-from api.params import IdPath, Instant, period
+from api.params import ERRORS, IdPath, Instant, period
 from api.scope import NOT_FOUND
 from smartpark.model import ID_PATTERN
 
-router = APIRouter(tags=["readings"])
+router = APIRouter(tags=["readings"], responses=ERRORS)
 E = "/parks/{park_id}/enterprises/{enterprise}"
 
 

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import EnterpriseDep, OwnParkDep, ParkDep
+from api.params import ERRORS
 from api.scope import ParkScope
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], responses=ERRORS)
 
 
 def _park(scope: ParkScope) -> dict[str, Any]:

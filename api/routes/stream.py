@@ -11,9 +11,10 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import OwnParkDep, ServicesDep
+from api.params import ERRORS
 from api.stream import TICKET_TTL_S
 
-router = APIRouter(tags=["stream"])
+router = APIRouter(tags=["stream"], responses=ERRORS)
 #: An event id of the stream (ASCII digits).
 EVENT_ID_PATTERN = r"^[0-9]{1,18}$"
 

@@ -4,11 +4,13 @@ API served by uvicorn on a free port; keys for every kind of caller."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -174,6 +176,24 @@ def api_park(
         processing.stop()
         collector.stop()
         store.close()
+
+
+@contextlib.contextmanager
+def another_api(api_park: Park, **api: Any) -> Iterator[Park]:
+    """A second API on the same park, with other API settings (rate limits)."""
+    settings = api_park.settings.api.model_copy(update={"port": 0, **api})
+    s = api_park.settings.model_copy(update={"api": settings})
+    server = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=0,
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, 30, "the second API")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield Park(s, f"http://127.0.0.1:{port}", api_park.keys, api_park.store, api_park.start)
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _up(url: str) -> bool:
