@@ -77,7 +77,7 @@ def _kpi_points(store: Influx1Store, window: str) -> int:
     return int(series[0].values[0][1]) if series else 0
 
 
-@pytest.fixture(scope="session")  # one park for every API test module: it takes minutes
+@pytest.fixture(scope="module")
 def api_park(
     mosquitto: Mosquitto,
     influxdb: InfluxDB,
@@ -179,21 +179,27 @@ def api_park(
 
 
 @contextlib.contextmanager
-def another_api(api_park: Park, **api: Any) -> Iterator[Park]:
-    """A second API on the same park, with other API settings (rate limits)."""
-    settings = api_park.settings.api.model_copy(update={"port": 0, **api})
-    s = api_park.settings.model_copy(update={"api": settings})
-    server = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=0,
+def serve(settings: Settings) -> Iterator[str]:
+    """The API of ``settings`` on a free port, in a thread; yields its URL."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
                                            log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: server.started, 30, "the second API")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield Park(s, f"http://127.0.0.1:{port}", api_park.keys, api_park.store, api_park.start)
+        wait_until(lambda: server.started, 30, "the API")
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def another_api(api_park: Park, **api: Any) -> Iterator[Park]:
+    """A second API on the same park, with other API settings (rate limits)."""
+    settings = api_park.settings.api.model_copy(update={"port": 0, **api})
+    s = api_park.settings.model_copy(update={"api": settings})
+    with serve(s) as url:
+        yield Park(s, url, api_park.keys, api_park.store, api_park.start)
 
 
 def _up(url: str) -> bool:

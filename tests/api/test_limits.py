@@ -10,26 +10,55 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from api.keys import KeyStore
-from tests.api.conftest import Park, another_api
+from devstack.servers import InfluxDB, Mosquitto
+from smartpark.settings import (
+    AlertsSettings,
+    ApiSettings,
+    InfluxSettings,
+    IngestSettings,
+    MqttSettings,
+    Settings,
+)
+from tests.api.conftest import serve
+from tests.conftest import EXAMPLE_PARK
 
 RATE_PER_S, BURST = 0.5, 40
 
 
+@dataclass
+class Limited:
+    url: str
+    keys_db: Path
+
+
 @pytest.fixture(scope="module")
-def limited(api_park: Park) -> Iterator[Park]:
-    with another_api(api_park, rate_per_s=RATE_PER_S, burst=BURST) as served:
-        yield served
+def limited(
+    mosquitto: Mosquitto, influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Limited]:
+    """An API with low limits (no data needed: limits come before any read)."""
+    work = tmp_path_factory.mktemp("limits")
+    settings = Settings(
+        mqtt=MqttSettings(port=mosquitto.port, topic_root="limits"),
+        influx=InfluxSettings(url=influxdb.url, database="limits"),
+        ingest=IngestSettings(registry=EXAMPLE_PARK, spool_dir=work / "spool"),
+        api=ApiSettings(port=0, keys_db=work / "api.db", rate_per_s=RATE_PER_S, burst=BURST),
+        alerts=AlertsSettings(db=work / "alerts.db"),
+    )
+    with serve(settings) as url:
+        yield Limited(url, settings.api.keys_db)
 
 
 @pytest.fixture
-def keys(api_park: Park) -> Iterator[dict[str, str]]:
+def keys(limited: Limited) -> Iterator[dict[str, str]]:
     """Two fresh operator keys (fresh buckets)."""
-    store = KeyStore(api_park.settings.api.keys_db)
+    store = KeyStore(limited.keys_db)
     made = {
         name: store.create(role="operator", park="tianfu-np", enterprise=None, name=name)
         for name in ("limited", "other")
@@ -61,7 +90,7 @@ def _limited(answer: httpx.Response) -> None:
     assert answer.json()["detail"]
 
 
-def test_the_api_limit_is_per_key(limited: Park, keys: dict[str, str]) -> None:
+def test_the_api_limit_is_per_key(limited: Limited, keys: dict[str, str]) -> None:
     burst = BURST
     with _client("127.0.0.6") as client:
         url = limited.url + "/v1/parks"
@@ -74,7 +103,7 @@ def test_the_api_limit_is_per_key(limited: Park, keys: dict[str, str]) -> None:
         _limited(elsewhere.get(url, headers=_bearer(keys["limited"])))
 
 
-def test_sign_in_attempts_are_limited_per_address(limited: Park, keys: dict[str, str]) -> None:
+def test_sign_in_attempts_are_limited_per_address(limited: Limited, keys: dict[str, str]) -> None:
     url = limited.url + "/session"
     with _client("127.0.0.8") as guesser:
         answers = _until_429(lambda: guesser.post(url, json={"key": "sp_000000000000_guess"}))
@@ -86,7 +115,7 @@ def test_sign_in_attempts_are_limited_per_address(limited: Park, keys: dict[str,
 
 
 def test_a_flood_of_bad_keys_from_one_address_slows_nobody_else(
-    limited: Park, keys: dict[str, str]
+    limited: Limited, keys: dict[str, str]
 ) -> None:
     url = limited.url + "/v1/parks"
     flood_answers: list[int] = []
