@@ -157,6 +157,8 @@ def _listen(api_park: Park, who: str, out: list[tuple[str, str]], stop: threadin
         assert response.headers["x-accel-buffering"] == "no"
         event_id = ""
         for line in response.iter_lines():
+            if line == ": connected":
+                out.append(("", "connected"))  # attached: what is published now is sent
             if line.startswith("id: "):
                 event_id = line[4:]
             if line.startswith("data: "):
@@ -175,7 +177,7 @@ def test_the_live_stream_delivers_within_a_second_and_resumes(api_park: Park) ->
     ]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    wait_until(lambda: ("", "connected") in e08 and ("", "connected") in e01, 30, "both attached")
     publisher = BoundedPublisher(api_park.settings.mqtt, client_id="api-kpi", persistent=False)
     assert publisher.wait_connected()
     update = KpiUpdate("tianfu-np", "e08-anode", "1m", 1, 60_001, 0, {"energy_tce": 4.25})
