@@ -31,7 +31,7 @@ from smartpark.alertstore import AlertDB
 from smartpark.registry import Registry
 from tests.api.conftest import Park, another_api
 
-EXAMPLES = 25  # per operation and caller: the whole run stays within a few minutes
+EXAMPLES = 15  # per operation and caller: the whole run stays within a few minutes
 CALLERS = ("e08", "operator", None)
 RUN: Counter[str] = Counter()  # cases sent, by caller (the report's counts)
 
