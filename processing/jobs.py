@@ -145,10 +145,13 @@ class Jobs:
         lines = list(output.cems_points(hours, park=self.park.id, enterprise=enterprise))
         return self._write("cems_hourly", lines)
 
-    def completeness(self, day: date) -> pl.DataFrame:
-        """Readings received / expected per sensor for a local day; < 90 % is incomplete."""
+    def completeness(self, day: date, *, until: datetime | None = None) -> pl.DataFrame:
+        """Readings received / expected per sensor for a local day (with ``until``: the
+        day so far, expected up to then); < 90 % is incomplete."""
         start = datetime.combine(day, datetime.min.time(), self.zone)
         lo, hi = int(start.timestamp() * 1000), int((start + timedelta(days=1)).timestamp() * 1000)
+        if until is not None:
+            hi = max(lo + self.expected_interval_s * 1000, min(hi, int(until.timestamp() * 1000)))
         expected = (hi - lo) // (self.expected_interval_s * 1000)
         counts: dict[str, int] = {}
         for kind in {s.ref.kind for s in self.registry.sensors() if s.ref.park == self.park.id}:

@@ -27,8 +27,8 @@ def next_month(first: date) -> date:
 
 
 def hourly(jobs: Jobs, hour: datetime) -> dict[str, int]:
-    """The local hour starting at ``hour``: its KPIs (1h), its day so far (1d) and its
-    stacks' CEMS hourly means."""
+    """The local hour starting at ``hour``: its KPIs (1h), its day so far (1d), its
+    stacks' CEMS hourly means and its day's completeness so far."""
     start = hour.astimezone(jobs.zone).replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(hours=1)
     day = day_start(jobs, start.date())
@@ -36,6 +36,8 @@ def hourly(jobs: Jobs, hour: datetime) -> dict[str, int]:
         "rollup_1h": jobs.rollup("1h", start, end),
         "rollup_1d": jobs.rollup("1d", day, day + timedelta(days=1)),
         "cems_hourly": jobs.cems_hourly(start, end),
+        # the day so far: the completeness panel shows today, not only yesterday
+        "completeness": jobs.completeness(start.date(), until=end).height,
     }
 
 

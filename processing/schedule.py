@@ -1,6 +1,7 @@
 """The scheduled jobs of one park on APScheduler, in the park's time zone:
 
-- hourly at :05  the previous hour's and today's KPIs (1h, 1d) and CEMS hourly means
+- hourly at :05  the previous hour's and its day's KPIs (1h, 1d), CEMS hourly means
+                 and the day's completeness so far
 - daily at 00:15 yesterday (1d), the month so far (1mo), completeness per sensor,
                  quota and carbon-budget burn-down
 - monthly, 1st at 01:00  last month's days and hours again (green power settled on the

@@ -24,6 +24,7 @@ from api.keys import KeyStore
 from devstack.servers import InfluxDB, Mosquitto, free_port
 from ingest import app as ingest_stage
 from processing import app as processing_stage
+from processing import periods
 from simulators.player import play
 from smartpark.clock import SystemClock
 from smartpark.mqtt import BoundedPublisher
@@ -140,7 +141,8 @@ def api_park(
         jobs.rollup("1d", day - timedelta(days=1), day + timedelta(days=1))
         jobs.rollup("1mo", day.replace(day=1), day + timedelta(days=1))
         jobs.cems_hourly(day - timedelta(days=1), day + timedelta(days=1))
-        jobs.completeness(day.date())
+        # the hourly job of the last hour: today's completeness so far among its points
+        periods.hourly(jobs, datetime.now(UTC) - timedelta(hours=1))
         jobs.quota(day.date())
         jobs.carbon_budget(day.date())
         jobs.store.close()

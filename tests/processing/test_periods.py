@@ -140,8 +140,8 @@ def test_jobs_run_for_a_past_period_writes_what_the_scheduler_writes_when_it_clo
 
     hourly = cli("hourly", "--hour", "2026-11-04T10", "--through", "2026-11-04T11")
     assert hourly.splitlines() == [
-        "hourly 2026-11-04T10: rollup_1h=95 rollup_1d=95 cems_hourly=13",
-        "hourly 2026-11-04T11: rollup_1h=95 rollup_1d=95 cems_hourly=13",
+        "hourly 2026-11-04T10: rollup_1h=95 rollup_1d=95 cems_hourly=13 completeness=101",
+        "hourly 2026-11-04T11: rollup_1h=95 rollup_1d=95 cems_hourly=13 completeness=101",
     ]  # 12 enterprises and the park, 82 carrier meters; 13 stacks
     daily = cli("daily", "--day", "2026-11-04")
     assert daily == (
