@@ -88,7 +88,8 @@ def messages(
             start_ms=start,
             end_ms=ends[start],
             revision=revisions.get((row["scope"], start), 0),
-            values={**tags, **_fields(row)},
+            # the envelope's revision is the message's own, not the point's field
+            values={**tags, **{k: v for k, v in _fields(row).items() if k != "revision"}},
         )
         yield kpi_topic(root, park, update.scope), encode_kpi_update(update)
 
