@@ -386,6 +386,9 @@ class CemsHourly(Evaluator):
             return []  # an invalid hour neither fires nor clears
         row = result.row(0, named=True)
         label = datetime.fromtimestamp(hour / 1000, tz).strftime("%H:00")
+        over = (  # the analyser saturated: the true mean is at least this
+            f" (over range {row['over_range_minutes']} min: at least)" if row["over_range"] else ""
+        )
         out = []
         for p in rule.pollutants:
             limit, mean = row.get(f"{p}_limit"), row.get(f"{p}_corrected")
@@ -401,7 +404,7 @@ class CemsHourly(Evaluator):
                 limit=limit,
                 message=(
                     f"{p} hourly mean {mean:.1f} mg/m3 (O2-corrected) over the limit {limit:g} "
-                    f"in the hour from {label}",
+                    f"in the hour from {label}{over}",
                     f"{p} hourly mean {mean:.1f} mg/m3 within {limit:g} from {label}",
                 ),
             )

@@ -95,6 +95,11 @@ class SensorSpec(Strict):
     )
     ref_o2_pct: float | None = Field(default=None, ge=0, lt=21)
     limits_source: str | None = None
+    range_mg_m3: dict[Id, PositiveFloat] = Field(
+        default_factory=dict,
+        description="the analyser's range maximum by pollutant: an over-range minute (HJ 212 "
+        "flag T) counts at least at it",
+    )
 
 
 class EnterpriseSpec(Strict):
@@ -314,7 +319,14 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                         problems.append(
                             f"{where_s}.limits.{name}: not a gauge field of {sensor.kind}"
                         )
-                if (sensor.limits or sensor.ref_o2_pct is not None) and "o2_pct" not in all_fields:
+                for name in sensor.range_mg_m3:
+                    if name not in sensor.limits and name not in all_fields:
+                        problems.append(
+                            f"{where_s}.range_mg_m3.{name}: not a field of {sensor.kind}"
+                        )
+                if (
+                    sensor.limits or sensor.range_mg_m3 or sensor.ref_o2_pct is not None
+                ) and "o2_pct" not in all_fields:
                     problems.append(f"{where_s}.limits: only sensors with an o2_pct field")
                 if sensor.limits and sensor.ref_o2_pct is None:
                     problems.append(

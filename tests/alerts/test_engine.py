@@ -369,3 +369,17 @@ def test_cems_hours_are_judged_on_their_own_minutes_however_late_they_arrive(
         (1, True, 35.0),
         (3, False, 20.0),
     ]
+
+
+def test_the_rule_counts_over_range_minutes_as_the_hourly_job_does(park: Registry) -> None:
+    """50 minutes at 20 mg/m3 and 10 flagged T (over range) at the 250 mg/m3 ceiling, all
+    at O2 3.5 %: the hour's mean is (50 x 20 + 10 x 250) / 60 = 58.3 over the 30 limit,
+    not a compliant 20 (smartpark.cems.hourly, the job's function)."""
+    engine = _engine(park, {"id": "cems", "type": "cems_hourly", "pollutants": ["nox_mg_m3"]})
+    out: list[Condition] = []
+    for i in range(60):
+        minute = _stack_minute(250.0 if i >= 50 else 20.0) | {"data_flag": 6.0 if i >= 50 else 0.0}
+        out += engine.reading(STACK, T0 + i * MIN, minute, T0 + i * MIN)
+    out += engine.tick(T0 + 3_600_000 + 6 * MIN)
+    assert [(c.raised, round(c.value or 0, 1)) for c in out] == [(True, 58.3)]
+    assert "over range" in out[0].message

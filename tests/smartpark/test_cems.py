@@ -103,3 +103,49 @@ def test_mass_emitted_is_measured_concentration_times_flow_over_unflagged_minute
     assert row["nox_mg_m3_corrected"] == pytest.approx(50.0 * 17.5 / 13.0)  # 55 valid minutes
     # Without a flow there is no mass at all, rather than a mass of zero.
     assert "nox_kg" not in hourly(_minutes(60, nox=50.0, o2=8.0), STACKS, tz=TZ).columns
+
+
+# -- over range (issue 25, item 1) -------------------------------------------------------
+
+OVER = {
+    "s": Stack(ref_o2_pct=3.5, limits_mg_m3={"nox_mg_m3": 50.0}, range_mg_m3={"nox_mg_m3": 250.0})
+}
+
+
+@pytest.mark.parametrize(
+    ("flag", "saturated_reads", "stacks", "mean", "exceeded", "over_range"),
+    [
+        # 50 minutes at 20 mg/m3 (O2 6 %: corrected 23.33) and 10 at the 250 ceiling
+        # (corrected 291.67): (50 x 23.33 + 10 x 291.67) / 60 = 68.06 > 50
+        pytest.param(6.0, 250.0, OVER, 68.06, True, True, id="T-counted-at-its-reading"),
+        # an analyser that reports 0 while saturated: counted at its declared range
+        pytest.param(6.0, 0.0, OVER, 68.06, True, True, id="T-counted-at-the-range"),
+        # without a declared range: at what it reports (the ceiling), still exceeding
+        pytest.param(6.0, 250.0, {"s": Stack(3.5, {"nox_mg_m3": 50.0})}, 68.06, True, True,
+                     id="T-without-a-declared-range"),
+        # the same ten minutes flagged C (calibration) are invalid: 23.33, compliant
+        pytest.param(5.0, 250.0, OVER, 23.33, False, False, id="C-is-invalid"),
+    ],
+)  # fmt: skip
+def test_an_over_range_minute_never_makes_an_hour_compliant(
+    flag: float,
+    saturated_reads: float,
+    stacks: dict[str, Stack],
+    mean: float,
+    exceeded: bool,
+    over_range: bool,
+) -> None:
+    minutes = pl.concat(
+        [
+            _minutes(50, nox=20.0, o2=6.0).with_columns(data_flag=pl.lit(0.0)),
+            _minutes(10, nox=saturated_reads, o2=6.0, start=H + 50 * 60_000).with_columns(
+                data_flag=pl.lit(flag)
+            ),
+        ]
+    )
+    row = hourly(minutes, stacks, tz=TZ).row(0, named=True)
+    assert round(row["nox_mg_m3_corrected"], 2) == mean
+    assert row["nox_mg_m3_exceeded"] is exceeded
+    assert row["over_range"] is over_range
+    assert row["over_range_minutes"] == (10 if over_range else 0)
+    assert row["valid_minutes"] == (60 if over_range else 50)
