@@ -26,7 +26,7 @@ from alerts.rules import (
     ThresholdRule,
 )
 from smartpark import cems
-from smartpark.model import SensorRef, plausible_step
+from smartpark.model import SensorRef, is_rollover, plausible_step
 from smartpark.wire import KpiUpdate
 
 HOUR_MS = 3_600_000
@@ -179,7 +179,9 @@ class CounterReset(Evaluator):
     rise beyond the rated rate) is held; the next reading confirms it (it continues
     plausibly from the new level: the alert fires at the held reading's time, and clears
     at the confirming one's) or shows it was a single glitch (it continues from the old
-    level: no alert, the glitch is dropped). A register wrap is neither."""
+    level: no alert, the glitch is dropped). A register wrap is neither, and is confirmed
+    the same way: a "wrap" the next reading undoes (it goes on from the level before) was
+    a glitch read near 0."""
 
     rule: CounterResetRule
     readings = True
@@ -188,11 +190,12 @@ class CounterReset(Evaluator):
         super().__init__(rule, ctx)
         self._last: dict[str, tuple[int, float]] = {}  # the last accepted reading
         self._held: dict[str, tuple[int, float]] = {}  # an implausible one, unconfirmed
+        self._before_wrap: dict[str, tuple[int, float]] = {}  # the reading a wrap left
         self.configure()
 
     def configure(self) -> None:
         sensors = list(self.ctx.registry.sensors())  # an iterator: read twice below
-        self._rollover = {s.ref: s.spec.rollover for s in sensors}
+        self._rollover = {s.ref: s.spec.modulus() for s in sensors}
         self._max_per_ms = {
             s.ref: None
             if s.spec.rated_per_h is None
@@ -214,9 +217,17 @@ class CounterReset(Evaluator):
         if ts_ms <= last[0] or (sensor in self._held and ts_ms <= self._held[sensor][0]):
             return []  # late or repeated: the newer readings already decided
         limits = {"rollover": self._rollover.get(ref), "max_per_ms": self._max_per_ms.get(ref)}
+        before_wrap = self._before_wrap.pop(sensor, None)
+        if before_wrap is not None and plausible_step(
+            before_wrap[1], before_wrap[0], value, ts_ms,
+            rollover=None, max_per_ms=limits["max_per_ms"],
+        ):  # fmt: skip
+            last = self._last[sensor] = before_wrap  # the "wrap" was a glitch read near 0
         held = self._held.pop(sensor, None)
         if held is None:
             if plausible_step(last[1], last[0], value, ts_ms, **limits):
+                if is_rollover(last[1], value, limits["rollover"]):
+                    self._before_wrap[sensor] = last  # confirmed (or undone) by the next one
                 self._last[sensor] = (ts_ms, value)
             else:
                 self._held[sensor] = (ts_ms, value)

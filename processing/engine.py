@@ -70,7 +70,7 @@ class Park:
                 "column": carriers[s.ref.kind].column,
                 "scale": carriers[s.ref.kind].scale,
                 "multiplier": s.spec.multiplier,
-                "rollover": s.spec.rollover,
+                "rollover": s.spec.modulus(),  # what a wrap adds
                 # register units per ms at rated load x tolerance (None: no upper bound)
                 "max_per_ms": None
                 if s.spec.rated_per_h is None

@@ -1,13 +1,17 @@
 """Meter semantics over polars frames (pure): counters to interval use, gauges to means.
 
 Counter readings come as ``sensor, ts (epoch ms), value`` (the raw register), with
-each sensor's ``multiplier`` and ``rollover`` beside them. For every reading after
+each sensor's ``multiplier`` and ``rollover`` beside them; ``rollover`` is the
+register's modulus, what a wrap adds: its largest value + its last digit (999,999.99
+wraps at 1,000,000.00: ``registry.SensorSpec.modulus``). For every reading after
 a sensor's first, the use since the reading before is
 
     (value - previous) x multiplier                       normally,
     (value + rollover - previous) x multiplier            when the register wrapped
                                                           (previous in its top 10 %,
-                                                          value in its bottom 10 %),
+                                                          value in its bottom 10 %, and
+                                                          the next reading does not go
+                                                          on from previous instead),
     0, flagged ``reset``                                  for any other drop, or a rise
                                                           beyond the meter's plausible
                                                           rate: a meter replaced or reset,
@@ -19,8 +23,10 @@ implausible from the one before while the one after is plausible from that one (
 single glitch, low or high) is excluded and the next interval flagged ``outlier``:
 its use is never invented, only its own readings' difference counts. Plausible: up
 (or wrapping) by at most ``max_per_ms`` x the interval (at least a minute), where
-``max_per_ms`` = the sensor's ``rated_per_h`` x the configured tolerance / multiplier;
-a sensor without a rating is only checked for drops. A pair further
+``max_per_ms`` = the sensor's ``rated_per_h`` x the configured tolerance / multiplier
+(the registry requires a rating of every counter sensor; a frame without one is only
+checked for drops). A wrap as a sensor's newest reading stands until the next reading
+says otherwise (the rating bounds it meanwhile). A pair further
 apart than ``max_gap_ms`` keeps its (real, metered) delta but is flagged ``gap``:
 nothing is invented for the missing readings. Duplicates (same sensor and ts) count
 once; out-of-order readings are sorted first.
@@ -85,15 +91,18 @@ def counter_use(readings: pl.DataFrame, meters: pl.DataFrame, *, max_gap_ms: int
     )
     frame = frame.filter(~duplicate.fill_null(False)).join(meters, on="sensor", how="left")
     frame = _steps(frame)
-    if frame["bad"].any():
+    if frame["bad"].any() or frame["wrapped"].any():
         # An isolated outlier (a Modbus glitch, low or high) is a reading implausible from
         # the one before while the one after is plausible from the one before: excluded,
-        # the next interval flagged. Only checked when some reading is implausible at all.
+        # the next interval flagged. A wrap is confirmed the same way: a "wrap" the next
+        # reading undoes (it goes on from the level before, without wrapping) was a glitch
+        # read near 0. Only checked when some reading is implausible or wraps at all.
         nxt = pl.col("sensor") == pl.col("sensor").shift(-1)
-        bridged = nxt & _plausible(
-            pl.col("prev"), pl.col("prev_ts"), pl.col("value").shift(-1), pl.col("ts").shift(-1)
-        )
-        frame = frame.with_columns(outlier=(pl.col("bad") & bridged).fill_null(False))
+        after = (pl.col("value").shift(-1), pl.col("ts").shift(-1))
+        bridged = nxt & _plausible(pl.col("prev"), pl.col("prev_ts"), *after)
+        undone = nxt & _plausible(pl.col("prev"), pl.col("prev_ts"), *after, wraps=False)
+        outlier = (pl.col("bad") & bridged) | (pl.col("wrapped") & undone)
+        frame = frame.with_columns(outlier=outlier.fill_null(False))
         frame = frame.with_columns(
             after=pl.col("outlier").shift(1).fill_null(False)
             & (pl.col("sensor") == pl.col("sensor").shift(1))
@@ -232,14 +241,17 @@ def _steps(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(bad=bad.fill_null(False))
 
 
-def _plausible(v0: pl.Expr, t0: pl.Expr, v1: pl.Expr, t1: pl.Expr) -> pl.Expr:
-    """True when the register may go from v0 at t0 to v1 at t1: up (or wrapping at its
-    rollover) by no more than the meter's plausible rate allows (at least a minute's
-    worth, so timestamp jitter never makes a reading implausible)."""
+def _plausible(
+    v0: pl.Expr, t0: pl.Expr, v1: pl.Expr, t1: pl.Expr, *, wraps: bool = True
+) -> pl.Expr:
+    """True when the register may go from v0 at t0 to v1 at t1: up (or, with ``wraps``,
+    wrapping at its rollover) by no more than the meter's plausible rate allows (at least
+    a minute's worth, so timestamp jitter never makes a reading implausible)."""
     top = pl.col("rollover")
     step = v1 - v0
     wrapped = (
-        (step < 0)
+        pl.lit(wraps)
+        & (step < 0)
         & top.is_not_null()
         & (v0 >= top * (1 - ROLLOVER_BAND))
         & (v1 <= top * ROLLOVER_BAND)

@@ -82,8 +82,9 @@ class Feed:
             if spec.semantics == "counter":
                 step = state.scale * rng.uniform(0.0001, 0.001) / sensor.spec.multiplier
                 value = state.counters[name] + step
-                if sensor.spec.rollover is not None and value > sensor.spec.rollover:
-                    value -= sensor.spec.rollover
+                modulus = sensor.spec.modulus()
+                if modulus is not None and value >= modulus:
+                    value -= modulus
                 state.counters[name] = value
                 values[name] = round(value, 3)
             elif name != DATA_FLAG:  # absent means normal

@@ -325,7 +325,7 @@ class ParkModel:
                 level = float(rng.uniform(0.0, 5.0))  # a new meter starts near zero
             total[a:b] = level + np.cumsum(inc[a:b])
             level = float(total[b - 1])
-        top = sensor.spec.rollover
+        top = sensor.spec.modulus()
         if top is not None:
             total = np.mod(total, top)
         state.registers[name] = float(total[-1]) if len(total) else state.registers[name]

@@ -21,9 +21,9 @@ its range in such a minute: conservative, never compliant by omission.
 Mass emitted (``<pollutant>_kg``, for emission totals such as the mu-average's added
 value per tonne of pollutant): each minute's measured concentration (mg/m3, not
 O2-corrected) x the flue-gas flow (``flow_m3h``, standard state, dry) / 60, summed
-over the hour's minutes that have both and no analyser flag (over-range minutes count, at the value the
-mean uses); ``mass_minutes`` says how
-many those were, so a short count is visible rather than filled in.
+over the hour's minutes that have both and no analyser flag (over-range minutes count,
+at the value the mean uses); ``mass_minutes`` says how many those were, so a short
+count is visible rather than filled in.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ wrap, any other drop a reset: processing and the ``counter_reset`` rule both use
 
 
 def is_rollover(previous: float, value: float, top: float | None) -> bool:
-    """True when ``previous -> value`` is a register wrapping at ``top``."""
+    """True when ``previous -> value`` is a register wrapping at ``top`` (its modulus:
+    ``registry.SensorSpec.modulus``, the largest value shown + its last digit)."""
     return (
         top is not None
         and value < previous
@@ -52,8 +53,8 @@ def plausible_step(
     v0: float, t0: int, v1: float, t1: int, *, rollover: float | None, max_per_ms: float | None
 ) -> bool:
     """True when a register may go from ``v0`` at ``t0`` to ``v1`` at ``t1``: up, or wrapping
-    at its rollover, by at most ``max_per_ms`` x the interval (a meter without a rating:
-    any rise). The scalar twin of ``processing.meters._plausible``, for the alert rule."""
+    at its modulus ``rollover``, by at most ``max_per_ms`` x the interval (a meter without
+    a rating: any rise). The scalar twin of ``processing.meters._plausible``, for the alert rule."""
     step = v1 - v0
     if is_rollover(v0, v1, rollover):
         assert rollover is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -78,7 +79,13 @@ class SensorSpec(Strict):
     description: str | None = None
     multiplier: float = Field(default=1.0, gt=0, description="CT x PT ratio or pulse weight")
     rollover: float | None = Field(
-        default=None, gt=0, description="register maximum of the counter fields"
+        default=None, gt=0, description="the largest value the counter register shows"
+    )
+    resolution: float | None = Field(
+        default=None,
+        gt=0,
+        description="the register's last digit (0.01 for 999,999.99); by default the "
+        "last decimal place of rollover: the register wraps at rollover + resolution",
     )
     unit: str | None = Field(default=None, min_length=1, max_length=32)
     fields: dict[Id, FieldSpec] = Field(default_factory=dict, description="extra fields")
@@ -88,6 +95,14 @@ class SensorSpec(Strict):
         description="full-load rate of the sensor's main quantity per hour: kW for "
         "electricity and PV (kWp), m3/h for gas, water and stack flue gas, output unit/h",
     )
+
+    def modulus(self) -> float | None:
+        """What a wrap adds: ``rollover`` + one step of the register's last digit
+        (999,999.99 -> 0.00 is 0.01 of use, so 999,999.99 wraps at 1,000,000.00)."""
+        if self.rollover is None:
+            return None
+        return self.rollover + (self.resolution or last_digit(self.rollover))
+
     limits: dict[Id, PositiveFloat] = Field(
         default_factory=dict,
         description="emission limits by field, e.g. nox_mg_m3: 30 (dry, standard state, "
@@ -309,6 +324,13 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                 has_counter = any(f.semantics is Semantics.COUNTER for f in all_fields.values())
                 if sensor.rollover is not None and not has_counter:
                     problems.append(f"{where_s}.rollover: set on a sensor without counter fields")
+                if sensor.resolution is not None and sensor.rollover is None:
+                    problems.append(f"{where_s}.resolution: set on a register that does not wrap")
+                if has_counter and sensor.rated_per_h is None:
+                    problems.append(
+                        f"{where_s}.rated_per_h: counter sensors need their full-load rate per "
+                        "hour: without it a glitch read or a replacement meter is counted as use"
+                    )
                 if sensor.kind == "production" and sensor.unit is None:
                     problems.append(f"{where_s}.unit: production sensors need the unit of output")
                 if sensor.unit is not None and sensor.kind != "production":
@@ -393,6 +415,14 @@ def load(path: Path) -> Registry:
     if registry is None:
         raise ConfigError(f"{path}: {len(problems)} problem(s) in the registry", problems)
     return registry
+
+
+def last_digit(value: float) -> float:
+    """One step of the last decimal place ``value`` is written with (999,999.99 -> 0.01,
+    99,999,999 -> 1)."""
+    exponent = Decimal(repr(value)).normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: the registry refuses nan and inf
+    return float(Decimal(1).scaleb(min(exponent, 0)))
 
 
 def common_unit(units: Iterable[str | None]) -> str | None:

@@ -122,15 +122,21 @@ def test_counter_reset_ignores_the_glitches_the_kpis_exclude(park: Registry) -> 
     register's top band (no wrap: it would be 55 units in a minute), fire nothing."""
     meter = SensorRef("tianfu-np", "e01-baijiu", "electricity", "e01-grid-1")
     rule = {"id": "reset", "type": "counter_reset", "field": "energy_kwh"}
-    for registers in ([500_000.0, 0.0, 500_000.5], [999_950.0, 5.0, 999_950.3]):
+    for registers in (
+        [500_000.0, 0.0, 500_000.5],
+        [999_950.0, 5.0, 999_950.3],
+        # a plausible "wrap" to 0 (0.01 units from 999,999.99) the next reading undoes
+        # (issue 25, item 2): a glitch, not a wrap followed by a replacement meter
+        [999_999.99, 0.0, 999_999.99, 1_000_000.0 - 0.005],
+    ):
         engine = _engine(park, rule)
         out: list[Condition] = []
         for i, register in enumerate(registers):
             out += engine.reading(meter, T0 + i * MIN, {"energy_kwh": register}, T0 + i * MIN)
         assert out == [], registers
         # and the glitch is not the new baseline: a real reset after it still fires
-        out += engine.reading(meter, T0 + 3 * MIN, {"energy_kwh": 2.0}, T0 + 3 * MIN)
-        out += engine.reading(meter, T0 + 4 * MIN, {"energy_kwh": 2.2}, T0 + 4 * MIN)
+        out += engine.reading(meter, T0 + 5 * MIN, {"energy_kwh": 2.0}, T0 + 5 * MIN)
+        out += engine.reading(meter, T0 + 6 * MIN, {"energy_kwh": 2.2}, T0 + 6 * MIN)
         assert [(c.raised, c.value) for c in out] == [(True, 2.0), (False, 2.2)], registers
 
 

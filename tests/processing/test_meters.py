@@ -16,6 +16,7 @@ from processing.meters import (
     window_start,
     windowed,
 )
+from smartpark.registry import SensorSpec
 
 TZ = "Asia/Shanghai"
 MIN = 60_000
@@ -259,3 +260,73 @@ def test_pro_rata_interpolates_midnight_and_spreads_a_gap_by_time() -> None:
     assert gap["use"].to_list() == pytest.approx([80 + 240 * 50 / 180, 80, 80, 240 * 10 / 180])
     assert [w - T0 for w in gap["window"]] == [0, 3_600_000, 7_200_000, 10_800_000]
     assert all(f & Flag.GAP for f in gap["flag"].to_list()[1:])
+
+
+# -- issue 25, items 2 and 3: the register's true modulus; wraps confirmed -------------
+
+
+@pytest.mark.parametrize(
+    ("rollover", "resolution", "modulus"),
+    [
+        (999_999.99, None, 1_000_000.00),  # 6+2 digits: the last digit is 0.01
+        (99_999_999.0, None, 100_000_000.0),
+        (9_999.9, None, 10_000.0),
+        (999_999.99, 0.05, 1_000_000.04),  # a register that steps by 0.05
+    ],
+)
+def test_a_register_wraps_at_its_largest_value_plus_its_last_digit(
+    rollover: float, resolution: float | None, modulus: float
+) -> None:
+    spec = SensorSpec(id="m", kind="electricity", rollover=rollover, resolution=resolution)
+    assert spec.modulus() == pytest.approx(modulus)
+
+
+def test_a_rollover_loses_no_digit() -> None:
+    """999,998.00 -> 0.49 on a x50 meter: (0.49 + 1,000,000.00 - 999,998.00) x 50 = 124.5
+    kWh (wrapping at 999,999.99 gave 124.0)."""
+    spec = SensorSpec(id="m", kind="electricity", multiplier=50, rollover=999_999.99)
+    meters = pl.DataFrame({"sensor": ["m"], "multiplier": [50.0], "rollover": [spec.modulus()]})
+    assert _rated([(0, 999_998.00), (MIN, 0.49)], meters) == [
+        (0, 0.0, int(Flag.FIRST)),
+        (MIN, 124.5, int(Flag.ROLLOVER)),
+    ]
+
+
+X50 = pl.DataFrame({"sensor": ["m"], "multiplier": [50.0], "rollover": [1_000_000.0]})
+
+
+@pytest.mark.parametrize(
+    ("meters", "readings", "expected"),
+    [
+        # a glitch 0 with the register in its top 10 %, on a meter without a rating: was
+        # booked as a wrap, then the next reading as a rise of 999,992.5 (50,000,124.5
+        # kWh); now the next reading going on from 999,990 shows the "wrap" was a glitch
+        pytest.param(
+            X50, [(0, 999_990.0), (MIN, 0.0), (2 * MIN, 999_992.5)],
+            [(0, 0.0, Flag.FIRST), (2 * MIN, 125.0, Flag.OUTLIER)], id="unrated-glitch-zero",
+        ),
+        # the same with a rating (1,000 kW x 1.5 / 50 = 0.5 register units a minute)
+        pytest.param(
+            X50.with_columns(max_per_ms=pl.lit(1_000 * 1.5 / 50 / 3_600_000)),
+            [(0, 999_999.8), (MIN, 0.0), (2 * MIN, 999_999.9)],
+            [(0, 0.0, Flag.FIRST), (2 * MIN, 5.0, Flag.OUTLIER)], id="rated-glitch-zero",
+        ),
+        # a real wrap: the next reading goes on from the new level, the wrap stands
+        pytest.param(
+            X50, [(0, 999_999.5), (MIN, 0.3), (2 * MIN, 0.8)],
+            [(0, 0.0, Flag.FIRST), (MIN, 40.0, Flag.ROLLOVER), (2 * MIN, 25.0, 0)],
+            id="real-wrap-confirmed",
+        ),
+        # a wrap as the newest reading stands until the next one says otherwise
+        pytest.param(
+            X50, [(0, 999_999.5), (MIN, 0.3)],
+            [(0, 0.0, Flag.FIRST), (MIN, 40.0, Flag.ROLLOVER)], id="wrap-not-yet-confirmed",
+        ),
+    ],
+)  # fmt: skip
+def test_a_wrap_is_confirmed_by_the_next_reading(
+    meters: pl.DataFrame,
+    readings: list[tuple[int, float]],
+    expected: list[tuple[int, float, int]],
+) -> None:
+    assert _rated(readings, meters) == [(t, u, int(f)) for t, u, f in expected]

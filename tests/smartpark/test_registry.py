@@ -74,8 +74,8 @@ def test_semantic_problems_are_all_reported() -> None:
     ents[0]["sensors"][0]["kind"] = "electrcity"
     ents[1]["sensors"][0]["id"] = "e01-grid-2"  # used by e01 already
     ents[2]["id"] = ents[3]["id"]
-    ents[3]["sensors"].append({"id": "e04-steam-x", "kind": "steam", "unit": "t"})
-    ents[4]["sensors"].append({"id": "e05-out-x", "kind": "production"})
+    ents[3]["sensors"].append({"id": "e04-steam-x", "kind": "steam", "unit": "t", "rated_per_h": 2})
+    ents[4]["sensors"].append({"id": "e05-out-x", "kind": "production", "rated_per_h": 5})
     registry, problems = registry_mod.parse(doc)
     assert registry is None
     text = "\n".join(problems)
@@ -178,3 +178,20 @@ def test_stack_limits_without_their_reference_o2_are_refused() -> None:
         f"{stack['id']}" in p and "limits need the reference O2 they are stated at" in p
         for p in problems
     ), problems
+
+
+def test_every_counter_sensor_states_its_rating() -> None:
+    """Issue 25, item 2: without a rating a glitch 0 in the register's top band was a wrap
+    and a replacement meter starting higher was use; each unrated counter is named."""
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ent = doc["parks"][0]["enterprises"][1]
+    del ent["sensors"][0]["rated_per_h"]  # e02-grid-1, a counter
+    stack = next(s for s in ent["sensors"] if s["kind"] == "emissions")
+    del stack["rated_per_h"]  # gauges only: a rating is optional
+    registry, problems = registry_mod.parse(doc)
+    assert registry is None
+    assert problems == [
+        "parks[0 id='tianfu-np'].enterprises[1 id='e02-bottling'].sensors[0 id='e02-grid-1']"
+        ".rated_per_h: counter sensors need their full-load rate per hour: without it a "
+        "glitch read or a replacement meter is counted as use"
+    ]
