@@ -29,6 +29,7 @@ from dashboards.layout import (
     title,
 )
 from dashboards.queries import Influx, influx_ref, prometheus_ref, select
+from smartpark.targets import judged_column
 
 TAGS = ["smartpark"]
 PARK = {"park": "park"}
@@ -115,25 +116,42 @@ def _series(key: str, queries: list[Influx], unit: str, language: Language) -> t
     return panel
 
 
-def park_overview(park: str, targets: Mapping[str, float], language: Language) -> dash.Dashboard:
-    """Today and month to date for the park as a whole, against its targets."""
+def park_overview(
+    park: str,
+    targets: Mapping[str, float],
+    language: Language,
+    variants: Mapping[str, str] | None = None,
+) -> dash.Dashboard:
+    """Today and month to date for the park as a whole, against its targets; the clean
+    share and CO2 per tce judged are the variants the park's targets are judged on."""
     board = _base("park", "park", language).with_variable(_park_variable(park))
     grid = Grid()
     clean = [v for k, v in targets.items() if k.startswith("clean_energy_share_pct")]
     per_tce = targets.get("co2_per_energy_t_per_tce", 0.20)
+    variants = variants or {}
+    judged_clean = (
+        judged_column(
+            "clean_energy_share_pct", variants, milestone="clean_energy_share_pct" not in targets
+        )
+        or "clean_energy_share_grid_implied_equal_value_pct"
+    )
+    judged_per_tce = judged_column("co2_per_energy_t_per_tce", variants, milestone=False)
     panels = [
         (_stat("energy_today", _kpi(["energy_tce"], "_park", "1d"), TCE, language), 4, 4),
         (_stat("energy_month", _kpi(["energy_tce"], "_park", "1mo"), TCE, language,
                time_from="now/M"), 4, 4),
         (_stat("co2_location_today", _kpi(["co2_location_t"], "_park", "1d"), TCO2, language), 4, 4),
         (_stat("co2_market_today", _kpi(["co2_market_t"], "_park", "1d"), TCO2, language), 4, 4),
-        (_stat("co2_per_tce", _kpi(["co2_location_t_per_tce"], "_park", "1d"), T_PER_TCE,
+        (_stat("co2_per_tce", _kpi([judged_per_tce or "co2_location_t_per_tce",
+                                    *({"co2_location_t_per_tce", "co2_market_t_per_tce"}
+                                      - {judged_per_tce})], "_park", "1d"), T_PER_TCE,
                language, thresholds=steps((None, "green"), (per_tce, "red"))), 8, 4),
-        (_stat("clean_implied", _kpi(["clean_energy_share_grid_implied_pct"], "_park", "1d"),
+        (_stat("clean_implied", _kpi([judged_clean], "_park", "1d"),
                "percent", language, thresholds=targets_steps(clean), decimals=1), 8, 5),
         (_stat("clean_proven", _kpi(["clean_energy_share_pct"], "_park", "1d"), "percent",
                language, thresholds=targets_steps(clean), decimals=1), 8, 5),
-        (_stat("non_fossil", _kpi(["non_fossil_share_grid_implied_pct", "non_fossil_share_pct"],
+        (_stat("non_fossil", _kpi(["non_fossil_share_grid_implied_equal_value_pct",
+                                   "non_fossil_share_grid_implied_pct", "non_fossil_share_pct"],
                                   "_park", "1d"), "percent", language, decimals=1), 8, 5),
         (_series("carriers", [Influx(_kpi(["energy_equivalent_tce", "gas_m3", "steam_kg"],
                                           "_park", "1h", agg="sum", series=True))], "short",

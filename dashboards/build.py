@@ -26,7 +26,7 @@ def dashboards(registry: Registry, settings: Settings) -> dict[str, dict[str, An
     language = settings.dashboards.language
     park = next(iter(registry.parks.values()))
     built = [
-        boards.park_overview(park.id, park.targets, language),
+        boards.park_overview(park.id, park.targets, language, park.target_variants),
         boards.enterprise(language, park.id),
         boards.cems_compliance(language, park.id),
         boards.evaluation(language, park.id),

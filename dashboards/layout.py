@@ -86,13 +86,19 @@ TITLES: dict[str, tuple[str, str]] = {
     "energy_month": ("Energy month to date", "本月能耗"),
     "co2_location_today": ("CO2 today (location-based)", "今日碳排放(基于位置)"),
     "co2_market_today": ("CO2 today (market-based)", "今日碳排放(基于市场)"),
-    "co2_per_tce": ("CO2 per tce (threshold 0.20)", "单位能耗碳排放(阈值0.20)"),
+    "co2_per_tce": (
+        "CO2 per tce (threshold 0.20; judged first, then the other method)",
+        "单位能耗碳排放(阈值0.20;考核口径在前)",
+    ),
     "clean_implied": (
-        "Clean-energy share (grid-implied, judged)",
-        "清洁能源占比(含电网隐含,考核口径)",
+        "Clean-energy share (judged: grid-implied at equal value by default)",
+        "清洁能源占比(考核口径:默认含电网隐含、等价值)",
     ),
     "clean_proven": ("Clean-energy share (proven only)", "清洁能源占比(仅已证明)"),
-    "non_fossil": ("Non-fossil share (grid-implied / proven)", "非化石能源占比"),
+    "non_fossil": (
+        "Non-fossil share (grid-implied at equal value / at equivalent value / proven)",
+        "非化石能源占比(含电网隐含等价值/当量值/仅已证明)",
+    ),
     "carriers": ("Energy by carrier per hour", "分能源品种每小时用量"),
     "pv_grid": ("PV generation against grid import", "光伏发电与电网购电"),
     "ranking": ("Enterprises by energy and CO2 (period)", "企业能耗与碳排放排名"),

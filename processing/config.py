@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from processing.kpis import Coefficients
 from processing.muju import MujuRules
@@ -310,6 +310,26 @@ class ProcessingConfig(Strict):
         if clash:
             raise ValueError(f"carriers: core kinds are built in: {sorted(clash)}")
         return self
+
+    @field_validator("declared")
+    @classmethod
+    def _one_declaration_per_period(cls, declared: list[Declared]) -> list[Declared]:
+        # Readers disagreed on a repeated period (the month allocation summed it, the year
+        # rest and the mu-average took the last): refused, where it is, instead.
+        first: dict[tuple[str, int, int | None], int] = {}
+        repeated = []
+        for i, d in enumerate(declared):
+            key = (d.enterprise, d.year, d.month)
+            if key in first:
+                period = f"{d.year}" if d.month is None else f"{d.year}-{d.month:02d}"
+                repeated.append(
+                    f"declared[{i}] declares {d.enterprise} {period} again (declared[{first[key]}]"
+                    "): one entry per enterprise and period"
+                )
+            first.setdefault(key, i)
+        if repeated:
+            raise ValueError("; ".join(repeated))
+        return declared
 
     @model_validator(mode="after")
     def _feedstock_shares(self) -> ProcessingConfig:

@@ -57,7 +57,6 @@ class Jobs:
         coefficients: Coefficients,
         store: Store,
         clock: Clock,
-        expected_interval_s: int = 60,
         stale_after_s: int = 900,
     ) -> None:
         self.registry = registry
@@ -67,7 +66,6 @@ class Jobs:
         self.store = store
         self.clock = clock
         self.zone = ZoneInfo(self.park.tz)
-        self.expected_interval_s = expected_interval_s
         self.stale_after_s = stale_after_s
         self.stats = JobStats()
         self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
@@ -147,27 +145,31 @@ class Jobs:
 
     def completeness(self, day: date, *, until: datetime | None = None) -> pl.DataFrame:
         """Readings received / expected per sensor for a local day (with ``until``: the
-        day so far, expected up to then); < 90 % is incomplete."""
+        day so far, expected up to then); < 90 % is incomplete. Expected: the time / the
+        sensor's declared reporting interval (its own ``interval_s`` or its kind's), so a
+        15-minute utility meter expects 96 a day."""
         start = datetime.combine(day, datetime.min.time(), self.zone)
         lo, hi = int(start.timestamp() * 1000), int((start + timedelta(days=1)).timestamp() * 1000)
         if until is not None:
-            hi = max(lo + self.expected_interval_s * 1000, min(hi, int(until.timestamp() * 1000)))
-        expected = (hi - lo) // (self.expected_interval_s * 1000)
+            hi = max(lo, min(hi, int(until.timestamp() * 1000)))
         counts: dict[str, int] = {}
         for kind in {s.ref.kind for s in self.registry.sensors() if s.ref.park == self.park.id}:
             first = next(iter(self.registry.kinds[kind].fields))
             for sensor, row in self.reads.per_sensor(kind, first, "count", lo, hi).items():
                 counts[sensor] = int(row[1])
         rows = [
-            (s.ref.enterprise, s.ref.sensor, counts.get(s.ref.sensor, 0))
+            (s.ref.enterprise, s.ref.sensor, counts.get(s.ref.sensor, 0),
+             max(1, (hi - lo) // (self.registry.interval_s(s) * 1000)))
             for s in self.registry.sensors()
             if s.ref.park == self.park.id
-        ]
+        ]  # fmt: skip
+        expected = pl.col("expected")
         frame = (
-            pl.DataFrame(rows, schema=["enterprise", "sensor", "readings"], orient="row")
+            pl.DataFrame(
+                rows, schema=["enterprise", "sensor", "readings", "expected"], orient="row"
+            )
             .with_columns(
-                expected=pl.lit(expected),
-                completeness_pct=(pl.col("readings").clip(upper_bound=expected) / expected * 100),
+                completeness_pct=pl.col("readings").clip(upper_bound=expected) / expected * 100
             )
             .with_columns(complete=pl.col("completeness_pct") >= COMPLETE_PCT)
         )

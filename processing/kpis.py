@@ -18,7 +18,9 @@ Methods:
   kWh x 0, the rest x the residual factor; PV 0; gas and steam by their factors.
 - clean energy (清洁能源) counts gas + PV + proven green power; non-fossil (非化石)
   the same without gas (method ``proven``). The ``grid_implied`` variants also credit
-  the grid's own non-fossil share, 1 - grid factor / fossil-only factor.
+  the grid's own non-fossil share, 1 - grid factor / fossil-only factor; the
+  ``grid_implied_equal_value`` ones count every kWh at 等价值 (numerator and total), as
+  the regional statistics behind the city's milestones do.
 - quotas (能耗双控, 用能权): ``energy_excl_renewables_tce`` takes out on-site PV and green
   power with certificates (发改运行[2022]1258号: renewable electricity is deducted from
   total-consumption checks, not from intensity checks); quota burn-down, forecast and
@@ -32,9 +34,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import polars as pl
+
+from smartpark.targets import TARGETS, judged_column
 
 FEEDSTOCK_COLUMNS = ("grid_kwh", "gas_m3", "steam_kg")  # carriers that can be 原料用能
 BASE_COLUMNS = (
@@ -108,6 +111,9 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
     green_tce = green * c.electricity_kgce_per_kwh / 1000
     implied = 1 - c.grid_co2_kg_per_kwh / c.fossil_co2_kg_per_kwh
     implied_tce = ((grid - green) * implied) * c.electricity_kgce_per_kwh / 1000
+    # the regional statistics' basis: primary electricity at 等价值, numerator and total
+    ev = c.equal_value_kgce_per_kwh / 1000
+    ev_non_fossil = (claimed + green + (grid - green) * implied) * ev
     frame = frame.with_columns(
         electricity_kwh=grid + pv,
         energy_tce=elec_tce + gas_tce + steam_tce,
@@ -130,6 +136,8 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
         co2_market_t=(grid - green + sold) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
         pv_certificates_sold_kwh=sold,
         _clean=gas_tce + pv_tce + green_tce,
+        _fuel_clean=gas_tce,
+        _ev_non_fossil=ev_non_fossil,
         _non_fossil=pv_tce + green_tce,
         _implied=implied_tce,
     )
@@ -140,15 +148,26 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
         clean_energy_share_pct=_share(pl.col("_clean"), energy),
         non_fossil_share_pct=_share(pl.col("_non_fossil"), energy),
         clean_energy_share_grid_implied_pct=_share(pl.col("_clean") + pl.col("_implied"), energy),
+        clean_energy_share_grid_implied_equal_value_pct=_share(
+            pl.col("_ev_non_fossil") + pl.col("_fuel_clean"), pl.col("energy_equal_value_tce")
+        ),
+        non_fossil_share_grid_implied_equal_value_pct=_share(
+            pl.col("_ev_non_fossil"), pl.col("energy_equal_value_tce")
+        ),
         non_fossil_share_grid_implied_pct=_share(
             pl.col("_non_fossil") + pl.col("_implied"), energy
         ),
         renewable_electricity_share_pct=_share(claimed + green, grid + pv),
-    ).drop("_clean", "_non_fossil", "_implied")
+    ).drop("_clean", "_non_fossil", "_implied", "_fuel_clean", "_ev_non_fossil")
     if "added_value_cny" in frame.columns:
         per_10k = pl.col("added_value_cny") / 10_000
         frame = frame.with_columns(
             energy_tce_per_10k_cny=_ratio(energy, per_10k),
+            # 发改环资[2024]113号: the intensity assessment leaves non-fossil energy out
+            # (certified renewables: on-site PV, green power with certificates)
+            energy_excl_renewables_tce_per_10k_cny=_ratio(
+                pl.col("energy_excl_renewables_tce"), per_10k
+            ),
             co2_location_t_per_10k_cny=_ratio(pl.col("co2_location_t"), per_10k),
             co2_market_t_per_10k_cny=_ratio(pl.col("co2_market_t"), per_10k),
         )
@@ -178,33 +197,6 @@ def target_in_force(targets: Mapping[str, float], name: str, year: int) -> float
     return due[-1] if due else milestones[0][1]
 
 
-Variant = Literal["proven", "grid_implied"]
-#: The city's 65/70/75 % clean-energy shares are regional statistics that include grid
-#: hydro, so shares are judged on the grid-implied variant unless the park says otherwise.
-DEFAULT_VARIANT: Variant = "grid_implied"
-
-TARGETED: dict[str, tuple[str, str | None, bool]] = {
-    # target name in the registry -> (proven KPI column, grid-implied column, higher is better)
-    "clean_energy_share_pct": (
-        "clean_energy_share_pct",
-        "clean_energy_share_grid_implied_pct",
-        True,
-    ),
-    "non_fossil_share_pct": ("non_fossil_share_pct", "non_fossil_share_grid_implied_pct", True),
-    "renewable_electricity_share_pct": ("renewable_electricity_share_pct", None, True),
-    "co2_per_energy_t_per_tce": ("co2_location_t_per_tce", None, False),
-    "energy_tce_per_10k_cny": ("energy_tce_per_10k_cny", None, False),
-    "co2_t_per_10k_cny": ("co2_location_t_per_10k_cny", None, False),
-}
-
-
-def judged_column(name: str, variants: Mapping[str, str]) -> str:
-    """The KPI column a target is judged on: its stated variant, or the default."""
-    proven, implied, _higher = TARGETED[name]
-    variant = variants.get(name, DEFAULT_VARIANT)
-    return implied if variant == "grid_implied" and implied is not None else proven
-
-
 def against_targets(
     frame: pl.DataFrame,
     targets: Mapping[str, float],
@@ -213,18 +205,19 @@ def against_targets(
     variants: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Add ``<kpi>_target`` and ``<kpi>_met`` for every target the park has, on the KPI
-    column of the target's variant; ``years`` gives each row's local year (a milestone
-    binds from 1 January of its year in the park's time zone)."""
+    column of the target's variant (the column's name says which); ``years`` gives each
+    row's local year (a milestone binds from 1 January of its year in the park's time
+    zone)."""
     variants = variants or {}
     columns = []
-    for name, (_proven, _implied, higher) in TARGETED.items():
-        kpi = judged_column(name, variants)
+    for name, spec in TARGETS.items():
+        kpi = judged_column(name, variants, milestone=name not in targets)
         in_force = {y: target_in_force(targets, name, y) for y in years.unique().to_list()}
-        if kpi not in frame.columns or all(v is None for v in in_force.values()):
+        if kpi is None or kpi not in frame.columns or all(v is None for v in in_force.values()):
             continue
         target = years.replace_strict(in_force, return_dtype=pl.Float64)
         value = pl.col(kpi)
-        met = value >= pl.lit(target) if higher else value <= pl.lit(target)
+        met = value >= pl.lit(target) if spec.higher else value <= pl.lit(target)
         columns += [pl.lit(target).alias(f"{kpi}_target"), met.alias(f"{kpi}_met")]
     return frame.with_columns(columns) if columns else frame
 

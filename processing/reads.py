@@ -5,7 +5,7 @@ newest times, stored KPI series. Used by the scheduled jobs and the stream's res
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -16,6 +16,9 @@ from smartpark.store.base import Store
 from smartpark.store.influxql import Aggregate, Select
 
 READINGS_SCHEMA = {"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
+# How far the search for a meter's reading around a period reaches before it widens
+# (then it has no bound): a week finds nearly every meter, a quarter the silent ones.
+EDGE_SEARCH_DAYS = (7, 92)
 
 
 def utc(ms: int) -> datetime:
@@ -55,32 +58,52 @@ class StoreReads:
                 rows += [(sensor, int(v[0]), float(v[1])) for v in values if v[1] is not None]
         return pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
 
-    def last_before(self, lo_ms: int, *, search_days: int = 7) -> pl.DataFrame:
-        """Each meter's last counter reading before ``lo_ms`` (searching ``search_days``
-        back): the start of its first interval, however long the gap before ``lo_ms``."""
-        return self._edge("last", lo_ms - search_days * 86_400_000, lo_ms)
+    def last_before(self, lo_ms: int) -> pl.DataFrame:
+        """Each meter's last counter reading before ``lo_ms``, however old: the start of
+        its first interval, so a meter silent for weeks keeps its delta (the stream keeps
+        each meter's last reading indefinitely too). See :meth:`_edge` for the cost."""
+        return self._edge("last", lo_ms)
 
-    def first_after(self, hi_ms: int, *, search_days: int = 7) -> pl.DataFrame:
-        """Each meter's first counter reading at or after ``hi_ms`` (searching
-        ``search_days`` on): pro rata, the end of the interval that reaches back into the
-        last window before ``hi_ms``."""
-        return self._edge("first", hi_ms, hi_ms + search_days * 86_400_000)
+    def first_after(self, hi_ms: int) -> pl.DataFrame:
+        """Each meter's first counter reading at or after ``hi_ms``, however late: pro
+        rata, the end of the interval that reaches back into the last window before it."""
+        return self._edge("first", hi_ms)
 
-    def _edge(self, aggregate: Aggregate, lo_ms: int, hi_ms: int) -> pl.DataFrame:
+    def _edge(self, aggregate: Literal["first", "last"], at_ms: int) -> pl.DataFrame:
+        """Per meter, the ``last`` reading before ``at_ms`` or the ``first`` at or after it.
+
+        Bounded cost: the search widens in steps (``EDGE_SEARCH_DAYS``, then without a
+        bound) and each wider step runs only while some meter has not been found, so the
+        usual case is one query of a week per kind, and a meter silent for months is still
+        found (a meter that never sent costs the widest query)."""
         rows: list[tuple[str, int, float]] = []
         for kind, fld in self.counter_kinds().items():
-            query = Select(
-                kind,
-                [fld],
-                aggregate=aggregate,
-                tags={"park": self.park.id},
-                start=utc(lo_ms),
-                end=utc(hi_ms),
-                group_by_tags=["sensor"],
-            )
-            for s in self.store.query(query.to_influxql()):
-                rows += [(s.tags.get("sensor", ""), int(v[0]), float(v[1])) for v in s.values
-                         if v[1] is not None]  # fmt: skip
+            wanted = set(self.park.meters.filter(pl.col("kind") == kind)["sensor"].to_list())
+            near = at_ms
+            for days in (*EDGE_SEARCH_DAYS, None):
+                far = None if days is None else (
+                    at_ms - days * 86_400_000 if aggregate == "last" else at_ms + days * 86_400_000
+                )  # fmt: skip
+                lo, hi = (far, near) if aggregate == "last" else (near, far)
+                query = Select(
+                    kind,
+                    [fld],
+                    aggregate=aggregate,
+                    tags={"park": self.park.id},
+                    start=None if lo is None else utc(lo),
+                    end=None if hi is None else utc(hi),
+                    group_by_tags=["sensor"],
+                )
+                for s in self.store.query(query.to_influxql()):
+                    sensor = s.tags.get("sensor", "")
+                    found = [(sensor, int(v[0]), float(v[1])) for v in s.values
+                             if v[1] is not None]  # fmt: skip
+                    if sensor in wanted and found:
+                        rows += found[:1]
+                        wanted.discard(sensor)
+                if not wanted or far is None:
+                    break
+                near = far
         return pl.DataFrame(rows, schema=READINGS_SCHEMA, orient="row")
 
     def counters_from(

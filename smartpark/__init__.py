@@ -5,6 +5,7 @@ Modules:
   config       the strict model base and the YAML loader with located errors
   model        ids, kinds, the park scope, severities, dead-letter reasons, rollover band
   registry     park / enterprise / sensor YAML schema, load(), check(), resolve()
+  targets      the targets a park may set, their variants and judged KPI columns (pure)
   wire         every topic and payload contract between devices and stages (pure): readings,
                dead letters, KPI updates, alert topics
   windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone (pure)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from smartpark import config
+from smartpark import targets as target_rules
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
 from smartpark.gatewayspec import GatewaySpec, gateway_problems
@@ -37,6 +38,13 @@ class FieldSpec(Strict):
 
 class KindSpec(Strict):
     fields: dict[Id, FieldSpec] = Field(min_length=1)
+    interval_s: int = Field(
+        default=60,
+        gt=0,
+        le=86_400,
+        description="how often a sensor of this kind reports by default (completeness is "
+        "counted against it)",
+    )
 
 
 def _counter(unit: str) -> FieldSpec:
@@ -89,6 +97,13 @@ class SensorSpec(Strict):
     )
     unit: str | None = Field(default=None, min_length=1, max_length=32)
     fields: dict[Id, FieldSpec] = Field(default_factory=dict, description="extra fields")
+    interval_s: int | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="its reporting interval: 900 for a 15-minute utility meter, 3600 for "
+        "an hourly gas meter; default the kind's (60)",
+    )
     rated_per_h: float | None = Field(
         default=None,
         gt=0,
@@ -134,10 +149,12 @@ class ParkSpec(Strict):
     location: Location
     area_mu: float = Field(gt=0)
     targets: dict[Id, float] = Field(default_factory=dict)
-    target_variants: dict[Id, Literal["proven", "grid_implied"]] = Field(
+    target_variants: dict[Id, target_rules.TargetVariant] = Field(
         default_factory=dict,
-        description="how a share target is judged: grid_implied (the default: the city's "
-        "shares are regional statistics that include grid hydro) or proven",
+        description="how each target is judged (smartpark.targets.TARGETS): the "
+        "city's clean-energy milestones default to grid_implied_equal_value (regional "
+        "statistics: grid hydro included, electricity at 等价值); every other share target "
+        "names its variant",
     )
     share_park_totals: bool = Field(
         default=False,
@@ -216,6 +233,10 @@ class Registry:
         for ``_park`` the one unit every producing enterprise uses; None otherwise."""
         units = self.output_units(park)
         return common_unit(units.values()) if scope == PARK_SCOPE else units.get(scope)
+
+    def interval_s(self, sensor: RegisteredSensor) -> int:
+        """How often ``sensor`` reports: its own ``interval_s`` or its kind's."""
+        return sensor.spec.interval_s or self.kinds[sensor.ref.kind].interval_s
 
     def sensor(self, park: str, sensor: str) -> RegisteredSensor | None:
         """The sensor of ``park`` with this id, if registered."""
@@ -308,6 +329,7 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
     problems += _identity_problems(tree, set(kinds))
     for p_i, park in enumerate(doc.parks):
         where_p = f"parks[{p_i} id={park.id!r}]"
+        problems += target_rules.problems(park.targets, park.target_variants, where=where_p)
         for e_i, ent in enumerate(park.enterprises):
             where_e = f"{where_p}.enterprises[{e_i} id={ent.id!r}]"
             for s_i, sensor in enumerate(ent.sensors):

@@ -150,10 +150,12 @@ def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
     targets = park.parks["tianfu-np"].targets
     board = _boards()["smartpark-park"]
     by_title = {p["title"]: p for p in board["panels"]}
-    clean = by_title["Clean-energy share (grid-implied, judged)"]
+    clean = by_title["Clean-energy share (judged: grid-implied at equal value by default)"]
+    judged = "clean_energy_share_grid_implied_equal_value_pct"  # the milestones' default
+    assert judged in clean["targets"][0]["query"]
     steps = [s["value"] for s in clean["fieldConfig"]["defaults"]["thresholds"]["steps"]][1:]
     assert steps == sorted(v for k, v in targets.items() if k.startswith("clean_energy_share_pct"))
-    per_tce = by_title["CO2 per tce (threshold 0.20)"]
+    per_tce = by_title["CO2 per tce (threshold 0.20; judged first, then the other method)"]
     assert (
         per_tce["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"]
         == targets["co2_per_energy_t_per_tce"]

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import orjson
 import polars as pl
 import pytest
+import yaml
 
 from processing.config import CarbonBudgets, Declared
 from processing.config import load as load_config
@@ -17,6 +18,7 @@ from simulators import recording
 from simulators.player import play
 from simulators.scenario import load as load_scenario
 from simulators.stream import ParkFeed
+from smartpark import registry as registry_mod
 from smartpark.clock import ManualClock, SystemClock
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
@@ -24,7 +26,7 @@ from smartpark.settings import Settings
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.influxql import Select
 from smartpark.store.lineprotocol import encode_point
-from tests.conftest import ROOT, CollectorFactory, wait_until
+from tests.conftest import EXAMPLE_PARK, ROOT, CollectorFactory, wait_until
 from tests.processing.test_stream import COEF, CONFIG, CST, START, _messages, _processor, _stored
 
 
@@ -344,3 +346,62 @@ def test_hours_add_up_to_the_day_across_a_gap_longer_than_the_lookback(
     total = (0.2 * 120) * 40  # 10:00 -> 12:00 register difference x multiplier
     assert sum(hours.values()) == pytest.approx(total)
     assert use["1d"][0][1] == pytest.approx(total)
+
+
+def test_a_meter_silent_for_weeks_keeps_its_delta_in_the_roll_up(
+    park: Registry, store: Influx1Store
+) -> None:
+    """Issue 25, item 4: e04-grid-1 (x40) read 1,000.0 on 1 October and 1,000.5 on
+    14 October, then nothing until 1,090.5 at 09:00 on 4 November (21 days later): the
+    day's roll-up holds the 90 register units (3,600 kWh), flagged gap, as the stream
+    (which keeps each meter's last reading) would; the search used to stop at 7 days."""
+    day = datetime(2026, 11, 4, tzinfo=CST)
+    readings = [(datetime(2026, 10, 1, 9, tzinfo=CST), 1_000.0),
+                (datetime(2026, 10, 14, 9, tzinfo=CST), 1_000.5),
+                (day + timedelta(hours=9), 1_090.5)]  # fmt: skip
+    lines = [
+        encode_point(
+            "electricity",
+            {"park": "tianfu-np", "enterprise": "e04-cannery", "sensor": "e04-grid-1"},
+            {"energy_kwh": value},
+            int(ts.timestamp() * 1000),
+        )
+        for ts, value in readings
+    ]
+    store.write("\n".join(lines).encode())
+    _jobs(park, store).rollup("1d", day, day + timedelta(days=1))
+    query = Select("sensor_use", ["grid_kwh", "flags"], tags={"sensor": "e04-grid-1"})
+    [series] = store.query(query.to_influxql())
+    [[_ts, kwh, flags]] = series.values
+    assert kwh == pytest.approx(90 * 40) and flags & 1
+
+
+def test_completeness_counts_each_sensor_against_its_own_reporting_interval(
+    store: Influx1Store,
+) -> None:
+    """Issue 25, item 5: a 15-minute utility meter (interval_s 900) with 86 of its 96
+    readings is 89.6 % (incomplete), an hourly gas meter (3600) with 22 of 24 is 91.7 %;
+    counted against one reading a minute they scored 6.0 % and 1.5 %."""
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    sensors = next(e for e in doc["parks"][0]["enterprises"] if e["id"] == "e04-cannery")["sensors"]
+    by_id = {s["id"]: s for s in sensors}
+    by_id["e04-grid-1"]["interval_s"], by_id["e04-gas-1"]["interval_s"] = 900, 3600
+    registry = registry_mod.parse(doc)[0]
+    assert registry is not None
+    day = datetime(2026, 11, 4, tzinfo=CST)
+    tags = {"park": "tianfu-np", "enterprise": "e04-cannery"}
+    lines = [
+        encode_point(kind, tags | {"sensor": sensor}, {fld: float(i)},
+                     int((day + timedelta(seconds=i * step)).timestamp() * 1000))
+        for kind, sensor, fld, step, n in (("electricity", "e04-grid-1", "energy_kwh", 900, 86),
+                                           ("gas", "e04-gas-1", "volume_m3", 3600, 22))
+        for i in range(n)
+    ]  # fmt: skip
+    store.write("\n".join(lines).encode())
+    quality = _jobs(registry, store).completeness(day.date())
+    got = {r["sensor"]: r for r in quality.iter_rows(named=True)}
+    assert [(got[s]["readings"], got[s]["expected"], round(got[s]["completeness_pct"], 1),
+             got[s]["complete"]) for s in ("e04-grid-1", "e04-gas-1")] == [
+        (86, 96, 89.6, False), (22, 24, 91.7, True)
+    ]  # fmt: skip
+    assert got["e04-grid-2"]["expected"] == 1440  # the kind's default: a reading a minute

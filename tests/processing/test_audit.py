@@ -1,0 +1,155 @@
+"""Numbers an auditor signs (issue 25): each test states the figures of one finding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+
+from processing.config import ProcessingConfig
+from processing.kpis import against_targets, energy_carbon
+from smartpark import registry as registry_mod
+from smartpark.config import validate
+from smartpark.errors import ConfigError
+from tests.conftest import EXAMPLE_PARK
+from tests.processing.test_kpis import COEF, _park
+
+
+def _problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        validate(ProcessingConfig, raw, source="p.yaml", what="processing configuration")
+    return caught.value.problems
+
+
+# -- item 6: one declaration per enterprise and period -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        # January twice: the month allocation summed them (620,000 for January of a
+        # 3,650,000 year: 4,270,000 in all), the year rest took the last
+        pytest.param(
+            [{"enterprise": "e08-anode", "year": 2026, "added_value_cny": 3_650_000},
+             {"enterprise": "e08-anode", "year": 2026, "month": 1, "added_value_cny": 310_000},
+             {"enterprise": "e08-anode", "year": 2026, "month": 1, "added_value_cny": 310_000}],
+            "declared[2] declares e08-anode 2026-01 again (declared[1])", id="month-twice",
+        ),
+        # the year twice: summed to 7,300,000 by the allocation, the last by the mu-average
+        pytest.param(
+            [{"enterprise": "e08-anode", "year": 2026, "added_value_cny": 3_650_000},
+             {"enterprise": "e01-baijiu", "year": 2026, "added_value_cny": 1_000_000},
+             {"enterprise": "e08-anode", "year": 2026, "added_value_cny": 3_650_000}],
+            "declared[2] declares e08-anode 2026 again (declared[0])", id="year-twice",
+        ),
+    ],
+)  # fmt: skip
+def test_a_period_declared_twice_is_refused_where_it_is(
+    declared: list[dict[str, Any]], message: str
+) -> None:
+    [problem] = _problems({"declared": declared})
+    assert problem.startswith("declared: ") and message in problem
+
+
+def test_the_same_month_of_two_enterprises_or_two_years_is_no_repeat() -> None:
+    ProcessingConfig.model_validate(
+        {"declared": [
+            {"enterprise": "a", "year": 2026, "month": 1, "added_value_cny": 1},
+            {"enterprise": "b", "year": 2026, "month": 1, "added_value_cny": 1},
+            {"enterprise": "a", "year": 2025, "month": 1, "added_value_cny": 1},
+        ]}
+    )  # fmt: skip
+
+
+# -- items 10, 11, 12: what each target is judged on, both figures reported -------------
+
+
+def _example_park(**variants: str) -> dict[str, Any]:
+    frame = energy_carbon(_park(), COEF)
+    targets = {"clean_energy_share_pct_2025": 65, "non_fossil_share_pct": 20,
+               "co2_per_energy_t_per_tce": 0.20, "energy_tce_per_10k_cny": 0.35}  # fmt: skip
+    years = pl.Series([2026] * frame.height)
+    return against_targets(frame, targets, years=years, variants=variants).row(0, named=True)
+
+
+@pytest.mark.parametrize(
+    ("variant", "column", "share", "met"),
+    [
+        ("proven", "non_fossil_share_pct", 11.26, False),
+        ("grid_implied", "non_fossil_share_grid_implied_pct", 50.98, True),
+        # the regional statistics' basis: every kWh at 等价值 (0.30 kgce), gas at 1.33
+        ("grid_implied_equal_value", "non_fossil_share_grid_implied_equal_value_pct", 67.21, True),
+    ],
+)
+def test_a_share_target_is_judged_on_the_variant_the_park_names(
+    variant: str, column: str, share: float, met: bool
+) -> None:
+    """Item 10: the worked example's non-fossil 20 % target fails at 11.26 % proven and
+    passes at 50.98 % grid-implied (当量值) and 67.21 % grid-implied at 等价值."""
+    row = _example_park(non_fossil_share_pct=variant)
+    assert round(row[column], 2) == share
+    assert (row[f"{column}_target"], row[f"{column}_met"]) == (20, met)
+
+
+def test_only_the_city_milestones_default_to_the_statistics_variant() -> None:
+    """Item 10: the clean-energy milestones are judged grid-implied at 等价值 (89.30 % vs
+    65 %) without being told; a non-fossil target naming no variant is judged on nothing
+    here, and the registry refuses it (next test)."""
+    row = _example_park()
+    judged = "clean_energy_share_grid_implied_equal_value_pct"
+    assert round(row[judged], 2) == 89.30 and row[f"{judged}_met"] is True
+    assert not any(k.startswith("non_fossil") and k.endswith("_target") for k in row)
+
+
+def test_the_registry_refuses_a_share_target_without_its_variant() -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    park = doc["parks"][0]
+    del park["target_variants"]["non_fossil_share_pct"]
+    park["target_variants"]["co2_per_energy_t_per_tce"] = "proven"
+    park["targets"]["clean_energy_share_pct"] = 90  # a park's own 90 %: not a milestone
+    _registry, problems = registry_mod.parse(doc)
+    where = "parks[0 id='tianfu-np']"
+    assert problems == [
+        f"{where}.targets.non_fossil_share_pct: name the variant it is judged on in "
+        "target_variants.non_fossil_share_pct (proven, grid_implied, grid_implied_equal_value); "
+        "only the city's clean-energy milestones default (grid_implied_equal_value)",
+        f"{where}.targets.clean_energy_share_pct: name the variant it is judged on in "
+        "target_variants.clean_energy_share_pct (proven, grid_implied, grid_implied_equal_value); "
+        "only the city's clean-energy milestones default (grid_implied_equal_value)",
+        f"{where}.target_variants.co2_per_energy_t_per_tce: 'proven' is not a variant of it "
+        "(location, market)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variant", "column", "value"),
+    [("location", "co2_location_t_per_tce", 1.303), ("market", "co2_market_t_per_tce", 3.038)],
+)
+def test_co2_per_tce_is_judged_on_the_method_the_park_names(
+    variant: str, column: str, value: float
+) -> None:
+    """Item 12: the worked example's park emits 1.303 tCO2/tce location-based (Sichuan
+    0.1404) and 3.038 market-based (national residual 0.6096); both are reported, the
+    0.20 indicator is judged on the one the park's configuration names."""
+    row = _example_park(co2_per_energy_t_per_tce=variant)
+    assert round(row["co2_location_t_per_tce"], 3) == 1.303
+    assert round(row["co2_market_t_per_tce"], 3) == 3.038
+    assert round(row[column], 3) == value
+    assert (row[f"{column}_target"], row[f"{column}_met"]) == (0.20, False)
+    other = {"location": "co2_market_t_per_tce", "market": "co2_location_t_per_tce"}[variant]
+    assert f"{other}_target" not in row
+
+
+def test_intensity_without_renewables_is_reported_beside_the_gross_one() -> None:
+    """Item 11 (发改环资[2024]113号): the worked example's park, 790,000 CNY of added
+    value: gross 15.2842 tce -> 0.1935 tce per 10k CNY; without its PV (4,000 kWh) and
+    certified green power (10,000 kWh), 15.2842 - 1.7206 = 13.5636 tce -> 0.1717."""
+    row = _example_park(energy_tce_per_10k_cny="excl_renewables")
+    assert round(row["energy_tce_per_10k_cny"], 4) == 0.1935
+    assert row["energy_excl_renewables_tce"] == pytest.approx(13.5636, abs=1e-4)
+    column = "energy_excl_renewables_tce_per_10k_cny"
+    assert round(row[column], 4) == 0.1717
+    assert (row[f"{column}_target"], row[f"{column}_met"]) == (0.35, True)
+    assert "energy_tce_per_10k_cny_target" in _example_park()  # gross by default
