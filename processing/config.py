@@ -120,10 +120,27 @@ class Methods(Strict):
     grid_factor: str = "sichuan-2022"
     residual_factor: str = "national-residual-2023"
     fossil_factor: str = "national-fossil-2023"
+    certificates_in_quota: bool = Field(
+        default=True,
+        description="unbundled certificates (绿证) prove renewable consumption for the "
+        "energy-use checks (发改运行[2022]1258号, 发改环资[2024]113号): deducted from "
+        "energy_excl_renewables_tce (the quota total) and counted in the proven shares",
+    )
+    certificates_in_market_co2: bool = Field(
+        default=False,
+        description="count unbundled certificates at 0 in market-based CO2 (a reporting "
+        "choice; traded green power always is)",
+    )
     net_unbundled_certificates: bool = Field(
         default=False,
-        description="count unbundled certificates (绿证) like traded green power",
+        description="shorthand for both certificates_in_quota and certificates_in_market_co2",
     )
+
+    def certificates(self) -> tuple[bool, bool]:
+        """Whether unbundled certificates count in the quota total and in market CO2."""
+        net = self.net_unbundled_certificates
+        return self.certificates_in_quota or net, self.certificates_in_market_co2 or net
+
     interval_boundary: Literal["later_reading", "pro_rata"] = Field(
         default="later_reading",
         description="where the use between two readings goes: the later reading's window "
@@ -150,8 +167,9 @@ DEFAULT_CARRIERS = {
 class GreenPower(Strict):
     """Green electricity of one month, spread evenly over it: ``traded`` green power with
     its certificates (绿电交易), zero in the market-based method; or ``certificates``
-    bought unbundled (绿证), kept apart and reported, netted only when
-    ``methods.net_unbundled_certificates`` says so."""
+    bought unbundled (绿证), reported apart (``certificates_kwh``), deducted from the
+    quota total by ``methods.certificates_in_quota`` and zero in market CO2 by
+    ``methods.certificates_in_market_co2``: two separate choices."""
 
     enterprise: Id
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -403,6 +421,7 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
     if problems:
         raise ConfigError("processing configuration names unknown coefficients", problems)
     grid = factors.grid_kg_per_kwh
+    in_quota, in_market = m.certificates()
     return Coefficients(
         factor_set=factors.id,
         electricity_basis=m.electricity_basis,
@@ -421,6 +440,8 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
         residual_co2_kg_per_kwh=grid[m.residual_factor].value,
         fossil_factor=m.fossil_factor,
         fossil_co2_kg_per_kwh=grid[m.fossil_factor].value,
+        certificates_in_quota=in_quota,
+        certificates_in_market_co2=in_market,
     )
 
 

@@ -187,10 +187,9 @@ def allocations(
     keys = _calendar(frame.select("enterprise", "window").unique(), park, window=window)
     keys = allocate.coverage(keys, complete_to_ms=complete_to_ms)
     ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
-    net = config.methods.net_unbundled_certificates
     monthly_kwh: dict[str, list[GreenPower] | list[PvCertificatesSold]] = {
-        "contract_kwh": [g for g in config.green_power if g.kind == "traded" or net],
-        "certificates_kwh": [g for g in config.green_power if g.kind == "certificates" and not net],
+        "contract_kwh": [g for g in config.green_power if g.kind == "traded"],
+        "certificates_kwh": [g for g in config.green_power if g.kind == "certificates"],
         "pv_sold_kwh": list(config.pv_certificates_sold),
     }
     for column, entries in monthly_kwh.items():

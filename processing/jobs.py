@@ -223,7 +223,14 @@ class Jobs:
         first, daily = self._month_daily(QUOTA_FIELD, as_of)
         frame = burn_down(daily, self.config.quotas_tce_month, as_of=as_of)
         ts = int(first.timestamp() * 1000)
-        self._write("quota", list(output.quota_points(frame, park=self.park.id, month_ms=ts)))
+        tags = self.coefficients.tags()
+        method = {"quota_total": QUOTA_FIELD} | {
+            k: tags[k]
+            for k in ("factor_set", "energy_basis", "gas_factor", "steam_factor",
+                      "certificates_in_quota")
+        }  # fmt: skip
+        points = output.quota_points(frame, park=self.park.id, month_ms=ts, method=method)
+        self._write("quota", list(points))
         return frame
 
     def carbon_budget(self, as_of: date) -> pl.DataFrame:
@@ -316,6 +323,12 @@ class Jobs:
             return pl.DataFrame()
         graded = grade(pl.DataFrame(rows), self.config.muju.rules())
         ts = int(start.timestamp() * 1000)
-        points = output.muju_points(graded, park=self.park.id, year_ms=ts, period=period)
+        method = {  # the per-tce indicators' energy: 等价值 by default
+            "energy_basis": f"electricity_{self.config.muju.energy_basis}",
+            "factor_set": self.coefficients.factor_set,
+        }
+        points = output.muju_points(
+            graded, park=self.park.id, year_ms=ts, period=period, method=method
+        )
         self._write("muju", list(points))
         return graded

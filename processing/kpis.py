@@ -67,15 +67,22 @@ class Coefficients:
     residual_co2_kg_per_kwh: float
     fossil_factor: str
     fossil_co2_kg_per_kwh: float
+    # unbundled certificates (绿证): two separate choices (methods.certificates_in_*)
+    certificates_in_quota: bool = True
+    certificates_in_market_co2: bool = False
 
     def tags(self) -> dict[str, str]:
+        """What made a KPI point: every coefficient's id and both certificate choices."""
         return {
             "factor_set": self.factor_set,
             "energy_basis": self.electricity_basis,
             "grid_factor": self.grid_factor,
             "residual_factor": self.residual_factor,
+            "fossil_factor": self.fossil_factor,
             "gas_factor": self.gas_factor,
             "steam_factor": self.steam_factor,
+            "certificates_in_quota": str(self.certificates_in_quota).lower(),
+            "certificates_in_market_co2": str(self.certificates_in_market_co2).lower(),
         }
 
 
@@ -108,6 +115,11 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
     sold = pl.col("pv_sold_kwh").clip(upper_bound=pv)
     claimed = pv - sold
     pv_tce = claimed * c.electricity_kgce_per_kwh / 1000
+    # unbundled certificates cover at most the grid import green power left uncovered
+    certs = pl.col("certificates_kwh").clip(lower_bound=0, upper_bound=grid - green)
+    proof = certs if c.certificates_in_quota else pl.lit(0.0)
+    market_zero = green + (certs if c.certificates_in_market_co2 else pl.lit(0.0))
+    green = green + proof  # proven green electricity: traded, and certificates as proof
     green_tce = green * c.electricity_kgce_per_kwh / 1000
     implied = 1 - c.grid_co2_kg_per_kwh / c.fossil_co2_kg_per_kwh
     implied_tce = ((grid - green) * implied) * c.electricity_kgce_per_kwh / 1000
@@ -133,7 +145,7 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
         + gas_tce
         + steam_tce,
         co2_location_t=grid * c.grid_co2_kg_per_kwh / 1000 + fuel_co2,
-        co2_market_t=(grid - green + sold) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
+        co2_market_t=(grid - market_zero + sold) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
         pv_certificates_sold_kwh=sold,
         _clean=gas_tce + pv_tce + green_tce,
         _fuel_clean=gas_tce,

@@ -118,12 +118,15 @@ def quality_points(frame: pl.DataFrame, *, park: str, day_ms: int) -> Iterator[s
         )
 
 
-def quota_points(frame: pl.DataFrame, *, park: str, month_ms: int) -> Iterator[str]:
-    """Measurement ``quota``: burn-down and forecast per enterprise and month."""
+def quota_points(
+    frame: pl.DataFrame, *, park: str, month_ms: int, method: Mapping[str, str]
+) -> Iterator[str]:
+    """Measurement ``quota``: burn-down and forecast per enterprise and month, tagged with
+    what made the figures (the total burned, energy basis, factors, certificates)."""
     for r in frame.iter_rows(named=True):
         yield encode_point(
             "quota",
-            {"park": park, "enterprise": r["enterprise"]},
+            {"park": park, "enterprise": r["enterprise"], **method},
             {k: v for k, v in r.items() if k != "enterprise"},
             month_ms,
         )
@@ -143,14 +146,17 @@ def carbon_budget_points(
         )
 
 
-def muju_points(graded: pl.DataFrame, *, park: str, year_ms: int, period: str) -> Iterator[str]:
+def muju_points(
+    graded: pl.DataFrame, *, park: str, year_ms: int, period: str, method: Mapping[str, str]
+) -> Iterator[str]:
     """Measurement ``muju``: grade (tag, ``-`` without grades), score and rank per
-    enterprise and period (``year``, or ``01-MM`` for January to month MM)."""
+    enterprise and period (``year``, or ``01-MM`` for January to month MM), tagged with
+    the energy basis and factor set of its per-tce indicators."""
     for r in graded.iter_rows(named=True):
         yield encode_point(
             "muju",
             {"park": park, "enterprise": r["enterprise"], "grade": r["grade"] or "-",
-             "period": period},
+             "period": period, **method},
             {"score": r["score"], "rank": r["rank"]},
             year_ms,
         )  # fmt: skip

@@ -20,10 +20,12 @@ CORE_KINDS = ("electricity", "pv", "gas", "emissions", "production")
 PARK_SCOPE = "_park"
 """The scope of figures and alerts about a park as a whole (beside enterprise ids)."""
 
-#: The tags of a ``kpi`` point that say how it was made: the factor set and the id of
-#: every coefficient it used (energy basis, grid, residual, gas and steam factors).
+#: The tags of a ``kpi`` point that say how it was made: the factor set, the id of every
+#: coefficient it used (energy basis, grid, residual, fossil-only, gas and steam factors)
+#: and whether unbundled certificates counted in the quota total and in market CO2.
 KPI_METHOD_TAGS = (
-    "factor_set", "energy_basis", "grid_factor", "residual_factor", "gas_factor", "steam_factor",
+    "factor_set", "energy_basis", "grid_factor", "residual_factor", "fossil_factor",
+    "gas_factor", "steam_factor", "certificates_in_quota", "certificates_in_market_co2",
 )  # fmt: skip
 
 Severity = Literal["info", "warning", "critical"]

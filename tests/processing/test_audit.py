@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
 import pytest
 import yaml
 
-from processing.config import ProcessingConfig
+from processing import output
+from processing.config import ProcessingConfig, coefficients, load_factor_set
 from processing.kpis import against_targets, energy_carbon
 from smartpark import registry as registry_mod
 from smartpark.config import validate
 from smartpark.errors import ConfigError
+from smartpark.model import KPI_METHOD_TAGS
 from tests.conftest import EXAMPLE_PARK
 from tests.processing.test_kpis import COEF, _park
 
@@ -153,3 +156,72 @@ def test_intensity_without_renewables_is_reported_beside_the_gross_one() -> None
     assert round(row[column], 4) == 0.1717
     assert (row[f"{column}_target"], row[f"{column}_met"]) == (0.35, True)
     assert "energy_tce_per_10k_cny_target" in _example_park()  # gross by default
+
+
+# -- item 9: certificates, two separate choices ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("in_quota", "in_market", "excl_renewables_tce", "co2_market_t"),
+    [
+        # the default: certificates prove renewable consumption (1258号, 113号), 30,000 kWh
+        # x 0.1229 kgce = 3.687 tce off the quota total; market CO2 keeps 100,000 x 0.6096
+        (True, False, 8.603, 60.96),
+        (False, True, 12.29, 42.672),  # netted in market CO2 only: 70,000 x 0.6096
+        (True, True, 8.603, 42.672),
+        (False, False, 12.29, 60.96),
+    ],
+)
+def test_certificates_count_in_the_quota_and_in_market_co2_by_two_switches(
+    in_quota: bool, in_market: bool, excl_renewables_tce: float, co2_market_t: float
+) -> None:
+    """Item 9: 100,000 kWh of grid import and 30,000 kWh of unbundled certificates (绿证)."""
+    month = pl.DataFrame({"scope": ["e"], "window": [0], "grid_kwh": [100_000.0],
+                          "certificates_kwh": [30_000.0]})  # fmt: skip
+    coef = replace(COEF, certificates_in_quota=in_quota, certificates_in_market_co2=in_market)
+    row = energy_carbon(month, coef).row(0, named=True)
+    assert round(row["energy_tce"], 3) == 12.29
+    assert round(row["energy_excl_renewables_tce"], 3) == excl_renewables_tce
+    assert round(row["co2_market_t"], 3) == co2_market_t
+    assert row["certificates_kwh"] == 30_000  # always reported apart
+    tags = coef.tags()
+    assert (tags["certificates_in_quota"], tags["certificates_in_market_co2"]) == (
+        str(in_quota).lower(),
+        str(in_market).lower(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("methods", "expected"),
+    [
+        ({}, (True, False)),
+        ({"certificates_in_quota": False}, (False, False)),
+        ({"certificates_in_market_co2": True}, (True, True)),
+        ({"net_unbundled_certificates": True, "certificates_in_quota": False}, (True, True)),
+    ],
+)
+def test_the_certificate_switches_are_configuration(
+    methods: dict[str, bool], expected: tuple[bool, bool]
+) -> None:
+    config = ProcessingConfig.model_validate({"methods": methods})
+    coef = coefficients(config, load_factor_set("cn"))
+    assert (coef.certificates_in_quota, coef.certificates_in_market_co2) == expected
+
+
+# -- item 13: every point names its method -----------------------------------------------
+
+
+def test_a_kpi_point_names_every_coefficient_and_choice_that_made_it() -> None:
+    """Item 13: the default shares depend on the fossil-only factor, so it is a tag."""
+    coef = coefficients(ProcessingConfig(), load_factor_set("cn"))
+    assert coef.tags() == {
+        "factor_set": "cn", "energy_basis": "electricity_equivalent",
+        "grid_factor": "sichuan-2022", "residual_factor": "national-residual-2023",
+        "fossil_factor": "national-fossil-2023", "gas_factor": "natural_gas",
+        "steam_factor": "steam_low_pressure", "certificates_in_quota": "true",
+        "certificates_in_market_co2": "false",
+    }  # fmt: skip
+    assert tuple(coef.tags()) == KPI_METHOD_TAGS  # the API reads these as tags
+    frame = energy_carbon(_park().with_columns(scope=pl.lit("_park"), window=pl.lit(0)), coef)
+    [line] = output.points(frame, park="p", window="1d", tags=coef.tags())
+    assert "fossil_factor=national-fossil-2023" in line.split(" ")[0]

@@ -11,6 +11,7 @@ import pytest
 
 from processing.config import Declared, GreenPower, ProcessingConfig, coefficients, load_factor_set
 from processing.engine import Park, kpis
+from processing.kpis import Coefficients
 from processing.meters import window_start, window_starts
 from simulators.scenario import at
 from simulators.stream import ParkFeed
@@ -210,12 +211,13 @@ def test_fast_windows_equal_the_time_zone_conversion(tz: str, window: str) -> No
         assert window_starts(sample, window=window, tz=tz).to_list() == slow.to_list()
 
 
-def test_unbundled_certificates_are_reported_apart_and_netted_only_when_configured(
+def test_unbundled_certificates_are_reported_apart_and_count_where_configured(
     two_days: pl.DataFrame, setup: tuple[Park, ProcessingConfig]
 ) -> None:
     """The same 3 GWh of e08 as certificates bought unbundled (绿证): kept apart as
-    certificates_kwh, their kWh stay at the residual factor in market-based CO2; with
-    ``net_unbundled_certificates`` the same as traded green power."""
+    certificates_kwh; by default they prove renewable consumption (off the quota total,
+    as traded green power) while their kWh stay at the residual factor in market-based
+    CO2; each effect has its own switch (issue 25, item 9)."""
     park, traded = setup
     coef = coefficients(traded, load_factor_set(traded.factors))
     certs = traded.model_copy(
@@ -225,27 +227,31 @@ def test_unbundled_certificates_are_reported_apart_and_netted_only_when_configur
             ]
         }
     )
-    netted = certs.model_copy(
-        update={"methods": certs.methods.model_copy(update={"net_unbundled_certificates": True})}
-    )
 
-    def e08(config: ProcessingConfig) -> pl.DataFrame:
-        days = kpis(two_days, park, config, coef, window="1d")
+    def e08(config: ProcessingConfig, c: Coefficients = coef) -> pl.DataFrame:
+        days = kpis(two_days, park, config, c, window="1d")
         return days.filter(pl.col("scope") == "e08-anode").sort("window")
 
-    a, b, c = e08(traded), e08(certs), e08(netted)
+    neither = replace(coef, certificates_in_quota=False)
+    both = replace(coef, certificates_in_market_co2=True)
+    a, b, c, d = e08(traded), e08(certs), e08(certs, neither), e08(certs, both)
     assert (a["green_kwh"] > 0).all() and (b["green_kwh"] == 0).all()
     assert b["certificates_kwh"].to_list() == pytest.approx(a["green_kwh"].to_list())
-    # not netted: the certificates' kWh stay at the residual factor
+    # not in market CO2 by default: the certificates' kWh stay at the residual factor
     assert (b["co2_market_t"] - a["co2_market_t"]).to_list() == pytest.approx(
         (a["green_kwh"] * coef.residual_co2_kg_per_kwh / 1000).to_list()
     )
-    # nor deducted from what the quota burns (its PV still is)
-    assert (b["energy_excl_renewables_tce"] - a["energy_excl_renewables_tce"]).to_list() == (
+    # but off what the quota burns, as traded green power is
+    assert b["energy_excl_renewables_tce"].to_list() == pytest.approx(
+        a["energy_excl_renewables_tce"].to_list()
+    )
+    # switched off: deducted nowhere (its PV still is)
+    assert (c["energy_excl_renewables_tce"] - a["energy_excl_renewables_tce"]).to_list() == (
         pytest.approx((a["green_kwh"] * coef.electricity_kgce_per_kwh / 1000).to_list())
     )
-    assert c["co2_market_t"].to_list() == pytest.approx(a["co2_market_t"].to_list())
-    assert c["energy_excl_renewables_tce"].to_list() == pytest.approx(
+    # both on: the same as traded green power
+    assert d["co2_market_t"].to_list() == pytest.approx(a["co2_market_t"].to_list())
+    assert d["energy_excl_renewables_tce"].to_list() == pytest.approx(
         a["energy_excl_renewables_tce"].to_list()
     )
 

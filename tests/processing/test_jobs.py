@@ -190,6 +190,13 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
         e08["used_tce"] == 1_500 and e08["forecast_tce"] == 3_000 and e08["forecast_breach"]
     )  # quota 2,600
     assert e09["forecast_tce"] == 1_200 and not e09["forecast_breach"]  # quota 1,350
+    # issue 25, item 13: a quota point names the total it burns, its basis and factors
+    [series] = store.query("SELECT used_tce FROM quota WHERE enterprise = 'e08-anode' GROUP BY *")
+    assert {k: v for k, v in series.tags.items() if k not in ("park", "enterprise")} == {
+        "quota_total": "energy_excl_renewables_tce", "factor_set": "cn",
+        "energy_basis": "electricity_equivalent", "gas_factor": "natural_gas",
+        "steam_factor": "steam_low_pressure", "certificates_in_quota": "true",
+    }  # fmt: skip
     graded = jobs.muju(2026)
     assert graded.height == 3  # the three enterprises that declared 2026 figures
     # Three enterprises are fewer than the four quotas need: scores and ranks, no grades.
@@ -210,6 +217,8 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
     jobs.config = example
     [series] = store.query("SELECT score, rank FROM muju GROUP BY grade, period")
     assert series.tags == {"grade": "-", "period": "year"}
+    [series] = store.query("SELECT score FROM muju GROUP BY energy_basis, factor_set")
+    assert series.tags == {"energy_basis": "electricity_equal_value", "factor_set": "cn"}
 
     # An interim view through November compares the same months: e08 and e09 declare
     # each month (revenue 200 M and 100 M a month); the others only a year, so are left out.
