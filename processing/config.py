@@ -313,6 +313,12 @@ class ProcessingConfig(Strict):
         description="原料用能: per enterprise, the share (0-1) of a carrier used as raw material",
     )
     declared: list[Declared] = Field(default_factory=list)
+    added_value_price_index: dict[int, float] = Field(
+        default_factory=dict,
+        description="price index of industrial added value per year, the year before = 100 "
+        "(e.g. 2026: 101.5): 单位工业增加值能耗's change at comparable prices; without one a "
+        "year's change is nominal",
+    )
     quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
     carbon_budgets: CarbonBudgets = CarbonBudgets()
     cems: CemsConfig = CemsConfig()
@@ -440,6 +446,7 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
         residual_co2_kg_per_kwh=grid[m.residual_factor].value,
         fossil_factor=m.fossil_factor,
         fossil_co2_kg_per_kwh=grid[m.fossil_factor].value,
+        gas_reference_c=ncv.reference_c if (ncv := factors.natural_gas_ncv.get(m.gas)) else None,
         certificates_in_quota=in_quota,
         certificates_in_market_co2=in_market,
     )

@@ -26,6 +26,7 @@ from processing.kpis import (
     FEEDSTOCK_COLUMNS,
     Coefficients,
     against_targets,
+    at_previous_year_prices,
     carbon_efficiency,
     energy_carbon,
 )
@@ -58,7 +59,17 @@ class Park:
         return common_unit(self.output_units.values())
 
     @classmethod
-    def from_registry(cls, registry: Registry, park_id: str, config: ProcessingConfig) -> Park:
+    def from_registry(
+        cls,
+        registry: Registry,
+        park_id: str,
+        config: ProcessingConfig,
+        *,
+        gas_reference_c: int | None = None,
+    ) -> Park:
+        """The park's meters; volumes of a meter whose ``volume_basis_c`` differs from
+        ``gas_reference_c`` (a measured NCV's, ``Coefficients.gas_reference_c``) are
+        converted to it (m3 at 20 C x 273.15 / 293.15 = m3 at 0 C, the same gas)."""
         park = registry.parks[park_id]
         carriers = config.all_carriers()
         rows = [
@@ -68,7 +79,8 @@ class Park:
                 "kind": s.ref.kind,
                 "field": carriers[s.ref.kind].field,
                 "column": carriers[s.ref.kind].column,
-                "scale": carriers[s.ref.kind].scale,
+                "scale": carriers[s.ref.kind].scale
+                * volume_to(s.spec.volume_basis_c, gas_reference_c),
                 "multiplier": s.spec.multiplier,
                 "rollover": s.spec.modulus(),  # what a wrap adds
                 # register units per ms at rated load x tolerance (None: no upper bound)
@@ -469,12 +481,29 @@ def of_totals(
             out, industry=park.industry,
             average_t_per_10k_cny=config.carbon_efficiency.industry_average_t_per_10k_cny,
         )  # fmt: skip
+        out = at_previous_year_prices(
+            out, years=_local_years(out["window"], park.tz),
+            price_index=config.added_value_price_index,
+        )  # fmt: skip
     park_rows = out.filter(pl.col("scope") == PARK_SCOPE)
-    local = pl.from_epoch(park_rows["window"], time_unit="ms").dt.replace_time_zone("UTC")
-    years = local.dt.convert_time_zone(park.tz).dt.year()
+    years = _local_years(park_rows["window"], park.tz)
     park_rows = against_targets(park_rows, park.targets, years=years, variants=park.variants)
     rest = out.filter(pl.col("scope") != PARK_SCOPE)
     out = pl.concat([rest, park_rows], how="diagonal_relaxed")  # in no particular order
     end = window_ends(out["window"], window=window, tz=park.tz)
     to = end if complete_to_ms is None else end.clip(upper_bound=complete_to_ms)
     return out.with_columns(complete_to_ms=to, provisional=to < end)
+
+
+def _local_years(windows: pl.Series, tz: str) -> pl.Series:
+    """Each window start's year in the park's time zone."""
+    local = pl.from_epoch(windows, time_unit="ms").dt.replace_time_zone("UTC")
+    return local.dt.convert_time_zone(tz).dt.year()
+
+
+def volume_to(basis_c: int | None, reference_c: int | None) -> float:
+    """What one m3 at ``basis_c`` is at ``reference_c`` (ideal gas, same pressure); 1
+    when either is not stated."""
+    if basis_c is None or reference_c is None:
+        return 1.0
+    return (273.15 + reference_c) / (273.15 + basis_c)

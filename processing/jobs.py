@@ -20,7 +20,7 @@ from processing import output
 from processing.config import Declared, ProcessingConfig
 from processing.engine import Park, kpis, sensor_totals
 from processing.kpis import Coefficients
-from processing.muju import grade
+from processing.muju import annualised, grade
 from processing.quota import burn_down
 from processing.reads import StoreReads
 from smartpark import cems
@@ -60,7 +60,9 @@ class Jobs:
         stale_after_s: int = 900,
     ) -> None:
         self.registry = registry
-        self.park = Park.from_registry(registry, park_id, config)
+        self.park = Park.from_registry(
+            registry, park_id, config, gas_reference_c=coefficients.gas_reference_c
+        )
         self.config = config
         self.coefficients = coefficients
         self.store = store
@@ -270,7 +272,8 @@ class Jobs:
         its declared economics (never year-to-date energy against a whole year's revenue).
         With ``through_month`` an interim view: January to that month's energy against the
         monthly declarations of the same months (enterprises without all of them are left
-        out). Nothing when the configuration has no ``muju`` section."""
+        out), its amounts annualised (x 12 / months, ``annualised_from_months``) to compare
+        with the annual benchmarks. Nothing without a ``muju`` section."""
         if self.config.muju is None:
             return pl.DataFrame()
         start = datetime(year, 1, 1, tzinfo=self.zone)
@@ -321,7 +324,10 @@ class Jobs:
         ]  # fmt: skip
         if not rows:
             return pl.DataFrame()
-        graded = grade(pl.DataFrame(rows), self.config.muju.rules())
+        frame = pl.DataFrame(rows)
+        if through_month is not None:  # against annual benchmarks: annualised, and said
+            frame = annualised(frame, months=through_month)
+        graded = grade(frame, self.config.muju.rules())
         ts = int(start.timestamp() * 1000)
         method = {  # the per-tce indicators' energy: 等价值 by default
             "energy_basis": f"electricity_{self.config.muju.energy_basis}",

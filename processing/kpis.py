@@ -67,6 +67,9 @@ class Coefficients:
     residual_co2_kg_per_kwh: float
     fossil_factor: str
     fossil_co2_kg_per_kwh: float
+    # the temperature the gas coefficient's m3 refer to: a measured NCV states it (0 or
+    # 20 C); None for a table row. Meters on another basis are converted to it.
+    gas_reference_c: int | None = None
     # unbundled certificates (绿证): two separate choices (methods.certificates_in_*)
     certificates_in_quota: bool = True
     certificates_in_market_co2: bool = False
@@ -232,6 +235,24 @@ def against_targets(
         met = value >= pl.lit(target) if spec.higher else value <= pl.lit(target)
         columns += [pl.lit(target).alias(f"{kpi}_target"), met.alias(f"{kpi}_met")]
     return frame.with_columns(columns) if columns else frame
+
+
+def at_previous_year_prices(
+    frame: pl.DataFrame, *, years: pl.Series, price_index: Mapping[int, float]
+) -> pl.DataFrame:
+    """Add ``energy_tce_per_10k_cny_prev_year_prices`` where the row's local year has a
+    price index of added value (previous year = 100): the intensity on added value
+    deflated to the year before's prices, so its change against last year's figure is the
+    official reduction rate of 单位工业增加值能耗 at comparable prices. Rows of a year
+    without an index get none: their change can only be nominal."""
+    if "energy_tce_per_10k_cny" not in frame.columns or not price_index:
+        return frame
+    index = years.replace_strict(dict(price_index), default=None, return_dtype=pl.Float64)
+    return frame.with_columns(
+        energy_tce_per_10k_cny_prev_year_prices=pl.col("energy_tce_per_10k_cny")
+        * pl.lit(index)
+        / 100
+    )
 
 
 # 碳效码 (carbon-efficiency code, the Zhejiang/Huzhou model): L = CO2 per 10k CNY of added

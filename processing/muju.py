@@ -69,6 +69,22 @@ class MujuRules:
             raise ValueError(f"weights must sum to 100, not {sum(self.weights.values())}")
 
 
+#: Amounts that grow with the period (annualised in an interim view); the rest (land,
+#: employees, the local score, the veto) are the same for a quarter and a year.
+AMOUNTS = ("revenue_cny", "tax_cny", "added_value_cny", "rd_cny", "pollutant_t", "energy_tce")
+
+
+def annualised(frame: pl.DataFrame, *, months: int) -> pl.DataFrame:
+    """An interim period's amounts (January to month ``months``) x 12 / ``months``, so
+    they compare with the annual benchmarks: per mu and per employee (60 % of Sichuan's
+    weight) would otherwise read a quarter as a quarter of a year's figure. Ratios of
+    two amounts (revenue per tce, R&D intensity) are unchanged by it."""
+    factor = 12 / months
+    return frame.with_columns(
+        [(pl.col(c) * factor).alias(c) for c in AMOUNTS if c in frame.columns]
+    ).with_columns(annualised_from_months=pl.lit(months))
+
+
 def indicators(frame: pl.DataFrame, rules: MujuRules) -> pl.DataFrame:
     """Add each weighted indicator's value (``rd_intensity_pct`` in %)."""
     columns = []

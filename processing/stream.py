@@ -83,7 +83,9 @@ class StreamProcessor:
         state_dir: Path,
         tick_s: float = 0.1,
     ) -> None:
-        self.park = Park.from_registry(registry, park_id, config)
+        self.park = Park.from_registry(
+            registry, park_id, config, gas_reference_c=coefficients.gas_reference_c
+        )
         self.config = config
         self.coefficients = coefficients
         self.store = store

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -97,6 +97,11 @@ class SensorSpec(Strict):
     )
     unit: str | None = Field(default=None, min_length=1, max_length=32)
     fields: dict[Id, FieldSpec] = Field(default_factory=dict, description="extra fields")
+    volume_basis_c: Literal[0, 20] | None = Field(
+        default=None,
+        description="the temperature its m3 refer to: 0 (standard state) or 20 (as gas is "
+        "billed); converted to the reference of a measured NCV (7.3 % apart)",
+    )
     interval_s: int | None = Field(
         default=None,
         gt=0,
@@ -346,6 +351,11 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
                 has_counter = any(f.semantics is Semantics.COUNTER for f in all_fields.values())
                 if sensor.rollover is not None and not has_counter:
                     problems.append(f"{where_s}.rollover: set on a sensor without counter fields")
+                if sensor.volume_basis_c is not None and not any(
+                    name.startswith("volume_") and spec.semantics is Semantics.COUNTER
+                    for name, spec in all_fields.items()
+                ):
+                    problems.append(f"{where_s}.volume_basis_c: only sensors counting volume")
                 if sensor.resolution is not None and sensor.rollover is None:
                     problems.append(f"{where_s}.resolution: set on a register that does not wrap")
                 if has_counter and sensor.rated_per_h is None:

@@ -82,8 +82,13 @@ def card(
             entry["met"] = values.get(f"{key}_met")
         if isinstance(before.get(key), int | float):
             entry["last_year"] = before[key]
-            if before[key]:  # e.g. 单位工业增加值能耗's year-on-year change; a fall is < 0
-                entry["change_vs_last_year_pct"] = (value - before[key]) / abs(before[key]) * 100
+            # 单位工业增加值能耗's official change is at comparable prices: this year's added
+            # value deflated to last year's prices, where the year has a price index
+            comparable = values.get(f"{key}_prev_year_prices")
+            if before[key]:  # a fall is < 0
+                now = comparable if isinstance(comparable, int | float) else value
+                entry["change_vs_last_year_pct"] = (now - before[key]) / abs(before[key]) * 100
+                entry["change_basis"] = "comparable" if now is comparable else "nominal"
         kpis.append(entry)
     method = {k: v for k, v in tags.items() if k not in ("park", "scope", "window")}
     return {"start": start.isoformat(), "stored": True, "method": method, "kpis": kpis}

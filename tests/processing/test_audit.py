@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -11,7 +13,10 @@ import yaml
 
 from processing import output
 from processing.config import ProcessingConfig, coefficients, load_factor_set
-from processing.kpis import against_targets, energy_carbon
+from processing.config import load as load_config
+from processing.engine import Park, kpis
+from processing.kpis import against_targets, at_previous_year_prices, energy_carbon
+from processing.muju import MujuRules, annualised, grade
 from smartpark import registry as registry_mod
 from smartpark.config import validate
 from smartpark.errors import ConfigError
@@ -225,3 +230,115 @@ def test_a_kpi_point_names_every_coefficient_and_choice_that_made_it() -> None:
     frame = energy_carbon(_park().with_columns(scope=pl.lit("_park"), window=pl.lit(0)), coef)
     [line] = output.points(frame, park="p", window="1d", tags=coef.tags())
     assert "fossil_factor=national-fossil-2023" in line.split(" ")[0]
+
+
+# -- item 7: an interim mu-average compares annualised amounts with annual benchmarks ---
+
+BENCH = MujuRules(
+    benchmarks={"revenue_per_mu": 100, "tax_per_mu": 10, "revenue_per_employee": 100,
+                "revenue_per_tce": 10, "rd_intensity_pct": 1, "local_score": 100},
+    min_enterprises=2,
+)  # fmt: skip
+
+
+def _firms(share: float) -> pl.DataFrame:
+    """a and b on 1 mu with 1 employee: a year's amounts x ``share`` (a quarter: 0.25)."""
+    year = {"a": (110.0, 11.0, 11.0, 1.1, 60.0), "b": (70.0, 7.0, 7.0, 0.7, 100.0)}
+    return pl.DataFrame(
+        [{"enterprise": e, "revenue_cny": r * share, "tax_cny": t * share,
+          "energy_tce": en * share, "rd_cny": rd * share, "local_score": local,
+          "land_mu": 1.0, "employees": 1, "veto": False}
+         for e, (r, t, en, rd, local) in year.items()]
+    )  # fmt: skip
+
+
+def _scores(frame: pl.DataFrame) -> dict[str, float]:
+    return dict(zip(*grade(frame, BENCH).select("enterprise", "score"), strict=True))
+
+
+def test_an_interim_mu_average_is_annualised_and_ranks_as_the_year_does() -> None:
+    """Item 7: the year view scores a 94 and b 82; January-March against the annual
+    benchmarks scored b 50.5 and a 44.5 (per mu and per employee, 60 % of the weight, read
+    a quarter as a quarter of a year). Annualised (x 12 / 3) it scores as the year."""
+    assert _scores(_firms(1.0)) == {"a": 94.0, "b": 82.0}
+    assert _scores(_firms(0.25)) == {"b": 50.5, "a": 44.5}  # what the interim view was
+    interim = annualised(_firms(0.25), months=3)
+    assert _scores(interim) == {"a": 94.0, "b": 82.0}
+    assert interim["annualised_from_months"].to_list() == [3, 3]
+
+
+# -- item 8: 单位工业增加值能耗's change at comparable prices ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price_index", "comparable"),
+    [({2026: 102.0}, 0.2), ({2025: 101.0}, None)],  # no index for 2026: nominal only
+)
+def test_the_intensity_at_last_years_prices_gives_the_comparable_change(
+    price_index: dict[int, float], comparable: float | None
+) -> None:
+    """Item 8: 100 tce on 5,100,000 CNY of 2026 added value is 0.19608 tce per 10k CNY
+    nominal, a 1.96 % fall from 2025's 0.2000; with 2026 prices 2 % above 2025's (index
+    102) the added value is 5,000,000 CNY at comparable prices: 0.2000, no fall at all."""
+    year = pl.DataFrame({"scope": ["e"], "window": [0], "grid_kwh": [100_000 / 0.1229],
+                         "added_value_cny": [5_100_000.0]})  # fmt: skip
+    frame = energy_carbon(year, COEF)
+    out = at_previous_year_prices(frame, years=pl.Series([2026]), price_index=price_index)
+    row = out.row(0, named=True)
+    assert round(row["energy_tce_per_10k_cny"], 5) == 0.19608
+    got = row.get("energy_tce_per_10k_cny_prev_year_prices")
+    assert (round(got, 5) if got is not None else None) == comparable
+
+
+# -- item 14: a measured NCV's reference temperature against the meter's volume basis ---
+
+
+@pytest.mark.parametrize(
+    ("basis_c", "gas_m3", "tce"),
+    [
+        # a meter counting m3 at 0 C, the NCV's reference at 20 C: 1,000 m3 at 0 C are
+        # 1,073.2 m3 at 20 C (293.15 / 273.15) x 1.23517 kgce = 1.3256 tce
+        (0, 1_073.2, 1.3256),
+        (20, 1_000.0, 1.2352),  # the same basis: nothing to convert
+        (None, 1_000.0, 1.2352),  # not stated: taken as the NCV's
+    ],
+)
+def test_a_meters_volume_is_converted_to_the_ncvs_reference_temperature(
+    tmp_path: Path, basis_c: int | None, gas_m3: float, tce: float
+) -> None:
+    """Item 14: the supplier's NCV of 36,200 kJ/m3 is stated at 20 C; e04-gas-1 counts
+    1,000 m3 in a day (0 C and 20 C are 7.3 % apart)."""
+    shutil.copy(EXAMPLE_PARK.parent / "factors-park.yaml", tmp_path / "factors-park.yaml")
+    (tmp_path / "processing.yaml").write_text(
+        "factors: [cn, factors-park.yaml]\nmethods: {gas: tianfu-gas-2026}\n"
+    )
+    config = load_config(tmp_path / "processing.yaml")
+    coef = coefficients(config, load_factor_set(config.factors))
+    assert coef.gas_reference_c == 20
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ent = next(e for e in doc["parks"][0]["enterprises"] if e["id"] == "e04-cannery")
+    gas = next(s for s in ent["sensors"] if s["id"] == "e04-gas-1")
+    if basis_c is not None:
+        gas["volume_basis_c"] = basis_c
+    registry = registry_mod.parse(doc)[0]
+    assert registry is not None
+    park = Park.from_registry(registry, "tianfu-np", config, gas_reference_c=coef.gas_reference_c)
+    day = 1_793_548_800_000  # 2026-11-02 00:00 Asia/Shanghai
+    readings = pl.DataFrame(
+        {"sensor": ["e04-gas-1"] * 2, "ts": [day + 60_000, day + 86_340_000],
+         "value": [5_000.0, 6_000.0]}
+    )  # fmt: skip
+    rows = kpis(readings, park, config, coef, window="1d")
+    row = rows.filter(pl.col("scope") == "e04-cannery").row(0, named=True)
+    assert round(row["gas_m3"], 1) == gas_m3
+    assert round(row["energy_tce"], 4) == tce
+
+
+def test_a_volume_basis_is_only_for_sensors_counting_volume() -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ent = next(e for e in doc["parks"][0]["enterprises"] if e["id"] == "e04-cannery")
+    ent["sensors"][0]["volume_basis_c"] = 20  # e04-grid-1, electricity
+    assert registry_mod.parse(doc)[1] == [
+        "parks[0 id='tianfu-np'].enterprises[3 id='e04-cannery'].sensors[0 id='e04-grid-1']"
+        ".volume_basis_c: only sensors counting volume"
+    ]

@@ -1,0 +1,30 @@
+"""The scorecard's year-on-year change says its price basis (issue 25, item 8; pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api.routes.kpis import card as _card
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("point", "change", "basis"),
+    [
+        # 0.19608 on 2026's nominal added value against 2025's 0.2000: -1.96 % nominal
+        ({"energy_tce_per_10k_cny": 0.19608}, -1.96, "nominal"),
+        # at 2025's prices (index 102) the same year is 0.2000: no fall at comparable prices
+        ({"energy_tce_per_10k_cny": 0.19608, "energy_tce_per_10k_cny_prev_year_prices": 0.2},
+         0.0, "comparable"),
+    ],
+)  # fmt: skip
+def test_the_change_of_intensity_is_comparable_where_a_price_index_is(
+    point: dict[str, float], change: float, basis: str
+) -> None:
+    card = _card({"time": 0, **point}, {"time": 0, "energy_tce_per_10k_cny": 0.2}, START)
+    [entry] = [k for k in card["kpis"] if k["kpi"] == "energy_tce_per_10k_cny"]
+    assert round(entry["change_vs_last_year_pct"], 2) == change
+    assert entry["change_basis"] == basis
