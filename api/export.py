@@ -15,14 +15,19 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from api.reads import split
+from smartpark.carriers import FUEL_COLUMNS, FUELS
 from smartpark.model import KPI_METHOD_TAGS
 
 COLUMNS = (
-    "grid_kwh", "pv_kwh", "green_kwh", "gas_m3", "steam_kg", "energy_tce",
-    "energy_equivalent_tce", "energy_equal_value_tce", "co2_location_t", "co2_market_t",
-    "co2_location_t_per_tce", "clean_energy_share_pct", "non_fossil_share_pct",
-    "added_value_cny", "energy_tce_per_10k_cny", "co2_location_t_per_10k_cny",
+    "grid_kwh", "pv_kwh", "green_kwh", "gas_m3", "steam_kg", *FUEL_COLUMNS,
+    "electricity_tce", "gas_tce", "steam_tce", *(f"{f.name}_tce" for f in FUELS),
+    "energy_tce", "energy_equivalent_tce", "energy_equal_value_tce",
+    "energy_excl_renewables_tce", "co2_location_t", "co2_market_t",
+    "co2_location_t_per_tce", "co2_market_t_per_tce", "clean_energy_share_pct",
+    "non_fossil_share_pct", "added_value_cny", "energy_tce_per_10k_cny",
+    "co2_location_t_per_10k_cny",
 )  # fmt: skip
+"""Every carrier in physical units and in tce (``smartpark.carriers``), then the totals."""
 
 
 def report(

@@ -29,6 +29,7 @@ from dashboards.layout import (
     title,
 )
 from dashboards.queries import Influx, influx_ref, prometheus_ref, select
+from smartpark.carriers import FUELS
 from smartpark.targets import judged_column
 
 TAGS = ["smartpark"]
@@ -153,8 +154,9 @@ def park_overview(
         (_stat("non_fossil", _kpi(["non_fossil_share_grid_implied_equal_value_pct",
                                    "non_fossil_share_grid_implied_pct", "non_fossil_share_pct"],
                                   "_park", "1d"), "percent", language, decimals=1), 8, 5),
-        (_series("carriers", [Influx(_kpi(["energy_equivalent_tce", "gas_m3", "steam_kg"],
-                                          "_park", "1h", agg="sum", series=True))], "short",
+        (_series("carriers", [Influx(_kpi(["electricity_tce", "gas_tce", "steam_tce",
+                                           *(f"{f.name}_tce" for f in FUELS)],
+                                          "_park", "1h", agg="sum", series=True))], TCE,
                  language), 12, 8),
         (_series("pv_grid", [Influx(_kpi(["pv_kwh", "grid_kwh", "green_kwh"], "_park", "1h",
                                          agg="sum", series=True))], KWH, language), 12, 8),

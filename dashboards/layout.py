@@ -99,7 +99,7 @@ TITLES: dict[str, tuple[str, str]] = {
         "Non-fossil share (grid-implied at equal value / at equivalent value / proven)",
         "非化石能源占比(含电网隐含等价值/当量值/仅已证明)",
     ),
-    "carriers": ("Energy by carrier per hour", "分能源品种每小时用量"),
+    "carriers": ("Energy by carrier per hour (tce)", "分能源品种每小时能耗(tce)"),
     "pv_grid": ("PV generation against grid import", "光伏发电与电网购电"),
     "ranking": ("Enterprises by energy and CO2 (period)", "企业能耗与碳排放排名"),
     "alerts": ("Alert events", "告警事件"),

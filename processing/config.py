@@ -12,14 +12,16 @@ kgce/m3 = NCV / 29,307.6 kJ; kgCO2/m3 = NCV x 15.3 tC/TJ x 99 % x 44/12.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from processing.kpis import Coefficients
+from processing.kpis import Coefficients, FuelFactor
 from processing.muju import MujuRules
 from smartpark import config as config_files
+from smartpark.carriers import FUELS, STEAM_KIND
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
 from smartpark.model import ID_RE, Id
@@ -117,6 +119,11 @@ class Methods(Strict):
     )
     gas: str = "natural_gas"
     steam: str = "steam_low_pressure"
+    coal: str = Field(default="raw_coal", description="or a measured coal's own entry")
+    diesel: str = "diesel"
+    fuel_oil: str = "fuel_oil"
+    lpg: str = "lpg"
+    heat: str = Field(default="purchased_heat", description="per GJ of delivered heat")
     grid_factor: str = "sichuan-2022"
     residual_factor: str = "national-residual-2023"
     fossil_factor: str = "national-fossil-2023"
@@ -152,7 +159,10 @@ class Carrier(Strict):
     """How a registry kind's counter enters the energy balance."""
 
     field: Id
-    column: Literal["grid_kwh", "pv_kwh", "gas_m3", "steam_kg", "output"]
+    column: Literal[
+        "grid_kwh", "pv_kwh", "gas_m3", "steam_kg", "coal_kg", "diesel_kg", "fuel_oil_kg",
+        "lpg_kg", "heat_gj", "output",
+    ]  # fmt: skip
     scale: float = Field(default=1.0, gt=0, description="to the column's unit, e.g. t -> kg: 1000")
 
 
@@ -162,6 +172,13 @@ DEFAULT_CARRIERS = {
     "gas": Carrier(field="volume_m3", column="gas_m3"),
     "production": Carrier(field="output", column="output"),
 }
+#: The built-in carriers beside the core kinds; a configuration may map them otherwise
+#: (a diesel meter in litres: ``{field: volume_l, column: diesel_kg, scale: 0.84}``).
+CARRIER_DEFAULTS = {
+    STEAM_KIND: Carrier(field="mass_t", column="steam_kg", scale=1000),
+    **{f.kind: Carrier.model_validate({"field": f.field, "column": f.column, "scale": f.scale})
+       for f in FUELS},
+}  # fmt: skip
 
 
 class GreenPower(Strict):
@@ -296,6 +313,11 @@ class MeterRules(Strict):
     )
 
 
+FeedstockColumn = Literal[
+    "grid_kwh", "gas_m3", "steam_kg", "coal_kg", "diesel_kg", "fuel_oil_kg", "lpg_kg"
+]  # fmt: skip
+
+
 class ProcessingConfig(Strict):
     factors: str | list[str] = Field(
         default="cn",
@@ -308,7 +330,7 @@ class ProcessingConfig(Strict):
     max_gap_s: int = Field(default=300, gt=0)
     green_power: list[GreenPower] = Field(default_factory=list)
     pv_certificates_sold: list[PvCertificatesSold] = Field(default_factory=list)
-    feedstock: dict[Id, dict[Literal["grid_kwh", "gas_m3", "steam_kg"], float]] = Field(
+    feedstock: dict[Id, dict[FeedstockColumn, float]] = Field(
         default_factory=dict,
         description="原料用能: per enterprise, the share (0-1) of a carrier used as raw material",
     )
@@ -376,7 +398,7 @@ class ProcessingConfig(Strict):
         return self
 
     def all_carriers(self) -> dict[str, Carrier]:
-        return {**DEFAULT_CARRIERS, **self.carriers}
+        return {**CARRIER_DEFAULTS, **DEFAULT_CARRIERS, **self.carriers}
 
 
 def load_factor_set(name: str | list[str], *, directory: Path = FACTORS_DIR) -> FactorSet:
@@ -408,20 +430,26 @@ def _one_factor_set(name: str, directory: Path) -> FactorSet:
 def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
     """Resolve the configured ids to numbers, or say which id is missing."""
     m = config.methods
+    checks: tuple[tuple[str, str, Mapping[str, object]], ...] = (
+        ("electricity_basis", m.electricity_basis, factors.energy_kgce),
+        ("electricity_basis", "electricity_equivalent", factors.energy_kgce),
+        ("electricity_basis", "electricity_equal_value", factors.energy_kgce),
+        ("gas", m.gas, factors.energy_kgce),
+        ("gas", m.gas, factors.co2_kg),
+        ("steam", m.steam, factors.energy_kgce),
+        ("steam", m.steam, factors.co2_kg),
+        *(
+            (f.name, getattr(m, f.name), table)
+            for f in FUELS
+            for table in (factors.energy_kgce, factors.co2_kg)
+        ),
+        ("grid_factor", m.grid_factor, factors.grid_kg_per_kwh),
+        ("residual_factor", m.residual_factor, factors.grid_kg_per_kwh),
+        ("fossil_factor", m.fossil_factor, factors.grid_kg_per_kwh),
+    )
     problems = [
         f"methods.{field}: {value!r} is not in factor set {factors.id!r}"
-        for field, value, table in (
-            ("electricity_basis", m.electricity_basis, factors.energy_kgce),
-            ("electricity_basis", "electricity_equivalent", factors.energy_kgce),
-            ("electricity_basis", "electricity_equal_value", factors.energy_kgce),
-            ("gas", m.gas, factors.energy_kgce),
-            ("gas", m.gas, factors.co2_kg),
-            ("steam", m.steam, factors.energy_kgce),
-            ("steam", m.steam, factors.co2_kg),
-            ("grid_factor", m.grid_factor, factors.grid_kg_per_kwh),
-            ("residual_factor", m.residual_factor, factors.grid_kg_per_kwh),
-            ("fossil_factor", m.fossil_factor, factors.grid_kg_per_kwh),
-        )
+        for field, value, table in checks
         if value not in table
     ]
     if problems:
@@ -447,6 +475,15 @@ def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:
         fossil_factor=m.fossil_factor,
         fossil_co2_kg_per_kwh=grid[m.fossil_factor].value,
         gas_reference_c=ncv.reference_c if (ncv := factors.natural_gas_ncv.get(m.gas)) else None,
+        fuels=tuple(
+            FuelFactor(
+                column=f.column,
+                factor=getattr(m, f.name),
+                kgce_per_unit=factors.energy_kgce[getattr(m, f.name)].value,
+                co2_kg_per_unit=factors.co2_kg[getattr(m, f.name)].value,
+            )
+            for f in FUELS
+        ),
         certificates_in_quota=in_quota,
         certificates_in_market_co2=in_market,
     )

@@ -31,10 +31,11 @@ from processing.kpis import (
     energy_carbon,
 )
 from processing.meters import counter_use, window_ends, window_starts, windowed
+from smartpark.carriers import FUEL_COLUMNS
 from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry, common_unit
 
-COLUMNS = ("grid_kwh", "pv_kwh", "gas_m3", "steam_kg", "output")
+COLUMNS = ("grid_kwh", "pv_kwh", "gas_m3", "steam_kg", *FUEL_COLUMNS, "output")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,13 +37,31 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from smartpark.carriers import FUEL_COLUMNS
 from smartpark.targets import TARGETS, judged_column
 
-FEEDSTOCK_COLUMNS = ("grid_kwh", "gas_m3", "steam_kg")  # carriers that can be 原料用能
+# carriers that can be 原料用能 (energy used as raw material)
+FEEDSTOCK_COLUMNS = ("grid_kwh", "gas_m3", "steam_kg", *(c for c in FUEL_COLUMNS if c != "heat_gj"))
 BASE_COLUMNS = (
-    "grid_kwh", "green_kwh", "pv_kwh", "gas_m3", "steam_kg", "certificates_kwh", "pv_sold_kwh",
-    *(f"feedstock_{c}" for c in FEEDSTOCK_COLUMNS),
+    "grid_kwh", "green_kwh", "pv_kwh", "gas_m3", "steam_kg", *FUEL_COLUMNS, "certificates_kwh",
+    "pv_sold_kwh", *(f"feedstock_{c}" for c in FEEDSTOCK_COLUMNS),
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FuelFactor:
+    """A carrier of ``smartpark.carriers.FUELS`` as one computation counts it: its KPI
+    total (``column``) and that unit's kgce and kgCO2, from factor-set entry ``factor``."""
+
+    column: str
+    factor: str
+    kgce_per_unit: float
+    co2_kg_per_unit: float
+
+    @property
+    def name(self) -> str:
+        """The carrier's name (``coal`` of ``coal_kg``), as its tag and tce field say it."""
+        return self.column.rsplit("_", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,9 @@ class Coefficients:
     # the temperature the gas coefficient's m3 refer to: a measured NCV states it (0 or
     # 20 C); None for a table row. Meters on another basis are converted to it.
     gas_reference_c: int | None = None
+    # coal, diesel, fuel oil, LPG, purchased heat (smartpark.carriers): none, a carrier
+    # counts 0 (a computation without them, as in the worked example)
+    fuels: tuple[FuelFactor, ...] = ()
     # unbundled certificates (绿证): two separate choices (methods.certificates_in_*)
     certificates_in_quota: bool = True
     certificates_in_market_co2: bool = False
@@ -84,6 +105,7 @@ class Coefficients:
             "fossil_factor": self.fossil_factor,
             "gas_factor": self.gas_factor,
             "steam_factor": self.steam_factor,
+            **{f"{f.name}_factor": f.factor for f in self.fuels},
             "certificates_in_quota": str(self.certificates_in_quota).lower(),
             "certificates_in_market_co2": str(self.certificates_in_market_co2).lower(),
         }
@@ -109,10 +131,18 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
     )
     elec_tce = (grid + pv) * c.electricity_kgce_per_kwh / 1000
     gas_tce = pl.col("gas_m3") * c.gas_kgce_per_m3 / 1000
+    # steam and every other carrier but electricity and gas: by their own coefficients
+    fuel_tce = {f.name: pl.col(f.column) * f.kgce_per_unit / 1000 for f in c.fuels}
     steam_tce = pl.col("steam_kg") * c.steam_kgce_per_kg / 1000
+    others_tce = pl.sum_horizontal(steam_tce, *fuel_tce.values())
     fuel_co2 = (
-        pl.col("gas_m3") * c.gas_co2_kg_per_m3 + pl.col("steam_kg") * c.steam_co2_kg_per_kg
-    ) / 1000
+        pl.sum_horizontal(
+            pl.col("gas_m3") * c.gas_co2_kg_per_m3,
+            pl.col("steam_kg") * c.steam_co2_kg_per_kg,
+            *(pl.col(f.column) * f.co2_kg_per_unit for f in c.fuels),
+        )
+        / 1000
+    )
     # PV whose certificates were sold is still consumed (energy, location-based 0), but no
     # longer the enterprise's to claim: not green, not deducted, residual in market-based
     sold = pl.col("pv_sold_kwh").clip(upper_bound=pv)
@@ -131,22 +161,35 @@ def energy_carbon(totals: pl.DataFrame, c: Coefficients) -> pl.DataFrame:
     ev_non_fossil = (claimed + green + (grid - green) * implied) * ev
     frame = frame.with_columns(
         electricity_kwh=grid + pv,
-        energy_tce=elec_tce + gas_tce + steam_tce,
-        energy_excl_renewables_tce=elec_tce + gas_tce + steam_tce - pv_tce - green_tce,
+        energy_tce=elec_tce + gas_tce + others_tce,
+        energy_excl_renewables_tce=elec_tce + gas_tce + others_tce - pv_tce - green_tce,
         # 原料用能: energy used as raw material, where declared (a total of its own)
         energy_excl_feedstock_tce=elec_tce
         + gas_tce
-        + steam_tce
+        + others_tce
         - (
             pl.col("feedstock_grid_kwh") * c.electricity_kgce_per_kwh
             + pl.col("feedstock_gas_m3") * c.gas_kgce_per_m3
             + pl.col("feedstock_steam_kg") * c.steam_kgce_per_kg
+            + pl.sum_horizontal(
+                pl.lit(0.0),
+                *(
+                    pl.col(f"feedstock_{f.column}") * f.kgce_per_unit
+                    for f in c.fuels
+                    if f.column in FEEDSTOCK_COLUMNS
+                ),
+            )
         )
         / 1000,
-        energy_equivalent_tce=(grid + pv) * c.equivalent_kgce_per_kwh / 1000 + gas_tce + steam_tce,
+        # energy by carrier, each in tce (the monthly report's table)
+        electricity_tce=elec_tce,
+        gas_tce=gas_tce,
+        steam_tce=steam_tce,
+        **{f"{name}_tce": tce for name, tce in fuel_tce.items()},
+        energy_equivalent_tce=(grid + pv) * c.equivalent_kgce_per_kwh / 1000 + gas_tce + others_tce,
         energy_equal_value_tce=(grid + pv) * c.equal_value_kgce_per_kwh / 1000
         + gas_tce
-        + steam_tce,
+        + others_tce,
         co2_location_t=grid * c.grid_co2_kg_per_kwh / 1000 + fuel_co2,
         co2_market_t=(grid - market_zero + sold) * c.residual_co2_kg_per_kwh / 1000 + fuel_co2,
         pv_certificates_sold_kwh=sold,

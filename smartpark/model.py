@@ -21,11 +21,13 @@ PARK_SCOPE = "_park"
 """The scope of figures and alerts about a park as a whole (beside enterprise ids)."""
 
 #: The tags of a ``kpi`` point that say how it was made: the factor set, the id of every
-#: coefficient it used (energy basis, grid, residual, fossil-only, gas and steam factors)
+#: coefficient it used (energy basis; grid, residual, fossil-only; gas, steam and the
+#: other carriers' factors, ``smartpark.carriers``)
 #: and whether unbundled certificates counted in the quota total and in market CO2.
 KPI_METHOD_TAGS = (
     "factor_set", "energy_basis", "grid_factor", "residual_factor", "fossil_factor",
-    "gas_factor", "steam_factor", "certificates_in_quota", "certificates_in_market_co2",
+    "gas_factor", "steam_factor", "coal_factor", "diesel_factor", "fuel_oil_factor",
+    "lpg_factor", "heat_factor", "certificates_in_quota", "certificates_in_market_co2",
 )  # fmt: skip
 
 Severity = Literal["info", "warning", "critical"]

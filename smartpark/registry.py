@@ -24,6 +24,7 @@ from pydantic import (
 
 from smartpark import config
 from smartpark import targets as target_rules
+from smartpark.carriers import FUELS, STEAM_KIND
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
 from smartpark.gatewayspec import GatewaySpec, gateway_problems
@@ -74,6 +75,15 @@ CORE_KIND_SPECS: Mapping[str, KindSpec] = {
     "production": KindSpec(fields={"output": _counter("unit")}),
 }
 assert tuple(CORE_KIND_SPECS) == CORE_KINDS
+
+#: The carriers beside the core kinds (``smartpark.carriers``), built in so that a coal
+#: boiler's coal or a backup generator's diesel needs no ``kinds:`` entry; a registry may
+#: define one of its own under the same name (more fields), keeping the counter.
+CARRIER_KIND_SPECS: Mapping[str, KindSpec] = {
+    **{f.kind: KindSpec(fields={f.field: _counter(f.field_unit)}) for f in FUELS},
+    STEAM_KIND: KindSpec(fields={"mass_t": _counter("t"), "flow_t_h": _gauge("t/h")}),
+}
+BUILT_IN_KINDS: Mapping[str, KindSpec] = {**CORE_KIND_SPECS, **CARRIER_KIND_SPECS}
 
 
 class Location(Strict):
@@ -204,7 +214,7 @@ class Registry:
 
     def __init__(self, doc: RegistryFile) -> None:
         self.doc = doc
-        self.kinds: dict[str, KindSpec] = {**CORE_KIND_SPECS, **doc.kinds}
+        self.kinds: dict[str, KindSpec] = {**BUILT_IN_KINDS, **doc.kinds}
         self.parks: dict[str, ParkSpec] = {p.id: p for p in doc.parks}
         # (park, sensor) -> sensor; sensor ids are unique within a park.
         self._sensors: dict[tuple[str, str], RegisteredSensor] = {}
@@ -303,7 +313,7 @@ def _raw_tree(raw: Any) -> tuple[Tree, set[str]]:
         value = node.get(key) if isinstance(node, dict) else None
         return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
-    kinds = set(CORE_KIND_SPECS)
+    kinds = set(BUILT_IN_KINDS)
     if isinstance(raw, dict) and isinstance(raw.get("kinds"), dict):
         kinds |= {str(k) for k in raw["kinds"]}
     tree = [
@@ -323,9 +333,17 @@ def _raw_tree(raw: Any) -> tuple[Tree, set[str]]:
 
 
 def _semantic_problems(doc: RegistryFile) -> list[str]:
-    kinds = {**CORE_KIND_SPECS, **doc.kinds}
+    kinds = {**BUILT_IN_KINDS, **doc.kinds}
     problems = [
         f"kinds.{name}: redefines a core kind" for name in doc.kinds if name in CORE_KIND_SPECS
+    ]
+    problems += [
+        f"kinds.{name}.fields.{counter}: the built-in carrier {name!r} counts {counter}; a "
+        "kind of the same name keeps it"
+        for name, spec in doc.kinds.items()
+        if name in CARRIER_KIND_SPECS
+        for counter, field in CARRIER_KIND_SPECS[name].fields.items()
+        if field.semantics is Semantics.COUNTER and spec.fields.get(counter) != field
     ]
     tree = [
         (p.id, [(e.id, [(s.id, s.kind) for s in e.sensors]) for e in p.enterprises])

@@ -223,7 +223,9 @@ def test_a_kpi_point_names_every_coefficient_and_choice_that_made_it() -> None:
         "factor_set": "cn", "energy_basis": "electricity_equivalent",
         "grid_factor": "sichuan-2022", "residual_factor": "national-residual-2023",
         "fossil_factor": "national-fossil-2023", "gas_factor": "natural_gas",
-        "steam_factor": "steam_low_pressure", "certificates_in_quota": "true",
+        "steam_factor": "steam_low_pressure", "coal_factor": "raw_coal",
+        "diesel_factor": "diesel", "fuel_oil_factor": "fuel_oil", "lpg_factor": "lpg",
+        "heat_factor": "purchased_heat", "certificates_in_quota": "true",
         "certificates_in_market_co2": "false",
     }  # fmt: skip
     assert tuple(coef.tags()) == KPI_METHOD_TAGS  # the API reads these as tags
@@ -342,3 +344,69 @@ def test_a_volume_basis_is_only_for_sensors_counting_volume() -> None:
         "parks[0 id='tianfu-np'].enterprises[3 id='e04-cannery'].sensors[0 id='e04-grid-1']"
         ".volume_basis_c: only sensors counting volume"
     ]
+
+
+# -- item 15: every carrier a park burns --------------------------------------------------
+
+# carrier sensor of e04-cannery: (kind, rated per h, register at 00:01, at 23:59)
+BURNS = {
+    "e04-coal-1": ("coal", 2.0, 100.0, 110.0),  # 10 t of raw coal
+    "e04-diesel-1": ("diesel", 50.0, 1_000.0, 1_500.0),  # 500 kg
+    "e04-fueloil-1": ("fuel_oil", 50.0, 0.0, 200.0),  # 200 kg
+    "e04-lpg-1": ("lpg", 20.0, 0.0, 100.0),  # 100 kg
+    "e04-heat-1": ("heat", 10.0, 0.0, 50.0),  # 50 GJ of delivered heat
+    "e04-steam-1": ("steam", 2.0, 0.0, 20.0),  # 20 t of purchased steam
+}
+# per carrier: (KPI total, tce, tCO2) by the shipped factor set's default coefficients
+EXPECTED = {
+    "coal": ("coal_kg", 10_000.0, 10_000 * 0.7143 / 1000, 10_000 * 1.9003 / 1000),
+    "diesel": ("diesel_kg", 500.0, 500 * 1.4571 / 1000, 500 * 3.0959 / 1000),
+    "fuel_oil": ("fuel_oil_kg", 200.0, 200 * 1.4286 / 1000, 200 * 3.1705 / 1000),
+    "lpg": ("lpg_kg", 100.0, 100 * 1.7143 / 1000, 100 * 3.1013 / 1000),
+    "heat": ("heat_gj", 50.0, 50 * 34.12 / 1000, 50 * 110.0 / 1000),
+    "steam": ("steam_kg", 20_000.0, 20_000 * 0.1286 / 1000, 20_000 * 0.2959 / 1000),
+}
+
+
+def _burning_park() -> tuple[Park, ProcessingConfig, Any, pl.DataFrame]:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ent = next(e for e in doc["parks"][0]["enterprises"] if e["id"] == "e04-cannery")
+    ent["sensors"] += [
+        {"id": s, "kind": k, "rated_per_h": r} for s, (k, r, _a, _b) in BURNS.items()
+    ]
+    registry = registry_mod.parse(doc)[0]
+    assert registry is not None
+    config = ProcessingConfig()
+    coef = coefficients(config, load_factor_set("cn"))
+    day = 1_793_548_800_000  # 2026-11-02 00:00 Asia/Shanghai
+    readings = pl.DataFrame(
+        [(s, day + t, v) for s, (_k, _r, a, b) in BURNS.items()
+         for t, v in ((60_000, a), (86_340_000, b))],
+        schema={"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}, orient="row",
+    )  # fmt: skip
+    return Park.from_registry(registry, "tianfu-np", config), config, coef, readings
+
+
+@pytest.mark.parametrize("carrier", list(EXPECTED))
+def test_every_carrier_enters_energy_co2_and_the_quota_total(carrier: str) -> None:
+    """Item 15: a coal boiler's 10 t of coal is 7.143 tce and 19.003 tCO2 (it was counted
+    nowhere); diesel, fuel oil, LPG, purchased heat (GJ) and steam by their coefficients,
+    each in its own tce field, in the totals the quota burns and in the park's rows."""
+    park, config, coef, readings = _burning_park()
+    rows = kpis(readings, park, config, coef, window="1d")
+    e04 = rows.filter(pl.col("scope") == "e04-cannery").row(0, named=True)
+    column, amount, tce, _co2 = EXPECTED[carrier]
+    assert e04[column] == pytest.approx(amount)
+    assert e04[f"{carrier}_tce"] == pytest.approx(tce)
+    total_tce = sum(t for _c, _a, t, _co2 in EXPECTED.values())
+    total_co2 = sum(c for _c, _a, _t, c in EXPECTED.values())
+    assert e04["energy_tce"] == pytest.approx(total_tce)  # 12.6067 tce
+    assert e04["energy_excl_renewables_tce"] == pytest.approx(total_tce)  # burns the quota
+    assert e04["co2_location_t"] == pytest.approx(total_co2)  # 32.9132 t
+    assert e04["co2_market_t"] == pytest.approx(total_co2)
+    park_row = rows.filter(pl.col("scope") == "_park").row(0, named=True)
+    assert park_row[column] == pytest.approx(amount)
+    assert coef.tags()[f"{carrier}_factor"] == (
+        {"coal": "raw_coal", "heat": "purchased_heat"}.get(carrier, carrier)
+        if carrier != "steam" else "steam_low_pressure"
+    )  # fmt: skip

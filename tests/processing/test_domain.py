@@ -102,7 +102,9 @@ def test_a_measured_gas_ncv_gives_both_coefficients_and_every_point_names_them(
         "factor_set": "cn+tianfu-park", "energy_basis": "electricity_equivalent",
         "grid_factor": "sichuan-2023", "residual_factor": "national-residual-2023",
         "gas_factor": "tianfu-gas-2026", "steam_factor": "steam_low_pressure",
-        "fossil_factor": "national-fossil-2023", "certificates_in_quota": "true",
+        "fossil_factor": "national-fossil-2023", "coal_factor": "raw_coal",
+        "diesel_factor": "diesel", "fuel_oil_factor": "fuel_oil", "lpg_factor": "lpg",
+        "heat_factor": "purchased_heat", "certificates_in_quota": "true",
         "certificates_in_market_co2": "false",
     }  # fmt: skip
 
