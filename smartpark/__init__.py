@@ -6,6 +6,7 @@ Modules:
   model        ids, kinds, the park scope, severities, dead-letter reasons, rollover band
   registry     park / enterprise / sensor YAML schema, load(), check(), resolve()
   targets      the targets a park may set, their variants and judged KPI columns (pure)
+  carriers     every fuel and bought energy beside electricity and gas: kind, total, factor
   wire         every topic and payload contract between devices and stages (pure): readings,
                dead letters, KPI updates, alert topics
   windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone (pure)
