@@ -30,6 +30,7 @@ from dashboards.layout import (
 )
 from dashboards.queries import Influx, influx_ref, prometheus_ref, select
 from smartpark.carriers import FUELS
+from smartpark.products import LEVEL_NAMES
 from smartpark.targets import judged_column
 
 TAGS = ["smartpark"]
@@ -265,6 +266,17 @@ def evaluation(language: Language, park: str) -> dash.Dashboard:
                              table=True)), 12, 10),
         (table.Panel().title(title("budget_status", language)).datasource(influx_ref())
          .unit(TCO2).with_target(Influx(_budget(group_by=("scope",)), table=True)), 12, 10),
+        # 单位产品能耗 of the last month against each declared level (kgce per unit of the
+        # enterprise's output; the level's met flag beside it)
+        (table.Panel().title(title("product_limits", language)).datasource(influx_ref())
+         .unit("none").decimals(1)
+         .with_target(Influx(select(
+             "kpi",
+             ["product_energy_kgce_per_output",
+              *(f"product_{lv}_{what}" for lv in LEVEL_NAMES
+                for what in ("kgce_per_output", "met"))],
+             where={"window": "1mo"}, where_vars=PARK, aggregate="last", group_by=["scope"],
+         ), table=True)), 24, 8),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))

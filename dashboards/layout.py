@@ -100,6 +100,10 @@ TITLES: dict[str, tuple[str, str]] = {
         "非化石能源占比(含电网隐含等价值/当量值/仅已证明)",
     ),
     "carriers": ("Energy by carrier per hour (tce)", "分能源品种每小时能耗(tce)"),
+    "product_limits": (
+        "Energy per unit of product against its limit levels (kgce/unit, last month)",
+        "单位产品能耗与限额(限定值/准入值/先进值/标杆/基准,上月)",
+    ),
     "pv_grid": ("PV generation against grid import", "光伏发电与电网购电"),
     "ranking": ("Enterprises by energy and CO2 (period)", "企业能耗与碳排放排名"),
     "alerts": ("Alert events", "告警事件"),

@@ -31,8 +31,10 @@ from processing.kpis import (
     energy_carbon,
 )
 from processing.meters import counter_use, window_ends, window_starts, windowed
+from processing.products import against_product_limits
 from smartpark.carriers import FUEL_COLUMNS
 from smartpark.model import PARK_SCOPE
+from smartpark.products import ProductSpec
 from smartpark.registry import Registry, common_unit
 
 COLUMNS = ("grid_kwh", "pv_kwh", "gas_m3", "steam_kg", *FUEL_COLUMNS, "output")
@@ -52,6 +54,7 @@ class Park:
     # enterprise -> the unit of its output; None when its production sensors differ
     output_units: Mapping[str, str | None] = field(default_factory=dict)
     pro_rata: bool = False  # interval use spread over windows by time (methods.interval_boundary)
+    products: Mapping[str, ProductSpec] = field(default_factory=dict)  # enterprise -> product
 
     @property
     def output_unit(self) -> str | None:
@@ -112,6 +115,7 @@ class Park:
             {e.id: e.industry for e in park.enterprises},
             registry.output_units(park_id),
             config.methods.interval_boundary == "pro_rata",
+            {e.id: e.product for e in park.enterprises if e.product is not None},
         )
 
 
@@ -486,6 +490,7 @@ def of_totals(
             out, years=_local_years(out["window"], park.tz),
             price_index=config.added_value_price_index,
         )  # fmt: skip
+    out = against_product_limits(out, park.products)  # 单位产品能耗 against its levels
     park_rows = out.filter(pl.col("scope") == PARK_SCOPE)
     years = _local_years(park_rows["window"], park.tz)
     park_rows = against_targets(park_rows, park.targets, years=years, variants=park.variants)

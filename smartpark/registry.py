@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from smartpark import config
+from smartpark import products as product_rules
 from smartpark import targets as target_rules
 from smartpark.carriers import FUELS, STEAM_KIND
 from smartpark.config import Strict
@@ -30,6 +31,7 @@ from smartpark.errors import ConfigError
 from smartpark.gatewayspec import GatewaySpec, gateway_problems
 from smartpark.mapspec import MappingSpec, mapping_problems
 from smartpark.model import CORE_KINDS, PARK_SCOPE, Id, LoadClass, Reason, Semantics, SensorRef
+from smartpark.products import ProductSpec
 
 
 class FieldSpec(Strict):
@@ -155,6 +157,9 @@ class EnterpriseSpec(Strict):
     employees: int | None = Field(default=None, ge=0)
     load_class: LoadClass = LoadClass.SHIFT
     sensors: list[SensorSpec] = Field(default_factory=list)
+    product: ProductSpec | None = Field(
+        default=None, description="its product and the national energy limits it is judged on"
+    )
 
 
 class ParkSpec(Strict):
@@ -353,8 +358,19 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
     for p_i, park in enumerate(doc.parks):
         where_p = f"parks[{p_i} id={park.id!r}]"
         problems += target_rules.problems(park.targets, park.target_variants, where=where_p)
+        units: dict[str, set[str]] = {}
+        for ent in park.enterprises:
+            for sensor in ent.sensors:
+                if sensor.kind == "production" and sensor.unit is not None:
+                    units.setdefault(ent.id, set()).add(sensor.unit)
         for e_i, ent in enumerate(park.enterprises):
             where_e = f"{where_p}.enterprises[{e_i} id={ent.id!r}]"
+            if ent.product is not None:
+                unit = units.get(ent.id, set())
+                problems += product_rules.problems(
+                    ent.product, output_unit=next(iter(unit)) if len(unit) == 1 else None,
+                    where=f"{where_e}.product",
+                )  # fmt: skip
             for s_i, sensor in enumerate(ent.sensors):
                 where_s = f"{where_e}.sensors[{s_i} id={sensor.id!r}]"
                 kind = kinds.get(sensor.kind)

@@ -13,11 +13,13 @@ from api.deps import ServicesDep, SubjectDep
 from api.params import ERRORS, Instant, period
 from api.reads import split
 from smartpark.model import KPI_METHOD_TAGS
+from smartpark.products import LEVEL_NAMES
 
 router = APIRouter(tags=["kpis"], responses=ERRORS)
 S = "/parks/{park_id}/scopes/{scope}"
 KPI_WINDOW_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 Window = Literal["1m", "15m", "1h", "1d", "1mo"]
+PRODUCT_KPI = "product_energy_kgce_per_output"
 
 
 @router.get(S + "/kpis")
@@ -55,6 +57,10 @@ def scorecard(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
         # what *_per_output is per: None when the scope's output units differ
         "output_unit": scope.registry.output_unit(park, scope.subject),
     }  # fmt: skip
+    product = next((e.product for e in scope.registry.parks[park].enterprises
+                    if e.id == scope.subject), None)  # fmt: skip
+    if product is not None:  # 单位产品能耗: the levels it is judged on, and where from
+        out["product"] = product.model_dump() | {"level_names": LEVEL_NAMES}
     for name, window, start in (("today", "1d", today), ("month", "1mo", month)):
         point = reads.kpi_at(scope, window, start)
         last = reads.kpi_at(scope, window, start.replace(year=start.year - 1))
@@ -76,7 +82,15 @@ def card(
     for key, value in sorted(values.items()):
         if key.endswith(("_target", "_met")) or not isinstance(value, int | float):
             continue
+        if key.startswith("product_") and key != PRODUCT_KPI:
+            continue  # a level's value: under the product's entry
         entry: dict[str, Any] = {"kpi": key, "value": value}
+        if key == PRODUCT_KPI:  # per declared level: its value and whether it is met
+            entry["levels"] = {
+                level: {"kgce_per_output": values[f"product_{level}_kgce_per_output"],
+                        "met": values.get(f"product_{level}_met")}
+                for level in LEVEL_NAMES if f"product_{level}_kgce_per_output" in values
+            }  # fmt: skip
         if f"{key}_target" in values:
             entry["target"] = values[f"{key}_target"]
             entry["met"] = values.get(f"{key}_met")

@@ -61,6 +61,7 @@ const KPIS = [
   ["energy_excl_renewables_tce_per_10k_cny", "万元增加值能耗（不含可再生能源）", "Energy per 10k CNY, renewables excluded", "tce/万元"],
   ["co2_location_t_per_10k_cny", "万元增加值碳排放", "CO₂ per 10k CNY added value", "t/万元"],
   ["energy_kgce_per_output", "单位产品能耗", "Energy per unit of output", "kgce/unit"],
+  ["product_energy_kgce_per_output", "单位产品能耗（按限额标准口径）", "Energy per unit of product (the standard's basis)", "kgce/unit"],
   ["co2_location_t_per_tce", "单位能耗碳排放（基于位置）", "CO₂ per tce (location-based)", "t/tce"],
   ["co2_market_t_per_tce", "单位能耗碳排放（基于市场）", "CO₂ per tce (market-based)", "t/tce"],
   ["clean_energy_share_pct", "清洁能源占比（仅已证明）", "Clean energy share (proven)", "%"],
@@ -217,6 +218,19 @@ function card(container, key, names, unit, entry) {
   const value = el("div", fmt(entry ? entry.value : null, unit), "value");
   if (entry && typeof entry.value === "number") value.dataset.value = String(entry.value);
   box.append(value);
+  if (entry && entry.levels) {
+    // 单位产品能耗 against each declared level (限定值, 准入值, 先进值, 标杆/基准水平)
+    for (const [level, v] of Object.entries(entry.levels)) {
+      const ok = v.met === true || v.met === 1;
+      const name = state.lang === "zh" ? (state.levelNames || {})[level] || level : level;
+      box.append(el("div", `${name} ${fmt(v.kgce_per_output, unit)} · ${ok ? t("met") : t("notMet")}`,
+        ok ? "met" : "not-met"));
+    }
+    if (state.product) {
+      const p = state.product;
+      box.title = `${p.name} · ${p.standard || "—"} · ${p.basis} · ${p.source}${p.verify ? " (verify)" : ""}`;
+    }
+  }
   if (entry && entry.target !== undefined) {
     const ok = entry.met === true || entry.met === 1;
     const line = el("div", `${t("target")} ${fmt(entry.target, unit)} · ${ok ? t("met") : t("notMet")}`,
@@ -228,6 +242,8 @@ function card(container, key, names, unit, entry) {
 
 async function scorecard() {
   const sc = await api(`/v1/parks/${state.park.id}/scopes/${state.scope}/scorecard`);
+  state.product = sc.product || null;
+  state.levelNames = sc.product ? sc.product.level_names : {};
   for (const period of ["today", "month"]) {
     const box = $(period);
     box.replaceChildren();

@@ -28,3 +28,16 @@ def test_the_change_of_intensity_is_comparable_where_a_price_index_is(
     [entry] = [k for k in card["kpis"] if k["kpi"] == "energy_tce_per_10k_cny"]
     assert round(entry["change_vs_last_year_pct"], 2) == change
     assert entry["change_basis"] == basis
+
+
+def test_the_scorecard_shows_energy_per_product_against_each_level() -> None:
+    """Issue 25, item 16: 888.9 kgce/t against 限定值 1000 (met) and 先进值 800 (not met)."""
+    point = {"time": 0, "product_energy_kgce_per_output": 888.9,
+             "product_limit_kgce_per_output": 1000.0, "product_limit_met": True,
+             "product_advanced_kgce_per_output": 800.0, "product_advanced_met": False}  # fmt: skip
+    card = _card(point, None, START)
+    assert [k["kpi"] for k in card["kpis"]] == ["product_energy_kgce_per_output"]
+    assert card["kpis"][0]["levels"] == {
+        "limit": {"kgce_per_output": 1000.0, "met": True},
+        "advanced": {"kgce_per_output": 800.0, "met": False},
+    }

@@ -17,10 +17,12 @@ from processing.config import load as load_config
 from processing.engine import Park, kpis
 from processing.kpis import against_targets, at_previous_year_prices, energy_carbon
 from processing.muju import MujuRules, annualised, grade
+from processing.products import against_product_limits
 from smartpark import registry as registry_mod
 from smartpark.config import validate
 from smartpark.errors import ConfigError
 from smartpark.model import KPI_METHOD_TAGS
+from smartpark.products import ProductSpec
 from tests.conftest import EXAMPLE_PARK
 from tests.processing.test_kpis import COEF, _park
 
@@ -410,3 +412,77 @@ def test_every_carrier_enters_energy_co2_and_the_quota_total(carrier: str) -> No
         {"coal": "raw_coal", "heat": "purchased_heat"}.get(carrier, carrier)
         if carrier != "steam" else "steam_low_pressure"
     )  # fmt: skip
+
+
+# -- item 16: 单位产品能耗 against the declared national levels ---------------------------
+
+# A made-up product for the test (no value here is from a standard): levels in kgce/t.
+TEST_PRODUCT = ProductSpec(
+    name="test product", unit="t", standard="GB 0000 (test data, not a standard)",
+    source="test data", basis="equivalent", boundary="whole plant",
+    levels_kgce={"limit": 1000.0, "entry": 900.0, "advanced": 800.0,
+                 "baseline": 950.0, "benchmark": 850.0},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("basis", "kgce_per_t", "met"),
+    [
+        # 80 tce (当量值) for 90 t: 888.9 kgce/t meets 限定值 1000, 准入值 900, 基准 950; not
+        # 先进值 800 nor 标杆 850
+        ("equivalent", 888.9,
+         {"limit": True, "entry": True, "advanced": False, "baseline": True, "benchmark": False}),
+        # the standard counts electricity at 等价值: 94.5 tce, 1,050 kgce/t meets none
+        ("equal_value", 1050.0,
+         {"limit": False, "entry": False, "advanced": False, "baseline": False,
+          "benchmark": False}),
+    ],
+)  # fmt: skip
+def test_energy_per_unit_of_product_is_judged_against_every_declared_level(
+    basis: str, kgce_per_t: float, met: dict[str, bool]
+) -> None:
+    frame = pl.DataFrame(
+        {"scope": ["e08-anode", "e09-anode"], "output": [90.0, 90.0],
+         "energy_equivalent_tce": [80.0, 80.0], "energy_equal_value_tce": [94.5, 94.5]}
+    )  # fmt: skip
+    product = TEST_PRODUCT.model_copy(update={"basis": basis})
+    rows = against_product_limits(frame, {"e08-anode": product}).to_dicts()
+    e08, e09 = rows
+    assert round(e08["product_energy_kgce_per_output"], 1) == kgce_per_t
+    assert {lv: e08[f"product_{lv}_met"] for lv in met} == met
+    assert e08["product_advanced_kgce_per_output"] == 800.0
+    assert e09["product_energy_kgce_per_output"] is None  # declares no product
+    assert e09["product_limit_met"] is None
+
+
+def test_a_product_without_a_national_standard_gets_no_invented_limit() -> None:
+    """The example's graphite-anode, baijiu, meat and pharmaceutical enterprises: no national
+    standard covers their products, so they declare none and nothing is judged."""
+    registry = registry_mod.load(EXAMPLE_PARK)
+    products = {e.id: e.product for e in registry.parks["tianfu-np"].enterprises if e.product}
+    assert set(products) == {"e01-baijiu", "e03-meat", "e05-api", "e06-tcm", "e08-anode",
+                             "e09-anode"}  # fmt: skip
+    assert all(p.standard is None and not p.levels_kgce for p in products.values())
+    frame = pl.DataFrame({"scope": ["e08-anode"], "output": [90.0],
+                          "energy_equivalent_tce": [80.0], "energy_equal_value_tce": [94.5]})  # fmt: skip
+    row = against_product_limits(frame, products).row(0, named=True)
+    assert round(row["product_energy_kgce_per_output"], 1) == 888.9
+    assert not any(k.endswith("_met") for k in row)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"unit": "kL"}, ".product.unit: the levels are per 'kL', the enterprise's output is "
+                         "counted in 't'"),
+        ({"levels_kgce": {"limit": 800.0, "advanced": 900.0}},
+         ".product.levels_kgce.advanced: 900 is above limit 800"),
+    ],
+)  # fmt: skip
+def test_a_product_declaration_is_checked_where_it_is(change: dict[str, Any], problem: str) -> None:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ent = next(e for e in doc["parks"][0]["enterprises"] if e["id"] == "e08-anode")
+    ent["product"] = TEST_PRODUCT.model_dump() | change
+    assert registry_mod.parse(doc)[1] == [
+        f"parks[0 id='tianfu-np'].enterprises[7 id='e08-anode']{problem}"
+    ]
