@@ -358,15 +358,10 @@ def _semantic_problems(doc: RegistryFile) -> list[str]:
     for p_i, park in enumerate(doc.parks):
         where_p = f"parks[{p_i} id={park.id!r}]"
         problems += target_rules.problems(park.targets, park.target_variants, where=where_p)
-        units: dict[str, set[str]] = {}
-        for ent in park.enterprises:
-            for sensor in ent.sensors:
-                if sensor.kind == "production" and sensor.unit is not None:
-                    units.setdefault(ent.id, set()).add(sensor.unit)
         for e_i, ent in enumerate(park.enterprises):
             where_e = f"{where_p}.enterprises[{e_i} id={ent.id!r}]"
             if ent.product is not None:
-                unit = units.get(ent.id, set())
+                unit = {s.unit for s in ent.sensors if s.kind == "production" and s.unit}
                 problems += product_rules.problems(
                     ent.product, output_unit=next(iter(unit)) if len(unit) == 1 else None,
                     where=f"{where_e}.product",
