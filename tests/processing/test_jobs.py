@@ -370,7 +370,9 @@ def test_a_meter_silent_for_weeks_keeps_its_delta_in_the_roll_up(
     day = datetime(2026, 11, 4, tzinfo=CST)
     readings = [(datetime(2026, 10, 1, 9, tzinfo=CST), 1_000.0),
                 (datetime(2026, 10, 14, 9, tzinfo=CST), 1_000.5),
-                (day + timedelta(hours=9), 1_090.5)]  # fmt: skip
+                (day + timedelta(hours=9), 1_090.5),
+                # a later reading: roll-ups count complete minutes only (the newest's is not)
+                (day + timedelta(hours=9, minutes=2), 1_090.5)]  # fmt: skip
     lines = [
         encode_point(
             "electricity",
