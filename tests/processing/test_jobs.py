@@ -330,7 +330,9 @@ def test_hours_add_up_to_the_day_across_a_gap_longer_than_the_lookback(
     (360 kWh) land in the 11:00 hour, flagged gap, and the hours add up to the day and to
     the register difference, though the gap is longer than the 15-minute lookback."""
     day = datetime(2026, 11, 4, tzinfo=CST)
-    minutes = [m for m in range(10 * 60, 12 * 60 + 1) if not 10 * 60 + 40 < m < 11 * 60 + 25]
+    # one reading past 12:00 (12:01): a roll-up counts complete minutes only, up to the
+    # store's newest reading, as the stream's open windows do
+    minutes = [m for m in range(10 * 60, 12 * 60 + 2) if not 10 * 60 + 40 < m < 11 * 60 + 25]
     lines = [
         encode_point(
             "electricity",
