@@ -50,6 +50,7 @@ from smartpark.wire import (
     decode,
     decode_ack,
     decode_kpi_update,
+    is_kpi_topic,
     kpi_filter,
     readings_filter,
     topic_for,
@@ -237,7 +238,7 @@ class AlertService:
                 logger.warning("unreadable acknowledgement request on %s", msg.topic)
                 return []
             return self.lifecycle.ack(request[0], request[1], now)
-        if msg.topic.endswith("/_kpi"):
+        if is_kpi_topic(msg.topic):
             update = decode_kpi_update(msg.payload)
             if update is None:
                 self.unreadable_kpis += 1

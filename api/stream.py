@@ -31,6 +31,7 @@ from smartpark.wire import (
     alert_filter,
     deadletter_filter,
     decode_kpi_update,
+    is_kpi_topic,
     kpi_filter,
     parse_topic,
 )
@@ -95,7 +96,7 @@ class EventHub:
         if "/_deadletter/" in msg.topic:
             self._dead_letter(msg.payload)
             return
-        if msg.topic.endswith("/_kpi"):
+        if is_kpi_topic(msg.topic):
             update = decode_kpi_update(msg.payload)
             if update is None:
                 self.unreadable += 1

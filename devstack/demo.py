@@ -36,7 +36,7 @@ from smartpark.httpserver import wait_connected
 from smartpark.model import PARK_SCOPE
 from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.settings import Settings
-from smartpark.wire import alert_filter, decode_kpi_update, kpi_filter
+from smartpark.wire import alert_filter, decode_kpi_update, is_kpi_topic, kpi_filter
 
 
 class Watch:
@@ -58,7 +58,7 @@ class Watch:
         self.client.loop_start()
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
-        if msg.topic.endswith("/_kpi"):
+        if is_kpi_topic(msg.topic):
             update = decode_kpi_update(msg.payload)
             self.kpis += 1
             if update is not None and update.scope == PARK_SCOPE and update.window == "1m":

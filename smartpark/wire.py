@@ -73,6 +73,11 @@ def kpi_filter(root: str) -> str:
     return f"{root}/+/+/_kpi"
 
 
+def is_kpi_topic(topic: str) -> bool:
+    """Whether ``topic`` is a KPI update's (``kpi_topic``): the one place that says so."""
+    return topic.endswith("/_kpi")
+
+
 def alert_topic(root: str, park: str, enterprise: str) -> str:
     return f"{root}/{park}/{enterprise}/_alerts"
 
