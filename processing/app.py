@@ -8,6 +8,7 @@ from pathlib import Path
 
 from processing import config as config_mod
 from processing import statebind
+from processing.catchup import CatchUp
 from processing.config import ProcessingConfig
 from processing.jobs import Jobs
 from processing.kpis import Coefficients
@@ -114,20 +115,24 @@ class ProcessingStage:
     schedule: Schedule
     status: StatusServer | None
     setup: ParkSetup
+    catchup: CatchUp
 
     def use_registry(self, registry: Registry) -> None:
         """A registry reload: the stream and the jobs from their next round on."""
         self.setup = replace(self.setup, registry=registry)
         self.stream.use_registry(registry)
         self.schedule.jobs.use_registry(registry)
+        self.catchup.jobs.use_registry(registry)
 
     def start(self) -> None:
         if self.status is not None:
             self.status.start()
         self.stream.start()
         self.schedule.start()
+        self.catchup.start()
 
     def stop(self) -> None:
+        self.catchup.stop()
         self.schedule.stop()
         self.stream.stop()
         if self.status is not None:
@@ -135,6 +140,7 @@ class ProcessingStage:
         self.stream.store.close()
         self.stream.journal.close()
         self.schedule.jobs.store.close()
+        self.catchup.jobs.store.close()
 
 
 def build(
@@ -158,6 +164,15 @@ def build(
         state_dir=state_dir,
     )
     schedule = Schedule(jobs(setup, settings, clock=clock))
+    catchup = CatchUp(
+        jobs=jobs(setup, settings, clock=clock),
+        ledger_file=stream.ledger,
+        journal=stream.journal_frame,
+        publish=stream.publish_revised,
+        watermark=lambda: stream.watermark_ms,
+        clock=clock,
+        windows_per_s=setup.config.catchup_windows_per_s,
+    )
     status = None
     if serve_http:
         p = settings.processing
@@ -168,6 +183,10 @@ def build(
                 **stream.counters(),
                 "job_runs": sum(job_stats.runs.values()),
                 "job_failures": sum(job_stats.failures.values()),
+                "catchup_batches": catchup.stats.batches,
+                "catchup_windows": catchup.stats.windows,
+                "catchup_readings": catchup.stats.readings,
+                "catchup_failures": catchup.stats.failures,
             }
 
         status = status_server(
@@ -176,4 +195,4 @@ def build(
             metrics=FlatMetrics("smartpark_processing_", counters=counters, gauges=stream.gauges),
             health=lambda: stream.health(store_failing_unhealthy_s=p.store_failing_unhealthy_s),
         )
-    return ProcessingStage(stream, schedule, status, setup)
+    return ProcessingStage(stream, schedule, status, setup, catchup)

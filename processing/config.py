@@ -242,6 +242,12 @@ class ProcessingConfig(Strict):
     methods: Methods = Methods()
     carriers: dict[Id, Carrier] = Field(default_factory=dict, description="beyond the core kinds")
     lateness_s: int = Field(default=3_600, ge=0, le=7 * 86_400)
+    catchup_delay_s: int = Field(
+        default=30, ge=0, description="wait before a late reading's windows are recomputed"
+    )
+    catchup_windows_per_s: float = Field(
+        default=2_000.0, gt=0, description="the catch-up's rate limit, in windows a second"
+    )
     max_gap_s: int = Field(default=300, gt=0)
     green_power: list[GreenPower] = Field(default_factory=list)
     pv_certificates_sold: list[PvCertificatesSold] = Field(default_factory=list)

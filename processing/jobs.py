@@ -78,6 +78,14 @@ class Jobs:
         park = Park.from_registry(registry, self.park.id, self.config)
         self.registry, self.park, self.reads = registry, park, StoreReads(self.store, park)
 
+    @property
+    def lookback_ms(self) -> int:
+        return self._lookback_ms
+
+    def write_points(self, job: str, lines: list[str]) -> int:
+        """Write ``lines`` (points of ``job``), counted per job."""
+        return self._write(job, lines)
+
     def _write(self, job: str, lines: list[str]) -> int:
         if lines:
             self.store.write("\n".join(lines).encode())

@@ -63,13 +63,19 @@ class Journal:
         for fd in self._open.values():
             os.fsync(fd)
 
-    def read(self, since_ms: int) -> list[tuple[str, int, float]]:
-        """Every journaled row with ``ts >= since_ms``, in no particular order."""
+    def read(self, since_ms: int, until_ms: int | None = None) -> list[tuple[str, int, float]]:
+        """Every journaled row with ``since_ms <= ts < until_ms``, in no particular order
+        (a segment pruned meanwhile, by another thread, is skipped)."""
         rows: list[tuple[str, int, float]] = []
         for path in self._segments():
-            if int(path.stem) + HOUR_MS <= since_ms:
+            hour = int(path.stem)
+            if hour + HOUR_MS <= since_ms or (until_ms is not None and hour >= until_ms):
                 continue
-            for line in path.read_bytes().splitlines():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            for line in data.splitlines():
                 parts = line.split(b",")
                 if len(parts) != 3:
                     continue  # a torn last line
@@ -77,7 +83,7 @@ class Journal:
                     ts, value = int(parts[1]), float(parts[2])
                 except ValueError:
                     continue  # a torn last line
-                if ts >= since_ms:
+                if ts >= since_ms and (until_ms is None or ts < until_ms):
                     rows.append((parts[0].decode(), ts, value))
         return rows
 

@@ -7,11 +7,14 @@ readings (sensor, ts, value); the tick thread, every ``tick_s``:
    reading time seen: event time, so replays and backfills close windows too);
 2. marks dirty every window (1m, 15m, 1h, 1d) that reached the watermark and was
    never computed, and every computed window a late reading falls in, if it is
-   within ``lateness_s`` of the watermark (older readings are counted as too late
-   and left to the scheduled roll-ups, which recompute from the store);
+   within ``lateness_s`` of the watermark (older readings go to the ledger of dirty
+   windows, recomputed from the store by the catch-up job: ``processing.catchup``;
+   those of the days the buffer still holds join it, for today's live window);
 3. recomputes dirty windows with the engine on the buffer (plus a lookback for each
    sensor's reading before the window), writes their points to InfluxDB (the same
-   series and time: a rewrite overwrites) and then publishes them on MQTT; once per
+   series and time: a rewrite overwrites) and then publishes them on MQTT
+   (``processing.emit``; the windows a failed write held back go to the ledger too,
+   once the store is back: what the outage hid is recomputed from the store); once per
    complete minute the same for today and the month to date (``processing.live``:
    ``provisional``, ``complete_to_ms``, ``revision`` growing);
 4. drops buffered readings no open or recent window needs.
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,18 +41,19 @@ from typing import Any
 import paho.mqtt.client as paho
 import polars as pl
 
-from processing import output
+from processing.catchup import LedgerFile
 from processing.config import ProcessingConfig
+from processing.emit import Emitter
 from processing.engine import Park, kpis, sensor_totals
 from processing.journal import Journal, read_progress, write_progress
 from processing.kpis import Coefficients
+from processing.ledger import Span
 from processing.live import LiveWindows
 from processing.meters import window_end, window_ends, window_starts
 from processing.reads import StoreReads
 from processing.stats import ProcessorStats
 from processing.windowbook import WindowBook
 from smartpark.clock import Clock
-from smartpark.errors import StoreError
 from smartpark.mqtt import Subscriber
 from smartpark.registry import Registry
 from smartpark.settings import MqttSettings
@@ -105,12 +108,15 @@ class StreamProcessor:
         self._newest = pl.DataFrame(schema={"sensor": pl.Utf8, "ts": pl.Int64})  # per sensor
         self.watermark_ms: int | None = None
         self.book = WindowBook(WINDOWS, tz=self.park.tz)
-        self._revisions: Counter[tuple[str, str, int]] = Counter()
         self._acks: list[tuple[int, int]] = []  # (mid, qos) of messages not yet journaled
         state = state_dir / park_id
         self.journal = Journal(state / "journal")
         self._progress_path = state / "progress.json"
         self._progress: dict[str, int] = read_progress(self._progress_path)
+        # Windows the live path leaves: readings older than the horizon, and windows
+        # written around a store outage (see ``processing.catchup``).
+        self.ledger = LedgerFile(state / "ledger.json")
+        self._catchup_delay_ms = config.catchup_delay_s * 1000
         self._floor_ms: int | None = None  # accept anything from here on after a restart
         self._pruned_to_ms = 0  # the buffer holds no reading before this but each meter's last
         self.reads = StoreReads(store, self.park)
@@ -118,7 +124,6 @@ class StreamProcessor:
                                 reads=self.reads)  # fmt: skip
         self._days_grid_cache: tuple[tuple[int, int, int | None], pl.DataFrame] | None = None
         self._stop = threading.Event()
-        self._store_failing_since: float | None = None  # clock.monotonic() of the first failure
         self._last_received = clock.monotonic()
         self.subscriber = Subscriber(
             mqtt,
@@ -129,6 +134,9 @@ class StreamProcessor:
             manual_ack=True,
         )
         self.subscribed = self.subscriber.subscribed
+        self.emitter = Emitter(store=store, publish=self.subscriber.publish, park_id=park_id,
+                               topic_root=mqtt.topic_root, coefficients=coefficients,
+                               stats=self.stats, clock=clock)  # fmt: skip
         self._ticking = threading.Lock()  # a tick, or a registry reload between two
         self._thread = threading.Thread(target=self._run, name="kpi-tick", daemon=True)
 
@@ -250,13 +258,22 @@ class StreamProcessor:
                 else:
                     horizon = min(horizon, self._floor_ms)
             late = new.filter(pl.col("ts") < horizon)
-            if late.height:
+            if late.height:  # beyond the horizon: the ledger's, recomputed from the store
                 self.stats.too_late += late.height
+                self._dirty(late["ts"].min(), late["ts"].max(), late["sensor"], widened=False)
                 new = new.filter(pl.col("ts") >= horizon)
+                # The days the buffer still holds (today) take them too, unmarked: their
+                # closed windows are the ledger's, the open day and its live view the stream's.
+                self._buffer = pl.concat([self._buffer,
+                                          late.filter(pl.col("ts") >= self._pruned_to_ms)])  # fmt: skip
         self.book.note(new["ts"])
         self._note_neighbours(new)
         self._buffer = pl.concat([self._buffer, new])
         self.watermark_ms = max(self.watermark_ms or newest, newest)
+
+    def _dirty(self, lo: Any, hi: Any, sensors: pl.Series, *, widened: bool) -> None:
+        due = self.clock.now_ms() + self._catchup_delay_ms
+        self.ledger.add(Span(int(lo), int(hi), frozenset(sensors.unique().to_list()), due, widened))
 
     def _note_neighbours(self, new: pl.DataFrame) -> None:
         """Mark the windows a new reading changes besides its own (see ``note_changes``)."""
@@ -332,46 +349,20 @@ class StreamProcessor:
         sensors: pl.DataFrame | None,
         ends: dict[int, int],
     ) -> bool:
-        """Write a window's KPI points (and its meters'), then publish them; each carries
-        its ``revision`` (0 first, +1 per rewrite). False when the write failed."""
-        revisions = {}
-        for scope, start in frame.select("scope", "window").iter_rows():
-            revisions[(scope, start)] = self._revisions[(window, scope, start)]
-        frame = frame.with_columns(
-            revision=pl.Series(
-                [revisions[k] for k in frame.select("scope", "window").iter_rows()],
-                dtype=pl.Int64,
-            )
-        )
-        tags = self.coefficients.tags()
-        lines = list(output.points(frame, park=self.park.id, window=window, tags=tags))
-        if sensors is not None:
-            lines += output.sensor_points(sensors, park=self.park.id, window=window)
-        try:
-            if lines:
-                self.store.write("\n".join(lines).encode())
-        except StoreError as exc:
-            self.stats.store_errors += 1
-            if self._store_failing_since is None:
-                self._store_failing_since = self.clock.monotonic()
-            logger.warning("KPI write failed window=%s windows=%d: %s", window, len(ends), exc)
-            return False  # still dirty: retried next tick
-        self._store_failing_since = None
-        self.stats.points_written += len(lines)
-        for key in revisions:
-            self._revisions[(window, *key)] += 1
-        for topic, payload in output.messages(
-            frame,
-            root=self._mqtt.topic_root,
-            park=self.park.id,
-            window=window,
-            ends=ends,
-            tags=tags,
-            revisions=revisions,
-        ):
-            self.subscriber.publish(topic, payload)
-            self.stats.published += 1
+        """Write, then publish (``Emitter.emit``); once the store is back after failed
+        writes, the windows around the outage go to the ledger: whatever it hid from this
+        processor is recomputed once more from the store and the journal, after the delay."""
+        if not self.emitter.emit(window, frame, sensors, ends):
+            return False
+        held = self.emitter.take_outage()
+        if held is not None and self.watermark_ms is not None:
+            lo = held - self._lookback_ms
+            self._dirty(lo, self.watermark_ms, self.park.meters["sensor"], widened=True)
         return True
+
+    def journal_frame(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
+        """The journaled readings in [lo, hi), for the catch-up."""
+        return pl.DataFrame(self.journal.read(lo_ms, hi_ms), schema=_SCHEMA, orient="row")
 
     def _prune(self) -> None:
         """Keep what the current day's windows and the lateness horizon still need."""
@@ -401,7 +392,8 @@ class StreamProcessor:
     def health(self, *, store_failing_unhealthy_s: float) -> tuple[bool, dict[str, Any]]:
         """Healthy: subscribed, and KPI writes not failing for longer than allowed."""
         now = self.clock.monotonic()
-        failing_s = 0.0 if self._store_failing_since is None else now - self._store_failing_since
+        since = self.emitter.failing_since
+        failing_s = 0.0 if since is None else now - since
         problems = []
         if not self.subscribed.is_set():
             problems.append("not subscribed to the broker")
@@ -420,6 +412,7 @@ class StreamProcessor:
             "unwritten_windows": self.book.unwritten(),
             "oldest_unwritten_window_ms": self.book.oldest_unwritten_ms(),
             "progress_ms": dict(self._progress),
+            "ledger": self.ledger.backlog(),
             "problems": problems,
             "stats": {k: v for k, v in self.counters().items()},
         }
@@ -439,6 +432,17 @@ class StreamProcessor:
             "unwritten_windows": float(self.book.unwritten()),
             "buffered_readings": float(self._buffer.height),
             "watermark_lag_seconds": self._watermark_lag_s(),
+            **self._ledger_gauges(),
+        }
+
+    def _ledger_gauges(self) -> dict[str, float]:
+        backlog = self.ledger.backlog()
+        oldest = backlog["oldest_ms"]
+        age = 0.0 if oldest is None or self.watermark_ms is None else self.watermark_ms - oldest
+        return {
+            "ledger_spans": float(backlog["spans"] or 0),
+            "ledger_dirty_minutes": float(backlog["minutes"] or 0),
+            "ledger_oldest_dirty_age_seconds": max(0.0, age / 1000),
         }
 
     # -- restart -----------------------------------------------------------------------

@@ -1,0 +1,239 @@
+"""The catch-up job: recomputes from the store the windows in the ledger of dirty
+windows (``processing.ledger``), oldest first, one local day per batch, rate-limited.
+
+The stream adds spans (readings older than the lateness horizon; windows written around
+a store outage); this job, on its own thread, takes the oldest due span, first widens
+it to its meters' neighbouring readings (from the store), then recomputes every closed
+1m, 15m, 1h and 1d window of its first local day from the stored readings joined with
+the processor's journal (so a window is never recomputed on less than the processor
+took), writes the points, publishes them as revisions (``revision`` >= 1) and reruns
+completeness for the day. When no span is left in a month, the month (1mo) and its
+quota and carbon-budget burn-downs and mu-average view are recomputed too. Windows
+still open are the live path's. A failed batch stays in the ledger and is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from processing import ledger
+from processing.jobs import Jobs
+from processing.ledger import Batch, Span
+from processing.meters import window_ends, window_starts
+from smartpark.clock import Clock
+from smartpark.durable import write_atomically
+
+logger = logging.getLogger(__name__)
+
+SIZES = ("1m", "15m", "1h", "1d")
+
+
+class LedgerFile:
+    """The ledger, durable (``ledger.json``, replaced atomically on every change) and
+    shared under a lock by the stream (adds) and the catch-up (takes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._spans = ledger.loads(path.read_bytes())
+        except FileNotFoundError:
+            self._spans = []
+
+    def spans(self) -> list[Span]:
+        with self._lock:
+            return list(self._spans)
+
+    def add(self, span: Span) -> None:
+        self.update(lambda spans: ledger.add(spans, span))
+
+    def update(self, change: Callable[[list[Span]], list[Span]]) -> None:
+        with self._lock:
+            spans = change(list(self._spans))
+            if spans != self._spans:
+                write_atomically(self.path, ledger.dumps(spans))
+                self._spans = spans
+
+    def backlog(self) -> dict[str, int | None]:
+        with self._lock:
+            return ledger.backlog(self._spans)
+
+
+@dataclass(slots=True)
+class CatchUpStats:
+    batches: int = 0
+    windows: int = 0
+    readings: int = 0
+    seconds: float = 0.0
+    failures: int = 0
+
+
+Publish = Callable[[str, pl.DataFrame, dict[int, int]], None]
+
+
+class CatchUp:
+    """The catch-up job of one park; ``step`` does one bounded piece of work."""
+
+    def __init__(
+        self,
+        *,
+        jobs: Jobs,
+        ledger_file: LedgerFile,
+        journal: Callable[[int, int], pl.DataFrame],
+        publish: Publish,
+        watermark: Callable[[], int | None],
+        clock: Clock,
+        windows_per_s: float,
+        idle_s: float = 1.0,
+    ) -> None:
+        self.jobs = jobs
+        self.ledger = ledger_file
+        self._journal = journal
+        self._publish = publish
+        self._watermark = watermark
+        self.clock = clock
+        self.windows_per_s = windows_per_s
+        self.idle_s = idle_s
+        self.stats = CatchUpStats()
+        self.tz = jobs.park.tz
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="catch-up", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began = self.clock.monotonic()
+            try:
+                windows = self.step()
+            except Exception:  # a store outage or a bug: logged, counted, retried later
+                logger.exception("catch-up batch failed: left in the ledger, retried")
+                self.stats.failures += 1
+                self._stop.wait(5.0)
+                continue
+            if windows is None:
+                self._stop.wait(self.idle_s)
+            else:  # the rate limit: a year's backfill cannot starve the live path
+                spent = self.clock.monotonic() - began
+                self._stop.wait(max(0.0, windows / self.windows_per_s - spent))
+
+    # -- one step -----------------------------------------------------------------------
+
+    def step(self) -> int | None:
+        """Widen or take the oldest due span; the windows recomputed, None when idle."""
+        watermark = self._watermark()
+        span = ledger.oldest_due(self.ledger.spans(), self.clock.now_ms())
+        if span is None or watermark is None:
+            return None
+        if not span.widened:
+            lo, hi = self._neighbours(span)
+            self.ledger.update(lambda spans: ledger.widen(spans, span, lo, hi))
+            return 0
+        day = self._start(span.lo_ms, "1d")
+        next_day = self._end(day, "1d")
+        month = self._start(day, "1mo")
+        month_of = {month: self._end(month, "1mo")}
+        _rest, batch = ledger.take(
+            self.ledger.spans(), span, day_ms=day, next_day_ms=next_day, month_of=month_of
+        )
+        began = self.clock.monotonic()
+        windows = self._recompute(batch, next_day, watermark)
+        for start in batch.months:
+            windows += self._month(start, month_of[start], watermark)
+        self.ledger.update(
+            lambda spans: ledger.take(
+                spans, span, day_ms=day, next_day_ms=next_day, month_of=month_of
+            )[0]
+        )
+        self.stats.batches += 1
+        self.stats.windows += windows
+        self.stats.seconds += self.clock.monotonic() - began
+        return windows
+
+    def _start(self, ms: int, window: str) -> int:
+        return int(window_starts(pl.Series([ms], dtype=pl.Int64), window=window, tz=self.tz)[0])
+
+    def _end(self, start: int, window: str) -> int:
+        return int(window_ends(pl.Series([start], dtype=pl.Int64), window=window, tz=self.tz)[0])
+
+    def _neighbours(self, span: Span) -> tuple[int, int]:
+        """The last reading before and the first after the span of its meters (pro rata
+        the interval before a late reading is cut anew; the one after always is)."""
+        reads = self.jobs.reads
+        before = reads.last_before(span.lo_ms)
+        after = reads.first_after(span.hi_ms + 1)
+        mine = pl.col("sensor").is_in(sorted(span.sensors))
+        lo = before.filter(mine)["ts"].min()
+        hi = after.filter(mine)["ts"].max()
+        return (
+            int(lo) if isinstance(lo, int) else span.lo_ms,
+            int(hi) if isinstance(hi, int) else span.hi_ms,
+        )
+
+    def _readings(self, lo: int, hi: int) -> pl.DataFrame:
+        """The stored readings of [lo, hi) with what the processor journaled there."""
+        stored = self.jobs.readings_for(lo, hi)
+        journaled = self._journal(lo - self.jobs.lookback_ms, hi)
+        rows = pl.concat([stored, journaled]).unique(subset=["sensor", "ts"], keep="first")
+        self.stats.readings += rows.height
+        return rows
+
+    def _recompute(self, batch: Batch, next_day: int, watermark: int) -> int:
+        readings = self._readings(batch.day_ms, next_day)
+        windows = 0
+        lines: list[str] = []
+        frames: list[tuple[str, pl.DataFrame, dict[int, int]]] = []
+        for size in SIZES:  # the windows overlapping the batch that are closed
+            lo = self._start(batch.lo_ms, size)
+            hi = min(self._end(self._start(batch.hi_ms, size), size), self._start(watermark, size))
+            if hi <= lo:
+                continue
+            frame, points = self.jobs.windows(size, readings, lo, hi)
+            ends = dict(zip(frame["window"].to_list(), self._ends(frame, size), strict=True))
+            lines += points
+            frames.append((size, frame, ends))
+            windows += frame["window"].n_unique()
+        self.jobs.write_points("catchup", lines)
+        for size, frame, ends in frames:
+            self._publish(size, frame, ends)
+        if next_day <= watermark:
+            self.jobs.completeness(self._date(batch.day_ms))
+        return windows
+
+    def _ends(self, frame: pl.DataFrame, size: str) -> list[int]:
+        if frame.height == 0:
+            return []
+        return window_ends(frame["window"], window=size, tz=self.tz).to_list()
+
+    def _date(self, ms: int) -> date:
+        return datetime.fromtimestamp(ms / 1000, self.jobs.zone).date()
+
+    def _month(self, start: int, end: int, watermark: int) -> int:
+        """The month (to date, if open) and what depends on it."""
+        frame, points = self.jobs.windows("1mo", self._readings(start, end), start, end)
+        self.jobs.write_points("catchup", points)
+        self._publish("1mo", frame, {start: end})
+        # burn-downs to the month's last day, or to yesterday while it is open
+        as_of = self._date(min(end, self._start(watermark, "1d")) - 1)
+        if as_of >= self._date(start):
+            self.jobs.quota(as_of)
+            self.jobs.carbon_budget(as_of)
+        if self.jobs.config.muju is not None:
+            first = self._date(start)
+            if end <= watermark:
+                self.jobs.muju(first.year, through_month=first.month)
+                if first.month == 12:
+                    self.jobs.muju(first.year)
+        return 1

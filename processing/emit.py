@@ -1,0 +1,139 @@
+"""Writing and publishing KPI windows: the one place a window's points reach the store
+and its updates the broker, each with its ``revision`` (0 first, +1 per rewrite).
+
+Two writers share it: the stream's tick (closed windows, and today and the month to
+date every complete minute) and the catch-up job (windows from the ledger, written by
+the job itself and published here as revisions). The revisions are counted per window,
+scope and start under one lock, so both threads number one window's updates in order.
+
+Order, for the stream (at-least-once, ``emit``):
+
+1. write the window's KPI points (and its meters' use) to the store;
+2. on failure: count it, note when the store began failing and the earliest window it
+   held back (``outage_from_ms``: what the ledger recomputes once the store is back),
+   and return False (the windows stay dirty, retried next tick); nothing is published;
+3. on success: advance the revisions, then publish one update per scope and window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import polars as pl
+
+from processing import output
+from processing.kpis import Coefficients
+from processing.stats import ProcessorStats
+from smartpark.clock import Clock
+from smartpark.errors import StoreError
+from smartpark.store.base import Store
+
+logger = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes], None]
+
+
+class Emitter:
+    """Writes a park's KPI windows, then publishes them with their revisions."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        publish: Publish,
+        park_id: str,
+        topic_root: str,
+        coefficients: Coefficients,
+        stats: ProcessorStats,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self._publish = publish
+        self.park_id = park_id
+        self._root = topic_root
+        self.coefficients = coefficients
+        self.stats = stats
+        self.clock = clock
+        self._revisions: Counter[tuple[str, str, int]] = Counter()
+        self._lock = threading.Lock()
+        self.failing_since: float | None = None  # clock.monotonic() of the first failure
+        self.outage_from_ms: int | None = None  # earliest window a failed write held back
+
+    def emit(
+        self,
+        window: str,
+        frame: pl.DataFrame,
+        sensors: pl.DataFrame | None,
+        ends: dict[int, int],
+    ) -> bool:
+        """Write a window's KPI points (and its meters'), then publish them (see the
+        module text for the order). False when the write failed."""
+        keys = list(frame.select("scope", "window").iter_rows())
+        with self._lock:
+            revisions = {key: self._revisions[(window, *key)] for key in keys}
+        frame = frame.with_columns(
+            revision=pl.Series([revisions[k] for k in keys], dtype=pl.Int64)
+        )
+        tags = self.coefficients.tags()
+        lines = list(output.points(frame, park=self.park_id, window=window, tags=tags))
+        if sensors is not None:
+            lines += output.sensor_points(sensors, park=self.park_id, window=window)
+        try:
+            if lines:
+                self.store.write("\n".join(lines).encode())
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            if self.failing_since is None:
+                self.failing_since = self.clock.monotonic()
+            if ends:
+                first = min(ends)
+                self.outage_from_ms = min(self.outage_from_ms or first, first)
+            logger.warning("KPI write failed window=%s windows=%d: %s", window, len(ends), exc)
+            return False
+        self.failing_since = None
+        self.stats.points_written += len(lines)
+        with self._lock:
+            for key in revisions:
+                self._revisions[(window, *key)] += 1
+        self._send(frame, window, ends, revisions)
+        return True
+
+    def publish_revised(self, window: str, frame: pl.DataFrame, ends: dict[int, int]) -> None:
+        """Publish windows the catch-up recomputed and wrote: ``revision`` one past what
+        this process published (1 for a window it never published)."""
+        revisions = {}
+        with self._lock:
+            for scope, start in frame.select("scope", "window").iter_rows():
+                key = (window, scope, start)
+                revisions[(scope, start)] = max(self._revisions[key], 1)
+                self._revisions[key] = revisions[(scope, start)] + 1
+        self._send(frame, window, ends, revisions)
+
+    def _send(
+        self,
+        frame: pl.DataFrame,
+        window: str,
+        ends: dict[int, int],
+        revisions: dict[tuple[str, int], int],
+    ) -> None:
+        for topic, payload in output.messages(
+            frame,
+            root=self._root,
+            park=self.park_id,
+            window=window,
+            ends=ends,
+            tags=self.coefficients.tags(),
+            revisions=revisions,
+        ):
+            self._publish(topic, payload)
+            self.stats.published += 1
+
+    def take_outage(self) -> int | None:
+        """The earliest window held back by an outage that has now ended (once), else None."""
+        if self.failing_since is not None or self.outage_from_ms is None:
+            return None
+        first, self.outage_from_ms = self.outage_from_ms, None
+        return first

@@ -1,0 +1,78 @@
+"""Readings older than the lateness horizon reach every window they belong to: the
+processor (``smartpark process``, its own process, through the CLI) records the windows
+they dirty in its ledger and its catch-up job recomputes them from the store, without
+any manual command."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from devstack.servers import free_port
+from simulators.recording import Message
+from smartpark.registry import Registry
+from smartpark.settings import Settings
+from smartpark.store.influx1 import Influx1Store
+from tests.conftest import CollectorFactory, wait_until
+from tests.processing.test_recovery import (
+    CONFIG_PATH,
+    HOUR_MS,
+    Processor,
+    _counter_readings,
+    _expected,
+    _mismatches,
+    _model,
+    _publish,
+    _readings,
+    _stored_counter_readings,
+)
+from tests.processing.test_stream import CST, _messages, _stored
+
+START = datetime(2026, 11, 2, 0, tzinfo=CST)
+pytestmark = pytest.mark.slow
+
+
+def test_hours_forwarded_a_day_late_reach_every_window(
+    settings: Settings,
+    park: Registry,
+    make_collector: CollectorFactory,
+    store: Influx1Store,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "processing.yaml"
+    config.write_text(CONFIG_PATH.read_text() + "\ncatchup_delay_s: 2\n")
+    settings.processing = settings.processing.model_copy(
+        update={"config": config, "http_port": free_port()}
+    )
+    messages = _messages(park, settings.mqtt.topic_root, 26, start=START)
+    t0 = int(START.timestamp() * 1000)
+    meters = _model(park).meters
+    # two meters of two enterprises: a gateway that held their hours 3-5 back
+    held = set(meters.unique("enterprise", keep="first").sort("enterprise")["sensor"][:2])
+
+    def late(m: Message) -> bool:
+        return m.topic.rsplit("/", 1)[1] in held and t0 + 3 * HOUR_MS <= m.t_ms < t0 + 6 * HOUR_MS
+
+    make_collector(settings)
+    processor = Processor(settings, tmp_path / "processor.log")
+    try:
+        _publish(settings, [m for m in messages if not late(m)])
+        first_last = max(r["ts"] for m in messages if not late(m) for r in _readings(m))
+        wait_until(lambda: processor.caught_up(first_last), 120, "the in-order readings")
+        _publish(settings, [m for m in messages if late(m)])  # about 20 hours late
+        total = _counter_readings(park, messages)
+        wait_until(lambda: _stored_counter_readings(store, park) >= total, 120, "stored")
+        facts = processor.health()
+        assert isinstance(facts["stats"], dict) and facts["stats"]["readings_too_late"] > 0
+        wait_until(lambda: not _mismatches(store, park, first_last), 240, "every window equal")
+        month = _expected(store, park, "1mo").select("scope", "window", "energy_tce")
+        stored = _stored(store, "1mo").select("scope", "window", "energy_tce")
+        both = month.join(stored, on=["scope", "window"], suffix="_stored")
+        assert both.height == month.height > 0
+        for row in both.iter_rows(named=True):
+            assert row["energy_tce_stored"] == pytest.approx(row["energy_tce"], rel=1e-9)
+        wait_until(lambda: processor.health()["ledger"]["spans"] == 0, 60, "ledger empty")
+    finally:
+        processor.stop()
