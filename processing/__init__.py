@@ -13,7 +13,13 @@ Modules:
   journal  the processor's durable readings journal and written-windows progress
   windowbook  open, dirty and written windows per size (pure)
   stats    the processor's counters
-  stream   the stream processor: MQTT in, InfluxDB and MQTT out, health and metrics
+  buffer   the stream's buffer: a window's readings, pruning (pure)
+  emit     writes KPI windows, then publishes them with their revisions
+  recovery what a restart recomputes, from the journal and the store
+  stream   the stream processor: MQTT in, InfluxDB and MQTT out
+  status   the stream's /healthz facts and /metrics gauges (the ledger's backlog too)
+  ledger   the ledger of dirty windows: event-time spans, merged, taken a day at a time (pure)
+  catchup  the catch-up job: recomputes the ledger's windows from the store, rate-limited
   jobs     roll-ups and evaluations recomputed from the store (idempotent)
   schedule the jobs on APScheduler in the park's time zone, retried with back-off
   app      builds the stage from Settings (stream, schedule, /metrics and /healthz)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from processing import config as config_mod
 from processing import statebind
+from processing import status as stream_status
 from processing.catchup import CatchUp
 from processing.config import ProcessingConfig
 from processing.jobs import Jobs
@@ -168,7 +169,7 @@ def build(
         jobs=jobs(setup, settings, clock=clock),
         ledger_file=stream.ledger,
         journal=stream.journal_frame,
-        publish=stream.publish_revised,
+        publish=stream.emitter.publish_revised,
         watermark=lambda: stream.watermark_ms,
         clock=clock,
         windows_per_s=setup.config.catchup_windows_per_s,
@@ -192,7 +193,13 @@ def build(
         status = status_server(
             host=p.http_host,
             port=p.http_port,
-            metrics=FlatMetrics("smartpark_processing_", counters=counters, gauges=stream.gauges),
-            health=lambda: stream.health(store_failing_unhealthy_s=p.store_failing_unhealthy_s),
+            metrics=FlatMetrics(
+                "smartpark_processing_",
+                counters=counters,
+                gauges=lambda: stream_status.gauges(stream),
+            ),
+            health=lambda: stream_status.health(
+                stream, store_failing_unhealthy_s=p.store_failing_unhealthy_s
+            ),
         )
     return ProcessingStage(stream, schedule, status, setup, catchup)

@@ -200,7 +200,7 @@ class CatchUp:
             hi = min(self._end(self._start(batch.hi_ms, size), size), self._start(watermark, size))
             if hi <= lo:
                 continue
-            frame, points = self.jobs.windows(size, readings, lo, hi)
+            frame, points = self.jobs.windows(size, readings, lo, hi, newest_ms=watermark)
             ends = dict(zip(frame["window"].to_list(), self._ends(frame, size), strict=True))
             lines += points
             frames.append((size, frame, ends))
@@ -222,7 +222,8 @@ class CatchUp:
 
     def _month(self, start: int, end: int, watermark: int) -> int:
         """The month (to date, if open) and what depends on it."""
-        frame, points = self.jobs.windows("1mo", self._readings(start, end), start, end)
+        readings = self._readings(start, end)
+        frame, points = self.jobs.windows("1mo", readings, start, end, newest_ms=watermark)
         self.jobs.write_points("catchup", points)
         self._publish("1mo", frame, {start: end})
         # burn-downs to the month's last day, or to yesterday while it is open

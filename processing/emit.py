@@ -33,7 +33,7 @@ from smartpark.store.base import Store
 
 logger = logging.getLogger(__name__)
 
-Publish = Callable[[str, bytes], None]
+Publish = Callable[[str, bytes], object]
 
 
 class Emitter:
@@ -74,9 +74,7 @@ class Emitter:
         keys = list(frame.select("scope", "window").iter_rows())
         with self._lock:
             revisions = {key: self._revisions[(window, *key)] for key in keys}
-        frame = frame.with_columns(
-            revision=pl.Series([revisions[k] for k in keys], dtype=pl.Int64)
-        )
+        frame = frame.with_columns(revision=pl.Series([revisions[k] for k in keys], dtype=pl.Int64))
         tags = self.coefficients.tags()
         lines = list(output.points(frame, park=self.park_id, window=window, tags=tags))
         if sensors is not None:

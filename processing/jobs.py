@@ -107,13 +107,14 @@ class Jobs:
         return self.reads.counters_from(lo - self._lookback_ms, hi, first_after=self.park.pro_rata)
 
     def windows(
-        self, window: str, readings: pl.DataFrame, lo: int, hi: int
+        self, window: str, readings: pl.DataFrame, lo: int, hi: int, *, newest_ms: int | None = None
     ) -> tuple[pl.DataFrame, list[str]]:
         """The KPI rows of every ``window`` starting in [lo, hi) from ``readings``, and
-        their points (KPIs and per-sensor use), not yet written."""
+        their points (KPIs and per-sensor use), not yet written. ``newest_ms``: the newest
+        reading time known (the catch-up: the processor's watermark), else the store's."""
         # the data's completeness: up to ``hi`` (month so far), or to the newest reading
         # (today so far, a backfill that ends today): the pro-rated declared amounts
-        newest = self.reads.newest_counter_ms()
+        newest = self.reads.newest_counter_ms() if newest_ms is None else newest_ms
         complete_to = hi if newest is None else min(hi, newest // 60_000 * 60_000)
         if complete_to < hi:  # as the stream's open windows: complete minutes only
             readings = readings.filter(pl.col("ts") < complete_to)

@@ -34,13 +34,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 import polars as pl
 
+from processing import recovery
+from processing.buffer import pruned, window_readings
 from processing.catchup import LedgerFile
 from processing.config import ProcessingConfig
 from processing.emit import Emitter
@@ -65,7 +66,6 @@ logger = logging.getLogger(__name__)
 WINDOWS = ("1m", "15m", "1h", "1d")
 _SCHEMA = {"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
 _DAY_MS = 86_400_000
-RECOVERY_MAX_MS = 2 * _DAY_MS  # a restart recomputes at most this far back; roll-ups do the rest
 
 
 class StreamProcessor:
@@ -104,7 +104,7 @@ class StreamProcessor:
         self._filter = readings_filter(mqtt.topic_root, park_id)
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, int, float]] = []
-        self._buffer = pl.DataFrame(schema=_SCHEMA)
+        self.buffer = pl.DataFrame(schema=_SCHEMA)
         self._newest = pl.DataFrame(schema={"sensor": pl.Utf8, "ts": pl.Int64})  # per sensor
         self.watermark_ms: int | None = None
         self.book = WindowBook(WINDOWS, tz=self.park.tz)
@@ -112,7 +112,7 @@ class StreamProcessor:
         state = state_dir / park_id
         self.journal = Journal(state / "journal")
         self._progress_path = state / "progress.json"
-        self._progress: dict[str, int] = read_progress(self._progress_path)
+        self.progress: dict[str, int] = read_progress(self._progress_path)
         # Windows the live path leaves: readings older than the horizon, and windows
         # written around a store outage (see ``processing.catchup``).
         self.ledger = LedgerFile(state / "ledger.json")
@@ -124,7 +124,7 @@ class StreamProcessor:
                                 reads=self.reads)  # fmt: skip
         self._days_grid_cache: tuple[tuple[int, int, int | None], pl.DataFrame] | None = None
         self._stop = threading.Event()
-        self._last_received = clock.monotonic()
+        self.last_received = clock.monotonic()
         self.subscriber = Subscriber(
             mqtt,
             name="processor",
@@ -157,7 +157,7 @@ class StreamProcessor:
     def _on_message(self, msg: paho.MQTTMessage) -> None:
         route = self._routes.get(msg.topic)
         self.stats.received += 1
-        self._last_received = self.clock.monotonic()
+        self.last_received = self.clock.monotonic()
         if route is None:
             self.subscriber.ack(
                 msg.mid, msg.qos
@@ -243,9 +243,9 @@ class StreamProcessor:
     def _save_progress(self) -> None:
         assert self.watermark_ms is not None
         progress = self.book.progress(self.watermark_ms)
-        if progress != self._progress:
+        if progress != self.progress:
             write_progress(self._progress_path, progress)
-            self._progress = progress
+            self.progress = progress
 
     def _take(self, new: pl.DataFrame) -> None:
         self.stats.readings += new.height
@@ -264,11 +264,11 @@ class StreamProcessor:
                 new = new.filter(pl.col("ts") >= horizon)
                 # The days the buffer still holds (today) take them too, unmarked: their
                 # closed windows are the ledger's, the open day and its live view the stream's.
-                self._buffer = pl.concat([self._buffer,
-                                          late.filter(pl.col("ts") >= self._pruned_to_ms)])  # fmt: skip
+                kept = late.filter(pl.col("ts") >= self._pruned_to_ms)
+                self.buffer = pl.concat([self.buffer, kept])
         self.book.note(new["ts"])
         self._note_neighbours(new)
-        self._buffer = pl.concat([self._buffer, new])
+        self.buffer = pl.concat([self.buffer, new])
         self.watermark_ms = max(self.watermark_ms or newest, newest)
 
     def _dirty(self, lo: Any, hi: Any, sensors: pl.Series, *, widened: bool) -> None:
@@ -287,7 +287,7 @@ class StreamProcessor:
         )
         # In order (the usual case) each meter's newest buffered reading is all that can
         # neighbour the batch; a late reading needs the buffer around it.
-        around = self._buffer.select("sensor", "ts") if late.height else known
+        around = self.buffer.select("sensor", "ts") if late.height else known
         self.book.note_changes(around, batch, pro_rata=self.park.pro_rata)
 
     def _compute(self, window: str, starts: list[int]) -> None:
@@ -296,18 +296,7 @@ class StreamProcessor:
             window_end(pl.lit(pl.Series(starts, dtype=pl.Int64)), window=window, tz=self.park.tz)
         ).to_series()
         hi = int(end_of.max())  # type: ignore[arg-type]
-        readings = self._buffer.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi))
-        # A meter silent since before the lookback still starts its interval from its last
-        # reading: across a gap the metered delta is kept (flagged), never dropped.
-        older = self._buffer.filter(pl.col("ts") < lo)
-        if older.height:
-            last = older.group_by("sensor").agg(pl.all().sort_by("ts").last())
-            readings = pl.concat([last.select(readings.columns), readings])
-        if self.park.pro_rata:  # the interval that ends after the last window reaches into it
-            later = self._buffer.filter(pl.col("ts") >= hi)
-            if later.height:
-                after = later.group_by("sensor").agg(pl.all().sort_by("ts").first())
-                readings = pl.concat([readings, after.select(readings.columns)])
+        readings = window_readings(self.buffer, lo, hi, pro_rata=self.park.pro_rata)
         assert self.watermark_ms is not None
         complete_to = self.watermark_ms // 60_000 * 60_000
         days_grid = self._days_grid(lo, complete_to)
@@ -337,7 +326,7 @@ class StreamProcessor:
         complete_to = self.live.due(self.watermark_ms)
         if complete_to is None:
             return
-        for window, frame in self.live.compute(self._buffer, complete_to).items():
+        for window, frame in self.live.compute(self.buffer, complete_to).items():
             starts = frame["window"].unique()
             ends = window_ends(starts, window=window, tz=self.park.tz)
             self._emit(window, frame, None, dict(zip(starts, ends, strict=True)))
@@ -375,117 +364,35 @@ class StreamProcessor:
         keep_from = int(day) - self._lookback_ms
         if self._floor_ms is not None:
             keep_from = min(keep_from, self._floor_ms - self._lookback_ms)
-        oldest_unwritten = min(self._progress.values(), default=keep_from)
+        oldest_unwritten = min(self.progress.values(), default=keep_from)
         self.journal.prune(min(keep_from, oldest_unwritten - self._lookback_ms))
         if keep_from > self._pruned_to_ms:
             self._pruned_to_ms = keep_from
-            # Each meter keeps its last reading before the horizon: the start of its next
-            # interval however long it stays silent (a gap's delta is kept, flagged).
-            older = self._buffer.filter(pl.col("ts") < keep_from)
-            last = older.group_by("sensor").agg(pl.all().sort_by("ts").last())
-            self._buffer = pl.concat([last.select(self._buffer.columns),
-                                      self._buffer.filter(pl.col("ts") >= keep_from)])  # fmt: skip
+            self.buffer = pruned(self.buffer, keep_from)  # each meter's last one kept
         self.book.prune(keep_from)
 
-    # -- health and metrics ------------------------------------------------------------
-
-    def health(self, *, store_failing_unhealthy_s: float) -> tuple[bool, dict[str, Any]]:
-        """Healthy: subscribed, and KPI writes not failing for longer than allowed."""
-        now = self.clock.monotonic()
-        since = self.emitter.failing_since
-        failing_s = 0.0 if since is None else now - since
-        problems = []
-        if not self.subscribed.is_set():
-            problems.append("not subscribed to the broker")
-        if failing_s > store_failing_unhealthy_s:
-            unwritten = self.book.unwritten()
-            problems.append(
-                f"KPI writes failing for {failing_s:.0f}s, {unwritten} windows unwritten"
-            )
-        facts: dict[str, Any] = {
-            "connected": self.subscribed.is_set(),
-            "park": self.park.id,
-            "watermark_ms": self.watermark_ms,
-            "watermark_lag_s": self._watermark_lag_s(),
-            "silent_s": round(now - self._last_received, 3),
-            "store_failing_s": round(failing_s, 3),
-            "unwritten_windows": self.book.unwritten(),
-            "oldest_unwritten_window_ms": self.book.oldest_unwritten_ms(),
-            "progress_ms": dict(self._progress),
-            "ledger": self.ledger.backlog(),
-            "problems": problems,
-            "stats": {k: v for k, v in self.counters().items()},
-        }
-        return not problems, facts
-
-    def _watermark_lag_s(self) -> float:
-        if self.watermark_ms is None:
-            return 0.0
-        return max(0.0, (self.clock.now_ms() - self.watermark_ms) / 1000)
+    # -- health and metrics (``processing.status``) --------------------------------------
 
     def counters(self) -> dict[str, float]:
         return self.stats.counters()
 
-    def gauges(self) -> dict[str, float]:
-        return {
-            "connected": float(self.subscribed.is_set()),
-            "unwritten_windows": float(self.book.unwritten()),
-            "buffered_readings": float(self._buffer.height),
-            "watermark_lag_seconds": self._watermark_lag_s(),
-            **self._ledger_gauges(),
-        }
-
-    def _ledger_gauges(self) -> dict[str, float]:
-        backlog = self.ledger.backlog()
-        oldest = backlog["oldest_ms"]
-        age = 0.0 if oldest is None or self.watermark_ms is None else self.watermark_ms - oldest
-        return {
-            "ledger_spans": float(backlog["spans"] or 0),
-            "ledger_dirty_minutes": float(backlog["minutes"] or 0),
-            "ledger_oldest_dirty_age_seconds": max(0.0, age / 1000),
-        }
-
     # -- restart -----------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Recover after a (re)start; see the module text.
-
-        The windows of each size from the recorded progress on (for a first start: the
-        newest stored day) are recomputed from the journal and the store, written and
-        published; earlier windows are taken as written."""
-        newest = self.reads.newest_counter_ms()
-        journaled = self.journal.newest_ms()
-        if journaled is not None:
-            newest = max(newest or journaled, journaled)
-        if newest is None:
+        """Recover after a (re)start (``processing.recovery``; see the module text): the
+        windows from the recorded progress on are recomputed, written and published;
+        earlier ones are taken as written, those before the recovery's limit are the
+        ledger's."""
+        plan = recovery.plan(reads=self.reads, journal=self.journal, progress=self.progress,
+                             tz=self.park.tz, lookback_ms=self._lookback_ms)  # fmt: skip
+        if plan is None or plan.readings.height == 0:
             return
-        if self._progress:
-            since = min(self._progress.values())
-        else:
-            day = window_starts(pl.Series([newest], dtype=pl.Int64), window="1d", tz=self.park.tz)
-            since = int(day[0])
-        if newest - since > RECOVERY_MAX_MS:
-            logger.warning(
-                "recovery limited to %d days: earlier windows are left to the roll-ups",
-                RECOVERY_MAX_MS // _DAY_MS,
-            )
-            since = newest - RECOVERY_MAX_MS
-        lo = since - self._lookback_ms
-        stored = self.reads.counters_from(lo)
-        journal = pl.DataFrame(self.journal.read(lo), schema=_SCHEMA, orient="row")
-        rows = pl.concat([journal, stored]).unique(subset=["sensor", "ts"], keep="first")
-        logger.info(
-            "recovering since=%s readings=%d (journal %d, store %d)",
-            datetime.fromtimestamp(since / 1000, UTC).isoformat(),
-            rows.height,
-            journal.height,
-            stored.height,
-        )
-        if rows.height == 0:
-            return
-        self._take(rows)
-        self.book.assume_written(self._progress, since)
-        self._floor_ms = since
+        if plan.wanted_ms < plan.since_ms:
+            sensors = self.park.meters["sensor"]
+            self._dirty(plan.wanted_ms, plan.since_ms - 1, sensors, widened=False)
+        self._take(plan.readings)
+        self.book.assume_written(self.progress, plan.since_ms)
+        self._floor_ms = plan.since_ms
         before = self.stats.windows_computed
         self.tick()
         self.stats.windows_recovered = self.stats.windows_computed - before
