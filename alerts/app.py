@@ -66,7 +66,7 @@ def problems(config: AlertConfig, registry: Registry, settings: Settings) -> lis
 
 def load(settings: Settings) -> tuple[Registry, AlertConfig]:
     """Registry and rules, checked together; ``ConfigError`` listing every problem."""
-    registry = registry_mod.load(settings.ingest.registry)
+    registry = registry_mod.load(settings.park.registry)
     path = settings.alerts.config
     config = rules.load(path)
     found = problems(config, registry, settings)
@@ -78,7 +78,7 @@ def load(settings: Settings) -> tuple[Registry, AlertConfig]:
 def checked_registry(settings: Settings, config: AlertConfig) -> Registry:
     """The registry file read anew and checked against the rules in use (a reload);
     ``ConfigError`` listing every problem."""
-    path = settings.ingest.registry
+    path = settings.park.registry
     registry = registry_mod.load(path)
     found = problems(config, registry, settings)
     if found:

@@ -65,7 +65,7 @@ class Engine:
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         out: list[Condition] = []
-        if update.values.get("provisional") is True:
+        if update.figures.get("provisional") is True:
             # an open window (today, the month so far) rewritten every minute: the
             # rules judge windows once they are closed (a day's quota forecast would
             # take a part of today for a whole day)

@@ -26,7 +26,7 @@ from alerts.rules import (
     ThresholdRule,
 )
 from smartpark import cems
-from smartpark.model import SensorRef, is_rollover, plausible_step
+from smartpark.model import SensorRef, is_rollover, plausible_step, rated_max_per_ms
 from smartpark.wire import KpiUpdate
 
 HOUR_MS = 3_600_000
@@ -70,8 +70,8 @@ class Threshold(Evaluator):
         return self.judge(ref.park, ref.enterprise, ref.sensor, ts_ms, values[self.rule.field])
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
-        value = update.values.get(self.rule.field)
-        if update.window != self.rule.window or not isinstance(value, int | float):
+        value = update.figures.get(self.rule.field)
+        if update.window != self.rule.window or value is None:
             return []
         return self.judge(update.park, update.scope, update.scope, update.start_ms, float(value))
 
@@ -197,9 +197,9 @@ class CounterReset(Evaluator):
         sensors = list(self.ctx.registry.sensors())  # an iterator: read twice below
         self._rollover = {s.ref: s.spec.modulus() for s in sensors}
         self._max_per_ms = {
-            s.ref: None
-            if s.spec.rated_per_h is None
-            else s.spec.rated_per_h * self.rule.tolerance / s.spec.multiplier / 3_600_000
+            s.ref: rated_max_per_ms(
+                s.spec.rated_per_h, multiplier=s.spec.multiplier, tolerance=self.rule.tolerance
+            )
             for s in sensors
         }
 

@@ -3,11 +3,12 @@ class (pure): quota and carbon-budget forecasts and KPI targets month to date.""
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
 
 from alerts.conditions import Condition, Context, Evaluator, evaluates
 from alerts.rules import CarbonBudgetForecastRule, KpiTargetRule, QuotaForecastRule
+from smartpark import schema
+from smartpark.limits import QUOTA_FALLBACK, QUOTA_FIELD, budget_field, month_end_forecast
 from smartpark.wire import KpiUpdate
 
 
@@ -38,7 +39,8 @@ class _MonthToDate:
 
 class _MonthEndForecast(Evaluator):
     """The month-end forecast of a daily KPI over a monthly limit: the month's days so
-    far, their mean extended over the whole month (as the scheduled burn-down does)."""
+    far, their mean extended over the whole month (``smartpark.limits.month_end_forecast``,
+    as the scheduled burn-down does)."""
 
     kpis = True
     unit = ""
@@ -50,7 +52,7 @@ class _MonthEndForecast(Evaluator):
     def limit(self, scope: str) -> float | None:
         raise NotImplementedError
 
-    def used(self, update: KpiUpdate) -> object:
+    def used(self, update: KpiUpdate) -> float | None:
         raise NotImplementedError
 
     def what(self) -> str:
@@ -59,13 +61,13 @@ class _MonthEndForecast(Evaluator):
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         limit = self.limit(update.scope)
         value = self.used(update)
-        if update.window != "1d" or limit is None or not isinstance(value, int | float):
+        if update.window != "1d" or limit is None or value is None:
             return []
         local = self._month.local(update.park, update.start_ms)
         month = self._month.add(update.scope, update.park, update.start_ms, (float(value), 0.0))
         used = sum(e for e, _ in month.values())
         elapsed = max(month)  # days of the month through the newest day reported
-        forecast = used / elapsed * calendar.monthrange(local.year, local.month)[1]
+        forecast = month_end_forecast(used, through=local.date().replace(day=elapsed))
         unit, what = self.unit, self.what()
         return self.switch(
             park=update.park,
@@ -89,7 +91,7 @@ class QuotaForecast(_MonthEndForecast):
     """The month-end forecast of an enterprise's energy (daily KPIs) over its quota."""
 
     rule: QuotaForecastRule
-    unit = "tce"
+    unit = schema.KPI.unit(QUOTA_FIELD)
 
     def what(self) -> str:
         return "quota"
@@ -97,10 +99,10 @@ class QuotaForecast(_MonthEndForecast):
     def limit(self, scope: str) -> float | None:
         return self.rule.quotas_tce_month.get(scope)
 
-    def used(self, update: KpiUpdate) -> object:
+    def used(self, update: KpiUpdate) -> float | None:
         # Quotas burn non-renewable energy (PV and certified green power deducted); points
         # written before that figure existed fall back to the gross energy.
-        return update.values.get("energy_excl_renewables_tce", update.values.get("energy_tce"))
+        return update.figures.get(QUOTA_FIELD, update.figures.get(QUOTA_FALLBACK))
 
 
 @evaluates(CarbonBudgetForecastRule)
@@ -109,7 +111,7 @@ class CarbonBudgetForecast(_MonthEndForecast):
     over its monthly carbon budget (碳排放双控)."""
 
     rule: CarbonBudgetForecastRule
-    unit = "tCO2"
+    unit = schema.KPI.unit("co2_market_t")
 
     def what(self) -> str:
         return f"carbon budget ({self.rule.method}-based)"
@@ -117,8 +119,8 @@ class CarbonBudgetForecast(_MonthEndForecast):
     def limit(self, scope: str) -> float | None:
         return self.rule.budgets_t_month.get(scope)
 
-    def used(self, update: KpiUpdate) -> object:
-        return update.values.get(f"co2_{self.rule.method}_t")
+    def used(self, update: KpiUpdate) -> float | None:
+        return update.figures.get(budget_field(self.rule.method))
 
 
 @evaluates(KpiTargetRule)
@@ -134,13 +136,12 @@ class KpiTarget(Evaluator):
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         rule = self.rule
-        value = update.values.get(rule.kpi)
-        if update.window != rule.window or not isinstance(value, int | float):
+        figure = update.figures.get(rule.kpi)
+        if update.window != rule.window or figure is None:
             return []
-        value = float(value)
+        value = float(figure)
         if rule.period == "month":
-            weight = update.values.get(rule.weight)
-            w = float(weight) if isinstance(weight, int | float) else 0.0
+            w = float(update.figures.get(rule.weight, 0.0))
             month = self._month.add(update.scope, update.park, update.start_ms, (value, w))
             total = sum(w for _, w in month.values())
             if total <= 0:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from alerts.conditions import Condition
 from alerts.rules import Lifecycle as LifecycleConfig
 from alerts.rules import Silence
 from smartpark.alertstore import Alert, AlertDB
+from smartpark.wire import AlertNotice, alert_notice
 
 Event = Literal["firing", "reminder", "escalated", "acknowledged", "resolved"]
 Audience = Literal["enterprise", "operator", "both"]
@@ -57,33 +57,9 @@ class Notice:
     def audience(self) -> Audience:
         return AUDIENCE[self.event]
 
-    def payload(self) -> dict[str, Any]:
-        """The alert payload every channel carries (documented in the README)."""
-        a = self.alert
-        return {
-            "id": a.id,
-            "event": self.event,
-            "idempotency_key": self.key,
-            "rule": a.rule,
-            "severity": a.severity,
-            "park": a.park,
-            "enterprise": a.enterprise,
-            "subject": a.subject,
-            "state": a.state,
-            "value": a.value,
-            "limit": a.limit_value,
-            "message": a.message,
-            "fired_at": _iso(a.fired_ms),
-            "notified_at": _iso(a.first_notified_ms),
-            "acknowledged_at": _iso(a.acked_ms),
-            "acknowledged_by": a.acked_by,
-            "resolved_at": _iso(a.resolved_ms),
-            "at": _iso(self.at_ms),
-        }
-
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+    def payload(self) -> AlertNotice:
+        """The alert payload every channel carries (``smartpark.wire.alert_notice``)."""
+        return alert_notice(self.alert, event=self.event, key=self.key, at_ms=self.at_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from smartpark import config as config_files
 from smartpark.config import Strict
+from smartpark.limits import BudgetsTMonth, Co2Method, QuotasTceMonth
 from smartpark.model import Id
 
 Severity = Literal["info", "warning", "critical"]
@@ -93,15 +94,13 @@ class CemsHourlyRule(_Rule):
 
 class QuotaForecastRule(_Rule):
     type: Literal["quota_forecast"]
-    quotas_tce_month: dict[Id, float] = Field(min_length=1)
+    quotas_tce_month: QuotasTceMonth = Field(min_length=1)
 
 
 class CarbonBudgetForecastRule(_Rule):
     type: Literal["carbon_budget_forecast"]
-    method: Literal["location", "market"] = "location"
-    budgets_t_month: dict[Id | Literal["_park"], float] = Field(
-        min_length=1, description="tCO2 per month, by enterprise id or _park"
-    )
+    method: Co2Method = "location"
+    budgets_t_month: BudgetsTMonth = Field(min_length=1)
 
 
 class NoDataRule(_Rule):

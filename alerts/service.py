@@ -45,12 +45,13 @@ from smartpark.settings import Settings
 from smartpark.store.base import Store
 from smartpark.store.lineprotocol import encode_point
 from smartpark.wire import (
+    Topic,
     ack_topic,
     alert_topic,
+    classify,
     decode,
     decode_ack,
     decode_kpi_update,
-    is_kpi_topic,
     kpi_filter,
     readings_filter,
     topic_for,
@@ -92,7 +93,7 @@ class AlertService:
         self._root = root
         self._ack_topic = ack_topic(root)
         self._routes = _routes(root, registry)
-        self._limits = settings.ingest.decode_limits()
+        self._limits = settings.park.decode_limits()
         self.subscriber = Subscriber(
             settings.mqtt,
             name="alert service",
@@ -238,7 +239,7 @@ class AlertService:
                 logger.warning("unreadable acknowledgement request on %s", msg.topic)
                 return []
             return self.lifecycle.ack(request[0], request[1], now)
-        if is_kpi_topic(msg.topic):
+        if classify(msg.topic) is Topic.KPI:
             update = decode_kpi_update(msg.payload)
             if update is None:
                 self.unreadable_kpis += 1

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> FastAPI:
     """The API service of ``settings``; its broker connection starts with the app."""
-    registry = registry_mod.load(settings.ingest.registry)
+    registry = registry_mod.load(settings.park.registry)
     store = open_store(settings.influx)
     keys = KeyStore(settings.api.keys_db)
     # A client id of its own per instance: two API processes with one id would throw each

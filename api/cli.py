@@ -33,7 +33,7 @@ def run(
     app_ = create_app(s)
     services = app_.state.services
     reload_on_sighup(
-        reloader("registry", lambda: registry_mod.load(s.ingest.registry), services.use_registry)
+        reloader("registry", lambda: registry_mod.load(s.park.registry), services.use_registry)
     )
     uvicorn.run(app_, host=s.api.host, port=s.api.port, log_level=log_level.lower())
 
@@ -51,7 +51,7 @@ def create(
     from smartpark import registry as registry_mod
 
     s = settings(registry)
-    reg = registry_mod.load(s.ingest.registry)
+    reg = registry_mod.load(s.park.registry)
     if park not in reg.parks:
         raise ConfigError(f"unknown park {park!r}; the registry has {', '.join(reg.parks)}")
     if role == "enterprise":

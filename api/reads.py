@@ -2,7 +2,8 @@
 from the alert service's SQLite. Every read takes a checked scope (``api.scope``) and
 builds its tags from it: the park, enterprise or ``_park`` a query names is the scope's,
 never a string a route passed. Times are datetimes and every answer is bounded by the
-caller (range and points)."""
+caller (range and points). Measurements, tags and fields are those of ``smartpark.schema``
+(the readings': the registry's)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.scope import EnterpriseScope, ParkScope, SubjectScope
+from smartpark import schema
 from smartpark.alertstore import Alert, AlertDB
-from smartpark.model import KPI_METHOD_TAGS
 from smartpark.registry import Registry
 from smartpark.store.base import Series, Store
 from smartpark.store.influxql import Select
 
 #: Tag columns of the measurements the API reads (the rest of a row are fields).
-TAGS = frozenset(
-    {"park", "scope", "window", "enterprise", "sensor", "kind", "grade", "period", *KPI_METHOD_TAGS}
-)
-#: KPI fields that add up over periods (totals); ratios and shares do not.
-ADDITIVE_SUFFIXES = ("_tce", "_t", "_kwh", "_m3", "_kg", "_cny")
+TAGS = schema.ROLLUP_TAGS | frozenset(schema.READING_TAGS)
+#: KPI fields that add up over periods (totals, by their unit); ratios and shares do not.
+ADDITIVE = frozenset(f.name for f in schema.KPI.fields.values() if f.unit in schema.ADDITIVE_UNITS)
 
 
 def rows(series: Iterable[Series]) -> list[dict[str, Any]]:
@@ -62,11 +61,11 @@ class Reads:
         )  # fmt: skip
         out = []
         for kind in kinds:
-            fields = sorted(self.registry.kinds[kind].fields)
+            measurement = schema.readings(kind, self.registry.kinds[kind])
             query = Select(
-                kind,
-                fields,
-                tags={"park": park, "enterprise": enterprise},
+                measurement.name,
+                sorted(measurement.fields),
+                tags={measurement.tag("park"): park, measurement.tag("enterprise"): enterprise},
                 start=now - timedelta(days=7),
                 group_by_tags=["sensor"],
                 newest_first=True,
@@ -112,8 +111,10 @@ class Reads:
         self, measurement: str, tags: dict[str, str], start: datetime, end: datetime,
         *, limit: int,
     ) -> list[dict[str, Any]]:  # fmt: skip
-        """The points of a measurement (every field) in [start, end), oldest first."""
-        query = Select(measurement, ["*"], tags=tags, start=start, end=end, limit=limit)
+        """The points of a roll-up (every field) in [start, end), oldest first."""
+        rollup = schema.rollup(measurement)
+        checked = {rollup.tag(k): v for k, v in tags.items()}
+        query = Select(rollup.name, ["*"], tags=checked, start=start, end=end, limit=limit)
         return self._q(query)
 
     def kpis(
@@ -121,7 +122,7 @@ class Reads:
     ) -> list[dict[str, Any]]:
         """The stored KPI points of the scope's subject and ``window`` in [start, end)."""
         tags = {"park": scope.park, "scope": scope.subject, "window": window}
-        return self._points("kpi", tags, start, end, limit=limit)
+        return self._points(schema.KPI.name, tags, start, end, limit=limit)
 
     def figures(
         self, scope: SubjectScope, measurement: str, start: datetime, end: datetime, *, limit: int
@@ -142,7 +143,7 @@ class Reads:
     def grades(self, scope: ParkScope, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """The mu-average rows of [start, end) of the enterprises the caller sees."""
         seen = set(scope.enterprises())
-        found = self._points("muju", {"park": scope.park}, start, end, limit=1000)
+        found = self._points(schema.MUJU.name, {"park": scope.park}, start, end, limit=1000)
         return [r for r in found if r.get("enterprise") in seen]
 
     def kpi_at(self, scope: SubjectScope, window: str, start: datetime) -> dict[str, Any] | None:
@@ -159,7 +160,7 @@ class Reads:
         sums: dict[str, float] = {}
         for row in found:
             for key, value in split(row)[1].items():
-                if key.endswith(ADDITIVE_SUFFIXES) and isinstance(value, int | float):
+                if key in ADDITIVE and isinstance(value, int | float):
                     sums[key] = sums.get(key, 0.0) + float(value)
         return sums, len(found)
 

@@ -28,10 +28,11 @@ from smartpark.model import SensorRef
 from smartpark.mqtt import Subscriber
 from smartpark.settings import MqttSettings
 from smartpark.wire import (
+    Topic,
     alert_filter,
+    classify,
     deadletter_filter,
     decode_kpi_update,
-    is_kpi_topic,
     kpi_filter,
     parse_topic,
 )
@@ -93,10 +94,10 @@ class EventHub:
     # -- MQTT (paho's thread) ---------------------------------------------------------
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
-        if "/_deadletter/" in msg.topic:
+        if classify(msg.topic) is Topic.DEADLETTER:
             self._dead_letter(msg.payload)
             return
-        if is_kpi_topic(msg.topic):
+        if classify(msg.topic) is Topic.KPI:
             update = decode_kpi_update(msg.payload)
             if update is None:
                 self.unreadable += 1

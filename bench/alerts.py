@@ -256,7 +256,7 @@ def service_path(rig: Rig, *, rate: float, probes: int, batch: int) -> dict:
             )
         }
     )  # fmt: skip
-    env = os.environ | to_env(settings) | {"SMARTPARK_INGEST__REGISTRY": str(REGISTRY)}
+    env = os.environ | to_env(settings) | {"SMARTPARK_PARK__REGISTRY": str(REGISTRY)}
     log = (work / "alerts.log").open("ab")
     service = subprocess.Popen(
         [sys.executable, "-m", "smartpark", "alerts", "run", "--log-level", "WARNING"],

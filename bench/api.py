@@ -143,7 +143,7 @@ def main() -> None:
         processing=ProcessingSettings(config=ROOT / "examples" / "processing.yaml"),
         api=ApiSettings(port=api_port, keys_db=work / "api.db", rate_per_s=1e6, burst=1_000_000),
     )
-    settings.ingest = settings.ingest.model_copy(update={"registry": REGISTRY})
+    settings.park = settings.park.model_copy(update={"registry": REGISTRY})
     settings.alerts = settings.alerts.model_copy(update={"db": work / "alerts.db"})
     proc = None
     try:

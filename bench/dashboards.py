@@ -104,9 +104,7 @@ def main() -> None:
         influx=InfluxSettings(url=influx.url, database="bench"),
         processing=ProcessingSettings(config=ROOT / "examples" / "processing.yaml"),
     )
-    settings.ingest = settings.ingest.model_copy(
-        update={"registry": ROOT / "examples" / "park.yaml"}
-    )
+    settings.park = settings.park.model_copy(update={"registry": ROOT / "examples" / "park.yaml"})
     try:
         t0 = time.perf_counter()
         readings, write_s = fill(settings, args.days)

@@ -43,7 +43,7 @@ def config_cmd(
     from broker.files import write
 
     s = settings(registry)
-    reg = registry_mod.load(s.ingest.registry)
+    reg = registry_mod.load(s.park.registry)
     done = write(accounts(reg, s.mqtt.topic_root, simulator=simulator), out, secrets)
     typer.echo(f"wrote {', '.join(map(str, done.files))}; passwords in {done.secrets}")
     typer.echo(

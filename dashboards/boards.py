@@ -1,5 +1,6 @@
 """The five dashboards, built with grafana-foundation-sdk (pure): park overview,
-enterprise, CEMS compliance, evaluation, pipeline health. Stable UIDs, one folder."""
+enterprise, CEMS compliance, evaluation, pipeline health. Stable UIDs, one folder. Every
+InfluxDB panel's units are those of the columns it selects (``dashboards.units``)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,9 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from dashboards.layout import (
-    KWH,
-    MG_M3,
-    T_PER_TCE,
-    TCE,
-    TCO2,
-    Grid,
-    Language,
-    steps,
-    targets_steps,
-    title,
-)
-from dashboards.queries import Influx, influx_ref, prometheus_ref, select
+from dashboards.layout import Grid, Language, steps, targets_steps, title
+from dashboards.queries import Influx, Query, influx_ref, prometheus_ref, select
+from dashboards.units import with_units
 from smartpark.carriers import FUELS
 from smartpark.products import LEVEL_NAMES
 from smartpark.targets import judged_column
@@ -73,7 +64,7 @@ def _enterprise_variable() -> dash.QueryVariable:
 
 def _kpi(
     fields: list[str], scope: str | None, window: str, *, agg: str = "last", series: bool = False
-) -> str:
+) -> Query:
     """KPI fields of the park (``_park``) or ``$enterprise``: one value (stat) or a series
     per ``$__interval`` (time series)."""
     where = {"window": window, **({"scope": scope} if scope else {})}
@@ -83,9 +74,10 @@ def _kpi(
     )
 
 
-def _stat(key: str, query: str, unit: str, language: Language, **opts: Any) -> stat.Panel:
-    panel = stat.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
-    panel.with_target(Influx(query)).decimals(opts.get("decimals", 2))
+def _stat(key: str, query: Query, language: Language, **opts: Any) -> stat.Panel:
+    target = Influx(query)
+    panel = with_units(stat.Panel().title(title(key, language)).datasource(influx_ref()), [target])
+    panel.with_target(target).decimals(opts.get("decimals", 2))
     if "thresholds" in opts:
         panel.thresholds(opts["thresholds"])
     if "time_from" in opts:
@@ -94,7 +86,7 @@ def _stat(key: str, query: str, unit: str, language: Language, **opts: Any) -> s
 
 
 def _budget(where_vars: Mapping[str, str] | None = None, where: Mapping[str, str] | None = None,
-            group_by: tuple[str, ...] = ()) -> str:  # fmt: skip
+            group_by: tuple[str, ...] = ()) -> Query:  # fmt: skip
     """The newest carbon-budget burn-down, by the method and factor that made it."""
     return select(
         "carbon_budget", ["used_co2_t", "forecast_co2_t", "budget_co2_t", "used_pct"],
@@ -103,16 +95,21 @@ def _budget(where_vars: Mapping[str, str] | None = None, where: Mapping[str, str
     )  # fmt: skip
 
 
-def _month_table(key: str, query: str, unit: str, language: Language) -> table.Panel:
+def _table(key: str, targets: list[Influx], language: Language) -> table.Panel:
+    panel = with_units(table.Panel().title(title(key, language)).datasource(influx_ref()), targets)
+    for target in targets:
+        panel.with_target(target)
+    return panel
+
+
+def _month_table(key: str, query: Query, language: Language) -> table.Panel:
     """A month's burn-down (one point per month, at its start) as a table of this month."""
-    return (
-        table.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
-        .time_from("now/M").with_target(Influx(query, table=True))
-    )  # fmt: skip
+    return _table(key, [Influx(query, table=True)], language).time_from("now/M")
 
 
-def _series(key: str, queries: list[Influx], unit: str, language: Language) -> timeseries.Panel:
-    panel = timeseries.Panel().title(title(key, language)).datasource(influx_ref()).unit(unit)
+def _series(key: str, queries: list[Influx], language: Language) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title(key, language)).datasource(influx_ref())
+    panel = with_units(panel, queries)
     for q in queries:
         panel.with_target(q)
     return panel
@@ -138,42 +135,42 @@ def park_overview(
         or "clean_energy_share_grid_implied_equal_value_pct"
     )
     judged_per_tce = judged_column("co2_per_energy_t_per_tce", variants, milestone=False)
+    completeness = Influx(select("data_quality", ["completeness_pct"], where_vars=PARK,
+                                 aggregate="last", group_by=["sensor"]))  # fmt: skip
     panels = [
-        (_stat("energy_today", _kpi(["energy_tce"], "_park", "1d"), TCE, language), 4, 4),
-        (_stat("energy_month", _kpi(["energy_tce"], "_park", "1mo"), TCE, language,
+        (_stat("energy_today", _kpi(["energy_tce"], "_park", "1d"), language), 4, 4),
+        (_stat("energy_month", _kpi(["energy_tce"], "_park", "1mo"), language,
                time_from="now/M"), 4, 4),
-        (_stat("co2_location_today", _kpi(["co2_location_t"], "_park", "1d"), TCO2, language), 4, 4),
-        (_stat("co2_market_today", _kpi(["co2_market_t"], "_park", "1d"), TCO2, language), 4, 4),
+        (_stat("co2_location_today", _kpi(["co2_location_t"], "_park", "1d"), language), 4, 4),
+        (_stat("co2_market_today", _kpi(["co2_market_t"], "_park", "1d"), language), 4, 4),
         (_stat("co2_per_tce", _kpi([judged_per_tce or "co2_location_t_per_tce",
-                                    *({"co2_location_t_per_tce", "co2_market_t_per_tce"}
-                                      - {judged_per_tce})], "_park", "1d"), T_PER_TCE,
+                                    *sorted({"co2_location_t_per_tce", "co2_market_t_per_tce"}
+                                            - {judged_per_tce})], "_park", "1d"),
                language, thresholds=steps((None, "green"), (per_tce, "red"))), 8, 4),
         (_stat("clean_implied", _kpi([judged_clean], "_park", "1d"),
-               "percent", language, thresholds=targets_steps(clean), decimals=1), 8, 5),
-        (_stat("clean_proven", _kpi(["clean_energy_share_pct"], "_park", "1d"), "percent",
+               language, thresholds=targets_steps(clean), decimals=1), 8, 5),
+        (_stat("clean_proven", _kpi(["clean_energy_share_pct"], "_park", "1d"),
                language, thresholds=targets_steps(clean), decimals=1), 8, 5),
         (_stat("non_fossil", _kpi(["non_fossil_share_grid_implied_equal_value_pct",
                                    "non_fossil_share_grid_implied_pct", "non_fossil_share_pct"],
-                                  "_park", "1d"), "percent", language, decimals=1), 8, 5),
+                                  "_park", "1d"), language, decimals=1), 8, 5),
         (_series("carriers", [Influx(_kpi(["electricity_tce", "gas_tce", "steam_tce",
                                            *(f"{f.name}_tce" for f in FUELS)],
-                                          "_park", "1h", agg="sum", series=True))], TCE,
+                                          "_park", "1h", agg="sum", series=True))],
                  language), 12, 8),
         (_series("pv_grid", [Influx(_kpi(["pv_kwh", "grid_kwh", "green_kwh"], "_park", "1h",
-                                         agg="sum", series=True))], KWH, language), 12, 8),
-        (_month_table("budget", _budget(where={"scope": "_park"}), TCO2, language), 12, 4),
-        (table.Panel().title(title("ranking", language)).datasource(influx_ref()).unit(TCE)
-         .with_target(Influx(select("kpi", ["energy_tce", "co2_location_t"],
-                                    where={"window": "1d"}, where_vars=PARK, aggregate="sum",
-                                    extra="\"scope\" != '_park'", group_by=["scope"]),
-                             table=True)), 12, 9),
-        (table.Panel().title(title("alerts", language)).datasource(influx_ref()).unit("none")
-         .with_target(Influx(select("alert_events", ["rule", "severity", "event", "message"],
-                                    where_vars=PARK), table=True)), 12, 9),
-        (bargauge.Panel().title(title("completeness", language)).datasource(influx_ref())
-         .unit("percent").thresholds(steps((None, "red"), (90, "green"))).min(0).max(100)
-         .with_target(Influx(select("data_quality", ["completeness_pct"], where_vars=PARK,
-                                    aggregate="last", group_by=["sensor"]))), 24, 10),
+                                         agg="sum", series=True))], language), 12, 8),
+        (_month_table("budget", _budget(where={"scope": "_park"}), language), 12, 4),
+        (_table("ranking", [Influx(select("kpi", ["energy_tce", "co2_location_t"],
+                                          where={"window": "1d"}, where_vars=PARK,
+                                          aggregate="sum", extra="\"scope\" != '_park'",
+                                          group_by=["scope"]), table=True)], language), 12, 9),
+        (_table("alerts", [Influx(select("alert_events", ["rule", "severity", "event", "message"],
+                                         where_vars=PARK), table=True)], language), 12, 9),
+        (with_units(bargauge.Panel().title(title("completeness", language))
+                    .datasource(influx_ref()), [completeness])
+         .thresholds(steps((None, "red"), (90, "green"))).min(0).max(100)
+         .with_target(completeness), 24, 10),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))
@@ -192,23 +189,23 @@ def enterprise(language: Language, park: str) -> dash.Dashboard:
     ent = {"park": "park", "enterprise": "enterprise"}
     panels = [
         (_series("energy_co2", [Influx(_kpi(["energy_tce", "co2_location_t", "co2_market_t"],
-                                            None, "1h", agg="sum", series=True))], TCE, language),
+                                            None, "1h", agg="sum", series=True))], language),
          12, 8),
         (_series("intensity_output", [Influx(_kpi(["energy_kgce_per_output",
-                 "co2_location_kg_per_output"], None, "1d", series=True))], "short", language),
+                 "co2_location_kg_per_output"], None, "1d", series=True))], language),
          12, 8),
         (_series("intensity_value", [Influx(_kpi(["energy_tce_per_10k_cny",
                  "co2_location_t_per_10k_cny", "co2_market_t_per_10k_cny"], None, "1d",
-                 series=True))], "short", language), 12, 8),
+                 series=True))], language), 12, 8),
         (_month_table("quota", select("quota", ["used_tce", "forecast_tce", "quota_tce"],
-                      where_vars=ent, aggregate="last"), TCE, language), 12, 4),
-        (_month_table("budget", _budget({"scope": "enterprise"}), TCO2, language), 12, 4),
+                      where_vars=ent, aggregate="last"), language), 12, 4),
+        (_month_table("budget", _budget({"scope": "enterprise"}), language), 12, 4),
         (_series("cems_nox", [Influx(select("cems_hourly", ["nox_mg_m3_corrected",
                  "nox_mg_m3_limit"], where_vars=ent, aggregate="mean", by_interval=True,
-                 group_by=["sensor"]))], MG_M3, language), 12, 8),
+                 group_by=["sensor"]))], language), 12, 8),
         (_series("sensor_use", [Influx(select("sensor_use", ["grid_kwh", "gas_m3", "pv_kwh"],
                  where={"window": "1h"}, where_vars=ent, aggregate="sum", by_interval=True,
-                 group_by=["sensor"]))], "short", language), 12, 8),
+                 group_by=["sensor"]))], language), 12, 8),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))
@@ -224,25 +221,22 @@ def cems_compliance(language: Language, park: str) -> dash.Dashboard:
     fields = [f"{p}_corrected" for p in pollutants] + [f"{p}_limit" for p in pollutants]
     panels = [
         (_series("stack_means", [Influx(select("cems_hourly", fields, where_vars=PARK,
-                 aggregate="mean", by_interval=True, group_by=["sensor"]))], MG_M3, language),
+                 aggregate="mean", by_interval=True, group_by=["sensor"]))], language),
          24, 10),
-        (table.Panel().title(title("exceedances", language)).datasource(influx_ref()).unit(MG_M3)
-         .with_target(Influx(select("cems_hourly", ["nox_mg_m3_corrected", "so2_mg_m3_corrected",
-                                    "pm_mg_m3_corrected"], where_vars=PARK, group_by=["sensor"],
-                                    extra='("nox_mg_m3_exceeded" = true OR "so2_mg_m3_exceeded" '
-                                          '= true OR "pm_mg_m3_exceeded" = true)'),
-                             table=True)), 12, 9),
-        (table.Panel().title(title("valid_hours", language)).datasource(influx_ref())
-         .unit("short")
-         .with_target(Influx(select("cems_hourly", ["hour_valid"], where_vars=PARK,
-                                    aggregate="count", group_by=["sensor"],
-                                    extra='"hour_valid" = true'), ref_id="A", table=True)
-                      .alias("valid hours"))
-         .with_target(Influx(select("cems_hourly", ["minutes"], where_vars=PARK,
-                                    aggregate="count", group_by=["sensor"]), ref_id="B",
-                             table=True).alias("hours"))
-         # one row per stack: the two queries' frames joined on their sensor
-         .with_transformation(DataTransformerConfig(id_val="merge", options={})), 12, 9),
+        (_table("exceedances", [Influx(select("cems_hourly", ["nox_mg_m3_corrected",
+                "so2_mg_m3_corrected", "pm_mg_m3_corrected"], where_vars=PARK,
+                group_by=["sensor"], extra='("nox_mg_m3_exceeded" = true OR '
+                '"so2_mg_m3_exceeded" = true OR "pm_mg_m3_exceeded" = true)'), table=True)],
+                language), 12, 9),
+        (_table("valid_hours", [
+            Influx(select("cems_hourly", ["hour_valid"], where_vars=PARK, aggregate="count",
+                          group_by=["sensor"], extra='"hour_valid" = true'), ref_id="A",
+                   table=True).alias("valid hours"),
+            Influx(select("cems_hourly", ["minutes"], where_vars=PARK, aggregate="count",
+                          group_by=["sensor"]), ref_id="B", table=True).alias("hours"),
+        # one row per stack: the two queries' frames joined on their sensor
+        ], language).with_transformation(DataTransformerConfig(id_val="merge", options={})),
+         12, 9),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))
@@ -257,26 +251,24 @@ def evaluation(language: Language, park: str) -> dash.Dashboard:
     )
     grid = Grid()
     panels = [
-        (table.Panel().title(title("grades", language)).datasource(influx_ref()).unit("short")
-         .with_target(Influx(select("muju", ["score", "rank"], where_vars=PARK,
-                                    group_by=["enterprise", "grade"]), table=True)), 12, 10),
-        (table.Panel().title(title("quota_status", language)).datasource(influx_ref()).unit(TCE)
-         .with_target(Influx(select("quota", ["quota_tce", "used_tce", "forecast_tce"],
-                                    where_vars=PARK, aggregate="last", group_by=["enterprise"]),
-                             table=True)), 12, 10),
-        (table.Panel().title(title("budget_status", language)).datasource(influx_ref())
-         .unit(TCO2).with_target(Influx(_budget(group_by=("scope",)), table=True)), 12, 10),
+        (_table("grades", [Influx(select("muju", ["score", "rank"], where_vars=PARK,
+                                         group_by=["enterprise", "grade"]), table=True)],
+                language), 12, 10),
+        (_table("quota_status", [Influx(select("quota", ["quota_tce", "used_tce", "forecast_tce"],
+                                               where_vars=PARK, aggregate="last",
+                                               group_by=["enterprise"]), table=True)],
+                language), 12, 10),
+        (_table("budget_status", [Influx(_budget(group_by=("scope",)), table=True)], language),
+         12, 10),
         # 单位产品能耗 of the last month against each declared level (kgce per unit of the
         # enterprise's output; the level's met flag beside it)
-        (table.Panel().title(title("product_limits", language)).datasource(influx_ref())
-         .unit("none").decimals(1)
-         .with_target(Influx(select(
+        (_table("product_limits", [Influx(select(
              "kpi",
              ["product_energy_kgce_per_output",
               *(f"product_{lv}_{what}" for lv in LEVEL_NAMES
                 for what in ("kgce_per_output", "met"))],
              where={"window": "1mo"}, where_vars=PARK, aggregate="last", group_by=["scope"],
-         ), table=True)), 24, 8),
+         ), table=True)], language).decimals(1), 24, 8),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))
@@ -327,7 +319,7 @@ def alert_annotations() -> dict[str, Any]:
         "name": "alerts",
         # ``rule`` (a tag of the events) selected too: the annotation's tags column
         "query": select("alert_events", ["message", "rule"], where_vars={"park": "park",
-                        "enterprise": "enterprise"}),
+                        "enterprise": "enterprise"}).text,
         "textColumn": "message",
         "tagsColumn": "rule",
     }  # fmt: skip

@@ -14,6 +14,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards import boards
 from dashboards.queries import INFLUX_UID, PROMETHEUS_UID
+from smartpark.parks import choose_park
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 
@@ -24,7 +25,7 @@ FOLDER = "smartpark"
 def dashboards(registry: Registry, settings: Settings) -> dict[str, dict[str, Any]]:
     """Every dashboard as Grafana JSON, by UID."""
     language = settings.dashboards.language
-    park = next(iter(registry.parks.values()))
+    park = registry.parks[choose_park(registry, settings.park.id)]
     built = [
         boards.park_overview(park.id, park.targets, language, park.target_variants),
         boards.enterprise(language, park.id),

@@ -26,7 +26,7 @@ def build_cmd(
     from dashboards import build
 
     s = settings(registry, dashboards={"language": language})
-    written = build.write(out, registry_mod.load(s.ingest.registry), s)
+    written = build.write(out, registry_mod.load(s.park.registry), s)
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -47,7 +47,7 @@ def push_cmd(
     s = settings(registry, dashboards={"grafana_url": url})
     if s.dashboards.token is None:
         raise ConfigError("set SMARTPARK_DASHBOARDS__TOKEN to a Grafana service-account token")
-    reg = registry_mod.load(s.ingest.registry)
+    reg = registry_mod.load(s.park.registry)
     api = GrafanaApi.from_url(
         s.dashboards.grafana_url, credential=s.dashboards.token.get_secret_value()
     )

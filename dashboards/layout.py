@@ -1,4 +1,5 @@
-"""Panel placement, units, thresholds and titles in two languages (pure)."""
+"""Panel placement, thresholds and titles in two languages (pure); units are the
+schema's (``dashboards.units``)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,6 @@ from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacem
 from grafana_foundation_sdk.models.dashboard import GridPos, Threshold, ThresholdsMode
 
 Language = Literal["en", "zh"]
-
-TCE = "suffix: tce"
-TCO2 = "suffix: tCO2"
-T_PER_TCE = "suffix: tCO2/tce"
-MG_M3 = "conmgm3"
-KWH = "kwatth"
-M3 = "suffix: m³"
 
 
 @dataclass

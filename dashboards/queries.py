@@ -3,9 +3,11 @@
 InfluxQL: identifiers and literals go through the core builder's quoting
 (``smartpark.store.influxql``); Grafana's macros (``$timeFilter``, ``$__interval``) and
 template variables (``$park``, ``$enterprise``) are the only raw text, and only those
-listed here. Every InfluxQL query reads a roll-up measurement (``kpi``, ``sensor_use``,
-``cems_hourly``, ``data_quality``, ``quota``, ``muju``, ``alert_events``), never raw
-readings, so a 30-day view stays fast.
+listed here. Every InfluxQL query reads a roll-up measurement of ``smartpark.schema``
+(``kpi``, ``sensor_use``, ``cems_hourly``, ``data_quality``, ``quota``, ``carbon_budget``,
+``muju``, ``alert_events``), never raw readings, so a 30-day view stays fast; its fields
+and tags are checked against the definition, and it carries the unit of each column it
+selects (what the panel shows, ``dashboards.units``).
 
 A dataquery for the InfluxDB datasource: grafana-foundation-sdk has no InfluxDB builder,
 so :class:`InfluxQuery` emits what Grafana's InfluxQL editor stores (``refId``,
@@ -15,28 +17,18 @@ so :class:`InfluxQuery` emits what Grafana's InfluxQL editor stores (``refId``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
+from smartpark import schema
 from smartpark.store.influxql import quote_ident, quote_string
 
 INFLUX_UID = "smartpark-influxdb"
 PROMETHEUS_UID = "smartpark-prometheus"
-ROLLUPS = frozenset(
-    {
-        "kpi",
-        "sensor_use",
-        "cems_hourly",
-        "data_quality",
-        "quota",
-        "carbon_budget",
-        "muju",
-        "alert_events",
-    }
-)
 #: Grafana template variables the queries may use (defined on every dashboard using them).
 VARIABLES = ("park", "enterprise", "stack")
 
@@ -56,6 +48,23 @@ def var(name: str) -> str:
     return f"'${name}'"
 
 
+@dataclass(frozen=True, slots=True)
+class Query:
+    """An InfluxQL panel query and the unit (``smartpark.schema``) of each column it
+    selects, by column name."""
+
+    text: str
+    units: Mapping[str, str]
+
+
+def _column_unit(m: schema.Measurement, name: str, aggregate: str | None) -> str:
+    if aggregate == "count":
+        return schema.COUNT
+    if name in m.tags:
+        return schema.TEXT  # a tag selected as a column (an event table's rule)
+    return m.unit(name)
+
+
 def select(
     measurement: str,
     fields: Sequence[str],
@@ -66,13 +75,17 @@ def select(
     group_by: Sequence[str] = (),
     by_interval: bool = False,
     extra: str = "",
-) -> str:
+) -> Query:
     """``SELECT ... FROM roll-up WHERE tags AND $timeFilter GROUP BY ...``.
 
     ``where`` holds literal tag values, ``where_vars`` tag -> template variable; ``extra``
-    is a fixed condition written here (never user text)."""
-    if measurement not in ROLLUPS:
-        raise ValueError(f"panels read roll-ups only, not {measurement!r}")
+    is a fixed condition written here (never user text). Fields, tags and the roll-up are
+    checked against ``smartpark.schema`` (a :class:`~smartpark.errors.SchemaError` names
+    what is not there)."""
+    m = schema.rollup(measurement)
+    units = {f: _column_unit(m, f, aggregate) for f in fields}
+    for tag in [*(where or {}), *(where_vars or {}), *group_by]:
+        m.tag(tag)
     if aggregate is None:
         cols = ", ".join(quote_ident(f) for f in fields)
     else:
@@ -88,7 +101,7 @@ def select(
         text += " GROUP BY " + ", ".join(groups)
     if by_interval:
         text += " fill(none)"
-    return text
+    return Query(text, units)
 
 
 class InfluxQuery(cogvariants.Dataquery):
@@ -112,8 +125,9 @@ class InfluxQuery(cogvariants.Dataquery):
 
 
 class Influx(Builder[InfluxQuery]):
-    def __init__(self, query: str, *, ref_id: str = "A", table: bool = False) -> None:
-        self._q = InfluxQuery(ref_id, query, "table" if table else "time_series", None)
+    def __init__(self, query: Query, *, ref_id: str = "A", table: bool = False) -> None:
+        self.units = query.units
+        self._q = InfluxQuery(ref_id, query.text, "table" if table else "time_series", None)
 
     def alias(self, alias: str) -> Influx:
         self._q.alias = alias

@@ -47,7 +47,7 @@ def scenario_check(
     from simulators import scenario as scenario_mod
 
     configure_logging("WARNING")
-    folder = settings().ingest.registry.parent / "scenarios"
+    folder = settings().park.registry.parent / "scenarios"
     loaded = scenario_mod.load(scenario_mod.find(Path(scenario), folder))
     console.print(f"checking {loaded.name} through the whole pipeline ...")
     outcome = scenario_check.run(loaded, timeout_s=timeout)

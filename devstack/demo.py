@@ -36,7 +36,7 @@ from smartpark.httpserver import wait_connected
 from smartpark.model import PARK_SCOPE
 from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.settings import Settings
-from smartpark.wire import alert_filter, decode_kpi_update, is_kpi_topic, kpi_filter
+from smartpark.wire import Topic, alert_filter, classify, decode_kpi_update, kpi_filter
 
 
 class Watch:
@@ -58,11 +58,11 @@ class Watch:
         self.client.loop_start()
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
-        if is_kpi_topic(msg.topic):
+        if classify(msg.topic) is Topic.KPI:
             update = decode_kpi_update(msg.payload)
             self.kpis += 1
             if update is not None and update.scope == PARK_SCOPE and update.window == "1m":
-                self.park = dict(update.values)
+                self.park = dict(update.figures)
         else:
             alert = orjson.loads(msg.payload)
             audience = "operator" if alert.get("enterprise") == PARK_SCOPE else "enterprises"
@@ -138,7 +138,7 @@ def _services(
 ) -> tuple[list[subprocess.Popen[bytes]], str, dict[str, str]]:
     """The KPI processor, the alert service (rules from the example, channels: MQTT) and
     the API with a demo key for one enterprise and one for the operator."""
-    examples = settings.ingest.registry.resolve().parent
+    examples = settings.park.registry.resolve().parent
     alerts = yaml.safe_load((examples / "alerts.yaml").read_text(encoding="utf-8"))
     # The example's rules, plus the ones the demo's feed trips on purpose; damping
     # shortened so that their alerts are seen resolving.
@@ -156,7 +156,7 @@ def _services(
         "SMARTPARK_API__KEYS_DB": str(workdir / "api.db"),
     }
     keystore = KeyStore(workdir / "api.db")
-    park = next(iter(registry_mod.load(settings.ingest.registry).parks.values()))
+    park = next(iter(registry_mod.load(settings.park.registry).parks.values()))
     enterprise = "e08-anode" if any(e.id == "e08-anode" for e in park.enterprises) else None
     enterprise = enterprise or park.enterprises[0].id
     keys = {
@@ -215,7 +215,7 @@ def run_demo(
         http_port = free_port()
         env |= {
             "SMARTPARK_INGEST__SPOOL_DIR": str(workdir / "spool"),
-            "SMARTPARK_INGEST__REGISTRY": str(settings.ingest.registry),
+            "SMARTPARK_PARK__REGISTRY": str(settings.park.registry),
             "SMARTPARK_INGEST__HTTP_PORT": str(http_port),
         }
         with (workdir / "collector.log").open("ab") as log:

@@ -47,12 +47,12 @@ class DemoFeed:
 def scenario(settings: Settings, rate: float, batch: int) -> DemoFeed:
     """The example park from now on at the interval that keeps within ``rate``, with a
     one-minute load surge of e08-anode every few minutes (the operator's alert)."""
-    registry = registry_mod.load(settings.ingest.registry)
+    registry = registry_mod.load(settings.park.registry)
     sensors = len(registry)
     interval = next((i for i in INTERVALS_S if sensors / (i * batch) <= rate), INTERVALS_S[-1])
     now = SystemClock().now_ms()
     start = now - now % 60_000  # on a minute, so that the surges fill whole 1-minute windows
-    path = settings.ingest.registry.resolve().parent / "scenarios" / "normal-week.yaml"
+    path = settings.park.registry.resolve().parent / "scenarios" / "normal-week.yaml"
     scenario = scenario_mod.load(path).with_changes(interval_s=interval, batch=batch)
     t0 = datetime.fromtimestamp(start / 1000, UTC)
     surges = [

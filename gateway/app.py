@@ -8,4 +8,4 @@ from smartpark.settings import Settings
 
 
 def build(settings: Settings) -> Gateway:
-    return Gateway(settings=settings, registry=registry_mod.load(settings.ingest.registry))
+    return Gateway(settings=settings, registry=registry_mod.load(settings.park.registry))

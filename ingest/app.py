@@ -9,8 +9,8 @@ from smartpark.store import open_store
 
 
 def build(settings: Settings, *, serve_http: bool = True) -> Collector:
-    """The collector of ``settings.ingest.registry``, not yet started."""
-    registry = registry_mod.load(settings.ingest.registry)
+    """The collector of ``settings.park.registry``, not yet started."""
+    registry = registry_mod.load(settings.park.registry)
     return Collector(
         settings=settings,
         registry=registry,

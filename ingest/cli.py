@@ -62,7 +62,7 @@ def collect(
         )
 
     reload = reloader(
-        "registry", lambda: registry_mod.load(s.ingest.registry), collector.use_registry
+        "registry", lambda: registry_mod.load(s.park.registry), collector.use_registry
     )
     wait_for_signal(on_reload=reload)
     collector.stop()

@@ -85,7 +85,7 @@ class Collector:
         self.stats = IngestStats()
         # The registry and its routes, replaced together (``use_registry``) and read
         # together once per message, so a reload never pairs one with the other's old self.
-        self._limits = settings.ingest.decode_limits()
+        self._limits = settings.park.decode_limits()
         self._view = self._build_view(registry)
         self._batcher = Batcher(
             max_points=settings.ingest.batch_max_points,

@@ -20,6 +20,7 @@ from smartpark.clock import Clock, SystemClock
 from smartpark.errors import ConfigError
 from smartpark.httpserver import FlatMetrics, StatusServer, status_server
 from smartpark.model import PARK_SCOPE
+from smartpark.parks import choose_park
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store import open_store
@@ -34,20 +35,6 @@ class ParkSetup:
     config: ProcessingConfig
     coefficients: Coefficients
     config_path: Path
-
-
-def choose_park(registry: Registry, park: str | None) -> str:
-    """The park to work on: the one named, or the registry's only park."""
-    if park is None:
-        if len(registry.parks) != 1:
-            raise ConfigError(
-                f"the registry has {len(registry.parks)} parks ({', '.join(registry.parks)}): "
-                "choose one with --park"
-            )
-        return next(iter(registry.parks))
-    if park not in registry.parks:
-        raise ConfigError(f"unknown park {park!r}; the registry has {', '.join(registry.parks)}")
-    return park
 
 
 def unknown_enterprises(cfg: ProcessingConfig, registry: Registry, park_id: str) -> list[str]:
@@ -72,8 +59,8 @@ def unknown_enterprises(cfg: ProcessingConfig, registry: Registry, park_id: str)
 
 def load(settings: Settings) -> ParkSetup:
     """Registry, park, configuration and coefficients; ``ConfigError`` on any problem."""
-    registry = registry_mod.load(settings.ingest.registry)
-    park_id = choose_park(registry, settings.processing.park)
+    registry = registry_mod.load(settings.park.registry)
+    park_id = choose_park(registry, settings.park.id)
     path = settings.processing.config
     cfg = config_mod.load(path)
     unknown = unknown_enterprises(cfg, registry, park_id)
@@ -86,7 +73,7 @@ def load(settings: Settings) -> ParkSetup:
 def checked_registry(settings: Settings, setup: ParkSetup) -> Registry:
     """The registry file read anew and checked against the park and the configuration in
     use (a reload); ``ConfigError`` with every problem."""
-    path = settings.ingest.registry
+    path = settings.park.registry
     registry = registry_mod.load(path)
     if setup.park_id not in registry.parks:
         raise ConfigError(f"{path}: park {setup.park_id!r} is not in it any more")
@@ -147,7 +134,7 @@ class ProcessingStage:
 def build(
     settings: Settings, *, clock: Clock | None = None, serve_http: bool = True
 ) -> ProcessingStage:
-    """The processing stage of ``settings.processing.park``, not yet started."""
+    """The processing stage of ``settings.park.id``, not yet started."""
     clock = clock or SystemClock()
     setup = load(settings)
     state_dir = settings.processing.state_dir
@@ -161,7 +148,7 @@ def build(
         store=open_store(settings.influx),
         clock=clock,
         client_id=f"smartpark-processor-{setup.park_id}",
-        limits=settings.ingest.decode_limits(),
+        limits=settings.park.decode_limits(),
         state_dir=state_dir,
     )
     schedule = Schedule(jobs(setup, settings, clock=clock))

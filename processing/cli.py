@@ -37,7 +37,7 @@ def process(
     from processing import app as stage
 
     configure_logging(log_level)
-    s = settings(registry, processing={"config": config, "park": park, "http_port": http_port})
+    s = settings(registry, park={"id": park}, processing={"config": config, "http_port": http_port})
     if check:
         setup = stage.load(s)
         tags = ", ".join(f"{k}={v}" for k, v in setup.coefficients.tags().items())
@@ -76,7 +76,7 @@ def rollup(
         raise ConfigError("--start and --end need a UTC offset, e.g. 2026-11-02T00:00:00+08:00")
     if end <= start:
         raise ConfigError(f"--end {end.isoformat()} is not after --start {start.isoformat()}")
-    s = settings(registry, processing={"config": config, "park": park})
+    s = settings(registry, park={"id": park}, processing={"config": config})
     jobs = stage.jobs(stage.load(s), s, clock=SystemClock())
     points = jobs.rollup(window, start, end)
     typer.echo(f"rollup {window} {start.isoformat()} .. {end.isoformat()}: {points} points")

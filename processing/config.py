@@ -20,6 +20,7 @@ from smartpark import config as config_files
 from smartpark.carriers import FUELS, STEAM_KIND
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
+from smartpark.limits import CarbonBudgets, QuotasTceMonth
 from smartpark.model import Id
 
 # the factor sets live in processing.factorset; importable from here as before
@@ -197,27 +198,6 @@ class CarbonEfficiency(Strict):
     industry_average_t_per_10k_cny: dict[str, float] = Field(default_factory=dict)
 
 
-class CarbonBudgets(Strict):
-    """碳排放双控: monthly CO2 budgets that burn like energy-use quotas, per enterprise and
-    for the park as a whole (``_park``), on one stated CO2 method."""
-
-    method: Literal["location", "market"] = Field(
-        default="location",
-        description="which CO2 burns the budget: location-based (grid factor) or "
-        "market-based (residual factor, traded green power deducted)",
-    )
-    t_month: dict[Id | Literal["_park"], float] = Field(
-        default_factory=dict, description="tCO2 per month, by enterprise id or _park"
-    )
-
-    @model_validator(mode="after")
-    def _positive(self) -> CarbonBudgets:
-        bad = [k for k, v in self.t_month.items() if not v > 0]
-        if bad:
-            raise ValueError(f"t_month: budgets are above 0: {', '.join(bad)}")
-        return self
-
-
 class MeterRules(Strict):
     """How counter readings are judged (see ``processing.meters``)."""
 
@@ -262,7 +242,7 @@ class ProcessingConfig(Strict):
         "(e.g. 2026: 101.5): 单位工业增加值能耗's change at comparable prices; without one a "
         "year's change is nominal",
     )
-    quotas_tce_month: dict[Id, float] = Field(default_factory=dict)
+    quotas_tce_month: QuotasTceMonth = Field(default_factory=dict)
     carbon_budgets: CarbonBudgets = CarbonBudgets()
     cems: CemsConfig = CemsConfig()
     meters: MeterRules = MeterRules()

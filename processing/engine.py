@@ -33,7 +33,7 @@ from processing.kpis import (
 from processing.meters import counter_use, window_ends, window_starts, windowed
 from processing.products import against_product_limits
 from smartpark.carriers import FUEL_COLUMNS
-from smartpark.model import PARK_SCOPE
+from smartpark.model import PARK_SCOPE, rated_max_per_ms
 from smartpark.products import ProductSpec
 from smartpark.registry import Registry, common_unit
 
@@ -87,10 +87,11 @@ class Park:
                 * volume_to(s.spec.volume_basis_c, gas_reference_c),
                 "multiplier": s.spec.multiplier,
                 "rollover": s.spec.modulus(),  # what a wrap adds
-                # register units per ms at rated load x tolerance (None: no upper bound)
-                "max_per_ms": None
-                if s.spec.rated_per_h is None
-                else s.spec.rated_per_h * config.meters.tolerance / s.spec.multiplier / 3_600_000,
+                "max_per_ms": rated_max_per_ms(
+                    s.spec.rated_per_h,
+                    multiplier=s.spec.multiplier,
+                    tolerance=config.meters.tolerance,
+                ),
             }
             for s in registry.sensors()
             if s.ref.park == park_id and s.ref.kind in carriers

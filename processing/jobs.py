@@ -25,6 +25,7 @@ from processing.quota import burn_down
 from processing.reads import StoreReads
 from smartpark import cems
 from smartpark.clock import Clock
+from smartpark.limits import QUOTA_FIELD, budget_field
 from smartpark.model import PARK_SCOPE
 from smartpark.registry import Registry
 from smartpark.store.base import Store
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 COMPLETE_PCT = 90.0
 # Energy-use quotas burn non-renewable energy: PV and certified green power are deducted
 # (发改运行[2022]1258号; Sichuan's 用能权 covers non-renewable energy only).
-QUOTA_FIELD = "energy_excl_renewables_tce"
 
 
 @dataclass(slots=True)
@@ -250,7 +250,7 @@ class Jobs:
         budgets = self.config.carbon_budgets
         if not budgets.t_month:
             return pl.DataFrame()
-        first, daily = self._month_daily(f"co2_{budgets.method}_t", as_of)
+        first, daily = self._month_daily(budget_field(budgets.method), as_of)
         frame = burn_down(daily, budgets.t_month, as_of=as_of, unit="co2_t", limit="budget")
         c = self.coefficients
         method = {

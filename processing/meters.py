@@ -39,7 +39,14 @@ from enum import IntFlag
 import polars as pl
 
 from smartpark.model import MIN_RATE_INTERVAL_MS, ROLLOVER_BAND
-from smartpark.windows import WINDOWS, window_end, window_ends, window_start, window_starts
+from smartpark.windows import (
+    UNIFORM_MS,
+    WINDOWS,
+    window_end,
+    window_ends,
+    window_start,
+    window_starts,
+)
 
 __all__ = [
     "WINDOWS",
@@ -134,11 +141,6 @@ def counter_use(readings: pl.DataFrame, meters: pl.DataFrame, *, max_gap_ms: int
     )
 
 
-# Windows of one length everywhere (local offsets are whole quarter-hours): their starts
-# step by this much; days and months are walked window by window.
-_UNIFORM_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000}
-
-
 def windowed(use: pl.DataFrame, *, window: str, tz: str, pro_rata: bool) -> pl.DataFrame:
     """Interval use (from :func:`counter_use`) to windows: ``sensor, window, use, flag,
     reading`` (1 on the row that counts a reading in the window its timestamp is in).
@@ -197,8 +199,8 @@ def spanned(lo: pl.Series, hi: pl.Series, *, window: str, tz: str) -> pl.Series:
 
 def _pieces(spread: pl.DataFrame, *, window: str, tz: str) -> pl.DataFrame:
     """Each interval of ``spread`` once per window it overlaps, with ``window`` and ``end``."""
-    if window in _UNIFORM_MS:
-        size = _UNIFORM_MS[window]
+    if window in UNIFORM_MS:  # starts step by the length; days and months are walked
+        size = UNIFORM_MS[window]
         out = spread.with_columns(
             window=pl.int_ranges("first", pl.col("last") + size, size, dtype=pl.Int64)
         ).explode("window")

@@ -2,7 +2,8 @@
 evaluations (``cems_hourly``, ``data_quality``, ``quota``, ``carbon_budget``, ``muju``)
 (pure).
 
-Measurement ``kpi``; tags ``park``, ``scope`` (an enterprise id, or ``_park``),
+Every point is encoded through its definition in ``smartpark.schema`` (which checks each
+tag and field). Measurement ``kpi``; tags ``park``, ``scope`` (an enterprise id, or ``_park``),
 ``window`` (1m, 15m, 1h, 1d, 1mo) and the coefficients and methods that made the
 figures (``factor_set``, ``energy_basis``, ``grid_factor``, ``residual_factor``);
 fields: the totals and KPIs, units in their names, ``*_met`` as booleans; time: the
@@ -21,10 +22,9 @@ from typing import Any
 
 import polars as pl
 
-from smartpark.store.lineprotocol import encode_point
+from smartpark import schema
 from smartpark.wire import KpiUpdate, encode_kpi_update, kpi_topic
 
-MEASUREMENT = "kpi"
 KEYS = ("scope", "window")
 
 
@@ -46,7 +46,7 @@ def points(
     """Line protocol for each KPI row (a scope and window)."""
     for row in frame.iter_rows(named=True):
         point_tags = {"park": park, "scope": row["scope"], "window": window, **tags}
-        yield encode_point(MEASUREMENT, point_tags, _fields(row), int(row["window"]))
+        yield schema.KPI.point(point_tags, _fields(row), int(row["window"]))
 
 
 def sensor_points(frame: pl.DataFrame, *, park: str, window: str) -> Iterator[str]:
@@ -65,7 +65,7 @@ def sensor_points(frame: pl.DataFrame, *, park: str, window: str) -> Iterator[st
             "readings": row["readings"],
             "flags": row["flags"],
         }
-        yield encode_point("sensor_use", tags, fields, int(row["window"]))
+        yield schema.SENSOR_USE.point(tags, fields, int(row["window"]))
 
 
 def messages(
@@ -89,7 +89,8 @@ def messages(
             end_ms=ends[start],
             revision=revisions.get((row["scope"], start), 0),
             # the envelope's revision is the message's own, not the point's field
-            values={**tags, **{k: v for k, v in _fields(row).items() if k != "revision"}},
+            figures={k: v for k, v in _fields(row).items() if k != "revision"},
+            methods=tags,
         )
         yield kpi_topic(root, park, update.scope), encode_kpi_update(update)
 
@@ -99,14 +100,13 @@ def cems_points(hours: pl.DataFrame, *, park: str, enterprise: Mapping[str, str]
     for row in hours.iter_rows(named=True):
         tags = {"park": park, "enterprise": enterprise[row["sensor"]], "sensor": row["sensor"]}
         figures = {k: v for k, v in row.items() if k not in ("sensor", "hour") and v is not None}
-        yield encode_point("cems_hourly", tags, figures, row["hour"])
+        yield schema.CEMS_HOURLY.point(tags, figures, row["hour"])
 
 
 def quality_points(frame: pl.DataFrame, *, park: str, day_ms: int) -> Iterator[str]:
     """Measurement ``data_quality``: completeness per sensor and local day."""
     for r in frame.iter_rows(named=True):
-        yield encode_point(
-            "data_quality",
+        yield schema.DATA_QUALITY.point(
             {"park": park, "enterprise": r["enterprise"], "sensor": r["sensor"]},
             {
                 "readings": r["readings"],
@@ -124,8 +124,7 @@ def quota_points(
     """Measurement ``quota``: burn-down and forecast per enterprise and month, tagged with
     what made the figures (the total burned, energy basis, factors, certificates)."""
     for r in frame.iter_rows(named=True):
-        yield encode_point(
-            "quota",
+        yield schema.QUOTA.point(
             {"park": park, "enterprise": r["enterprise"], **method},
             {k: v for k, v in r.items() if k != "enterprise"},
             month_ms,
@@ -138,8 +137,7 @@ def carbon_budget_points(
     """Measurement ``carbon_budget``: burn-down and forecast per scope (an enterprise or
     ``_park``) and month, tagged with the CO2 method and factor that made the figures."""
     for r in frame.iter_rows(named=True):
-        yield encode_point(
-            "carbon_budget",
+        yield schema.CARBON_BUDGET.point(
             {"park": park, "scope": r["enterprise"], **method},
             {k: v for k, v in r.items() if k != "enterprise"},
             month_ms,
@@ -153,8 +151,7 @@ def muju_points(
     enterprise and period (``year``, or ``01-MM`` for January to month MM), tagged with
     the energy basis and factor set of its per-tce indicators."""
     for r in graded.iter_rows(named=True):
-        yield encode_point(
-            "muju",
+        yield schema.MUJU.point(
             {"park": park, "enterprise": r["enterprise"], "grade": r["grade"] or "-",
              "period": period, **method},
             {"score": r["score"], "rank": r["rank"]},

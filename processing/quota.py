@@ -8,6 +8,8 @@ from datetime import date
 
 import polars as pl
 
+from smartpark.limits import month_end_forecast
+
 
 def burn_down(
     daily: pl.DataFrame,
@@ -23,7 +25,8 @@ def burn_down(
     ``daily``: enterprise, day (date), used (in ``unit``). Columns out: ``used_{unit}``,
     ``{limit}_{unit}``, ``forecast_{unit}``, ``used_pct``, ``forecast_pct``, the days
     elapsed and in the month, ``breached`` and ``forecast_breach``. The forecast extends
-    the mean daily use of the month's days so far over the whole month;
+    the mean daily use of the month's days so far over the whole month
+    (``smartpark.limits.month_end_forecast``, as the alert rules do);
     ``forecast_breach`` says it crosses the limit before the limit itself is used up.
     """
     used, cap, forecast = f"used_{unit}", f"{limit}_{unit}", f"forecast_{unit}"
@@ -41,7 +44,7 @@ def burn_down(
         .with_columns(pl.col(used).fill_null(0.0))
         .with_columns(
             used_pct=pl.col(used) / pl.col(cap) * 100,
-            **{forecast: pl.col(used) / elapsed * days_in_month},
+            **{forecast: month_end_forecast(pl.col(used), through=as_of)},
             days_elapsed=pl.lit(elapsed),
             days_in_month=pl.lit(days_in_month),
         )

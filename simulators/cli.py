@@ -48,7 +48,7 @@ def _scenario(
 ) -> tuple[Any, Any]:
     from simulators import scenario as scenario_mod
 
-    folder = load_settings(registry).ingest.registry.parent / "scenarios"
+    folder = load_settings(registry).park.registry.parent / "scenarios"
     scenario = scenario_mod.load(scenario_mod.find(path, folder))
     if start is not None and start.tzinfo is None:
         raise SmartparkError(f"--start needs a UTC offset: {start.isoformat()}")
@@ -139,7 +139,7 @@ def simulate_fixed(
     if duration is None and count is None:
         duration = 10.0
     feed = Feed(
-        registry_mod.load(settings.ingest.registry),
+        registry_mod.load(settings.park.registry),
         root=settings.mqtt.topic_root,
         seed=seed,
         batch=batch,

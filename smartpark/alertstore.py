@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +184,7 @@ class AlertDB:
 
     # -- outbox ------------------------------------------------------------------------
 
-    def enqueue(self, channel: str, key: str, payload: dict[str, Any], now_ms: int) -> bool:
+    def enqueue(self, channel: str, key: str, payload: Mapping[str, object], now_ms: int) -> bool:
         """Queue one delivery; False if this key was queued for this channel already."""
         with self._lock:
             cur = self._db.execute(

@@ -25,9 +25,7 @@ T = TypeVar("T")
 
 RegistryOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--registry", "-r", help="park registry YAML (default: SMARTPARK_INGEST__REGISTRY)"
-    ),
+    typer.Option("--registry", "-r", help="park registry YAML (default: SMARTPARK_PARK__REGISTRY)"),
 ]
 LogLevelOpt = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")]
 
@@ -45,7 +43,7 @@ def settings(registry: Path | None = None, **sections: dict[str, Any]) -> Settin
             """JSON must be valid JSON, e.g. SMARTPARK_ALERTS__WEBHOOK_SECRETS='{"e08": "..."}'"""
         ) from exc
     if registry is not None:
-        sections = {**sections, "ingest": {**sections.get("ingest", {}), "registry": registry}}
+        sections = {**sections, "park": {**sections.get("park", {}), "registry": registry}}
     for name, changes in sections.items():
         changes = {k: v for k, v in changes.items() if v is not None}
         if changes:

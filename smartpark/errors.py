@@ -45,3 +45,8 @@ class BrokerError(SmartparkError):
 
 class DeliveryError(SmartparkError):
     """A notification channel could not deliver a notice: it is retried later."""
+
+
+class SchemaError(SmartparkError, ValueError):
+    """A point or a query names a tag or field its measurement does not declare
+    (``smartpark.schema``): a programming error, found by the tests."""

@@ -53,6 +53,17 @@ MIN_RATE_INTERVAL_MS = 60_000
 makes a reading implausible (processing.meters and the ``counter_reset`` rule)."""
 
 
+def rated_max_per_ms(
+    rated_per_h: float | None, *, multiplier: float, tolerance: float
+) -> float | None:
+    """The most a register may rise per ms: its rated use per hour (in use units) x
+    ``tolerance``, in register units (use / ``multiplier``); None without a rating (any
+    rise). Processing's meters and the ``counter_reset`` rule both judge by it."""
+    if rated_per_h is None:
+        return None
+    return rated_per_h * tolerance / multiplier / 3_600_000
+
+
 def plausible_step(
     v0: float, t0: int, v1: float, t1: int, *, rollover: float | None, max_per_ms: float | None
 ) -> bool:

@@ -74,28 +74,27 @@ class InfluxSettings(BaseModel):
 # The files the defaults name are relative to the working directory (the repository's
 # root); from elsewhere a user gives them, and an error says how.
 GIVEN_BY = {
-    Path("examples/park.yaml"): "--registry FILE or SMARTPARK_INGEST__REGISTRY",
+    Path("examples/park.yaml"): "--registry FILE or SMARTPARK_PARK__REGISTRY",
     Path("examples/processing.yaml"): "--config FILE or SMARTPARK_PROCESSING__CONFIG",
     Path("examples/alerts.yaml"): "--config FILE or SMARTPARK_ALERTS__CONFIG",
 }
 
 
-class IngestSettings(BaseModel):
+class ParkSettings(BaseModel):
+    """What every stage reads about the park: the registry, which park a single-park stage
+    serves (``smartpark.parks.choose_park``) and what a reading may be (decode limits)."""
+
     registry: Path = Path("examples/park.yaml")
-    batch_max_points: int = Field(default=5_000, ge=1)
-    batch_max_age_ms: int = Field(default=50, ge=1)
+    id: Id | None = Field(
+        default=None, description="the park a single-park stage serves (default: the only one)"
+    )
     max_payload_bytes: int = Field(default=256 * 1024, ge=64)
     max_readings_per_message: int = Field(default=1_000, ge=1)
     max_future_s: int = Field(default=300, ge=0)
     max_past_days: int = Field(default=400, ge=1)
-    spool_dir: Path = Path("var/spool")
-    spool_max_bytes: int = Field(default=1 << 30, ge=1024)
-    silence_unhealthy_s: float = Field(default=60.0, gt=0)
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=9108, ge=0, le=65535)
 
     def decode_limits(self) -> Limits:
-        """What every stage that decodes readings accepts: the collector's limits."""
+        """What every stage that decodes readings accepts."""
         return Limits(
             max_payload_bytes=self.max_payload_bytes,
             max_readings=self.max_readings_per_message,
@@ -111,9 +110,25 @@ def user_state_dir() -> Path:
     return (Path(base) if base else Path.home() / ".local" / "state") / "smartpark"
 
 
+class IngestSettings(BaseModel):
+    # Old names of ``park`` settings, still read (ALIASES): None when not given.
+    registry: Path | None = None
+    max_payload_bytes: int | None = Field(default=None, ge=64)
+    max_readings_per_message: int | None = Field(default=None, ge=1)
+    max_future_s: int | None = Field(default=None, ge=0)
+    max_past_days: int | None = Field(default=None, ge=1)
+    batch_max_points: int = Field(default=5_000, ge=1)
+    batch_max_age_ms: int = Field(default=50, ge=1)
+    spool_dir: Path = Path("var/spool")
+    spool_max_bytes: int = Field(default=1 << 30, ge=1024)
+    silence_unhealthy_s: float = Field(default=60.0, gt=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9108, ge=0, le=65535)
+
+
 class ProcessingSettings(BaseModel):
     config: Path = Path("examples/processing.yaml")
-    park: Id | None = Field(default=None, description="park id (default: the registry's only park)")
+    park: Id | None = Field(default=None, description="old name of park.id (ALIASES)")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9109, ge=0, le=65535)
     state_dir: Path = Field(
@@ -182,11 +197,24 @@ class GatewaySettings(BaseModel):
     http_port: int = Field(default=9111, ge=0, le=65535)
 
 
+#: Old setting -> its ``park`` setting: still read, so ``SMARTPARK_INGEST__REGISTRY`` keeps
+#: working; given together with the new name, the two must agree.
+ALIASES: dict[tuple[str, str], str] = {
+    ("ingest", "registry"): "registry",
+    ("ingest", "max_payload_bytes"): "max_payload_bytes",
+    ("ingest", "max_readings_per_message"): "max_readings_per_message",
+    ("ingest", "max_future_s"): "max_future_s",
+    ("ingest", "max_past_days"): "max_past_days",
+    ("processing", "park"): "id",
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTPARK_", env_nested_delimiter="__", extra="forbid"
     )
 
+    park: ParkSettings = ParkSettings()
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     ingest: IngestSettings = IngestSettings()
@@ -195,6 +223,21 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     dashboards: DashboardsSettings = DashboardsSettings()
     gateway: GatewaySettings = GatewaySettings()
+
+    @model_validator(mode="after")
+    def _old_names(self) -> Settings:
+        given = self.park.model_fields_set
+        for (section, old), new in ALIASES.items():
+            value = getattr(getattr(self, section), old)
+            if value is None:
+                continue
+            if new in given and getattr(self.park, new) != value:
+                raise ValueError(
+                    f"{section}.{old} is the old name of park.{new}: give one of them, "
+                    f"not {value!r} and {getattr(self.park, new)!r}"
+                )
+            setattr(self.park, new, value)
+        return self
 
     @model_validator(mode="after")
     def _refuse_known_bad_secrets(self) -> Settings:
@@ -215,13 +258,14 @@ def to_env(settings: Settings) -> dict[str, str]:
     """The ``SMARTPARK_*`` environment that reproduces ``settings`` in a child process."""
     env: dict[str, str] = {}
     for section_name in (
-        "mqtt", "influx", "ingest", "processing", "alerts", "api", "dashboards", "gateway",
+        "park", "mqtt", "influx", "ingest", "processing", "alerts", "api", "dashboards",
+        "gateway",
     ):  # fmt: skip
         section = getattr(settings, section_name)
         for name in type(section).model_fields:
             value = getattr(section, name)
-            if value is None:
-                continue
+            if value is None or (section_name, name) in ALIASES:
+                continue  # the park section carries what an old name gave
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             if isinstance(value, dict):

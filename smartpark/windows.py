@@ -12,8 +12,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 WINDOWS = {"1m": "1m", "15m": "15m", "1h": "1h", "1d": "1d", "1mo": "1mo"}
-_FIXED_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 _DAY_MS = 86_400_000
+#: Windows of one length everywhere (local offsets are whole quarter-hours).
+UNIFORM_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000}
+#: Windows of one length but across a DST change (a local day is 23 or 25 h then).
+FIXED_MS = {**UNIFORM_MS, "1d": _DAY_MS}
+#: The shortest each window can be (a month: 28 days); what bounds a count of windows.
+SHORTEST_MS = {**FIXED_MS, "1mo": 28 * _DAY_MS}
 
 
 def _constant_offset_ms(lo_ms: int, hi_ms: int, tz: str) -> int | None:
@@ -45,8 +50,8 @@ def window_starts(ts: pl.Series, *, window: str, tz: str) -> pl.Series:
     offset = _constant_offset_ms(lo, hi, tz)
     if offset is None:
         return pl.select(window_start(pl.lit(ts), window=window, tz=tz)).to_series()
-    if window in _FIXED_MS:
-        size = _FIXED_MS[window]
+    if window in FIXED_MS:
+        size = FIXED_MS[window]
         return ((ts + offset) // size) * size - offset
     days = (ts + offset) // _DAY_MS
     zone = ZoneInfo(tz)
@@ -73,8 +78,8 @@ def window_ends(starts: pl.Series, *, window: str, tz: str) -> pl.Series:
         return pl.select(window_end(pl.lit(starts), window=window, tz=tz)).to_series()
     lo, hi = starts.min(), starts.max()
     assert isinstance(lo, int) and isinstance(hi, int)
-    if window in _FIXED_MS and _constant_offset_ms(lo, hi + _FIXED_MS[window], tz) is not None:
-        return starts + _FIXED_MS[window]
+    if window in FIXED_MS and _constant_offset_ms(lo, hi + FIXED_MS[window], tz) is not None:
+        return starts + FIXED_MS[window]
     if window == "1mo":  # few distinct months: compute each once
         unique = starts.unique()
         ends = pl.select(window_end(pl.lit(unique), window=window, tz=tz)).to_series()

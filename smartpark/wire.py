@@ -9,6 +9,9 @@ Topics (a level starting with ``_`` marks a system topic that carries no reading
 - alerts       ``{root}/{park}/{enterprise}/_alerts``
 - ack requests ``{root}/_control/alerts/ack`` (the API asks the alert service)
 
+:func:`classify` names what a topic carries; no stage recognises a topic by its own
+string test.
+
 Payload: UTF-8 JSON, one reading ``{"ts": ..., "values": {...}, "seq": n}`` or an
 array of them. ``ts`` is epoch milliseconds or an ISO 8601 / RFC 3339 string with
 an offset. Decoding never raises on bad input: it returns the good readings and a
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypedDict
 
 import orjson
 
+from smartpark.alertstore import Alert
 from smartpark.model import ID_RE, Reason, SensorRef
 
 _MAX_EXACT_INT = 2**53  # integers beyond this are not stored exactly as a float
@@ -65,17 +70,40 @@ def readings_filter(root: str, park: str | None = None) -> str:
     return f"{root}/{park or '+'}/+/+/+"
 
 
+class Topic(StrEnum):
+    """What a topic carries (:func:`classify`)."""
+
+    READING = "reading"
+    KPI = "kpi"
+    ALERT = "alert"
+    ACK = "ack"
+    DEADLETTER = "deadletter"
+    OTHER = "other"  # a system topic of no known kind
+
+
+def classify(topic: str) -> Topic:
+    """What ``topic`` carries, by the shapes above (the root is not checked; a reading's
+    ids are checked by :func:`parse_topic`)."""
+    levels = topic.split("/")
+    if len(levels) >= 3 and levels[-2] == "_deadletter":
+        return Topic.DEADLETTER
+    if levels[-3:] == ["_control", "alerts", "ack"]:
+        return Topic.ACK
+    if len(levels) == 4 and levels[-1] == "_kpi":
+        return Topic.KPI
+    if len(levels) == 4 and levels[-1] == "_alerts":
+        return Topic.ALERT
+    if any(level.startswith("_") for level in levels):
+        return Topic.OTHER
+    return Topic.READING
+
+
 def kpi_topic(root: str, park: str, scope: str) -> str:
     return f"{root}/{park}/{scope}/_kpi"
 
 
 def kpi_filter(root: str) -> str:
     return f"{root}/+/+/_kpi"
-
-
-def is_kpi_topic(topic: str) -> bool:
-    """Whether ``topic`` is a KPI update's (``kpi_topic``): the one place that says so."""
-    return topic.endswith("/_kpi")
 
 
 def alert_topic(root: str, park: str, enterprise: str) -> str:
@@ -267,12 +295,18 @@ def deadletter_payload(
 # -- KPI updates ----------------------------------------------------------------------
 
 
+Figure = float | bool
+"""A KPI point's field: a number, or a ``*_met`` verdict."""
+
+
 @dataclass(frozen=True, slots=True)
 class KpiUpdate:
     """One window's KPIs of one scope, as published after its point is stored.
 
     ``revision`` is 0 for the first computation and grows with each late update;
-    ``values`` holds the coefficient tags and the fields of the ``kpi`` point."""
+    ``figures`` holds the fields of the ``kpi`` point, ``methods`` its coefficient and
+    method tags (``smartpark.model.KPI_METHOD_TAGS``). On the wire both sit beside the
+    window's keys in one flat JSON object, as they always have."""
 
     park: str
     scope: str
@@ -280,19 +314,22 @@ class KpiUpdate:
     start_ms: int
     end_ms: int
     revision: int
-    values: Mapping[str, Any]
+    figures: Mapping[str, Figure]
+    methods: Mapping[str, str] = field(default_factory=dict)
 
 
 def encode_kpi_update(update: KpiUpdate) -> bytes:
     return orjson.dumps(
         {
+            **update.methods,
+            **update.figures,
+            # the envelope last: a figure of the same name cannot override it
             "park": update.park,
             "scope": update.scope,
             "window": update.window,
             "start_ms": update.start_ms,
             "end_ms": update.end_ms,
             "revision": update.revision,
-            **update.values,
         }
     )
 
@@ -301,7 +338,9 @@ _KPI_KEYS = frozenset(("park", "scope", "window", "start_ms", "end_ms", "revisio
 
 
 def decode_kpi_update(payload: bytes | bytearray) -> KpiUpdate | None:
-    """The update in a ``_kpi`` message, or None when it is not one (counted by callers)."""
+    """The update in a ``_kpi`` message, or None when it is not one (counted by callers).
+
+    Strings are method tags, numbers and booleans figures; anything else is dropped."""
     try:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -314,5 +353,105 @@ def decode_kpi_update(payload: bytes | bytearray) -> KpiUpdate | None:
         return None
     if not (type(start) is int and type(end) is int and type(revision) is int):
         return None
-    values = {k: v for k, v in body.items() if k not in _KPI_KEYS}
-    return KpiUpdate(park, scope, window, start, end, revision, values)
+    figures: dict[str, Figure] = {}
+    methods: dict[str, str] = {}
+    for key, value in body.items():
+        if key in _KPI_KEYS:
+            continue
+        kind = type(value)
+        if kind is str:
+            methods[key] = value
+        elif kind is bool:
+            figures[key] = value
+        elif kind is int or kind is float:
+            figures[key] = float(value)
+    return KpiUpdate(park, scope, window, start, end, revision, figures, methods)
+
+
+# -- alerts -----------------------------------------------------------------------------
+
+
+def iso(ms: int | None) -> str | None:
+    """Epoch milliseconds as an ISO 8601 UTC timestamp (None stays None)."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+class AlertPublic(TypedDict):
+    """An alert as the API lists it and the page shows it."""
+
+    id: str
+    rule: str
+    severity: str
+    park: str
+    enterprise: str
+    subject: str
+    state: str
+    value: float | None
+    limit: float | None
+    message: str
+    fired_at: str | None
+    notified_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    resolved_at: str | None
+
+
+class AlertNotice(AlertPublic):
+    """An alert as every channel carries it (the ``_alerts`` topic included): the public
+    shape plus what happened, when, and the idempotency key receivers drop repeats by."""
+
+    event: str
+    idempotency_key: str
+    at: str | None
+
+
+def alert_public(a: Alert) -> AlertPublic:
+    """The public shape of an alert."""
+    return {
+        "id": a.id, "rule": a.rule, "severity": a.severity, "park": a.park,
+        "enterprise": a.enterprise, "subject": a.subject, "state": a.state, "value": a.value,
+        "limit": a.limit_value, "message": a.message, "fired_at": iso(a.fired_ms),
+        "notified_at": iso(a.first_notified_ms), "acknowledged_at": iso(a.acked_ms),
+        "acknowledged_by": a.acked_by, "resolved_at": iso(a.resolved_ms),
+    }  # fmt: skip
+
+
+def alert_notice(a: Alert, *, event: str, key: str, at_ms: int) -> AlertNotice:
+    """The payload of one notice about an alert (documented in the README)."""
+    public = alert_public(a)
+    return {
+        "id": public["id"], "event": event, "idempotency_key": key, "rule": a.rule,
+        "severity": a.severity, "park": a.park, "enterprise": a.enterprise,
+        "subject": a.subject, "state": a.state, "value": a.value, "limit": a.limit_value,
+        "message": a.message, "fired_at": public["fired_at"],
+        "notified_at": public["notified_at"], "acknowledged_at": public["acknowledged_at"],
+        "acknowledged_by": a.acked_by, "resolved_at": public["resolved_at"], "at": iso(at_ms),
+    }  # fmt: skip
+
+
+def encode_alert_notice(notice: AlertNotice) -> bytes:
+    return orjson.dumps(notice)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertHeader:
+    """What a reader of an ``_alerts`` message routes by."""
+
+    park: str
+    enterprise: str
+    rule: str
+    event: str
+
+
+def decode_alert_header(payload: bytes | bytearray) -> AlertHeader | None:
+    """The routing keys of an alert notice, or None when it is not one (count it)."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(body) is not dict:
+        return None
+    keys = [body.get(k) for k in ("park", "enterprise", "rule", "event")]
+    if not all(type(k) is str for k in keys):
+        return None
+    return AlertHeader(*(str(k) for k in keys))

@@ -50,7 +50,7 @@ def test_compose_file_is_consistent() -> None:
     for name in ("processor", "alerts"):
         env = services[name]["environment"]
         assert env["SMARTPARK_MQTT__PASSWORD"].startswith("${")
-        assert env["SMARTPARK_INGEST__REGISTRY"] == "/app/examples/park.yaml"
+        assert env["SMARTPARK_PARK__REGISTRY"] == "/app/examples/park.yaml"
     shipped = [
         services["processor"]["command"][2],
         services["alerts"]["environment"]["SMARTPARK_ALERTS__CONFIG"],

@@ -107,7 +107,7 @@ def user(settings: Settings, tmp_path: Path) -> Iterator[User]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTPARK_")}
     env |= to_env(settings)
     for name in (
-        "SMARTPARK_INGEST__REGISTRY",
+        "SMARTPARK_PARK__REGISTRY",
         "SMARTPARK_PROCESSING__CONFIG",
         "SMARTPARK_ALERTS__CONFIG",
     ):
@@ -132,7 +132,7 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
     # Run from elsewhere without paths: the error says how to give them.
     lost = user.run("alerts", "check", ok=False)
     assert lost.returncode == 1
-    assert "--registry FILE or SMARTPARK_INGEST__REGISTRY" in lost.stderr
+    assert "--registry FILE or SMARTPARK_PARK__REGISTRY" in lost.stderr
 
     out = user.run("config", "check", PARK).stdout
     assert "ok (1 park(s)" in out

@@ -3,7 +3,7 @@ acknowledgement (which the alert service applies, over MQTT)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -13,7 +13,7 @@ from api.params import ALERT_ID_PATTERN, ERRORS, SCOPE_PATTERN, Problem, instant
 from api.scope import NOT_FOUND
 from smartpark.alertstore import Alert
 from smartpark.model import ID_PATTERN
-from smartpark.wire import ack_topic, encode_ack
+from smartpark.wire import ack_topic, alert_public, encode_ack, iso
 
 router = APIRouter(tags=["alerts"], responses=ERRORS)
 MAX_PAGE = 200
@@ -22,21 +22,6 @@ MAX_PAGE = 200
 CURSOR_PATTERN = r"^[0-9]{1,15}\.[0-9a-f]{16}$"
 AlertId = Annotated[str, Path(pattern=ALERT_ID_PATTERN)]
 Since = Annotated[datetime | None, Query(description="ISO 8601 with a UTC offset")]
-
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
-
-
-def _alert(a: Alert) -> dict[str, Any]:
-    iso = _iso
-    return {
-        "id": a.id, "rule": a.rule, "severity": a.severity, "park": a.park,
-        "enterprise": a.enterprise, "subject": a.subject, "state": a.state, "value": a.value,
-        "limit": a.limit_value, "message": a.message, "fired_at": iso(a.fired_ms),
-        "notified_at": iso(a.first_notified_ms), "acknowledged_at": iso(a.acked_ms),
-        "acknowledged_by": a.acked_by, "resolved_at": iso(a.resolved_ms),
-    }  # fmt: skip
 
 
 def _ms(value: datetime | None, name: str) -> int | None:
@@ -71,7 +56,7 @@ def alerts(
     if page is None:
         raise NOT_FOUND
     nxt = f"{page[-1].fired_ms}.{page[-1].id}" if len(page) == limit else None
-    return {"alerts": [_alert(a) for a in page], "next": nxt}
+    return {"alerts": [alert_public(a) for a in page], "next": nxt}
 
 
 @router.get("/alerts/{alert_id}")
@@ -80,8 +65,8 @@ def alert(alert_id: AlertId, scope: OwnParkDep, s: ServicesDep) -> dict[str, Any
     found = s.alerts.get(scope, alert_id)
     if found is None:
         raise NOT_FOUND
-    history = [{"event": kind, "at": _iso(ms)} for kind, ms in s.alerts.history(found)]
-    return {**_alert(found), "history": history}
+    history = [{"event": kind, "at": iso(ms)} for kind, ms in s.alerts.history(found)]
+    return {**alert_public(found), "history": history}
 
 
 @router.post(

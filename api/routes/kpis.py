@@ -14,10 +14,10 @@ from api.params import ERRORS, Instant, period
 from api.reads import split
 from smartpark.model import KPI_METHOD_TAGS
 from smartpark.products import LEVEL_NAMES
+from smartpark.windows import SHORTEST_MS
 
 router = APIRouter(tags=["kpis"], responses=ERRORS)
 S = "/parks/{park_id}/scopes/{scope}"
-KPI_WINDOW_MS = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 Window = Literal["1m", "15m", "1h", "1d", "1mo"]
 PRODUCT_KPI = "product_energy_kgce_per_output"
 
@@ -30,7 +30,7 @@ def kpis(
     coefficients and methods that made each one."""
     api = s.settings.api
     lo, hi = period(start, end, max_days=api.max_range_days)
-    expected = (hi - lo).total_seconds() * 1000 / KPI_WINDOW_MS.get(window, 28 * 86_400_000)
+    expected = (hi - lo).total_seconds() * 1000 / SHORTEST_MS[window]
     if expected > api.max_points:
         raise HTTPException(
             422, f"{window} windows over this period exceed {api.max_points} points"

@@ -64,7 +64,7 @@ def test_alert_service_killed_while_a_channel_is_down_delivers_once_after_restar
     settings.alerts = settings.alerts.model_copy(
         update={"config": rules, "http_port": free_port(), "tick_s": 0.2}
     )
-    settings.ingest = settings.ingest.model_copy(update={"registry": EXAMPLE_PARK})
+    settings.park = settings.park.model_copy(update={"registry": EXAMPLE_PARK})
     health = f"http://127.0.0.1:{settings.alerts.http_port}/healthz"
     first = _start(settings, tmp_path / "alerts-1.log")
     receiver = None

@@ -537,7 +537,7 @@ def test_an_added_enterprise_works_after_a_reload_without_restarting_anything(
     registry = tmp_path / "park.yaml"
     registry.write_text(EXAMPLE_PARK.read_text())
     collector_settings = _as(settings, secured, "smartpark-collector")
-    collector_settings.ingest = collector_settings.ingest.model_copy(update={"registry": registry})
+    collector_settings.park = collector_settings.park.model_copy(update={"registry": registry})
     http_port = free_port()
     env = os.environ | to_env(collector_settings) | {"SMARTPARK_INGEST__HTTP_PORT": str(http_port)}
     proc = subprocess.Popen([sys.executable, "-m", "smartpark", "collect"], env=env,

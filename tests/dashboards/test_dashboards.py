@@ -24,11 +24,12 @@ import yaml
 from grafana_client.api import GrafanaApi
 
 from alerts import app as alerts_stage
-from dashboards import build, expand
+from dashboards import build, expand, units
 from dashboards.push import push
 from devstack.servers import Prometheus, free_port
 from ingest import app as ingest_stage
 from processing import app as processing_stage
+from smartpark import schema
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.influxql import Select
@@ -160,6 +161,73 @@ def test_thresholds_are_the_registrys_targets(park: Registry) -> None:
         per_tce["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"]
         == targets["co2_per_energy_t_per_tce"]
     )
+
+
+_SELECTED = re.compile(r'^(?:(\w+)\()?"(\w+)"')
+
+
+def _columns(query: str) -> tuple[str, list[tuple[str, str | None]]]:
+    """The roll-up and its selected (column, aggregate) of one panel query."""
+    head, _, rest = query.partition(" FROM ")
+    measurement = re.match(r'"(\w+)"', rest).group(1)  # type: ignore[union-attr]
+    items = [_SELECTED.match(item.strip()) for item in head.removeprefix("SELECT ").split(",")]
+    return measurement, [(m.group(2), m.group(1)) for m in items if m is not None]
+
+
+def test_every_name_a_panel_reads_is_in_the_schema() -> None:
+    """Selected columns, filters and groups of every InfluxQL panel exist in its roll-up."""
+    for name, board in _boards().items():
+        for panel, target in _targets(board):
+            if target["datasource"]["type"] != "influxdb":
+                continue
+            measurement, columns = _columns(target["query"])
+            m = schema.rollup(measurement)
+            named = {c for c, _agg in columns}
+            named |= set(re.findall(r'"(\w+)" (?:=|!=) ', target["query"]))
+            if " GROUP BY " in target["query"]:
+                named |= set(re.findall(r'"(\w+)"', target["query"].split(" GROUP BY ")[1]))
+            unknown = named - set(m.fields) - set(m.tags)
+            assert columns and not unknown, (name, panel["title"], unknown)
+
+
+def test_every_unit_shown_comes_from_the_schema() -> None:
+    """Each column a panel shows has its schema unit (the default or an override matching
+    its name), and no unit is shown that none of its columns has."""
+    for name, board in _boards().items():
+        for panel in board["panels"]:
+            targets = [t for t in panel.get("targets", []) if t["datasource"]["type"] == "influxdb"]
+            if not targets:
+                continue
+            config = panel["fieldConfig"]
+            overrides = [(o["matcher"]["options"], o["properties"][0]["value"])
+                         for o in config["overrides"]]  # fmt: skip
+            expected: set[str] = set()
+            for target in targets:
+                measurement, columns = _columns(target["query"])
+                m = schema.rollup(measurement)
+                for column, aggregate in columns:
+                    want = schema.COUNT if aggregate == "count" else (
+                        schema.TEXT if column in m.tags else m.unit(column))  # fmt: skip
+                    shown_as = f"{measurement}.{column}"
+                    matched = [u for pattern, u in overrides if re.fullmatch(pattern, shown_as)]
+                    shown = matched[-1] if matched else config["defaults"]["unit"]
+                    assert shown == units.grafana_unit(want), (name, panel["title"], column)
+                    expected.add(shown)
+            shown_units = {config["defaults"]["unit"], *(u for _p, u in overrides)}
+            assert shown_units == expected, (name, panel["title"])
+
+
+def test_co2_and_percentages_are_never_shown_as_energy_or_tonnes() -> None:
+    """The two known slips: CO2 beside energy with a tce suffix; used_pct shown as tCO2."""
+    shown = {
+        (column, unit)
+        for board in _boards().values()
+        for panel in board["panels"]
+        for o in panel["fieldConfig"]["overrides"]
+        for column in re.findall(r"\\b(\w+)\\b", o["matcher"]["options"])
+        for unit in [o["properties"][0]["value"]]
+    }
+    assert ("co2_location_t", "suffix: tCO2") in shown and ("used_pct", "percent") in shown
 
 
 def test_relative_times_resolve_as_grafana_does_in_the_park_zone() -> None:

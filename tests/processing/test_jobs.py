@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import yaml
 
-from processing.config import CarbonBudgets, Declared
+from processing.config import Declared
 from processing.config import load as load_config
 from processing.jobs import Jobs
 from processing.schedule import Schedule
@@ -20,6 +20,7 @@ from simulators.scenario import load as load_scenario
 from simulators.stream import ParkFeed
 from smartpark import registry as registry_mod
 from smartpark.clock import ManualClock, SystemClock
+from smartpark.limits import CarbonBudgets
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings

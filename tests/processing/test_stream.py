@@ -104,7 +104,7 @@ def _processor(
         store=store,
         clock=SystemClock(),
         client_id=f"{settings.mqtt.client_id}-{name}",
-        limits=settings.ingest.decode_limits(),
+        limits=settings.park.decode_limits(),
         state_dir=settings.processing.state_dir,
     )
     processor.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -43,3 +45,44 @@ def test_unsafe_or_invalid_settings_are_refused(
         monkeypatch.setenv(key, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "attribute", "value"),
+    [
+        ({"SMARTPARK_PARK__REGISTRY": "parks/a.yaml"}, "registry", Path("parks/a.yaml")),
+        ({"SMARTPARK_INGEST__REGISTRY": "parks/a.yaml"}, "registry", Path("parks/a.yaml")),
+        ({"SMARTPARK_INGEST__MAX_PAST_DAYS": "30"}, "max_past_days", 30),
+        ({"SMARTPARK_PROCESSING__PARK": "p2"}, "id", "p2"),
+        ({"SMARTPARK_PARK__ID": "p2", "SMARTPARK_PROCESSING__PARK": "p2"}, "id", "p2"),
+        ({}, "registry", Path("examples/park.yaml")),
+    ],
+)
+def test_the_park_section_and_its_old_names(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], attribute: str, value: object
+) -> None:
+    for key, val in env.items():
+        monkeypatch.setenv(key, val)
+    settings = Settings()
+    assert getattr(settings.park, attribute) == value
+    env_out = to_env(settings)  # a child process gets the new names only
+    assert (
+        "SMARTPARK_INGEST__REGISTRY" not in env_out and "SMARTPARK_PROCESSING__PARK" not in env_out
+    )
+
+
+def test_an_old_name_that_disagrees_with_the_new_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SMARTPARK_PARK__REGISTRY", "a.yaml")
+    monkeypatch.setenv("SMARTPARK_INGEST__REGISTRY", "b.yaml")
+    with pytest.raises(
+        ValidationError, match=r"ingest\.registry is the old name of park\.registry"
+    ):
+        Settings()
+
+
+def test_decode_limits_come_from_the_park_section() -> None:
+    limits = Settings.model_validate({"park": {"max_future_s": 10, "max_past_days": 2}})
+    got = limits.park.decode_limits()
+    assert (got.max_future_ms, got.max_past_ms) == (10_000, 2 * 86_400_000)

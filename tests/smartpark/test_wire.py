@@ -121,12 +121,3 @@ def test_an_array_keeps_its_good_readings_and_indexes_its_bad_ones() -> None:
 def test_ts_in_seconds_gets_a_hint() -> None:
     _, problems = _decode({"ts": NOW // 1000, "values": {"energy_kwh": 1}})
     assert "seconds instead of milliseconds" in problems[0].detail
-
-
-def test_only_kpi_topics_are_kpi_topics() -> None:
-    from smartpark.wire import alert_topic, is_kpi_topic, kpi_topic
-
-    assert is_kpi_topic(kpi_topic("smartpark", "p1", "_park"))
-    assert is_kpi_topic(kpi_topic("smartpark", "p1", "e01"))
-    assert not is_kpi_topic(alert_topic("smartpark", "p1", "e01"))
-    assert not is_kpi_topic("smartpark/p1/e01/electricity/_kpix")
