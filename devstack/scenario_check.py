@@ -219,9 +219,9 @@ def run(scenario: Scenario, *, settle_s: float = 2.0, timeout_s: float = 600.0) 
             update={"url": influx.url, "database": "check"}
         )
         ports = {name: free_port() for name in ("ingest", "processing", "alerts")}
+        settings.park = settings.park.model_copy(update={"registry": scenario.registry})
         settings.ingest = settings.ingest.model_copy(
             update={
-                "registry": scenario.registry,
                 "spool_dir": work / "spool",
                 "http_port": ports["ingest"],
             }
