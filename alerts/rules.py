@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from smartpark import config as config_files
+from smartpark import schema
 from smartpark.config import Strict
 from smartpark.limits import BudgetsTMonth, Co2Method, QuotasTceMonth
 from smartpark.model import Id
@@ -48,6 +49,12 @@ class Scope(Strict):
             and (not self.kinds or not kind or kind in self.kinds)
             and (not self.sensors or not sensor or sensor in self.sensors)
         )
+
+
+def _kpi_field(what: str, name: str) -> None:
+    """Refuse a KPI the processor never writes (``smartpark.schema``): it would never fire."""
+    if name not in schema.KPI.fields:
+        raise ValueError(f"{what}: {name!r} is not a KPI field (see the kpi measurement)")
 
 
 class _Rule(Strict):
@@ -82,6 +89,8 @@ class ThresholdRule(_Rule):
             raise ValueError(f"clear {self.clear} is on the wrong side of the limit {limit}")
         if self.source == "kpi" and self.window is None:
             raise ValueError("a KPI threshold needs its window (1m, 15m, 1h or 1d)")
+        if self.source == "kpi":
+            _kpi_field("field", self.field)
         return self
 
 
@@ -143,6 +152,8 @@ class KpiTargetRule(_Rule):
     def _one_side(self) -> KpiTargetRule:
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of above or below")
+        _kpi_field("kpi", self.kpi)
+        _kpi_field("weight", self.weight)
         return self
 
 

@@ -1,6 +1,6 @@
 """Gateway benchmark: field devices in, beside baselines measured in the same run.
 
-    .venv/bin/python bench/bench_gateway.py      # or: ./dev bench gateway
+    .venv/bin/python -m bench.bench_gateway      # or: ./dev bench gateway
 
 Starts Mosquitto and InfluxDB on loopback, then measures:
 Modbus and HJ 212 run three interleaved rounds of gateway and baseline; medians quoted.
@@ -38,29 +38,26 @@ from pathlib import Path
 
 import orjson
 import yaml
+from pymodbus.client import ModbusTcpClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from harness import CollectorProc  # noqa: E402
-from pymodbus.client import ModbusTcpClient  # noqa: E402
-
-from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
-from gateway import hj212  # noqa: E402
-from gateway.registers import plan  # noqa: E402
-from gateway.service import Gateway  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.mqtt import BoundedPublisher  # noqa: E402
-from smartpark.registry import Registry  # noqa: E402
-from smartpark.settings import (  # noqa: E402
+from bench.harness import CollectorProc
+from devstack.servers import InfluxDB, Mosquitto, free_port
+from gateway import hj212
+from gateway.registers import plan
+from gateway.service import Gateway
+from smartpark import registry as registry_mod
+from smartpark.mqtt import BoundedPublisher
+from smartpark.registry import Registry
+from smartpark.settings import (
     GatewaySettings,
     InfluxSettings,
     IngestSettings,
     MqttSettings,
     Settings,
 )
-from smartpark.wire import encode_reading, topic_for  # noqa: E402
+from smartpark.wire import encode_reading, topic_for
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLE = ROOT / "examples" / "park.yaml"
 MN, PW = "88888880000001", "123456"

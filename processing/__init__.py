@@ -6,9 +6,9 @@ Modules:
   meters   counters to interval use, gauge means, local windows (pure)
   kpis     energy, CO2, shares, intensities, targets over window totals (pure)
   engine   readings -> use -> enterprise and park totals -> KPIs per window (pure)
-  quota    energy-use quota burn-down and month-end forecast (pure)
+  quota    quota and carbon-budget burn-down (pure; the forecast: smartpark.limits)
   muju     mu-average (亩均) scores and grades (pure)
-  output   KPI rows and evaluations to line protocol, KPI rows to MQTT messages (pure)
+  output   KPI rows and evaluations to points (smartpark.schema), KPI rows to MQTT (pure)
   reads    typed reads of the store: counter readings, CEMS minutes, counts, stored KPIs
   journal  the processor's durable readings journal and written-windows progress
   windowbook  open, dirty and written windows per size (pure)
@@ -21,6 +21,7 @@ Modules:
   ledger   the ledger of dirty windows: event-time spans, merged, taken a day at a time (pure)
   catchup  the catch-up job: recomputes the ledger's windows from the store, rate-limited
   jobs     roll-ups and evaluations recomputed from the store (idempotent)
+  periods  which jobs a closed period runs (the scheduler and ``jobs run``)
   schedule the jobs on APScheduler in the park's time zone, retried with back-off
   app      builds the stage from Settings (stream, schedule, /metrics and /healthz)
   cli      ``smartpark process`` and ``smartpark rollup``

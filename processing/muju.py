@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-MU_M2 = 666.67
-
 # indicator -> (numerator column, denominator column or None); all "higher is better".
 INDICATORS: Mapping[str, tuple[str, str | None]] = {
     "revenue_per_mu": ("revenue_cny", "land_mu"),

@@ -1,20 +1,29 @@
 """smartpark: the shared core every pipeline stage builds on; it imports no stage.
 
 Modules:
-  settings     Settings (env SMARTPARK_*): mqtt, influx, ingest, processing, alerts sections
+  settings     Settings (env SMARTPARK_*): park, mqtt, influx, ingest, processing, alerts,
+               api, dashboards sections
   config       the strict model base and the YAML loader with located errors
-  model        ids, kinds, the park scope, severities, dead-letter reasons, rollover band
+  model        ids, kinds, the park scope, severities, dead-letter reasons, rollover band,
+               the rated-rate limit
   registry     park / enterprise / sensor YAML schema, load(), check(), resolve()
   targets      the targets a park may set, their variants and judged KPI columns (pure)
   carriers     every fuel and bought energy beside electricity and gas: kind, total, factor
+  parks        which park a stage serves: one rule for every stage (pure)
+  mapspec      uplink mappings of vendor gateways' JSON (schema); mapping applies them (pure)
   wire         every topic and payload contract between devices and stages (pure): readings,
-               dead letters, KPI updates, alert topics
-  windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone (pure)
+               dead letters, KPI updates (figures and method tags apart), the alert's public
+               shape, classify(topic)
+  schema       every stored measurement: tags, fields with units and meaning (pure)
+  limits       monthly quotas and carbon budgets, the month-end forecast (pure)
+  windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone and their lengths (pure)
   cems         O2-corrected hourly means, validity, exceedances (pure; processing and alerts)
+  alertstore   alert state, history and the delivery outbox in SQLite (alerts writes, api reads)
   store/       Store port; lineprotocol and influxql (pure); influx1 and influx2 adapters
   mqtt         paho 2.x: the Subscriber every consuming stage runs on (life cycle, manual
                ack), client construction (MQTT 5, persistent session), a bounded publisher
   httpserver   /metrics and /healthz, the same for every service
+  durable      atomic file replacement
   commands     what every stage CLI shares (settings with overrides, options, signals)
   cli          the root command: mounts the stages' CLIs lazily, errors -> message + exit 1
   clock, log, errors

@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS partial (
 );
 """
 
-OPEN = ("firing", "acknowledged")
 # Columns added after the first release: (name, type), added to older databases on open.
 ADDED_COLUMNS = (("first_notified_ms", "INTEGER"), ("cleared_wall_ms", "INTEGER"))
 

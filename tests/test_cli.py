@@ -6,12 +6,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_PARK
+from tests.conftest import EXAMPLE_PARK, wait_until
 
 
 def _smartpark(*args: str) -> subprocess.CompletedProcess[str]:
@@ -350,15 +349,18 @@ def test_collect_without_a_broker_says_it_cannot_reach_it(tmp_path: Path) -> Non
         "SMARTPARK_INGEST__HTTP_PORT": "0",
         "SMARTPARK_INGEST__SPOOL_DIR": str(tmp_path / "spool"),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smartpark", "collect"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    log = tmp_path / "collect.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartpark", "collect"],
+            env=env, stdout=sink, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
     try:
-        time.sleep(5)
+        wait_until(lambda: "attempts=2" in log.read_text(), 30, "the second attempt reported")
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+    out = log.read_text()
     assert "cannot reach the MQTT broker at 127.0.0.1:1" in out
     assert "attempts=2" in out  # and keeps saying it while it retries
 

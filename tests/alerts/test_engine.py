@@ -389,3 +389,22 @@ def test_the_rule_counts_over_range_minutes_as_the_hourly_job_does(park: Registr
     out += engine.tick(T0 + 3_600_000 + 6 * MIN)
     assert [(c.raised, round(c.value or 0, 1)) for c in out] == [(True, 58.3)]
     assert "over range" in out[0].message
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"type": "threshold", "source": "kpi", "window": "1h", "field": "co2_t", "above": 1},
+         "field: 'co2_t' is not a KPI field"),
+        ({"type": "kpi_target", "kpi": "clean_share", "below": 65},
+         "kpi: 'clean_share' is not a KPI field"),
+        ({"type": "kpi_target", "kpi": "clean_energy_share_pct", "weight": "tce", "below": 65},
+         "weight: 'tce' is not a KPI field"),
+    ],
+)  # fmt: skip
+def test_a_kpi_rule_names_a_field_the_processor_writes(rule: dict, message: str) -> None:
+    from smartpark.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse({"rules": [{"id": "r", **rule}]})
+    assert message in "\n".join(err.value.problems)

@@ -139,9 +139,16 @@ def test_an_acknowledgement_through_the_api_reaches_the_alert_service(api_park: 
             10,
             "the acknowledgement notice",
         )
-        time.sleep(3)  # reminders come every 2 s while unacknowledged: none now
-        assert not [n for n in notices if n["id"] == target and n["event"] == "reminder"
-                    and n["at"] > one["acknowledged_at"]]  # fmt: skip
+
+        # Reminders come every 2 s while unacknowledged: none for 3 s now (polled, so a
+        # reminder that does come fails at once).
+        def reminded() -> bool:
+            return any(n["id"] == target and n["event"] == "reminder"
+                       and n["at"] > one["acknowledged_at"] for n in notices)  # fmt: skip
+
+        quiet_until = time.monotonic() + 3
+        wait_until(lambda: reminded() or time.monotonic() > quiet_until, 10, "3 s")
+        assert not reminded()
         assert api_park.post(f"/v1/alerts/{target}/ack", "e08").status_code == 409
     finally:
         client.disconnect()

@@ -326,16 +326,24 @@ def test_every_promql_panel_runs_on_the_services_metrics(
         lambda: httpx.get(f"{scraped.url}/api/v1/query", params={"query": "up"}).json()["data"]["result"],
         30, "scrapes",
     )  # fmt: skip
-    time.sleep(6)  # a few scrapes, so rates have two samples
-    now = int(time.time() * 1000)
-    for panel, target in _targets(board):
-        expr = expand.promql(target["expr"], from_ms=now - 120_000, to_ms=now, scrape_s=1)
-        answer = httpx.get(
-            f"{scraped.url}/api/v1/query_range",
-            params={"query": expr, "start": (now - 120_000) / 1000, "end": now / 1000, "step": 5},
-        ).json()
-        assert answer["status"] == "success", (panel["title"], answer)
-        assert answer["data"]["result"], f"{panel['title']}: no data for {expr}"
+
+    def without_data() -> list[str]:
+        """The panels whose query answers nothing yet (rates need two scrapes)."""
+        now = int(time.time() * 1000)
+        empty = []
+        for panel, target in _targets(board):
+            expr = expand.promql(target["expr"], from_ms=now - 120_000, to_ms=now, scrape_s=1)
+            answer = httpx.get(
+                f"{scraped.url}/api/v1/query_range",
+                params={"query": expr, "start": (now - 120_000) / 1000, "end": now / 1000,
+                        "step": 5},
+            ).json()  # fmt: skip
+            assert answer["status"] == "success", (panel["title"], answer)
+            if not answer["data"]["result"]:
+                empty.append(f"{panel['title']}: no data for {expr}")
+        return empty
+
+    wait_until(lambda: not without_data(), 30, "every panel's data")
 
 
 class RecordingGrafana:

@@ -68,3 +68,13 @@ def test_readings_measurements_come_from_the_registry_kinds() -> None:
     m = schema.readings("gas", CORE_KIND_SPECS["gas"])
     assert (m.name, m.tags) == ("gas", ("park", "enterprise", "sensor"))
     assert {n: f.unit for n, f in m.fields.items()} == {"volume_m3": "m3", "flow_m3h": "m3/h"}
+
+
+def test_the_api_sums_totals_by_their_unit_not_their_name() -> None:
+    from api.reads import ADDITIVE, TAGS
+
+    assert set(schema.KPI.fields) >= ADDITIVE
+    assert {"energy_tce", "co2_location_t", "grid_kwh", "added_value_cny"} <= ADDITIVE
+    # ratios whose names end like totals are not summed
+    assert not {"energy_tce_per_10k_cny", "co2_market_t_per_10k_cny", "used_pct"} & ADDITIVE
+    assert set(schema.KPI.tags) <= TAGS and not TAGS & set(schema.KPI.fields)

@@ -1,7 +1,7 @@
 """API benchmark: an enterprise's scorecard, 30 days of its daily KPIs and its latest
 readings under 32 concurrent clients, beside the same InfluxQL sent straight to InfluxDB.
 
-    .venv/bin/python bench/api.py [--seconds 20] [--clients 32]     # or: ./dev bench api
+    .venv/bin/python -m bench.bench_api [--seconds 20] [--clients 32]     # or: ./dev bench api
 
 InfluxDB and Mosquitto on loopback; 31 days of e08-anode's meters at 15 minutes written
 to InfluxDB and rolled up into daily and monthly KPI points by the processing jobs;
@@ -30,17 +30,14 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from api.keys import Caller, KeyStore  # noqa: E402
-from api.reads import Reads  # noqa: E402
-from api.scope import EnterpriseScope, ParkScope  # noqa: E402
-from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
-from processing import app as processing_stage  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.clock import SystemClock  # noqa: E402
-from smartpark.settings import (  # noqa: E402
+from api.keys import Caller, KeyStore
+from api.reads import Reads
+from api.scope import EnterpriseScope, ParkScope
+from devstack.servers import InfluxDB, Mosquitto, free_port
+from processing import app as processing_stage
+from smartpark import registry as registry_mod
+from smartpark.clock import SystemClock
+from smartpark.settings import (
     ApiSettings,
     InfluxSettings,
     MqttSettings,
@@ -48,8 +45,10 @@ from smartpark.settings import (  # noqa: E402
     Settings,
     to_env,
 )
-from smartpark.store import open_store  # noqa: E402
-from smartpark.store.lineprotocol import encode_point  # noqa: E402
+from smartpark.store import open_store
+from smartpark.store.lineprotocol import encode_point
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REGISTRY = ROOT / "examples" / "park.yaml"
 ENTERPRISE = "e08-anode"

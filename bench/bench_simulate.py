@@ -1,6 +1,6 @@
 """Simulator benchmark: feed generation to a file, and a simulated day backfilled for real.
 
-    .venv/bin/python bench/simulate.py          # or: ./dev bench simulate
+    .venv/bin/python -m bench.bench_simulate          # or: ./dev bench simulate
 
   generate  the normal-week scenario (1.02 M readings, its faults on) written to a
             recording file; median of 3 runs; beside it, in the same run, writing the
@@ -20,29 +20,25 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench.harness import CollectorProc
+from devstack.servers import InfluxDB, Mosquitto, free_port
+from simulators import recording
+from simulators.player import play
+from simulators.scenario import load as load_scenario
+from simulators.stream import ParkFeed
+from smartpark import registry as registry_mod
+from smartpark.clock import SystemClock
+from smartpark.mqtt import BoundedPublisher
+from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings
+from smartpark.store.influx1 import Influx1Store
+from smartpark.store.influxql import Select
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from harness import CollectorProc  # noqa: E402
-
-from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
-from simulators import recording  # noqa: E402
-from simulators.player import play  # noqa: E402
-from simulators.scenario import load as load_scenario  # noqa: E402
-from simulators.stream import ParkFeed  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.clock import SystemClock  # noqa: E402
-from smartpark.mqtt import BoundedPublisher  # noqa: E402
-from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings  # noqa: E402
-from smartpark.store.influx1 import Influx1Store  # noqa: E402
-from smartpark.store.influxql import Select  # noqa: E402
 
 REGISTRY = ROOT / "examples" / "park.yaml"
 NORMAL_WEEK = ROOT / "examples" / "scenarios" / "normal-week.yaml"

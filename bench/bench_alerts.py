@@ -1,7 +1,7 @@
 """Alert benchmark: over-limit reading -> webhook latency under background load, and
 rule-evaluation throughput.
 
-    .venv/bin/python bench/alerts.py            # or: ./dev bench alerts
+    .venv/bin/python -m bench.bench_alerts            # or: ./dev bench alerts
 
   evaluation  the example rules (examples/alerts.yaml) over 1 M readings of the example
               park in one process: readings/s through the rule engine
@@ -38,16 +38,15 @@ import httpx
 import orjson
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from alerts.engine import Engine
+from alerts.rules import load as load_rules
+from devstack.servers import InfluxDB, Mosquitto, free_port
+from smartpark import registry as registry_mod
+from smartpark.mqtt import BoundedPublisher, connect, make_client
+from smartpark.settings import AlertsSettings, InfluxSettings, MqttSettings, Settings, to_env
+from smartpark.wire import readings_filter, topic_for
 
-from alerts.engine import Engine  # noqa: E402
-from alerts.rules import load as load_rules  # noqa: E402
-from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.mqtt import BoundedPublisher, connect, make_client  # noqa: E402
-from smartpark.settings import AlertsSettings, InfluxSettings, MqttSettings, Settings, to_env  # noqa: E402
-from smartpark.wire import readings_filter, topic_for  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REGISTRY = ROOT / "examples" / "park.yaml"
 RULES = ROOT / "examples" / "alerts.yaml"

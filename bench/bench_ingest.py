@@ -1,6 +1,6 @@
 """Ingest benchmark: the collector's capacity, beside baselines measured in the same run.
 
-    .venv/bin/python bench/ingest.py            # or: ./dev bench
+    .venv/bin/python -m bench.bench_ingest            # or: ./dev bench
 
 Starts Mosquitto and InfluxDB on loopback, then measures in one run:
   ceiling   pre-built 5,000-line batches POSTed straight to InfluxDB /write
@@ -26,7 +26,6 @@ import argparse
 import multiprocessing as mp
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,20 +33,16 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.harness import CollectorProc, bare_drain, bare_session
+from devstack.servers import InfluxDB, Mosquitto, free_port
+from smartpark import registry as registry_mod
+from smartpark.mqtt import BoundedPublisher
+from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings
+from smartpark.store.influx1 import Influx1Store
+from smartpark.store.influxql import Select
+from smartpark.wire import topic_for
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-sys.path.insert(0, str(ROOT / "bench"))
-
-from harness import CollectorProc, bare_drain, bare_session  # noqa: E402
-
-from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.mqtt import BoundedPublisher  # noqa: E402
-from smartpark.settings import InfluxSettings, IngestSettings, MqttSettings, Settings  # noqa: E402
-from smartpark.store.influx1 import Influx1Store  # noqa: E402
-from smartpark.store.influxql import Select  # noqa: E402
-from smartpark.wire import topic_for  # noqa: E402
 
 REGISTRY = ROOT / "examples" / "park.yaml"
 

@@ -1,6 +1,6 @@
 """Dashboard benchmark: every panel's queries over 30 days of the quota-breach month.
 
-    .venv/bin/python bench/dashboards.py [--runs 5] [--days 30]     # or: ./dev bench dashboards
+    .venv/bin/python -m bench.bench_dashboards [--runs 5] [--days 30]     # or: ./dev bench dashboards
 
 InfluxDB on loopback; the ``quota-breach-month`` scenario (4.4 M readings, faults off)
 written as the collector writes it, then rolled up by the processing jobs into what the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -24,20 +23,19 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dashboards import build, expand
+from devstack.servers import InfluxDB
+from processing import app as processing_stage
+from simulators import recording
+from simulators import scenario as scenario_mod
+from simulators.stream import ParkFeed
+from smartpark import registry as registry_mod
+from smartpark.clock import SystemClock
+from smartpark.settings import InfluxSettings, ProcessingSettings, Settings
+from smartpark.store import open_store
+from smartpark.store.lineprotocol import encode_point
 
-from dashboards import build, expand  # noqa: E402
-from devstack.servers import InfluxDB  # noqa: E402
-from processing import app as processing_stage  # noqa: E402
-from simulators import recording  # noqa: E402
-from simulators import scenario as scenario_mod  # noqa: E402
-from simulators.stream import ParkFeed  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.clock import SystemClock  # noqa: E402
-from smartpark.settings import InfluxSettings, ProcessingSettings, Settings  # noqa: E402
-from smartpark.store import open_store  # noqa: E402
-from smartpark.store.lineprotocol import encode_point  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SCENARIO = ROOT / "examples" / "scenarios" / "quota-breach-month.yaml"
 

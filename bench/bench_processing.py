@@ -1,6 +1,6 @@
 """Processing benchmark: KPI engine throughput, and reading -> KPI freshness live.
 
-    .venv/bin/python bench/processing.py        # or: ./dev bench processing
+    .venv/bin/python -m bench.bench_processing        # or: ./dev bench processing
 
   engine     10 M counter readings of the example park's 79 carrier meters (88 days
              at 1 minute) in memory -> use -> enterprise and park KPIs, per window
@@ -37,21 +37,16 @@ import numpy as np
 import orjson
 import polars as pl
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# This file is named like the processing package: take its folder off the path.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
-
-from bench.harness import CollectorProc  # noqa: E402
-from devstack.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
-from processing.config import coefficients, load, load_factor_set  # noqa: E402
-from processing.engine import Park, kpis  # noqa: E402
-from simulators import recording  # noqa: E402
-from simulators.scenario import at  # noqa: E402
-from simulators.stream import ParkFeed  # noqa: E402
-from smartpark import registry as registry_mod  # noqa: E402
-from smartpark.mqtt import BoundedPublisher, connect, make_client  # noqa: E402
-from smartpark.settings import (  # noqa: E402
+from bench.harness import CollectorProc
+from devstack.servers import InfluxDB, Mosquitto, free_port
+from processing.config import coefficients, load, load_factor_set
+from processing.engine import Park, kpis
+from simulators import recording
+from simulators.scenario import at
+from simulators.stream import ParkFeed
+from smartpark import registry as registry_mod
+from smartpark.mqtt import BoundedPublisher, connect, make_client
+from smartpark.settings import (
     InfluxSettings,
     IngestSettings,
     MqttSettings,
@@ -59,6 +54,8 @@ from smartpark.settings import (  # noqa: E402
     Settings,
     to_env,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REGISTRY = ROOT / "examples" / "park.yaml"
 CONFIG = ROOT / "examples" / "processing.yaml"
