@@ -61,7 +61,7 @@ def test_sighup_takes_a_new_enterprise_and_refuses_a_bad_registry(
     settings.alerts = settings.alerts.model_copy(
         update={"config": rules, "http_port": free_port(), "tick_s": 0.2}
     )
-    settings.ingest = settings.ingest.model_copy(update={"registry": registry})
+    settings.park = settings.park.model_copy(update={"registry": registry})
     root, now = settings.mqtt.topic_root, int(time.time() * 1000)
     log = tmp_path / "alerts.log"
     proc = _start(settings, log)
