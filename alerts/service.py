@@ -35,6 +35,7 @@ from alerts.conditions import Condition
 from alerts.engine import Engine
 from alerts.lifecycle import Lifecycle, Notice
 from alerts.rules import AlertConfig, Channel, Email
+from smartpark import schema
 from smartpark.alertstore import AlertDB
 from smartpark.clock import Clock
 from smartpark.errors import DeliveryError, StoreError
@@ -43,7 +44,6 @@ from smartpark.mqtt import Subscriber
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
-from smartpark.store.lineprotocol import encode_point
 from smartpark.wire import (
     Topic,
     ack_topic,
@@ -157,7 +157,7 @@ class AlertService:
         at = self.clock.now_ms() if alert["at"] is None else _ms(alert["at"])
         assert self._store is not None
         try:
-            self._store.write(encode_point("alert_events", tags, fields, at).encode())
+            self._store.write(schema.ALERT_EVENTS.point(tags, fields, at).encode())
         except StoreError as exc:
             raise DeliveryError(str(exc)) from exc
 

@@ -54,6 +54,7 @@ from smartpark.settings import (
     Settings,
     to_env,
 )
+from smartpark.wire import kpi_filter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,7 +155,7 @@ class KpiWatch:
         self.lock = threading.Lock()
         self.ready = threading.Event()
         self.client = make_client(settings, client_id="bench-kpi-watch")
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{settings.topic_root}/+/+/_kpi", qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe(kpi_filter(settings.topic_root), qos=1)
         self.client.on_subscribe = lambda *_: self.ready.set()
         self.client.on_message = self.on_message
         connect(self.client, settings, persistent=False)

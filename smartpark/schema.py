@@ -19,10 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from smartpark.carriers import FUELS
 from smartpark.errors import SchemaError
 from smartpark.model import KPI_METHOD_TAGS
+from smartpark.products import LEVEL_NAMES
 from smartpark.registry import KindSpec
 from smartpark.store.lineprotocol import encode_point
+from smartpark.targets import TARGETS
 
 # -- units (symbols as people write them; dashboards map them to their own unit ids) --
 
@@ -31,6 +34,7 @@ TCO2 = "tCO2"
 KWH = "kWh"
 M3 = "m³"
 KG = "kg"
+GJ = "GJ"
 CNY = "CNY"
 PCT = "%"
 MG_M3 = "mg/m³"
@@ -51,7 +55,7 @@ BITS = "bits"
 MS = "ms since epoch"
 UNITS = frozenset(
     {
-        TCE, TCO2, KWH, M3, KG, CNY, PCT, MG_M3, T_PER_TCE, TCE_PER_10K_CNY, T_PER_10K_CNY,
+        TCE, TCO2, KWH, M3, KG, GJ, CNY, PCT, MG_M3, T_PER_TCE, TCE_PER_10K_CNY, T_PER_10K_CNY,
         KGCE_PER_OUTPUT, KG_PER_OUTPUT, OUTPUT, COUNT, MINUTES, DAYS, RATIO, LEVEL, TEXT, FLAG,
         BITS, MS,
     }
@@ -123,12 +127,11 @@ def _f(name: str, unit: str, meaning: str, type_: Type = "float") -> Field:
 
 # -- kpi -----------------------------------------------------------------------------
 
-#: KPI fields a park target can judge: each also has ``<name>_target`` and ``<name>_met``.
-TARGETABLE = (
-    "clean_energy_share_pct", "clean_energy_share_grid_implied_pct", "non_fossil_share_pct",
-    "non_fossil_share_grid_implied_pct", "renewable_electricity_share_pct",
-    "co2_location_t_per_tce", "energy_tce_per_10k_cny", "co2_location_t_per_10k_cny",
-)  # fmt: skip
+#: KPI fields a park target can judge (every variant of ``smartpark.targets.TARGETS``):
+#: each also has ``<name>_target`` and ``<name>_met``.
+TARGETABLE = tuple(sorted({c for t in TARGETS.values() for c in t.columns.values()}))
+#: Units of the carriers' KPI totals (``smartpark.carriers``).
+_CARRIER_UNITS = {"kg": KG, "GJ": GJ}
 
 _KPI_FIELDS = [
     _f("grid_kwh", KWH, "grid import"),
@@ -142,6 +145,12 @@ _KPI_FIELDS = [
     _f("feedstock_grid_kwh", KWH, "grid import used as raw material (原料用能)"),
     _f("feedstock_gas_m3", M3, "gas used as raw material"),
     _f("feedstock_steam_kg", KG, "steam used as raw material"),
+    *(_f(f.column, _CARRIER_UNITS[f.unit], f"{f.name.replace('_', ' ')}") for f in FUELS),
+    *(
+        _f(f"feedstock_{f.column}", _CARRIER_UNITS[f.unit], f"{f.name} used as raw material")
+        for f in FUELS
+        if f.column != "heat_gj"  # heat is not a raw material
+    ),
     _f("added_value_cny", CNY, "added value"),
     _f("output", OUTPUT, "production output, in the sensor's unit"),
     _f("electricity_kwh", KWH, "grid import + self-consumed PV"),
@@ -150,6 +159,10 @@ _KPI_FIELDS = [
     _f("energy_excl_feedstock_tce", TCE, "energy less raw-material use"),
     _f("energy_equivalent_tce", TCE, "energy, electricity at 当量值"),
     _f("energy_equal_value_tce", TCE, "energy, electricity at 等价值"),
+    _f("electricity_tce", TCE, "electricity (grid + PV) on the chosen basis"),
+    _f("gas_tce", TCE, "natural gas"),
+    _f("steam_tce", TCE, "purchased steam"),
+    *(_f(f"{f.name}_tce", TCE, f.name.replace("_", " ")) for f in FUELS),
     _f("co2_location_t", TCO2, "CO2, location-based"),
     _f("co2_market_t", TCO2, "CO2, market-based"),
     _f("pv_certificates_sold_kwh", KWH, "PV certificates sold (clipped to the PV)"),
@@ -159,12 +172,45 @@ _KPI_FIELDS = [
     _f("non_fossil_share_pct", PCT, "non-fossil share, proven"),
     _f("clean_energy_share_grid_implied_pct", PCT, "clean-energy share, grid-implied"),
     _f("non_fossil_share_grid_implied_pct", PCT, "non-fossil share, grid-implied"),
+    _f(
+        "clean_energy_share_grid_implied_equal_value_pct",
+        PCT,
+        "clean-energy share, grid-implied, primary electricity at 等价值",
+    ),
+    _f(
+        "non_fossil_share_grid_implied_equal_value_pct",
+        PCT,
+        "non-fossil share, grid-implied, primary electricity at 等价值",
+    ),
     _f("renewable_electricity_share_pct", PCT, "renewable share of electricity"),
     _f("energy_tce_per_10k_cny", TCE_PER_10K_CNY, "energy per 10k CNY of added value"),
+    _f(
+        "energy_excl_renewables_tce_per_10k_cny",
+        TCE_PER_10K_CNY,
+        "energy less certified renewables per 10k CNY (发改环资[2024]113号)",
+    ),
+    _f(
+        "energy_tce_per_10k_cny_prev_year_prices",
+        TCE_PER_10K_CNY,
+        "energy per 10k CNY of added value at the year before's prices",
+    ),
     _f("co2_location_t_per_10k_cny", T_PER_10K_CNY, "location-based CO2 per 10k CNY"),
     _f("co2_market_t_per_10k_cny", T_PER_10K_CNY, "market-based CO2 per 10k CNY"),
     _f("energy_kgce_per_output", KGCE_PER_OUTPUT, "energy per unit of output"),
     _f("co2_location_kg_per_output", KG_PER_OUTPUT, "location-based CO2 per unit of output"),
+    _f(
+        "product_energy_kgce_per_output",
+        KGCE_PER_OUTPUT,
+        "单位产品能耗 on the product standard's electricity basis",
+    ),
+    *(
+        _f(f"product_{level}_kgce_per_output", KGCE_PER_OUTPUT, f"the product's {name}")
+        for level, name in LEVEL_NAMES.items()
+    ),
+    *(
+        _f(f"product_{level}_met", FLAG, f"at or below the product's {name}", "bool")
+        for level, name in LEVEL_NAMES.items()
+    ),
     _f("carbon_efficiency_level", LEVEL, "碳效码 level 1-3"),
     _f("carbon_efficiency_k", RATIO, "CO2 per 10k CNY over the industry's average"),
     _f("carbon_efficiency_grade", LEVEL, "碳效码 grade 1-5"),
@@ -216,6 +262,8 @@ CEMS_HOURLY = _measurement(
         _f("valid_minutes", MINUTES, "valid minutes"),
         _f("hour_valid", FLAG, "enough valid minutes for a valid hour", "bool"),
         _f("mass_minutes", MINUTES, "unflagged minutes with flow"),
+        _f("over_range_minutes", MINUTES, "valid minutes the analyser was over range (T)"),
+        _f("over_range", FLAG, "some minute over range, counted at the range maximum", "bool"),
         *(_f(f"{p}_mg_m3_corrected", MG_M3, f"{p} hourly mean, O2-corrected") for p in POLLUTANTS),
         *(_f(f"{p}_mg_m3_limit", MG_M3, f"{p} limit") for p in POLLUTANTS),
         *(_f(f"{p}_mg_m3_exceeded", FLAG, f"{p} over its limit", "bool") for p in POLLUTANTS),
@@ -253,8 +301,18 @@ def burn_down_fields(quantity: str, limit: str, unit: str) -> list[Field]:
 
 QUOTA = _measurement(
     "quota",
-    "energy-use quota burn-down and forecast per enterprise and month (能耗双控)",
-    ("park", "enterprise"),
+    "energy-use quota burn-down and forecast per enterprise and month (能耗双控), tagged "
+    "with what made the figures: the KPI total burned, energy basis, factors, certificates",
+    (
+        "park",
+        "enterprise",
+        "quota_total",
+        "factor_set",
+        "energy_basis",
+        "gas_factor",
+        "steam_factor",
+        "certificates_in_quota",
+    ),
     burn_down_fields("tce", "quota", TCE),
 )
 
@@ -268,8 +326,9 @@ CARBON_BUDGET = _measurement(
 
 MUJU = _measurement(
     "muju",
-    "mu-average grade, score and rank per enterprise and period",
-    ("park", "enterprise", "grade", "period"),
+    "mu-average grade, score and rank per enterprise and period, tagged with the energy "
+    "basis and factor set of its per-tce indicators",
+    ("park", "enterprise", "grade", "period", "energy_basis", "factor_set"),
     [_f("score", RATIO, "weighted score"), _f("rank", COUNT, "rank in the park")],
 )
 

@@ -47,7 +47,7 @@ def _configure(settings: Settings, tmp_path: Path, rule: dict[str, Any], webhook
     settings.alerts = settings.alerts.model_copy(
         update={"config": rules, "http_port": free_port(), "tick_s": 0.2}
     )
-    settings.ingest = settings.ingest.model_copy(update={"registry": EXAMPLE_PARK})
+    settings.park = settings.park.model_copy(update={"registry": EXAMPLE_PARK})
 
 
 def _kept(settings: Settings, rule: str) -> dict[str, Any]:

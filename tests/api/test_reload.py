@@ -24,7 +24,7 @@ def test_sighup_serves_a_new_enterprise_and_refuses_a_bad_registry(
 ) -> None:
     registry = tmp_path / "park.yaml"
     registry.write_text(EXAMPLE_PARK.read_text())
-    settings.ingest = settings.ingest.model_copy(update={"registry": registry})
+    settings.park = settings.park.model_copy(update={"registry": registry})
     settings.api = settings.api.model_copy(
         update={"port": free_port(), "keys_db": tmp_path / "api.db"}
     )

@@ -36,7 +36,7 @@ def test_sighup_takes_a_new_meter_and_refuses_a_bad_registry(
 ) -> None:
     registry = tmp_path / "park.yaml"
     registry.write_text(EXAMPLE_PARK.read_text())
-    settings.ingest = settings.ingest.model_copy(update={"registry": registry})
+    settings.park = settings.park.model_copy(update={"registry": registry})
     settings.processing = settings.processing.model_copy(
         update={"config": CONFIG_PATH, "http_port": free_port()}
     )
