@@ -243,7 +243,7 @@ def test_a_kpi_update_on_mqtt_shows_on_the_open_page_within_2_s(
         start = (int(time.time()) // 60) * 60_000
         update = KpiUpdate(PARK, "e08-anode", "1m", start, start + 60_000, 0,
                            {"energy_tce": 1.2345, "co2_location_t": 2.5, "electricity_kwh": 9876.5,
-                            "clean_energy_share_pct": 12.5, "factor_set": "cn"})  # fmt: skip
+                            "clean_energy_share_pct": 12.5}, {"factor_set": "cn"})  # fmt: skip
         other = KpiUpdate(PARK, "e01-baijiu", "1m", start, start + 60_000, 0, {"energy_tce": 7.0})
         root = api_park.settings.mqtt.topic_root
         publisher.publish(kpi_topic(root, PARK, "e01-baijiu"), encode_kpi_update(other))

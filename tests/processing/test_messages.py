@@ -25,5 +25,7 @@ def test_a_frame_carrying_revision_and_provisional_still_decodes() -> None:
     assert topic == "smartpark/p1/_park/_kpi"
     assert update is not None
     assert (update.revision, update.start_ms, update.end_ms) == (3, 60_000, 120_000)
-    assert update.values["energy_tce"] == 1.5
-    assert update.values["provisional"] is True
+    assert update.figures["energy_tce"] == 1.5
+    assert update.figures["provisional"] is True
+    assert "revision" not in update.figures  # the envelope's, not the point's field
+    assert update.methods == {"method": "location"}
