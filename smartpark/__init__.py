@@ -10,6 +10,8 @@ Modules:
   targets      the targets a park may set, their variants and judged KPI columns (pure)
   carriers     every fuel and bought energy beside electricity and gas: kind, total, factor
   parks        which park a stage serves: one rule for every stage (pure)
+  products     单位产品能耗: an enterprise's product and its declared limit levels (schema)
+  gatewayspec  the registry's edge gateways: sensors served, Modbus maps, HJ 212 (schema)
   mapspec      uplink mappings of vendor gateways' JSON (schema); mapping applies them (pure)
   wire         every topic and payload contract between devices and stages (pure): readings,
                dead letters, KPI updates (figures and method tags apart), the alert's public
@@ -24,6 +26,7 @@ Modules:
                ack), client construction (MQTT 5, persistent session), a bounded publisher
   httpserver   /metrics and /healthz, the same for every service
   durable      atomic file replacement
+  spool        a bounded on-disk FIFO of line-protocol batches while the store is down
   commands     what every stage CLI shares (settings with overrides, options, signals)
   cli          the root command: mounts the stages' CLIs lazily, errors -> message + exit 1
   clock, log, errors
