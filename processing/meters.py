@@ -3,7 +3,7 @@
 Counter readings come as ``sensor, ts (epoch ms), value`` (the raw register), with
 each sensor's ``multiplier`` and ``rollover`` beside them; ``rollover`` is the
 register's modulus, what a wrap adds: its largest value + its last digit (999,999.99
-wraps at 1,000,000.00: ``registry.SensorSpec.modulus``). For every reading after
+wraps at 1,000,000.00: ``sensorspec.SensorSpec.modulus``). For every reading after
 a sensor's first, the use since the reading before is
 
     (value - previous) x multiplier                       normally,

@@ -7,6 +7,7 @@ Modules:
   model        ids, kinds, the park scope, severities, dead-letter reasons, rollover band,
                the rated-rate limit
   registry     park / enterprise / sensor YAML schema, load(), check(), resolve()
+  sensorspec   sensor kinds (core and carriers), their fields, a sensor's spec (schema)
   targets      the targets a park may set, their variants and judged KPI columns (pure)
   carriers     every fuel and bought energy beside electricity and gas: kind, total, factor
   parks        which park a stage serves: one rule for every stage (pure)

@@ -37,7 +37,7 @@ import polars as pl
 from smartpark.windows import window_start
 
 if TYPE_CHECKING:
-    from smartpark.registry import SensorSpec
+    from smartpark.sensorspec import SensorSpec
 
 POLLUTANTS = ("so2_mg_m3", "nox_mg_m3", "pm_mg_m3")
 # The analyser's data flag per minute, as HJ 212 names them; readings carry the number

@@ -39,7 +39,7 @@ wrap, any other drop a reset: processing and the ``counter_reset`` rule both use
 
 def is_rollover(previous: float, value: float, top: float | None) -> bool:
     """True when ``previous -> value`` is a register wrapping at ``top`` (its modulus:
-    ``registry.SensorSpec.modulus``, the largest value shown + its last digit)."""
+    ``sensorspec.SensorSpec.modulus``, the largest value shown + its last digit)."""
     return (
         top is not None
         and value < previous

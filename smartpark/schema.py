@@ -23,7 +23,7 @@ from smartpark.carriers import FUELS
 from smartpark.errors import SchemaError
 from smartpark.model import KPI_METHOD_TAGS
 from smartpark.products import LEVEL_NAMES
-from smartpark.registry import KindSpec
+from smartpark.sensorspec import KindSpec
 from smartpark.store.lineprotocol import encode_point
 from smartpark.targets import TARGETS
 

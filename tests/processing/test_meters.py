@@ -16,7 +16,7 @@ from processing.meters import (
     window_start,
     windowed,
 )
-from smartpark.registry import SensorSpec
+from smartpark.sensorspec import SensorSpec
 
 TZ = "Asia/Shanghai"
 MIN = 60_000

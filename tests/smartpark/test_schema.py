@@ -7,7 +7,7 @@ import pytest
 
 from smartpark import schema
 from smartpark.errors import SchemaError
-from smartpark.registry import CORE_KIND_SPECS
+from smartpark.sensorspec import CORE_KIND_SPECS
 
 
 def test_a_point_is_encoded_from_its_definition() -> None:
