@@ -25,7 +25,7 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import orjson
 
@@ -118,17 +118,24 @@ def ack_topic(root: str) -> str:
     return f"{root}/_control/alerts/ack"
 
 
+def _json_object(payload: bytes | bytearray) -> dict[str, Any] | None:
+    """The JSON object in ``payload``, or None when it is not one (a stage's own message
+    that fails this is counted by its reader, never raised)."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return body if type(body) is dict else None
+
+
 def encode_ack(alert_id: str, by: str) -> bytes:
     return orjson.dumps({"id": alert_id, "by": by})
 
 
 def decode_ack(payload: bytes | bytearray) -> tuple[str, str] | None:
     """(alert id, who) of an acknowledgement request, or None when it is not one."""
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if type(body) is not dict:
+    body = _json_object(payload)
+    if body is None:
         return None
     alert_id, by = body.get("id"), body.get("by")
     if type(alert_id) is not str or type(by) is not str or not alert_id or not by:
@@ -341,11 +348,8 @@ def decode_kpi_update(payload: bytes | bytearray) -> KpiUpdate | None:
     """The update in a ``_kpi`` message, or None when it is not one (counted by callers).
 
     Strings are method tags, numbers and booleans figures; anything else is dropped."""
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if type(body) is not dict:
+    body = _json_object(payload)
+    if body is None:
         return None
     park, scope, window = body.get("park"), body.get("scope"), body.get("window")
     start, end, revision = body.get("start_ms"), body.get("end_ms"), body.get("revision", 0)
@@ -445,11 +449,8 @@ class AlertHeader:
 
 def decode_alert_header(payload: bytes | bytearray) -> AlertHeader | None:
     """The routing keys of an alert notice, or None when it is not one (count it)."""
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if type(body) is not dict:
+    body = _json_object(payload)
+    if body is None:
         return None
     keys = [body.get(k) for k in ("park", "enterprise", "rule", "event")]
     if not all(type(k) is str for k in keys):
