@@ -51,7 +51,8 @@ def points(
 
 def sensor_points(frame: pl.DataFrame, *, park: str, window: str) -> Iterator[str]:
     """Measurement ``sensor_use``: one point per sensor and window, the field named by
-    its carrier and unit (``grid_kwh``, ``pv_kwh``, ``gas_m3``, ``steam_kg``, ``output``)."""
+    its carrier and unit (``grid_kwh``, ``pv_kwh``, ``gas_m3``, ``steam_kg``, every fuel's
+    ``coal_kg`` ... ``heat_gj``, ``output``)."""
     for row in frame.iter_rows(named=True):
         tags = {
             "park": park,

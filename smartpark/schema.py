@@ -246,6 +246,7 @@ SENSOR_USE = _measurement(
         _f("pv_kwh", KWH, "PV generation"),
         _f("gas_m3", M3, "gas"),
         _f("steam_kg", KG, "steam"),
+        *(_f(f.column, _CARRIER_UNITS[f.unit], f.name.replace("_", " ")) for f in FUELS),
         _f("output", OUTPUT, "production output"),
         _f("readings", COUNT, "readings in the window"),
         _f("flags", BITS, "meter flags of the window's readings, OR-ed"),

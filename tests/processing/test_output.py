@@ -82,3 +82,16 @@ def test_burn_down_columns_are_the_declared_fields() -> None:
     assert set(budget.columns) - {"enterprise"} == set(schema.CARBON_BUDGET.fields)
     method = {"co2_method": "location", "co2_factor": "grid", "factor_set": "cn"}
     assert len(list(output.carbon_budget_points(budget, park="p1", month_ms=0, method=method))) == 1
+
+
+def test_every_carrier_a_sensor_meters_is_a_declared_sensor_use_field() -> None:
+    """A coal, diesel or heat meter's use is written like electricity's (nothing refused)."""
+    from processing.engine import COLUMNS
+
+    assert set(COLUMNS) <= set(schema.SENSOR_USE.fields)
+    frame = pl.DataFrame(
+        {"enterprise": "e1", "kind": [f.kind for f in FUELS], "sensor": "m1",
+         "column": [f.column for f in FUELS], "use": 1.0, "readings": 2, "flags": 0,
+         "window": 0}
+    )  # fmt: skip
+    assert len(list(output.sensor_points(frame, park="p1", window="1h"))) == len(FUELS)
