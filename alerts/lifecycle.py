@@ -33,7 +33,7 @@ from alerts.conditions import Condition
 from alerts.rules import Lifecycle as LifecycleConfig
 from alerts.rules import Silence
 from smartpark.alertstore import Alert, AlertDB
-from smartpark.wire import AlertNotice, alert_notice
+from smartpark.alertwire import AlertNotice, alert_notice
 
 Event = Literal["firing", "reminder", "escalated", "acknowledged", "resolved"]
 Audience = Literal["enterprise", "operator", "both"]
@@ -58,7 +58,7 @@ class Notice:
         return AUDIENCE[self.event]
 
     def payload(self) -> AlertNotice:
-        """The alert payload every channel carries (``smartpark.wire.alert_notice``)."""
+        """The alert payload every channel carries (``smartpark.alertwire.alert_notice``)."""
         return alert_notice(self.alert, event=self.event, key=self.key, at_ms=self.at_ms)
 
 

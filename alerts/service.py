@@ -37,6 +37,7 @@ from alerts.lifecycle import Lifecycle, Notice
 from alerts.rules import AlertConfig, Channel, Email
 from smartpark import schema
 from smartpark.alertstore import AlertDB
+from smartpark.alertwire import decode_ack
 from smartpark.clock import Clock
 from smartpark.errors import DeliveryError, StoreError
 from smartpark.model import PARK_SCOPE, SensorRef
@@ -50,7 +51,6 @@ from smartpark.wire import (
     alert_topic,
     classify,
     decode,
-    decode_ack,
     decode_kpi_update,
     kpi_filter,
     readings_filter,

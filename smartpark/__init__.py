@@ -15,8 +15,8 @@ Modules:
   gatewayspec  the registry's edge gateways: sensors served, Modbus maps, HJ 212 (schema)
   mapspec      uplink mappings of vendor gateways' JSON (schema); mapping applies them (pure)
   wire         every topic and payload contract between devices and stages (pure): readings,
-               dead letters, KPI updates (figures and method tags apart), the alert's public
-               shape, classify(topic)
+               dead letters, KPI updates (figures and method tags apart), classify(topic)
+  alertwire    the alerts' messages (pure): public shape, notice, acknowledgement request
   schema       every stored measurement: tags, fields with units and meaning (pure)
   limits       monthly quotas and carbon budgets, the month-end forecast (pure)
   windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone and their lengths (pure)

@@ -1,5 +1,6 @@
 """The wire contract between devices and stages, as pure functions: every topic, the
-reading payload decoder, and the codecs of dead letters and KPI updates.
+reading payload decoder, and the codecs of dead letters and KPI updates (the alerts'
+notices and acknowledgement requests: ``smartpark.alertwire``).
 
 Topics (a level starting with ``_`` marks a system topic that carries no readings):
 
@@ -23,13 +24,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any
 
 import orjson
 
-from smartpark.alertstore import Alert
 from smartpark.model import ID_RE, Reason, SensorRef
 
 _MAX_EXACT_INT = 2**53  # integers beyond this are not stored exactly as a float
@@ -118,7 +118,7 @@ def ack_topic(root: str) -> str:
     return f"{root}/_control/alerts/ack"
 
 
-def _json_object(payload: bytes | bytearray) -> dict[str, Any] | None:
+def json_object(payload: bytes | bytearray) -> dict[str, Any] | None:
     """The JSON object in ``payload``, or None when it is not one (a stage's own message
     that fails this is counted by its reader, never raised)."""
     try:
@@ -126,21 +126,6 @@ def _json_object(payload: bytes | bytearray) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return body if type(body) is dict else None
-
-
-def encode_ack(alert_id: str, by: str) -> bytes:
-    return orjson.dumps({"id": alert_id, "by": by})
-
-
-def decode_ack(payload: bytes | bytearray) -> tuple[str, str] | None:
-    """(alert id, who) of an acknowledgement request, or None when it is not one."""
-    body = _json_object(payload)
-    if body is None:
-        return None
-    alert_id, by = body.get("id"), body.get("by")
-    if type(alert_id) is not str or type(by) is not str or not alert_id or not by:
-        return None
-    return alert_id[:64], by[:128]
 
 
 def deadletter_filter(root: str) -> str:
@@ -348,7 +333,7 @@ def decode_kpi_update(payload: bytes | bytearray) -> KpiUpdate | None:
     """The update in a ``_kpi`` message, or None when it is not one (counted by callers).
 
     Strings are method tags, numbers and booleans figures; anything else is dropped."""
-    body = _json_object(payload)
+    body = json_object(payload)
     if body is None:
         return None
     park, scope, window = body.get("park"), body.get("scope"), body.get("window")
@@ -370,89 +355,3 @@ def decode_kpi_update(payload: bytes | bytearray) -> KpiUpdate | None:
         elif kind is int or kind is float:
             figures[key] = float(value)
     return KpiUpdate(park, scope, window, start, end, revision, figures, methods)
-
-
-# -- alerts -----------------------------------------------------------------------------
-
-
-def iso(ms: int | None) -> str | None:
-    """Epoch milliseconds as an ISO 8601 UTC timestamp (None stays None)."""
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
-
-
-class AlertPublic(TypedDict):
-    """An alert as the API lists it and the page shows it."""
-
-    id: str
-    rule: str
-    severity: str
-    park: str
-    enterprise: str
-    subject: str
-    state: str
-    value: float | None
-    limit: float | None
-    message: str
-    fired_at: str | None
-    notified_at: str | None
-    acknowledged_at: str | None
-    acknowledged_by: str | None
-    resolved_at: str | None
-
-
-class AlertNotice(AlertPublic):
-    """An alert as every channel carries it (the ``_alerts`` topic included): the public
-    shape plus what happened, when, and the idempotency key receivers drop repeats by."""
-
-    event: str
-    idempotency_key: str
-    at: str | None
-
-
-def alert_public(a: Alert) -> AlertPublic:
-    """The public shape of an alert."""
-    return {
-        "id": a.id, "rule": a.rule, "severity": a.severity, "park": a.park,
-        "enterprise": a.enterprise, "subject": a.subject, "state": a.state, "value": a.value,
-        "limit": a.limit_value, "message": a.message, "fired_at": iso(a.fired_ms),
-        "notified_at": iso(a.first_notified_ms), "acknowledged_at": iso(a.acked_ms),
-        "acknowledged_by": a.acked_by, "resolved_at": iso(a.resolved_ms),
-    }  # fmt: skip
-
-
-def alert_notice(a: Alert, *, event: str, key: str, at_ms: int) -> AlertNotice:
-    """The payload of one notice about an alert (documented in the README)."""
-    public = alert_public(a)
-    return {
-        "id": public["id"], "event": event, "idempotency_key": key, "rule": a.rule,
-        "severity": a.severity, "park": a.park, "enterprise": a.enterprise,
-        "subject": a.subject, "state": a.state, "value": a.value, "limit": a.limit_value,
-        "message": a.message, "fired_at": public["fired_at"],
-        "notified_at": public["notified_at"], "acknowledged_at": public["acknowledged_at"],
-        "acknowledged_by": a.acked_by, "resolved_at": public["resolved_at"], "at": iso(at_ms),
-    }  # fmt: skip
-
-
-def encode_alert_notice(notice: AlertNotice) -> bytes:
-    return orjson.dumps(notice)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertHeader:
-    """What a reader of an ``_alerts`` message routes by."""
-
-    park: str
-    enterprise: str
-    rule: str
-    event: str
-
-
-def decode_alert_header(payload: bytes | bytearray) -> AlertHeader | None:
-    """The routing keys of an alert notice, or None when it is not one (count it)."""
-    body = _json_object(payload)
-    if body is None:
-        return None
-    keys = [body.get(k) for k in ("park", "enterprise", "rule", "event")]
-    if not all(type(k) is str for k in keys):
-        return None
-    return AlertHeader(*(str(k) for k in keys))

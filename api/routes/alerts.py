@@ -11,8 +11,9 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from api.deps import OwnParkDep, ParkDep, ServicesDep
 from api.params import ALERT_ID_PATTERN, ERRORS, SCOPE_PATTERN, Problem, instant
 from api.scope import NOT_FOUND
+from smartpark.alertwire import alert_public, encode_ack, iso
 from smartpark.model import ID_PATTERN
-from smartpark.wire import ack_topic, alert_public, encode_ack, iso
+from smartpark.wire import ack_topic
 
 router = APIRouter(tags=["alerts"], responses=ERRORS)
 MAX_PAGE = 200

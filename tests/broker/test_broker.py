@@ -36,9 +36,10 @@ from devstack.servers import BrokerSecurity, Mosquitto, binary, free_port
 from ingest.collector import Collector
 from processing import app as processing_stage
 from smartpark import registry as registry_mod
+from smartpark.alertwire import encode_ack
 from smartpark.settings import AlertsSettings, ProcessingSettings, Settings, to_env
 from smartpark.store import open_store
-from smartpark.wire import ack_topic, encode_ack
+from smartpark.wire import ack_topic
 from tests.conftest import EXAMPLE_PARK, ROOT, count_points, wait_until
 
 ROOT_TOPIC = "smartpark"

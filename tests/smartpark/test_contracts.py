@@ -7,21 +7,23 @@ import orjson
 import pytest
 
 from smartpark.alertstore import Alert
+from smartpark.alertwire import (
+    AlertHeader,
+    alert_notice,
+    alert_public,
+    decode_alert_header,
+    encode_alert_notice,
+)
 from smartpark.model import Reason, SensorRef
 from smartpark.wire import (
-    AlertHeader,
     KpiUpdate,
     Problem,
     Topic,
     ack_topic,
-    alert_notice,
-    alert_public,
     alert_topic,
     classify,
     deadletter_topic,
-    decode_alert_header,
     decode_kpi_update,
-    encode_alert_notice,
     encode_kpi_update,
     kpi_topic,
     topic_for,
