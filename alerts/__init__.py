@@ -3,7 +3,8 @@
 Modules:
   rules      rule and channel configuration (YAML schema, validated with located errors)
   conditions Condition, the Evaluator base and its registry by rule type (pure)
-  evaluators threshold, rate of change, counter reset, no data, CEMS hourly (pure)
+  evaluators threshold, rate of change, counter reset, no data (pure)
+  cems_evaluator  CEMS hourly means over the stack's limits, as the hourly job judges (pure)
   kpi_evaluators  quota and carbon-budget forecasts, KPI targets month to date (pure)
   engine     routes readings, KPI updates and ticks to the evaluators; conditions out (pure)
   lifecycle  firing -> acknowledged -> resolved, reminders, escalation, silences, flap damping

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts import evaluators, kpi_evaluators
+from alerts import cems_evaluator, evaluators, kpi_evaluators
 from alerts.conditions import EVALUATORS, Condition, Context, Evaluator
 from alerts.rules import Rule
 from smartpark.model import SensorRef
@@ -21,7 +21,11 @@ from smartpark.wire import KpiUpdate
 
 __all__ = ["Condition", "Engine"]
 
-REGISTERING = (evaluators, kpi_evaluators)  # importing them registers every rule type
+REGISTERING = (
+    evaluators,
+    cems_evaluator,
+    kpi_evaluators,
+)  # importing them registers every rule type
 
 
 class Engine:
