@@ -23,7 +23,7 @@ from processing.kpis import Coefficients
 from processing.muju import annualised, grade
 from processing.quota import burn_down
 from processing.reads import StoreReads
-from smartpark import cems
+from smartpark import cems, schema
 from smartpark.clock import Clock
 from smartpark.limits import QUOTA_FIELD, budget_field
 from smartpark.model import PARK_SCOPE
@@ -270,8 +270,9 @@ class Jobs:
         enterprise = {s.ref.sensor: s.ref.enterprise for s in self.registry.sensors()
                       if s.ref.park == self.park.id}  # fmt: skip
         out: dict[str, float] = {}
-        for mass in ("so2_kg", "nox_kg"):
-            for sensor, row in self.reads.per_sensor("cems_hourly", mass, "sum", lo, hi).items():
+        hourly = schema.CEMS_HOURLY
+        for mass in hourly.names("so2_kg", "nox_kg"):
+            for sensor, row in self.reads.per_sensor(hourly.name, mass, "sum", lo, hi).items():
                 if sensor in enterprise and row[1] is not None:
                     out[enterprise[sensor]] = out.get(enterprise[sensor], 0.0) + row[1] / 1000
         return out

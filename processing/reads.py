@@ -1,6 +1,7 @@
 """What processing reads back from the store, as typed queries built by the InfluxQL
 builder (never pasted text): counter readings, CEMS minutes, per-sensor counts and
-newest times, stored KPI series. Used by the scheduled jobs and the stream's restart."""
+newest times, stored KPI series (the roll-ups' names and fields are ``smartpark.schema``'s).
+Used by the scheduled jobs and the stream's restart."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import polars as pl
 
 from processing.engine import COLUMNS, Park
 from processing.meters import window_starts
+from smartpark import schema
 from smartpark.model import PARK_SCOPE
 from smartpark.store.base import Store
 from smartpark.store.influxql import Aggregate, Select
@@ -156,8 +158,8 @@ class StoreReads:
     ) -> list[tuple[str, list[list[Any]]]]:
         """(scope, rows of [ts, value]) of a stored KPI field of ``window`` in [start, end)."""
         query = Select(
-            "kpi",
-            [field],
+            schema.KPI.name,
+            schema.KPI.names(field),
             aggregate=aggregate,
             tags={"park": self.park.id, "window": window},
             start=start,
@@ -192,8 +194,8 @@ class StoreReads:
     def day_totals(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
         """The stored days' totals per enterprise (``engine.totals`` columns) in [lo, hi):
         what a month to date adds today's totals to."""
-        fields = [*COLUMNS, "readings", "flags"]
-        query = Select("kpi", fields, tags={"park": self.park.id, "window": "1d"},
+        fields = schema.KPI.names(*COLUMNS, "readings", "flags")
+        query = Select(schema.KPI.name, fields, tags={"park": self.park.id, "window": "1d"},
                        start=utc(lo_ms), end=utc(hi_ms), group_by_tags=["scope"])  # fmt: skip
         rows = [
             (s.tags.get("scope", ""), int(v[0]), *v[1:])
@@ -201,11 +203,11 @@ class StoreReads:
             if s.tags.get("scope") != PARK_SCOPE
             for v in s.values
         ]
-        schema = {
+        dtypes = {
             "enterprise": pl.Utf8,
             "window": pl.Int64,
-            **dict.fromkeys([*COLUMNS, "readings", "flags"], pl.Float64),
+            **dict.fromkeys(fields, pl.Float64),
         }
-        return pl.DataFrame(rows, schema=schema, orient="row").with_columns(
+        return pl.DataFrame(rows, schema=dtypes, orient="row").with_columns(
             pl.col("readings", "flags").fill_null(0).cast(pl.Int64)
         )  # fmt: skip
