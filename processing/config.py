@@ -7,9 +7,9 @@ source and vintage; the configuration only chooses among them by id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -97,35 +97,43 @@ CARRIER_DEFAULTS = {
 }  # fmt: skip
 
 
+EVERY: Literal["every"] = "every"
+# a month ``YYYY-MM``, or ``every``: a standing figure for each month without its own entry
+MONTH_PATTERN = r"^(\d{4}-(0[1-9]|1[0-2])|every)$"
+
+
 class GreenPower(Strict):
-    """Green electricity of one month, spread evenly over it: ``traded`` green power with
+    """Green electricity of one month (``month: every``: a standing contract, each month
+    the enterprise has no entry of its own of this kind): ``traded`` green power with
     its certificates (绿电交易), zero in the market-based method; or ``certificates``
     bought unbundled (绿证), reported apart (``certificates_kwh``), deducted from the
     quota total by ``methods.certificates_in_quota`` and zero in market CO2 by
     ``methods.certificates_in_market_co2``: two separate choices."""
 
     enterprise: Id
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    month: str = Field(pattern=MONTH_PATTERN)
     kwh: float = Field(ge=0)
     kind: Literal["traded", "certificates"] = "traded"
 
 
 class PvCertificatesSold(Strict):
-    """Certificates of an enterprise's on-site PV sold to others in one month: that energy
-    leaves the enterprise's green claims (still consumed, no longer its to claim)."""
+    """Certificates of an enterprise's on-site PV sold to others in one month (``every``:
+    each month without its own entry): that energy leaves the enterprise's green claims
+    (still consumed, no longer its to claim)."""
 
     enterprise: Id
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    month: str = Field(pattern=MONTH_PATTERN)
     kwh: float = Field(ge=0)
 
 
 class Declared(Strict):
     """Declared economic figures of an enterprise for a year, or a month of it; the
     park's own (``enterprise: _park``, added value only) replace the sum of its
-    enterprises' in the park's rows."""
+    enterprises' in the park's rows. ``year: every``: standing figures, taken as the
+    figures of each year in which the enterprise declares nothing of its own."""
 
     enterprise: Id | Literal["_park"]
-    year: int = Field(ge=2000, le=2100)
+    year: Annotated[int, Field(ge=2000, le=2100)] | Literal["every"]
     month: int | None = Field(default=None, ge=1, le=12)
     added_value_cny: float | None = Field(default=None, ge=0)
     revenue_cny: float | None = Field(default=None, ge=0)
@@ -263,7 +271,7 @@ class ProcessingConfig(Strict):
     def _one_declaration_per_period(cls, declared: list[Declared]) -> list[Declared]:
         # Readers disagreed on a repeated period (the month allocation summed it, the year
         # rest and the mu-average took the last): refused, where it is, instead.
-        first: dict[tuple[str, int, int | None], int] = {}
+        first: dict[tuple[str, int | str, int | None], int] = {}
         repeated = []
         for i, d in enumerate(declared):
             key = (d.enterprise, d.year, d.month)
@@ -298,8 +306,48 @@ class ProcessingConfig(Strict):
                 raise ValueError(f"muju: {exc}") from exc
         return self
 
+    def declared_in(self, years: Iterable[int]) -> list[Declared]:
+        """The declarations that apply in ``years``: each year's own, and the standing
+        ones (``year: every``) as that year's where the enterprise declares nothing of its
+        own for the same period (the year, or that month of it)."""
+        return declared_in(self.declared, years)
+
     def all_carriers(self) -> dict[str, Carrier]:
         return {**CARRIER_DEFAULTS, **DEFAULT_CARRIERS, **self.carriers}
+
+
+def declared_in(declared: list[Declared], years: Iterable[int]) -> list[Declared]:
+    """See :meth:`ProcessingConfig.declared_in`."""
+    wanted = sorted(set(years))
+    own = {(d.enterprise, d.year, d.month) for d in declared if d.year != EVERY}
+    out = [d for d in declared if d.year != EVERY and d.year in wanted]
+    for year in wanted:
+        out += [
+            d.model_copy(update={"year": year})
+            for d in declared
+            if d.year == EVERY and (d.enterprise, year, d.month) not in own
+        ]
+    return out
+
+
+Monthly = TypeVar("Monthly", GreenPower, PvCertificatesSold)
+
+
+def monthly_in(entries: list[Monthly], months: Iterable[tuple[int, int]]) -> list[Monthly]:
+    """The entries of one kind that apply in ``months`` (year, month): each month's own,
+    else each enterprise's standing ones (``month: every``) as that month's."""
+    wanted = sorted(set(months))
+    named = {f"{y:04d}-{m:02d}" for y, m in wanted}
+    own = {(g.enterprise, g.month) for g in entries if g.month != EVERY}
+    out = [g for g in entries if g.month in named]
+    for y, m in wanted:
+        month = f"{y:04d}-{m:02d}"
+        out += [
+            g.model_copy(update={"month": month})
+            for g in entries
+            if g.month == EVERY and (g.enterprise, month) not in own
+        ]
+    return out
 
 
 def coefficients(config: ProcessingConfig, factors: FactorSet) -> Coefficients:

@@ -21,7 +21,13 @@ import numpy as np
 import polars as pl
 
 from processing import allocate
-from processing.config import Declared, GreenPower, ProcessingConfig, PvCertificatesSold
+from processing.config import (
+    Declared,
+    GreenPower,
+    ProcessingConfig,
+    PvCertificatesSold,
+    monthly_in,
+)
 from processing.kpis import (
     FEEDSTOCK_COLUMNS,
     Coefficients,
@@ -205,10 +211,14 @@ def allocations(
     keys = _calendar(frame.select("enterprise", "window").unique(), park, window=window)
     keys = allocate.coverage(keys, complete_to_ms=complete_to_ms)
     ym = {"enterprise": pl.Utf8, "year": pl.Int32, "month": pl.Int8}
+    # the months' own entries, or the standing ones (``month: every``) as theirs
+    months = list(keys.select("year", "month").unique().iter_rows())
     monthly_kwh: dict[str, list[GreenPower] | list[PvCertificatesSold]] = {
-        "contract_kwh": [g for g in config.green_power if g.kind == "traded"],
-        "certificates_kwh": [g for g in config.green_power if g.kind == "certificates"],
-        "pv_sold_kwh": list(config.pv_certificates_sold),
+        "contract_kwh": monthly_in([g for g in config.green_power if g.kind == "traded"], months),
+        "certificates_kwh": monthly_in(
+            [g for g in config.green_power if g.kind == "certificates"], months
+        ),
+        "pv_sold_kwh": monthly_in(list(config.pv_certificates_sold), months),
     }
     for column, entries in monthly_kwh.items():
         per_month = (
@@ -230,7 +240,7 @@ def allocations(
             .with_columns(share.fill_null(0.0).alias(column))
             .drop("kwh")
         )
-    keys = _added_value(keys, config.declared, window=window)
+    keys = _added_value(keys, config.declared_in(keys["year"].unique()), window=window)
     out = frame.join(
         keys.select("enterprise", "window", *monthly_kwh, "added_value_cny", "month_start",
                     "month_ms", "covered_ms", "month_covered_ms"),
@@ -369,8 +379,8 @@ def _year_rest(declared: list[Declared]) -> pl.DataFrame:
     years: dict[tuple[str, int], float] = {}
     months: dict[tuple[str, int], dict[int, float]] = {}
     for d in declared:
-        if d.added_value_cny is None:
-            continue
+        if d.added_value_cny is None or not isinstance(d.year, int):
+            continue  # standing figures (``year: every``) come as each year's (declared_in)
         key = (d.enterprise, d.year)
         if d.month is None:
             years[key] = years.get(key, 0.0) + d.added_value_cny
@@ -477,8 +487,9 @@ def of_totals(
     )
     frame = with_park(allocated, output_unit=park.output_unit)
     frame = park_declared(
-        frame, config.declared, park, window=window, complete_to_ms=complete_to_ms
-    )
+        frame, config.declared_in(_local_years(frame["window"], park.tz).unique()), park,
+        window=window, complete_to_ms=complete_to_ms,
+    )  # fmt: skip
     out = energy_carbon(frame.rename({"enterprise": "scope"}), coefficients)
     if out.height == 0:
         return out

@@ -306,7 +306,7 @@ class Jobs:
         figures = ("revenue_cny", "tax_cny", "added_value_cny", "rd_cny", "local_score",
                    "pollutant_t")  # fmt: skip
         economics: dict[str, dict[str, Any]] = {}
-        declared = [d for d in self.config.declared if d.enterprise != PARK_SCOPE]
+        declared = [d for d in self.config.declared_in([year]) if d.enterprise != PARK_SCOPE]
         if through_month is None:
             for d in declared:
                 if d.year == year and d.month is None:
