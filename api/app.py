@@ -25,13 +25,25 @@ from api.reads import AlertReads, Reads
 from api.routes import ROUTERS, page
 from api.services import Services
 from api.stream import EventHub
+from smartpark import limits as limits_mod
 from smartpark import registry as registry_mod
 from smartpark.alertstore import AlertDB
-from smartpark.errors import StoreError, StoreRejected
+from smartpark.errors import ConfigError, StoreError, StoreRejected
+from smartpark.limits import MonthlyLimits
 from smartpark.settings import Settings
 from smartpark.store import open_store
 
 logger = logging.getLogger(__name__)
+
+
+def _limits(settings: Settings) -> MonthlyLimits | None:
+    """The quotas and budgets the processor burns down (its configuration file), so that
+    the page tells "not yet computed" from "not configured"; None when unreadable."""
+    try:
+        return limits_mod.load(settings.processing.config)
+    except ConfigError as exc:
+        logger.warning("quotas and budgets unknown (configured = null): %s", exc)
+        return None
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -54,6 +66,10 @@ def create_app(settings: Settings) -> FastAPI:
         alerts=AlertReads(AlertDB(settings.alerts.db)),
         hub=hub,
         keys=keys,
+        limits=_limits(settings),
+        # the park processing.yaml is for: the chosen one, else the registry's only one
+        limits_park=settings.park.id
+        or (next(iter(registry.parks)) if len(registry.parks) == 1 else None),
     )
     metrics = CollectorRegistry()
     requests = Counter(

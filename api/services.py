@@ -9,6 +9,7 @@ from api.guard import Guard
 from api.keys import KeyStore
 from api.reads import AlertReads, Reads
 from api.stream import EventHub
+from smartpark.limits import MonthlyLimits
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 
@@ -24,6 +25,10 @@ class Services:
     alerts: AlertReads
     hub: EventHub
     keys: KeyStore
+    # the processing configuration's quotas and budgets (None: it could not be read), and
+    # the park it is for (None: the registry's only park)
+    limits: MonthlyLimits | None = None
+    limits_park: str | None = None
 
     def use_registry(self, registry: Registry) -> None:
         """Serve by ``registry`` from the next request on (a reload: SIGHUP in the CLI);

@@ -13,6 +13,7 @@ from api import export
 from api.deps import EnterpriseDep, ParkDep, ServicesDep, SubjectDep
 from api.params import ERRORS, Instant, period
 from api.reads import split
+from smartpark import limits as limits_mod
 
 router = APIRouter(tags=["evaluations"], responses=ERRORS)
 E = "/parks/{park_id}/enterprises/{enterprise}"
@@ -63,6 +64,16 @@ def carbon_budget(
     lo, hi = period(start, end, max_days=s.settings.api.max_range_days)
     limit = s.settings.api.max_points
     return _flat(s.reads.figures(scope, "carbon_budget", lo, hi, limit=limit))
+
+
+@router.get("/parks/{park_id}/scopes/{scope}/limits")
+def limits(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
+    """The monthly energy-use quota (enterprises) and carbon budget configured for an
+    enterprise or ``_park`` in the processing configuration, whether or not a burn-down
+    point is stored yet (the first one comes from the daily job): ``*_configured`` true
+    or false; null when the API cannot read that configuration or it is another park's."""
+    known = s.limits if scope.park == s.limits_park else None
+    return limits_mod.for_scope(known, scope.subject).public()
 
 
 @router.get("/parks/{park_id}/grades")

@@ -20,6 +20,8 @@ const T = {
     updated: "更新于 {t}", notStored: "尚无数据", target: "目标", met: "达标", notMet: "未达标",
     quotaText: "本月已用 {used} tce（不含可再生能源），指标 {quota} tce（{pct}%）；按目前速度月末预计 {fc} tce（{fpct}%）。",
     noQuota: "未配置本月能耗指标。", noBudget: "未配置本月碳排放预算。", budget: "预算",
+    quotaPending: "已配置本月能耗指标 {quota} tce，尚未计算：每日 00:15 计算截至前一日的用量。",
+    budgetPending: "已配置本月碳排放预算 {budget} tCO₂，尚未计算：每日 00:15 计算截至前一日的排放。",
     budgetText: "本月已排放 {used} tCO₂（{method}，因子 {factor}），预算 {budget} tCO₂（{pct}%）；按目前速度月末预计 {fc} tCO₂（{fpct}%）。",
     location: "基于位置", market: "基于市场", chooseEnterprise: "选择企业查看指标、排口与数据质量。",
     firing: "告警中", acknowledged: "已确认", resolved: "已恢复",
@@ -43,6 +45,8 @@ const T = {
     notStored: "no data yet", target: "target", met: "met", notMet: "not met",
     quotaText: "Used {used} tce this month (renewables excluded) of a {quota} tce quota ({pct}%); at this pace {fc} tce by month end ({fpct}%).",
     noQuota: "No quota set for this month.", noBudget: "No carbon budget set for this month.", budget: "budget",
+    quotaPending: "A quota of {quota} tce is set for this month, not computed yet: the daily job at 00:15 computes the use up to the day before.",
+    budgetPending: "A budget of {budget} tCO₂ is set for this month, not computed yet: the daily job at 00:15 computes the emissions up to the day before.",
     budgetText: "Emitted {used} tCO₂ this month ({method}, factor {factor}) of a {budget} tCO₂ budget ({pct}%); at this pace {fc} tCO₂ by month end ({fpct}%).",
     location: "location-based", market: "market-based", chooseEnterprise: "Choose an enterprise for its quota, stacks and data quality.",
     firing: "firing", acknowledged: "acknowledged", resolved: "resolved",
@@ -291,6 +295,20 @@ function liveUpdate(update) {
   checkStale();
 }
 
+function thisMonthMs() {
+  // the first moment of this month in the park's time zone
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: state.park.timezone, year: "numeric", month: "2-digit",
+  }).formatToParts(new Date());
+  const y = Number(parts.find((x) => x.type === "year").value);
+  const m = Number(parts.find((x) => x.type === "month").value);
+  // the zone's offset at that moment: its local midnight read back in UTC
+  const guess = Date.UTC(y, m - 1, 1);
+  const local = new Date(new Date(guess).toLocaleString("en-US", { timeZone: state.park.timezone }));
+  const utc = new Date(new Date(guess).toLocaleString("en-US", { timeZone: "UTC" }));
+  return guess - (local - utc);
+}
+
 function monthStart() {
   const now = new Date();
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1) - 86_400_000);
@@ -299,17 +317,24 @@ function monthStart() {
 async function quota() {
   const p = state.park.id, e = state.scope;
   const from = monthStart().toISOString(), to = new Date(Date.now() + 86_400_000).toISOString();
-  const [rows, days] = await Promise.all([
+  const [rows, days, limits] = await Promise.all([
     api(`/v1/parks/${p}/enterprises/${e}/quota?start=${enc(from)}&end=${enc(to)}`),
     api(`/v1/parks/${p}/scopes/${e}/kpis?window=1d&start=${enc(from)}&end=${enc(to)}`),
+    api(`/v1/parks/${p}/scopes/${e}/limits`),
   ]);
-  const q = rows.length ? rows[rows.length - 1] : null;
+  // this month's burn-down point (a stored one of last month is not this month's)
+  const q = rows.length && rows[rows.length - 1].start_ms >= thisMonthMs() ? rows[rows.length - 1] : null;
   const text = $("quota-text");
   if (!q) {
-    text.textContent = t("noQuota");
+    // configured but not computed yet, not configured, or unknown to the API
+    text.dataset.state = limits.quota_configured ? "pending" : limits.quota_configured === false ? "none" : "unknown";
+    text.textContent = limits.quota_configured ? t("quotaPending", { quota: fmt(limits.quota_tce_month) })
+      : limits.quota_configured === false ? t("noQuota") : t("notStored");
+    delete text.dataset.used;
     $("burndown").replaceChildren();
     return;
   }
+  text.dataset.state = "computed";
   text.textContent = t("quotaText", {
     used: fmt(q.used_tce), quota: fmt(q.quota_tce), pct: fmt(q.used_pct, ""),
     fc: fmt(q.forecast_tce), fpct: fmt(q.forecast_pct, ""),
@@ -325,18 +350,23 @@ async function budget() {
   // 碳排放双控: the enterprise's or the park's monthly CO2 budget, on its stated method
   const p = state.park.id, s = state.scope;
   const from = monthStart().toISOString(), to = new Date(Date.now() + 86_400_000).toISOString();
-  const [rows, days] = await Promise.all([
+  const [rows, days, limits] = await Promise.all([
     api(`/v1/parks/${p}/scopes/${s}/carbon-budget?start=${enc(from)}&end=${enc(to)}`),
     api(`/v1/parks/${p}/scopes/${s}/kpis?window=1d&start=${enc(from)}&end=${enc(to)}`),
+    api(`/v1/parks/${p}/scopes/${s}/limits`),
   ]);
-  const b = rows.length ? rows[rows.length - 1] : null;
+  const b = rows.length && rows[rows.length - 1].start_ms >= thisMonthMs() ? rows[rows.length - 1] : null;
   const text = $("budget-text");
   if (!b) {
-    text.textContent = t("noBudget");
+    const set = limits.carbon_budget_configured;
+    text.dataset.state = set ? "pending" : set === false ? "none" : "unknown";
+    text.textContent = set ? t("budgetPending", { budget: fmt(limits.carbon_budget_t_month) })
+      : set === false ? t("noBudget") : t("notStored");
     delete text.dataset.used;
     $("budget-burndown").replaceChildren();
     return;
   }
+  text.dataset.state = "computed";
   text.textContent = t("budgetText", {
     used: fmt(b.used_co2_t), method: t(b.co2_method), factor: b.co2_factor, budget: fmt(b.budget_co2_t),
     pct: fmt(b.used_pct, ""), fc: fmt(b.forecast_co2_t), fpct: fmt(b.forecast_pct, ""),

@@ -44,6 +44,8 @@ ROUTES = [
     (f"{E08}/report", RANGE, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/scopes/e08-anode/carbon-budget", RANGE, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/scopes/_park/carbon-budget", RANGE, {"operator"}),
+    ("/v1/parks/tianfu-np/scopes/e08-anode/limits", {}, {"e08", "operator"}),
+    ("/v1/parks/tianfu-np/scopes/_park/limits", {}, {"operator"}),
     (f"{E08}/deadletters", {}, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
 ]
@@ -335,3 +337,25 @@ def test_the_scorecard_gives_the_change_against_the_same_period_last_year() -> N
     by = {k["kpi"]: k for k in _card(now, then, start)["kpis"]}
     assert by["energy_tce_per_10k_cny"]["change_vs_last_year_pct"] == pytest.approx(-6.25)
     assert "change_vs_last_year_pct" not in by["energy_tce"]  # nothing to compare with
+
+
+# scope, who asks -> what examples/processing.yaml configures (quotas_tce_month,
+# carbon_budgets), whether or not a burn-down point is stored yet
+LIMITS = [
+    ("e08-anode", "e08", {"quota_configured": True, "quota_tce_month": 2600.0,
+                          "carbon_budget_configured": True, "carbon_budget_t_month": 2900.0,
+                          "carbon_budget_method": "location"}),
+    ("e01-baijiu", "e01", {"quota_configured": False, "quota_tce_month": None,
+                           "carbon_budget_configured": False, "carbon_budget_t_month": None,
+                           "carbon_budget_method": None}),
+    ("_park", "operator", {"quota_configured": False, "quota_tce_month": None,
+                           "carbon_budget_configured": True, "carbon_budget_t_month": 6000.0,
+                           "carbon_budget_method": "location"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("scope", "who", "expected"), LIMITS, ids=[r[0] for r in LIMITS])
+def test_limits_say_what_is_configured_not_what_is_stored(
+    api_park: Park, scope: str, who: str, expected: dict[str, object]
+) -> None:
+    assert api_park.get(f"/v1/parks/tianfu-np/scopes/{scope}/limits", who).json() == expected

@@ -43,6 +43,7 @@ TABLE = {
     ("GET", E + "/completeness"): "enterprise",
     ("GET", E + "/quota"): "enterprise",
     ("GET", S + "/carbon-budget"): "subject",
+    ("GET", S + "/limits"): "subject",
     ("GET", P + "/grades"): "park",
     ("GET", E + "/report"): "enterprise",
     ("GET", P + "/alerts"): "park",
