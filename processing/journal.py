@@ -32,6 +32,8 @@ from smartpark.durable import write_atomically
 logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
+MAX_OPEN = 64  # segments open at once: a year's backfill spans 8,760 hours
+KEEP_OPEN = 3  # the hours live readings go on appending to
 _SUFFIX = ".csv"
 
 
@@ -49,9 +51,11 @@ class Journal:
         chunks: dict[int, list[bytes]] = {}
         for sensor, ts, value in rows:
             chunks.setdefault(ts - ts % HOUR_MS, []).append(f"{sensor},{ts},{value!r}\n".encode())
-        for hour, lines in chunks.items():
+        for hour, lines in sorted(chunks.items()):
             fd = self._open.get(hour)
             if fd is None:
+                if len(self._open) >= MAX_OPEN:
+                    self._retire(keep=0)  # a backfill of many hours: fds stay bounded
                 path = self.directory / f"{hour}{_SUFFIX}"
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
                 self._open[hour] = fd
@@ -59,9 +63,17 @@ class Journal:
             self.appended += len(lines)
 
     def sync(self) -> None:
-        """Make every appended row durable."""
+        """Make every appended row durable; keep only the newest hours' segments open."""
         for fd in self._open.values():
             os.fsync(fd)
+        self._retire(keep=KEEP_OPEN)
+
+    def _retire(self, *, keep: int) -> None:
+        """Fsync and close every open segment but the ``keep`` newest hours'."""
+        for hour in sorted(self._open)[: max(0, len(self._open) - keep)]:
+            fd = self._open.pop(hour)
+            os.fsync(fd)
+            os.close(fd)
 
     def read(self, since_ms: int, until_ms: int | None = None) -> list[tuple[str, int, float]]:
         """Every journaled row with ``since_ms <= ts < until_ms``, in no particular order

@@ -203,19 +203,22 @@ class StreamProcessor:
         """One round, in this order:
 
         1. take the queued readings and append them to the journal; fsync it;
-        2. acknowledge their messages (a crash before this: the broker redelivers them);
-        3. find dirty windows, compute them, write their points, then publish them (a
+        2. add them to the buffer; those older than the horizon to the ledger (durable);
+        3. acknowledge their messages (a crash before this: the broker redelivers them);
+        4. find dirty windows, compute them, write their points, then publish them (a
            failed write keeps them dirty, retried next tick);
-        4. record the progress (the earliest window per size not yet written), fsynced;
-        5. drop buffered readings and journal segments no changeable window needs.
+        5. record the progress (the earliest window per size not yet written), fsynced;
+        6. drop buffered readings and journal segments no changeable window needs.
         """
         with self._lock:
             rows, self._inbox = self._inbox, []
             acks, self._acks = self._acks, []
-        if rows or acks:
-            self._journal(rows, acks)
+        journaled = self._journal(rows) if rows or acks else False
         if rows:
             self._take(pl.DataFrame(rows, schema=_SCHEMA, orient="row"))
+        if journaled:
+            for mid, qos in acks:
+                self.subscriber.ack(mid, qos)
         if self.watermark_ms is None:
             return
         self.book.close(self.watermark_ms)
@@ -226,7 +229,7 @@ class StreamProcessor:
         self._save_progress()
         self._prune()
 
-    def _journal(self, rows: list[tuple[str, int, float]], acks: list[tuple[int, int]]) -> None:
+    def _journal(self, rows: list[tuple[str, int, float]]) -> bool:
         try:
             self.journal.append(rows)
             self.journal.sync()
@@ -236,9 +239,8 @@ class StreamProcessor:
             logger.exception(
                 "journal write failed rows=%d: messages left unacknowledged", len(rows)
             )
-            return
-        for mid, qos in acks:
-            self.subscriber.ack(mid, qos)
+            return False
+        return True
 
     def _save_progress(self) -> None:
         assert self.watermark_ms is not None
