@@ -1,5 +1,14 @@
 """The evaluators of the rules over KPI updates by month, registered by the rule's model
-class (pure): quota and carbon-budget forecasts and KPI targets month to date."""
+class (pure): quota and carbon-budget forecasts and KPI targets month to date.
+
+Updates come in event time, and some come late: the processor's catch-up republishes
+windows of closed periods when late readings changed them (``revision`` >= 1). A month
+(or, for a per-window target, a window) older than the newest one seen for a scope is a
+*closed period*: it is judged on its own figures and as its own subject (``"e01
+2026-10"``), so a revision of last month neither raises nor clears this month's alert.
+A breach found there fires once, at its event time (the end of that month's newest
+day), with "found late" in its message; a later revision that brings it back within
+the limit clears it."""
 
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ class _MonthToDate:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._days: dict[str, dict[int, tuple[float, float]]] = {}
+        self._newest: dict[str, tuple[int, int]] = {}  # per key, the newest (year, month)
 
     def local(self, park: str, ms: int) -> datetime:
         return datetime.fromtimestamp(ms / 1000, self.ctx.tz[park])
@@ -29,12 +39,36 @@ class _MonthToDate:
         days = self._days.setdefault(key, {})
         days[start_ms] = row
         local = self.local(park, start_ms)
+        self._newest[key] = max(self._newest.get(key, (0, 0)), (local.year, local.month))
         out = {}
         for ms, value in days.items():
             other = self.local(park, ms)
             if (other.year, other.month) == (local.year, local.month):
                 out[other.day] = value
         return out
+
+    def closed(self, key: str, park: str, start_ms: int) -> str | None:
+        """The month of ``start_ms`` ("2026-10") when a newer month was seen for ``key``
+        (a revision of a closed period), else None."""
+        local = self.local(park, start_ms)
+        newest = self._newest.get(key)
+        return (
+            f"{local:%Y-%m}" if newest is not None and (local.year, local.month) < newest else None
+        )
+
+    def end_of_newest_day(self, key: str, park: str, start_ms: int) -> int:
+        """The end of the newest day of ``start_ms``'s month seen for ``key`` (event time)."""
+        local = self.local(park, start_ms)
+        days = [ms for ms in self._days.get(key, {}) if _same_month(self.local(park, ms), local)]
+        return max(days, default=start_ms) + 86_400_000
+
+
+def _same_month(a: datetime, b: datetime) -> bool:
+    return (a.year, a.month) == (b.year, b.month)
+
+
+def _late(closed: str | None) -> str:
+    return "" if closed is None else f" (found late, in revised figures of {closed})"
 
 
 class _MonthEndForecast(Evaluator):
@@ -64,24 +98,26 @@ class _MonthEndForecast(Evaluator):
         if update.window != "1d" or limit is None or value is None:
             return []
         local = self._month.local(update.park, update.start_ms)
+        closed = self._month.closed(update.scope, update.park, update.start_ms)
         month = self._month.add(update.scope, update.park, update.start_ms, (float(value), 0.0))
         used = sum(e for e, _ in month.values())
         elapsed = max(month)  # days of the month through the newest day reported
         forecast = month_end_forecast(used, through=local.date().replace(day=elapsed))
-        unit, what = self.unit, self.what()
+        unit, what, late = self.unit, self.what(), _late(closed)
         return self.switch(
             park=update.park,
             enterprise=update.scope,
-            subject=update.scope,
+            subject=update.scope if closed is None else f"{update.scope} {closed}",
             on=forecast > limit,
-            at_ms=update.start_ms + 86_400_000,
+            at_ms=self._month.end_of_newest_day(update.scope, update.park, update.start_ms),
             value=forecast,
             limit=limit,
             message=lambda raised: (
                 f"month-end forecast {forecast:,.0f} {unit} over the {what} "
-                f"{limit:,.0f} ({used:,.0f} {unit} used by day {elapsed})"
+                f"{limit:,.0f} ({used:,.0f} {unit} used by day {elapsed}){late}"
                 if raised
-                else f"month-end forecast {forecast:,.0f} {unit} within the {what} {limit:,.0f}"
+                else f"month-end forecast {forecast:,.0f} {unit} within the {what} "
+                f"{limit:,.0f}{late}"
             ),
         )
 
@@ -133,6 +169,7 @@ class KpiTarget(Evaluator):
     def __init__(self, rule: KpiTargetRule, ctx: Context) -> None:
         super().__init__(rule, ctx)
         self._month = _MonthToDate(ctx)
+        self._newest: dict[str, int] = {}  # per scope, the newest window judged
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         rule = self.rule
@@ -141,27 +178,35 @@ class KpiTarget(Evaluator):
             return []
         value = float(figure)
         if rule.period == "month":
+            closed = self._month.closed(update.scope, update.park, update.start_ms)
             w = float(update.figures.get(rule.weight, 0.0))
             month = self._month.add(update.scope, update.park, update.start_ms, (value, w))
             total = sum(w for _, w in month.values())
             if total <= 0:
                 return []
             value = sum(v * w for v, w in month.values()) / total
+        else:
+            newest = self._newest.get(update.scope)
+            closed = None
+            if newest is not None and update.start_ms < newest:
+                closed = f"{self._month.local(update.park, update.start_ms):%Y-%m-%d %H:%M}"
+            self._newest[update.scope] = max(newest or update.start_ms, update.start_ms)
         limit = rule.below if rule.below is not None else rule.above
         assert limit is not None
         off = value < limit if rule.below is not None else value > limit
         what = "month to date" if rule.period == "month" else f"this {rule.window}"
+        late = _late(closed)
         return self.switch(
             park=update.park,
             enterprise=update.scope,
-            subject=update.scope,
+            subject=update.scope if closed is None else f"{update.scope} {closed}",
             on=off,
             at_ms=update.start_ms,
             value=value,
             limit=limit,
             message=lambda raised: (
-                f"{rule.kpi} {value:.2f} {what}, target {limit:g}"
+                f"{rule.kpi} {value:.2f} {what}, target {limit:g}{late}"
                 if raised
-                else f"{rule.kpi} {value:.2f} {what} meets the target {limit:g}"
+                else f"{rule.kpi} {value:.2f} {what} meets the target {limit:g}{late}"
             ),
         )

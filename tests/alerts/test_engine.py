@@ -408,3 +408,68 @@ def test_a_kpi_rule_names_a_field_the_processor_writes(rule: dict, message: str)
     with pytest.raises(ConfigError) as err:
         parse({"rules": [{"id": "r", **rule}]})
     assert message in "\n".join(err.value.problems)
+
+
+def _revised(scope: str, start_ms: int, values: dict[str, float | bool], revision: int) -> KpiUpdate:
+    return KpiUpdate("tianfu-np", scope, "1d", start_ms, start_ms + 86_400_000, revision, values)
+
+
+def test_a_breach_found_in_a_revised_closed_month_fires_once_in_event_time_marked_late(
+    park: Registry,
+) -> None:
+    """The catch-up republishes a day of last month (late readings): last month is judged
+    on its own figures as its own subject, once, at the end of its newest day."""
+    engine = _engine(
+        park, {"id": "quota", "type": "quota_forecast", "quotas_tce_month": {"e08-anode": 2600}}
+    )
+    oct1 = int(datetime(2026, 10, 1, tzinfo=CST).timestamp() * 1000)
+    nov1 = int(datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+    day = 86_400_000
+    out: list[tuple[str, bool, int, str]] = []
+
+    def feed(update: KpiUpdate) -> None:
+        out.extend((c.subject, c.raised, c.at_ms, c.message) for c in engine.kpi(update))
+
+    for d in range(31):  # October: 31 x 80 = 2,480 tce, within 2,600
+        feed(_update("e08-anode", "1d", oct1 + d * day, {"energy_tce": 80.0}))
+    for d in range(5):  # November so far: 80 a day, forecast 2,400
+        feed(_update("e08-anode", "1d", nov1 + d * day, {"energy_tce": 80.0}))
+    assert out == []
+    # Late readings: 20 October was 300 tce: October used 2,700 > 2,600
+    feed(_revised("e08-anode", oct1 + 19 * day, {"energy_tce": 300.0}, revision=1))
+    feed(_revised("e08-anode", oct1 + 19 * day, {"energy_tce": 300.0}, revision=1))  # again
+    feed(_revised("e08-anode", oct1 + 20 * day, {"energy_tce": 90.0}, revision=1))  # still over
+    feed(_revised("e08-anode", oct1 + 21 * day, {"energy_tce": 999.0, "provisional": True}, 2))
+    feed(_update("e08-anode", "1d", nov1 + 5 * day, {"energy_tce": 80.0}))  # November untouched
+    assert [(s, r, at) for s, r, at, _ in out] == [("e08-anode 2026-10", True, nov1)]
+    assert "found late, in revised figures of 2026-10" in out[0][3]
+    assert "2,700 tce used by day 31" in out[0][3]
+    # A later revision brings October back within: that alert clears, in event time too.
+    feed(_revised("e08-anode", oct1 + 19 * day, {"energy_tce": 80.0}, revision=2))
+    feed(_revised("e08-anode", oct1 + 20 * day, {"energy_tce": 80.0}, revision=2))
+    assert [(s, r, at) for s, r, at, _ in out[1:]] == [("e08-anode 2026-10", False, nov1)]
+
+
+@pytest.mark.parametrize(
+    ("starts_h", "expected"),
+    [
+        ([0, 1, 2], [("_park", True, 0), ("_park", False, 1)]),  # in order: one subject
+        # hour 2 judged, then hour 0 revised off target: its own subject, not "_park"'s state
+        ([2, 0], [("_park 2026-11-02 00:00", True, 0)]),
+    ],
+)
+def test_a_revised_old_window_is_judged_as_its_own_subject(
+    park: Registry, starts_h: list[int], expected: list[tuple[str, bool, int]]
+) -> None:
+    engine = _engine(
+        park,
+        {"id": "co2", "type": "kpi_target", "kpi": "co2_per_tce", "window": "1h",
+         "period": "window", "above": 0.2, "scope": {"enterprises": ["_park"]}},
+    )  # fmt: skip
+    t0 = int(datetime(2026, 11, 2, tzinfo=CST).timestamp() * 1000)
+    off = {0: 0.5, 1: 0.1, 2: 0.1}
+    out = []
+    for h in starts_h:
+        update = _update("_park", "1h", t0 + h * 3_600_000, {"co2_per_tce": off[h]})
+        out += [(c.subject, c.raised, (c.at_ms - t0) // 3_600_000) for c in engine.kpi(update)]
+    assert out == expected
