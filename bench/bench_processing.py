@@ -15,6 +15,11 @@
              the window's end) to the moment the last of its 13 KPI updates (12
              enterprises and the park) arrives on MQTT, which the processor sends
              only after the points are written to InfluxDB.
+  catchup    a year of 1-minute history of one new meter (525,600 readings in arrays
+             of 60) backfilled while the live feed replays at 60x: the catch-up job's
+             windows/s and readings/s (wall, and busy) beside the plain roll-up of the
+             same period on the same store, and the live freshness meanwhile
+             (``bench/catchup.py``).
 The last line is one JSON object with the figures.
 """
 
@@ -37,6 +42,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from bench.catchup import catchup
 from bench.harness import CollectorProc
 from devstack.servers import InfluxDB, Mosquitto, free_port
 from processing.config import coefficients, load, load_factor_set
@@ -274,11 +280,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--minutes", type=int, default=60, help="simulated minutes replayed")
     parser.add_argument("--speed", type=float, default=60.0)
-    args = parser.parse_args()
-    figures = engine(args.readings, args.runs)
-    figures |= freshness(
-        Path(tempfile.mkdtemp(prefix="smartpark-bench-proc-")), args.minutes, args.speed
+    parser.add_argument("--backfill-days", type=int, default=365, help="catch-up: days backfilled")
+    parser.add_argument(
+        "--sections", default="engine,freshness,catchup", help="comma-separated sections to run"
     )
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    figures: dict = {}
+    if "engine" in sections:
+        figures |= engine(args.readings, args.runs)
+    if "freshness" in sections:
+        figures |= freshness(
+            Path(tempfile.mkdtemp(prefix="smartpark-bench-proc-")), args.minutes, args.speed
+        )
+    if "catchup" in sections:
+        figures |= catchup(
+            Path(tempfile.mkdtemp(prefix="smartpark-bench-catchup-")),
+            registry_path=REGISTRY,
+            config_path=CONFIG,
+            days=args.backfill_days,
+            watch_cls=KpiWatch,
+        )
     figures["cores"] = os.cpu_count()
     print(json.dumps(figures))
 

@@ -175,6 +175,7 @@ def build(
                 "catchup_windows": catchup.stats.windows,
                 "catchup_readings": catchup.stats.readings,
                 "catchup_failures": catchup.stats.failures,
+                "catchup_seconds": catchup.stats.seconds,
             }
 
         status = status_server(

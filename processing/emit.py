@@ -83,12 +83,7 @@ class Emitter:
             if lines:
                 self.store.write("\n".join(lines).encode())
         except StoreError as exc:
-            self.stats.store_errors += 1
-            if self.failing_since is None:
-                self.failing_since = self.clock.monotonic()
-            if ends:
-                first = min(ends)
-                self.outage_from_ms = min(self.outage_from_ms or first, first)
+            self.failed(min(ends, default=None))
             logger.warning("KPI write failed window=%s windows=%d: %s", window, len(ends), exc)
             return False
         self.failing_since = None
@@ -98,6 +93,15 @@ class Emitter:
                 self._revisions[(window, *key)] += 1
         self._send(frame, window, ends, revisions)
         return True
+
+    def failed(self, first_ms: int | None) -> None:
+        """A store write or read failed with windows from ``first_ms`` pending: counted,
+        the failing time noted, and those windows held for the ledger (``take_outage``)."""
+        self.stats.store_errors += 1
+        if self.failing_since is None:
+            self.failing_since = self.clock.monotonic()
+        if first_ms is not None:
+            self.outage_from_ms = min(self.outage_from_ms or first_ms, first_ms)
 
     def publish_revised(self, window: str, frame: pl.DataFrame, ends: dict[int, int]) -> None:
         """Publish windows the catch-up recomputed and wrote: ``revision`` one past what

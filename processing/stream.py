@@ -55,6 +55,7 @@ from processing.reads import StoreReads
 from processing.stats import ProcessorStats
 from processing.windowbook import WindowBook
 from smartpark.clock import Clock
+from smartpark.errors import StoreError
 from smartpark.mqtt import Subscriber
 from smartpark.registry import Registry
 from smartpark.settings import MqttSettings
@@ -190,6 +191,9 @@ class StreamProcessor:
             try:
                 with self._ticking:
                     self.tick()
+            except StoreError as exc:  # a read of the store failed: its windows stay dirty
+                self.emitter.failed(self.book.oldest_unwritten_ms())
+                logger.warning("tick: store read failed, retried next tick: %s", exc)
             except Exception:  # a bug must not stop the loop; it is logged and counted
                 logger.exception("tick failed")
                 self.stats.tick_errors += 1
