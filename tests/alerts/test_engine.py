@@ -410,7 +410,9 @@ def test_a_kpi_rule_names_a_field_the_processor_writes(rule: dict, message: str)
     assert message in "\n".join(err.value.problems)
 
 
-def _revised(scope: str, start_ms: int, values: dict[str, float | bool], revision: int) -> KpiUpdate:
+def _revised(
+    scope: str, start_ms: int, values: dict[str, float | bool], revision: int
+) -> KpiUpdate:
     return KpiUpdate("tianfu-np", scope, "1d", start_ms, start_ms + 86_400_000, revision, values)
 
 
