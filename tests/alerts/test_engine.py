@@ -465,13 +465,13 @@ def test_a_revised_old_window_is_judged_as_its_own_subject(
 ) -> None:
     engine = _engine(
         park,
-        {"id": "co2", "type": "kpi_target", "kpi": "co2_per_tce", "window": "1h",
+        {"id": "co2", "type": "kpi_target", "kpi": "co2_location_t_per_tce", "window": "1h",
          "period": "window", "above": 0.2, "scope": {"enterprises": ["_park"]}},
     )  # fmt: skip
     t0 = int(datetime(2026, 11, 2, tzinfo=CST).timestamp() * 1000)
     off = {0: 0.5, 1: 0.1, 2: 0.1}
     out = []
     for h in starts_h:
-        update = _update("_park", "1h", t0 + h * 3_600_000, {"co2_per_tce": off[h]})
+        update = _update("_park", "1h", t0 + h * 3_600_000, {"co2_location_t_per_tce": off[h]})
         out += [(c.subject, c.raised, (c.at_ms - t0) // 3_600_000) for c in engine.kpi(update)]
     assert out == expected
