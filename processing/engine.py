@@ -449,17 +449,25 @@ def kpis(
     window: str,
     complete_to_ms: int | None = None,
     days_grid: pl.DataFrame | None = None,
+    span_ms: tuple[int, int] | None = None,
 ) -> pl.DataFrame:
     """Every KPI of every enterprise and the park, per ``window`` (1m, 15m, 1h, 1d, 1mo).
 
     ``complete_to_ms``: the data is complete up to here (a window open or partly
     covered gets the pro-rated part of its declared amounts; None: every window is
     whole); ``days_grid``: the stored days' grid import of the months touched (green
-    power is settled per month; see ``allocations``). Rows come in no particular order
-    (sorting millions of rows costs more than the KPIs); sort by ``scope, window``
-    where order matters.
+    power is settled per month; see ``allocations``); ``span_ms``: only the windows
+    starting in [lo, hi) (None: every window the readings touch). A caller whose
+    readings reach outside the windows it computes (a lookback before them, pro rata
+    a reading after them) must pass it: the part of a day before or after is not that
+    day, and it would stand in for the stored whole day in the month's grid import
+    (``allocate.month_grid``), which would give green power twice the share. Rows come
+    in no particular order (sorting millions of rows costs more than the KPIs); sort
+    by ``scope, window`` where order matters.
     """
     frame = totals(readings, park, window=window, max_gap_ms=config.max_gap_s * 1000)
+    if span_ms is not None:
+        frame = frame.filter(pl.col("window").is_between(*span_ms, closed="left"))
     return of_totals(frame, park, config, coefficients, window=window,
                      complete_to_ms=complete_to_ms, days_grid=days_grid)  # fmt: skip
 

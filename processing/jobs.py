@@ -120,8 +120,7 @@ class Jobs:
             readings = readings.filter(pl.col("ts") < complete_to)
         days_grid = None if window == "1mo" else self.reads.days_grid(lo, complete_to)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
-                     complete_to_ms=complete_to, days_grid=days_grid)  # fmt: skip
-        frame = frame.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
+                     complete_to_ms=complete_to, days_grid=days_grid, span_ms=(lo, hi))  # fmt: skip
         sensors = sensor_totals(
             readings, self.park, window=window, max_gap_ms=self.config.max_gap_s * 1000
         )

@@ -304,10 +304,15 @@ class StreamProcessor:
         hi = int(end_of.max())  # type: ignore[arg-type]
         readings = window_readings(self.buffer, lo, hi, pro_rata=self.park.pro_rata)
         assert self.watermark_ms is not None
-        complete_to = self.watermark_ms // 60_000 * 60_000
-        days_grid = self._days_grid(lo, complete_to)
+        watermark = self.watermark_ms // 60_000 * 60_000
+        # closed windows: complete to their end, as the roll-up of the same period is, and
+        # green power settled on the stored days before it (the month up to that end; a
+        # later day's live point would not match the contract's time up to it)
+        complete_to = min(watermark, hi)
+        days_grid = self._days_grid(lo, watermark).filter(pl.col("day") < complete_to)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
-                     complete_to_ms=complete_to, days_grid=days_grid)  # fmt: skip
+                     complete_to_ms=complete_to, days_grid=days_grid,
+                     span_ms=(min(starts), max(starts) + 1))  # fmt: skip
         frame = frame.filter(pl.col("window").is_in(starts))
         sensors = sensor_totals(readings, self.park, window=window, max_gap_ms=self._max_gap_ms)
         sensors = sensors.filter(pl.col("window").is_in(starts))

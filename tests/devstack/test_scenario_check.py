@@ -90,21 +90,8 @@ def test_the_judge_fails_what_differs_from_the_checks(
     assert outcome.ok is (not failing)
 
 
-# Known defect, open in issue 23: since the open-window and month-level allocation changes
-# of this wave (2712b1d, 818fca9) together with the domain corrections (issue 25), the
-# quota-forecast alert of quota-breach-month fires on the 16th's figures (2026-11-17
-# 00:00+08:00) instead of between the 10th and the 14th; the cause is not yet found.
-_KNOWN = {
-    "quota-breach-month.yaml": pytest.mark.xfail(
-        strict=False, reason="quota forecast fires on the 16th's figures (issue 23, open)"
-    )
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_KNOWN[n]) if n in _KNOWN else n for n in CHECKED]
-)
+@pytest.mark.parametrize("name", CHECKED)
 def test_shipped_scenario_passes_its_checks_through_the_pipeline(name: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "smartpark", "scenario", "check", str(SCENARIOS / name)],

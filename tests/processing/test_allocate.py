@@ -9,7 +9,7 @@ import pytest
 
 from processing.config import Declared, GreenPower, ProcessingConfig, load_factor_set
 from processing.config import coefficients as make_coefficients
-from processing.engine import COLUMNS, Park, allocations
+from processing.engine import COLUMNS, Park, allocations, kpis
 from processing.kpis import energy_carbon
 from smartpark.registry import Registry
 
@@ -155,3 +155,35 @@ def test_today_and_month_to_date_on_the_first_read_the_same_intensity(park: Park
         month["energy_tce_per_10k_cny"], rel=1e-12
     )
     assert today["added_value_cny"] == pytest.approx(305e6 / 335 * 10 / 24, rel=1e-12)
+
+
+def test_a_days_lookback_does_not_stand_in_for_the_stored_day_before(park: Park) -> None:
+    """2 November computed, as the stream and the roll-up do, from readings that start a
+    quarter of an hour before it (each meter's first interval needs the reading before:
+    1,000 kWh of 1 November come with them), beside the stored whole 1 November
+    (96,000 kWh). Up to 3 November the contract's 2,000 kWh to date are settled on
+    the two whole days: 1,000 kWh for 2 November. Had the quarter hour stood in for 1
+    November in the month's grid import, 2 November would get 2,000 x 96/97 = 1,979 kWh,
+    nearly twice its share: the quota scenario's forecast fired on the 16th's figures
+    instead of the 12th's."""
+    day1, day2, day3 = ms(2026, 11, 1), ms(2026, 11, 2), ms(2026, 11, 3)
+    quarter = 900_000
+    # 1,000 kWh a quarter of an hour: 5 register units at multiplier 200; 23:30 to 23:45
+    readings = pl.DataFrame(
+        {
+            "sensor": ["e08-grid-1"] * 98,
+            "ts": [day2 - 2 * quarter + i * quarter for i in range(98)],
+            "value": [1_000.0 + 5 * i for i in range(98)],
+        }
+    )
+    stored = pl.DataFrame(
+        {"enterprise": [E08], "day": [day1], "month_start": [day1], "grid_kwh": [96_000.0]}
+    )
+    rows = kpis(readings, park, CONFIG, COEF, window="1d", complete_to_ms=day3,
+                days_grid=stored, span_ms=(day2, day3))  # fmt: skip
+    e08 = rows.filter((pl.col("scope") == E08) & (pl.col("window") == day2)).row(0, named=True)
+    assert e08["grid_kwh"] == pytest.approx(96_000.0, rel=1e-12)
+    to_date = 30_000 * 2 / 30
+    assert e08["green_kwh"] == pytest.approx(to_date / 2, rel=1e-12)
+    assert e08["provisional"] is False
+    assert sorted(rows["window"].unique().to_list()) == [day2]  # the quarter hour is not a row

@@ -11,7 +11,7 @@ import orjson
 import polars as pl
 import pytest
 
-from processing.config import ProcessingConfig, coefficients, load_factor_set
+from processing.config import GreenPower, ProcessingConfig, coefficients, load_factor_set
 from processing.engine import Park, kpis
 from processing.jobs import Jobs
 from processing.stream import StreamProcessor
@@ -332,3 +332,41 @@ def test_pro_rata_streams_what_the_roll_up_and_the_engine_give_and_a_late_bounda
     jobs.rollup("1h", START, START + timedelta(hours=2))
     rolled = _stored(store, "1h").filter(pl.col("window").is_in(hours)).sort("scope", "window")
     assert rolled["energy_tce"].to_list() == pytest.approx(engine["energy_tce"].to_list(), rel=1e-9)
+
+
+def test_a_day_closed_by_the_stream_gets_its_share_of_the_months_green_power(
+    settings: Settings, park: Registry, store: Influx1Store
+) -> None:
+    """e08's 30,000 kWh contract of November; one grid meter importing 1,000 kWh a
+    quarter of an hour (96,000 kWh a day). 1 November closes, then 2 November closes in
+    one step with the watermark at 3 November 00:30: each day gets the contract up to
+    its own end, settled on the stored days before it and itself, 1,000 kWh (not the
+    quarter hour before 2 November standing in for the whole 1 November, nor the
+    contract up to the watermark against the grid import up to midnight)."""
+    config = CONFIG.model_copy(
+        update={"green_power": [GreenPower(enterprise="e08-anode", month="2026-11", kwh=30_000)]}
+    )
+    quarter, first = 900_000, int(datetime(2026, 10, 31, 23, 45, tzinfo=CST).timestamp() * 1000)
+    readings = [("e08-grid-1", first + i * quarter, 1_000.0 + 5 * i) for i in range(2 * 96 + 4)]
+    day1, day2 = first + quarter, first + 97 * quarter
+
+    def closed(day_ms: int) -> dict[str, Any] | None:
+        series = store.query(
+            Select("kpi", ["green_kwh", "grid_kwh", "provisional"],
+                   tags={"scope": "e08-anode", "window": "1d"}).to_influxql()
+        )  # fmt: skip
+        rows = {int(v[0]): v for s in series for v in s.values}
+        row = rows.get(day_ms)
+        return None if row is None or row[3] is not False else {"green": row[1], "grid": row[2]}
+
+    processor = _processor(settings, park, store, "green", config=config)
+    try:
+        processor.feed(r for r in readings if r[1] <= day2 + quarter)
+        wait_until(lambda: closed(day1) is not None, 30, "1 November closed")
+        processor.feed(r for r in readings if r[1] > day2 + quarter)
+        wait_until(lambda: closed(day2) is not None, 30, "2 November closed")
+    finally:
+        processor.stop()
+    days = [closed(day1), closed(day2)]
+    assert [d and d["grid"] for d in days] == pytest.approx([96_000.0, 96_000.0], rel=1e-9)
+    assert [d and d["green"] for d in days] == pytest.approx([1_000.0, 1_000.0], rel=1e-9)
