@@ -21,13 +21,24 @@ def demo(
     ] = 200.0,
     batch: Annotated[int, typer.Option(help="readings per message")] = 1,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    backfill_days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="days of history before today (a reading a minute, through the collector and "
+            "the processor, then the scheduled jobs) before the live feed; 0: none",
+        ),
+    ] = 30,
 ) -> None:
     """Local Mosquitto and InfluxDB (unless configured), collector, processor, alerts, the
     example park live, and live figures."""
     from devstack.demo import run_demo
 
     configure_logging("WARNING")
-    run_demo(settings(registry), rate=rate, batch=batch, duration_s=duration, console=console)
+    run_demo(
+        settings(registry), rate=rate, batch=batch, duration_s=duration, console=console,
+        history_days=backfill_days,
+    )  # fmt: skip
 
 
 scenario_app = typer.Typer(no_args_is_help=True, help="Scenarios through the whole pipeline.")

@@ -20,16 +20,13 @@ from typing import Any
 
 import httpx
 import orjson
-import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from api.keys import KeyStore
-from devstack import demo_feed
+from devstack import demo_feed, demo_history, demo_services
 from devstack.servers import InfluxDB, Mosquitto, free_port
 from simulators.player import play
-from smartpark import registry as registry_mod
 from smartpark.clock import SystemClock
 from smartpark.errors import SmartparkError
 from smartpark.httpserver import wait_connected
@@ -133,63 +130,14 @@ def _summary(
     return table
 
 
-def _services(
-    settings: Settings, workdir: Path, env: dict[str, str], extra_rules: list[dict[str, Any]]
-) -> tuple[list[subprocess.Popen[bytes]], str, dict[str, str]]:
-    """The KPI processor, the alert service (rules from the example, channels: MQTT) and
-    the API with a demo key for one enterprise and one for the operator."""
-    examples = settings.park.registry.resolve().parent
-    alerts = yaml.safe_load((examples / "alerts.yaml").read_text(encoding="utf-8"))
-    # The example's rules, plus the ones the demo's feed trips on purpose; damping
-    # shortened so that their alerts are seen resolving.
-    lifecycle = {**alerts.get("lifecycle", {}), "resolve_after_s": 5}
-    rules = [*alerts["rules"], *extra_rules]
-    demo_alerts = {"rules": rules, "mqtt": True, "lifecycle": lifecycle}
-    (workdir / "alerts.yaml").write_text(yaml.safe_dump(demo_alerts), encoding="utf-8")
-    env = env | {
-        "SMARTPARK_ALERTS__CONFIG": str(workdir / "alerts.yaml"),
-        "SMARTPARK_ALERTS__DB": str(workdir / "alerts.db"),
-        "SMARTPARK_ALERTS__HTTP_PORT": str(free_port()),
-        "SMARTPARK_PROCESSING__HTTP_PORT": str(free_port()),
-        "SMARTPARK_PROCESSING__STATE_DIR": str(workdir / "processing"),
-        "SMARTPARK_API__PORT": str(api_port := free_port()),
-        "SMARTPARK_API__KEYS_DB": str(workdir / "api.db"),
-    }
-    keystore = KeyStore(workdir / "api.db")
-    park = next(iter(registry_mod.load(settings.park.registry).parks.values()))
-    enterprise = "e08-anode" if any(e.id == "e08-anode" for e in park.enterprises) else None
-    enterprise = enterprise or park.enterprises[0].id
-    keys = {
-        "operator": keystore.create(
-            role="operator", park=park.id, enterprise=None, name="demo operator"
-        ),
-        enterprise: keystore.create(
-            role="enterprise", park=park.id, enterprise=enterprise, name=f"demo {enterprise}"
-        ),
-    }
-    keystore.close()
-    commands = {
-        "processor": ["process", "--config", str(examples / "processing.yaml")],
-        "alerts": ["alerts", "run"],
-        "api": ["api", "run", "--log-level", "WARNING"],
-    }
-    procs = []
-    for name, args in commands.items():
-        with (workdir / f"{name}.log").open("ab") as log:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "smartpark", *args],
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,  # Ctrl-C reaches the demo, which stops them in order
-                )
-            )
-    return procs, f"http://127.0.0.1:{api_port}", keys
-
-
 def run_demo(
-    settings: Settings, *, rate: float, batch: int, duration_s: float | None, console: Console
+    settings: Settings,
+    *,
+    rate: float,
+    batch: int,
+    duration_s: float | None,
+    console: Console,
+    history_days: int = 30,
 ) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="smartpark-demo-"))
     servers: list[Mosquitto | InfluxDB] = []
@@ -232,9 +180,30 @@ def run_demo(
             f"http://127.0.0.1:{http_port}", alive=lambda: collector.poll() is None
         ):
             raise SmartparkError(f"the collector did not subscribe; see {workdir}/collector.log")
-        feed = demo_feed.scenario(settings, rate, batch)
-        services, api_url, keys = _services(settings, workdir, env, demo_feed.rules(feed))
-        procs += services
+        feed = demo_feed.scenario(settings, rate, batch, history_days=history_days)
+        env, commands, api_url, keys = demo_services.configure(
+            settings, workdir, env, demo_feed.rules(feed)
+        )
+        processor = demo_services.start("processor", commands.pop("processor"), env, workdir)
+        procs.append(processor)
+        processor_url = f"http://127.0.0.1:{env['SMARTPARK_PROCESSING__HTTP_PORT']}"
+        if not wait_connected(processor_url, alive=lambda: processor.poll() is None):
+            raise SmartparkError(f"the processor did not subscribe; see {workdir}/processing.log")
+        after = None
+        if feed.history_start_ms < feed.start_ms:
+            console.print(
+                f"history: the example park's last {feed.history_days:.1f} days "
+                f"({demo_feed.history_readings(feed):,} readings, one a minute per sensor) "
+                "through the collector and the processor, then the scheduled jobs ..."
+            )
+            history, after = demo_history.run(
+                feed, settings=settings, env=env, collector_url=f"http://127.0.0.1:{http_port}",
+                processor_url=processor_url,
+                alive=lambda: all(p.poll() is None for p in procs),
+            )  # fmt: skip
+            console.print(history.line(), highlight=False)
+        procs += [demo_services.start(name, args, env, workdir) for name, args in commands.items()]
+        demo_services.wait_api(api_url, procs[-1], workdir)
         watch = Watch(settings)
         publisher = BoundedPublisher(
             settings.mqtt, client_id=f"smartpark-demo-{os.getpid()}", persistent=False
@@ -248,11 +217,16 @@ def run_demo(
             timer.start()
         feeder = threading.Thread(
             target=play,
-            args=(demo_feed.messages(feed, settings.mqtt.topic_root), publisher.publish),
+            args=(
+                demo_feed.messages(feed, settings.mqtt.topic_root, after=after),
+                publisher.publish,
+            ),
             kwargs={
                 "clock": SystemClock(),
                 "speed": 1.0,
-                "t0_ms": feed.start_ms,
+                # paced from the wall clock: what the history's time left behind is
+                # published at once, then a reading per interval from now on
+                "t0_ms": SystemClock().now_ms(),
                 "stop": stop.is_set,
             },
             daemon=True,

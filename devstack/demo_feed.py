@@ -1,5 +1,6 @@
-"""What the demo publishes: the example park from now on (the ``normal-week`` model), a
-one-minute load surge of e08-anode every few minutes, now and then a message the
+"""What the demo publishes: the example park's last days (the ``normal-week`` model at
+one reading a minute, as fast as the broker takes them), then the same park from now on,
+a one-minute load surge of e08-anode every few minutes, now and then a message the
 collector must refuse, and an over-limit reading every 30 s; and the alert rules that
 those trip on purpose, so that the demo shows an enterprise's alert and the operator's
 firing and resolving.
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -30,6 +32,9 @@ from smartpark.registry import Registry
 from smartpark.settings import Settings
 
 INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
+# The history: a reading a minute (the registry's reporting interval, so its days are
+# complete), an hour of one meter per message, as a gateway uploading its log would.
+HISTORY_INTERVAL_S, HISTORY_BATCH = 60, 60
 DEMO_PEAK_KW = 9_000.0  # above e08-grid-1's 8,000 kW rating: the demo's own alert
 # The operator's alert: e08-anode's load rises 60 % for a minute, every four minutes from
 # the first full minute; the park's 1-minute grid import goes over the demo's park rule.
@@ -42,11 +47,17 @@ class DemoFeed:
     scenario: Scenario
     start_ms: int
     interval_s: int
+    history_start_ms: int  # == start_ms: no history
+
+    @property
+    def history_days(self) -> float:
+        return (self.start_ms - self.history_start_ms) / DAY_MS
 
 
-def scenario(settings: Settings, rate: float, batch: int) -> DemoFeed:
+def scenario(settings: Settings, rate: float, batch: int, *, history_days: int = 0) -> DemoFeed:
     """The example park from now on at the interval that keeps within ``rate``, with a
-    one-minute load surge of e08-anode every few minutes (the operator's alert)."""
+    one-minute load surge of e08-anode every few minutes (the operator's alert), after
+    a history from local midnight ``history_days`` days before today up to now."""
     registry = registry_mod.load(settings.park.registry)
     sensors = len(registry)
     interval = next((i for i in INTERVALS_S if sensors / (i * batch) <= rate), INTERVALS_S[-1])
@@ -68,7 +79,12 @@ def scenario(settings: Settings, rate: float, batch: int) -> DemoFeed:
             "load_changes": [*scenario.load_changes, *surges],
         }
     )
-    return DemoFeed(registry, scenario, start, interval)
+    park = next(iter(registry.parks.values()))
+    zone = ZoneInfo(park.timezone)
+    today = datetime.fromtimestamp(start / 1000, zone).date()
+    first = datetime.combine(today - timedelta(days=history_days), datetime.min.time(), zone)
+    history_start = start if history_days <= 0 else int(first.timestamp() * 1000)
+    return DemoFeed(registry, scenario, start, interval, history_start)
 
 
 def _grid_kwh(feed: DemoFeed, start_ms: int, end_ms: int) -> tuple[float, float]:
@@ -106,8 +122,30 @@ def _park_rule(feed: DemoFeed) -> dict[str, Any]:
     }
 
 
-def messages(feed: DemoFeed, root: str) -> Iterator[Message]:
-    park = ParkFeed(feed.registry, feed.scenario, root=root)
+def history(feed: DemoFeed, root: str) -> tuple[ParkFeed, Iterator[Message]]:
+    """The park's messages over [history start, live start) at a reading a minute, and
+    the feed whose meters the live feed goes on from."""
+    coarse = feed.scenario.with_changes(interval_s=HISTORY_INTERVAL_S, batch=HISTORY_BATCH)
+    park = ParkFeed(feed.registry, coarse, root=root)
+    frames = park.frames(feed.history_start_ms, feed.start_ms)
+    return park, (m for f in frames for m in recording.frame_messages(f))
+
+
+def history_readings(feed: DemoFeed) -> int:
+    """How many readings :func:`history` publishes (no faults: every one)."""
+    step = HISTORY_INTERVAL_S * 1000
+    first = feed.history_start_ms + (-feed.history_start_ms % step)
+    return len(range(first, feed.start_ms, step)) * len(feed.registry)
+
+
+def messages(feed: DemoFeed, root: str, *, after: ParkFeed | None = None) -> Iterator[Message]:
+    """The live messages from the live start on; ``after``: the history's feed, whose
+    meters they go on from."""
+    park = (
+        after.going_on(feed.scenario)
+        if after
+        else ParkFeed(feed.registry, feed.scenario, root=root)
+    )
     return (m for f in park.frames(feed.start_ms, None) for m in recording.frame_messages(f))
 
 

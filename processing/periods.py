@@ -78,6 +78,41 @@ def monthly(jobs: Jobs, month: date) -> dict[str, int]:
     return {"rollup_1d": days, "rollup_1h": hours, "rollup_1mo": rolled, "muju": graded.height}
 
 
+def streamed(jobs: Jobs, first: date, now: datetime) -> dict[str, int]:
+    """What the scheduler would have run from the local day ``first`` up to ``now`` for
+    readings the processor has just taken as a stream (a backfill), less the roll-ups of
+    hours and days the stream wrote already: every complete hour's CEMS hourly means,
+    each past day's completeness and quota and carbon-budget burn-down (the daily job's
+    evaluations), today's completeness so far, and each closed month's job (``monthly``:
+    its days and hours settled on the month, the month, the mu-average view). A day or
+    an hour at a time, as the scheduler does; the points written, by job."""
+    out: dict[str, int] = {}
+
+    def add(written: dict[str, int]) -> None:
+        for job, n in written.items():
+            out[job] = out.get(job, 0) + n
+
+    now = now.astimezone(jobs.zone)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = first
+    while day < now.date():
+        start = day_start(jobs, day)
+        add({
+            "cems_hourly": jobs.cems_hourly(start, day_start(jobs, day + timedelta(days=1))),
+            "completeness": jobs.completeness(day).height,
+            "quota": jobs.quota(day).height,
+            "carbon_budget": jobs.carbon_budget(day).height,
+        })  # fmt: skip
+        if next_month(day) == day + timedelta(days=1):  # its month closed with it
+            add(monthly(jobs, day))
+        day += timedelta(days=1)
+    today = day_start(jobs, now.date())
+    if hour > today:
+        add({"cems_hourly": jobs.cems_hourly(today, hour),
+             "completeness": jobs.completeness(now.date(), until=hour).height})  # fmt: skip
+    return out
+
+
 def periods(job: PeriodJob, first: datetime, last: datetime) -> list[datetime]:
     """The local starts of every ``job`` period from the one ``first`` is in to the one
     ``last`` is in, both included (hours, days or months)."""

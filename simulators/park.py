@@ -113,6 +113,14 @@ class ParkModel:
         self._batch: dict[tuple[str, str], BatchState] = {}
         self._states = [self._initial_state(i, s) for i, s in enumerate(self.sensors)]
 
+    def going_on(self, scenario: Scenario) -> ParkModel:
+        """The same park under ``scenario`` (another interval or batch), every meter going
+        on from where this model's registers are: a feed that switches from a coarse
+        backfill to live readings without a jump in its counters."""
+        model = ParkModel(self.registry, scenario)
+        model._states, model._batch, model.log = self._states, self._batch, self.log
+        return model
+
     def _initial_state(self, i: int, sensor: RegisteredSensor) -> _SensorState:
         rng = keyed_rng(self.scenario.seed, _START, i)
         registers: dict[str, float] = {}

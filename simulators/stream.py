@@ -29,6 +29,13 @@ class ParkFeed:
     def log(self) -> FaultLog:
         return self.model.log
 
+    def going_on(self, scenario: Scenario) -> ParkFeed:
+        """This park's feed under ``scenario`` from where this one stopped (its meters'
+        registers carried over): e.g. live at one second after a backfill at one minute."""
+        feed = ParkFeed(self.model.registry, scenario, root=self.root)
+        feed.model = self.model.going_on(scenario)
+        return feed
+
     def expected_readings(self, start_ms: int, end_ms: int) -> int:
         """Readings the sensors take in [start, end), before faults."""
         step = self.scenario.interval_s * 1000

@@ -269,7 +269,9 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
 
     local = {k: v for k, v in user.env.items() if not k.startswith("SMARTPARK_")}
     demo = subprocess.run(
-        [sys.executable, "-m", "smartpark", "demo", "--registry", PARK, "--duration", "6", "--rate", "200"],
+        # no history here (tests/devstack/test_demo_page.py runs the demo with one)
+        [sys.executable, "-m", "smartpark", "demo", "--registry", PARK, "--duration", "6", "--rate", "200",
+         "--backfill-days", "0"],
         cwd=work, env=local, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert demo.returncode == 0 and "Traceback" not in demo.stderr, demo.stderr[-3000:]
