@@ -54,7 +54,8 @@ def test_demo_shows_an_alert_of_each_audience_firing_and_resolving() -> None:
     on e08-grid-1) and the operator's (the park's grid import in a surge minute of e08),
     and both resolve."""
     result = subprocess.run(
-        [sys.executable, "-m", "smartpark", "demo", "--duration", "210", "--rate", "200"],
+        [sys.executable, "-m", "smartpark", "demo", "--duration", "210", "--rate", "200",
+         "--backfill-days", "0"],
         capture_output=True, text=True, timeout=500,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -76,7 +77,8 @@ def test_demo_runs_the_pipeline_and_stops_cleanly() -> None:
     """Not a terminal here: the demo prints a plain line of figures every few seconds
     (the live table is for terminals) and removes everything it created."""
     before = set(Path(tempfile.gettempdir()).glob("smartpark-demo-*"))
-    result = _smartpark("demo", "--duration", "7", "--rate", "200")
+    # no history here: tests/devstack/test_demo_page.py runs the demo with one
+    result = _smartpark("demo", "--duration", "7", "--rate", "200", "--backfill-days", "0")
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stderr  # rich writes to stderr
     assert "starting Mosquitto and InfluxDB on loopback" in out
