@@ -259,7 +259,11 @@ def run_demo(
             publisher.close()
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # busy (a history in progress): no orphans
+                proc.kill()
+                proc.wait()
         for server in reversed(servers):
             server.stop()
         if not clean:
