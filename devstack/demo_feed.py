@@ -34,7 +34,7 @@ from smartpark.settings import Settings
 INTERVALS_S = (1, 2, 3, 4, 5, 6, 10, 15, 20, 30, 60)
 # The history: a reading a minute (the registry's reporting interval, so its days are
 # complete), an hour of one meter per message, as a gateway uploading its log would.
-HISTORY_INTERVAL_S, HISTORY_BATCH = 60, 60
+HISTORY_INTERVAL_S, HISTORY_BATCH = 60, 10
 DEMO_PEAK_KW = 9_000.0  # above e08-grid-1's 8,000 kW rating: the demo's own alert
 # The operator's alert: e08-anode's load rises 60 % for a minute, every four minutes from
 # the first full minute; the park's 1-minute grid import goes over the demo's park rule.
