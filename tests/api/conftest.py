@@ -132,6 +132,16 @@ def api_park(
         assert publisher.wait_all(60)
         publisher.close()
         wait_until(lambda: _kpi_points(store, "1h") >= 13, 60, "an hour of KPIs")
+        # The processor has taken the whole feed and written its windows (today's live
+        # day included) before the jobs below read them: otherwise a stream still behind,
+        # on a loaded host, rewrites today's day after the burn-downs summed it.
+        last_ms = max(m.t_ms for m in messages) - 60_000
+        stream = processing.stream
+        wait_until(
+            lambda: (stream.watermark_ms or 0) >= last_ms and stream.book.unwritten() == 0,
+            120,
+            "the processor caught up with the feed",
+        )
         wait_until(lambda: len(alerting.service.db.open_alerts()) >= 2, 30, "two alerts")
         # What the hourly job does for "today so far": the day's point exists before midnight.
         setup = processing_stage.load(settings)
