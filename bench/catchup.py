@@ -1,4 +1,4 @@
-"""The catch-up section of the processing benchmark (``bench/processing.py`` runs it).
+"""The catch-up section of the processing benchmark (``bench/bench_processing.py`` runs it: ``./dev bench processing``).
 
 A year (``days``) of 1-minute history of one new meter (no live readings of its own) is
 published in gateway arrays of 60 while the park's live feed replays at 60x; the
