@@ -259,6 +259,12 @@ class ProcessingConfig(Strict):
         default=None, description="the mu-average evaluation; none when not configured"
     )
 
+    @property
+    def lookback_ms(self) -> int:
+        """How far before a window its meters' previous readings are looked for (a counter's
+        first delta and an interval's pro-rata need the reading before the window)."""
+        return max(self.max_gap_s * 1000, 900_000)
+
     @model_validator(mode="after")
     def _no_core_override(self) -> ProcessingConfig:
         clash = set(self.carriers) & set(DEFAULT_CARRIERS)

@@ -70,17 +70,18 @@ class Jobs:
         self.zone = ZoneInfo(self.park.tz)
         self.stale_after_s = stale_after_s
         self.stats = JobStats()
-        self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
         self.reads = StoreReads(store, self.park)
 
     def use_registry(self, registry: Registry) -> None:
         """Run the next jobs on ``registry`` (a reload; a job running now ends on the old)."""
-        park = Park.from_registry(registry, self.park.id, self.config)
+        park = Park.from_registry(
+            registry, self.park.id, self.config, gas_reference_c=self.coefficients.gas_reference_c
+        )
         self.registry, self.park, self.reads = registry, park, StoreReads(self.store, park)
 
     @property
     def lookback_ms(self) -> int:
-        return self._lookback_ms
+        return self.config.lookback_ms
 
     def write_points(self, job: str, lines: list[str]) -> int:
         """Write ``lines`` (points of ``job``), counted per job."""
@@ -104,7 +105,7 @@ class Jobs:
     def readings_for(self, lo: int, hi: int) -> pl.DataFrame:
         """The stored counter readings windows in [lo, hi) need: each meter's last one
         before the lookback too (gaps keep their delta) and, pro rata, its first after."""
-        return self.reads.counters_from(lo - self._lookback_ms, hi, first_after=self.park.pro_rata)
+        return self.reads.counters_from(lo - self.lookback_ms, hi, first_after=self.park.pro_rata)
 
     def windows(
         self, window: str, readings: pl.DataFrame, lo: int, hi: int, *, newest_ms: int | None = None

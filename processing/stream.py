@@ -98,7 +98,7 @@ class StreamProcessor:
         self._mqtt = mqtt
         self._tick_s = tick_s
         self._lateness_ms = config.lateness_s * 1000
-        self._lookback_ms = max(config.max_gap_s * 1000, 900_000)
+        self._lookback_ms = config.lookback_ms
         self._max_gap_ms = config.max_gap_s * 1000
         self._limits = limits
         self._routes = _routes(mqtt.topic_root, registry, self.park)
@@ -180,10 +180,14 @@ class StreamProcessor:
         """Route and compute by ``registry`` from the next tick on (a reload: SIGHUP in the
         CLI; ``processing.app.checked_registry`` checks it first). The buffer, the windows,
         the journal and the session are untouched."""
-        park = Park.from_registry(registry, self.park.id, self.config)
+        park = Park.from_registry(
+            registry, self.park.id, self.config, gas_reference_c=self.coefficients.gas_reference_c
+        )
         routes = _routes(self._mqtt.topic_root, registry, park)
+        reads = StoreReads(self.store, park)
         with self._ticking:
-            self.park, self._routes, self.reads = park, routes, StoreReads(self.store, park)
+            self.park, self._routes, self.reads = park, routes, reads
+            self.live.park, self.live.reads = park, reads
         logger.info("registry reloaded meters=%d", len(routes))
 
     def _run(self) -> None:

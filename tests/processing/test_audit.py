@@ -15,14 +15,19 @@ from processing import output
 from processing.config import ProcessingConfig, coefficients, load_factor_set
 from processing.config import load as load_config
 from processing.engine import Park, kpis
+from processing.jobs import Jobs
 from processing.kpis import against_targets, at_previous_year_prices, energy_carbon
 from processing.muju import MujuRules, annualised, grade
 from processing.products import against_product_limits
+from processing.stream import StreamProcessor
 from smartpark import registry as registry_mod
+from smartpark.clock import SystemClock
 from smartpark.config import validate
 from smartpark.errors import ConfigError
 from smartpark.model import KPI_METHOD_TAGS
 from smartpark.products import ProductSpec
+from smartpark.settings import Settings
+from smartpark.store.influx1 import Influx1Store
 from tests.conftest import EXAMPLE_PARK
 from tests.processing.test_kpis import COEF, _park
 
@@ -486,3 +491,38 @@ def test_a_product_declaration_is_checked_where_it_is(change: dict[str, Any], pr
     assert registry_mod.parse(doc)[1] == [
         f"parks[0 id='tianfu-np'].enterprises[7 id='e08-anode']{problem}"
     ]
+
+
+def test_a_registry_reload_keeps_the_volume_conversion(
+    tmp_path: Path, settings: Settings, store: Influx1Store
+) -> None:
+    """A reload (SIGHUP) rebuilt the park without the NCV's reference temperature, so a
+    gas meter counting m3 at 0 C lost its 7.3 % conversion until the next restart, and the
+    live today and month to date kept computing on the park before the reload."""
+    shutil.copy(EXAMPLE_PARK.parent / "factors-park.yaml", tmp_path / "factors-park.yaml")
+    (tmp_path / "processing.yaml").write_text(
+        "factors: [cn, factors-park.yaml]\nmethods: {gas: tianfu-gas-2026}\n"
+    )
+    config = load_config(tmp_path / "processing.yaml")
+    coef = coefficients(config, load_factor_set(config.factors))
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text())
+    ent = next(e for e in doc["parks"][0]["enterprises"] if e["id"] == "e04-cannery")
+    next(s for s in ent["sensors"] if s["id"] == "e04-gas-1")["volume_basis_c"] = 0
+    registry = registry_mod.parse(doc)[0]
+    assert registry is not None
+
+    def gas_scale(park: Park) -> float:
+        return float(park.meters.filter(pl.col("sensor") == "e04-gas-1")["scale"][0])
+
+    jobs = Jobs(registry=registry, park_id="tianfu-np", config=config, coefficients=coef,
+                store=store, clock=SystemClock())  # fmt: skip
+    stream = StreamProcessor(
+        mqtt=settings.mqtt, registry=registry, park_id="tianfu-np", config=config,
+        coefficients=coef, store=store, clock=SystemClock(), client_id="reload-scale",
+        limits=settings.park.decode_limits(), state_dir=tmp_path / "state",
+    )  # fmt: skip
+    assert round(gas_scale(jobs.park), 4) == round(gas_scale(stream.park), 4) == 1.0732
+    jobs.use_registry(registry)
+    stream.use_registry(registry)
+    assert round(gas_scale(jobs.park), 4) == round(gas_scale(stream.park), 4) == 1.0732
+    assert stream.live.park is stream.park and stream.live.reads is stream.reads
