@@ -144,17 +144,22 @@ class AlertService:
             raise DeliveryError(f"publish to {topic} refused: {paho.error_string(info.rc)}")
 
     def _write_event(self, payload: bytes, key: str) -> None:
+        """One point per notice, at the event time of what it tells (``event_at``: a
+        firing at ``fired_at``, a resolution when its condition cleared), so a backfilled
+        day's alert lies on that day. Its tags and time are the same each time the notice
+        is sent (a retry, the same alert raised again by a replay after a restart), and
+        InfluxDB keeps one point per series and time: a repeat overwrites, never doubles.
+        ``subject`` is a tag so two subjects' alerts of one rule at the same minute stay
+        two points. (A notice queued before ``event_at`` existed keeps its ``at``.)"""
         alert = orjson.loads(payload)
-        tags = {k: alert[k] for k in ("park", "enterprise", "rule", "severity", "event")}
-        fields: dict[str, float | str] = {
-            "id": alert["id"],
-            "subject": alert["subject"],
-            "message": alert["message"],
-        }
+        tags = {k: alert[k] for k in ("park", "enterprise", "rule", "severity", "event",
+                                      "subject")}  # fmt: skip
+        fields: dict[str, float | str] = {"id": alert["id"], "message": alert["message"]}
         for name in ("value", "limit"):
             if isinstance(alert[name], int | float):
                 fields[name] = float(alert[name])
-        at = self.clock.now_ms() if alert["at"] is None else _ms(alert["at"])
+        when = alert.get("event_at") or alert["at"]
+        at = self.clock.now_ms() if when is None else _ms(when)
         assert self._store is not None
         try:
             self._store.write(schema.ALERT_EVENTS.point(tags, fields, at).encode())

@@ -59,11 +59,14 @@ class AlertPublic(TypedDict):
 
 class AlertNotice(AlertPublic):
     """An alert as every channel carries it (the ``_alerts`` topic included): the public
-    shape plus what happened, when, and the idempotency key receivers drop repeats by."""
+    shape plus what happened, when (``at``: the notice's wall time; ``event_at``: the
+    event time of what it tells, :func:`event_ms`), and the idempotency key receivers
+    drop repeats by."""
 
     event: str
     idempotency_key: str
     at: str | None
+    event_at: str | None
 
 
 def alert_public(a: Alert) -> AlertPublic:
@@ -77,9 +80,24 @@ def alert_public(a: Alert) -> AlertPublic:
     }  # fmt: skip
 
 
+def event_ms(a: Alert, *, event: str, at_ms: int) -> int:
+    """When what a notice tells happened, in event time: a firing at the alert's
+    ``fired_ms`` (the reading or hour that crossed the limit), a resolution at the event
+    time its condition cleared (``cleared_ms``; the damping after it only confirms it);
+    reminders, escalations and acknowledgements happen on the wall clock (``at_ms``). A
+    replayed or backfilled day's alert so lies on that day, and a notice sent again has
+    the same time."""
+    if event == "firing":
+        return a.fired_ms
+    if event == "resolved" and a.cleared_ms is not None:
+        return a.cleared_ms
+    return at_ms
+
+
 def alert_notice(a: Alert, *, event: str, key: str, at_ms: int) -> AlertNotice:
     """The payload of one notice about an alert (documented in the README)."""
-    return {**alert_public(a), "event": event, "idempotency_key": key, "at": iso(at_ms)}
+    return {**alert_public(a), "event": event, "idempotency_key": key, "at": iso(at_ms),
+            "event_at": iso(event_ms(a, event=event, at_ms=at_ms))}  # fmt: skip
 
 
 def encode_alert_notice(notice: AlertNotice) -> bytes:

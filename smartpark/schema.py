@@ -335,11 +335,11 @@ MUJU = _measurement(
 
 ALERT_EVENTS = _measurement(
     "alert_events",
-    "one point per alert notice (firing, reminder, escalated, acknowledged, resolved)",
-    ("park", "enterprise", "rule", "severity", "event"),
+    "one point per alert notice (firing, reminder, escalated, acknowledged, resolved), at "
+    "the event time of what it tells; ``subject`` (what the alert is about) is a tag",
+    ("park", "enterprise", "rule", "severity", "event", "subject"),
     [
         _f("id", TEXT, "alert id", "str"),
-        _f("subject", TEXT, "what the alert is about", "str"),
         _f("message", TEXT, "the alert's message", "str"),
         _f("value", RATIO, "the value judged, in the rule's unit"),
         _f("limit", RATIO, "the rule's limit, in the rule's unit"),

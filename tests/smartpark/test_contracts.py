@@ -3,6 +3,8 @@ figures and method tags apart, and the one public shape of an alert."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 
@@ -13,6 +15,7 @@ from smartpark.alertwire import (
     alert_public,
     decode_alert_header,
     encode_alert_notice,
+    event_ms,
 )
 from smartpark.model import Reason, SensorRef
 from smartpark.wire import (
@@ -110,10 +113,32 @@ def test_a_notice_is_the_public_shape_plus_event_key_and_time() -> None:
     notice = alert_notice(ALERT, event="acknowledged", key="a1:3", at_ms=61_000)
     public = alert_public(ALERT)
     assert {k: v for k, v in notice.items() if k in public} == public
-    assert set(notice) - set(public) == {"event", "idempotency_key", "at"}
+    assert set(notice) - set(public) == {"event", "idempotency_key", "at", "event_at"}
     assert notice["at"] == "1970-01-01T00:01:01+00:00"
+    # an acknowledgement happens on the wall clock; a firing at the alert's event time
+    assert notice["event_at"] == notice["at"]
+    firing = alert_notice(ALERT, event="firing", key="a1:1", at_ms=61_000)
+    assert firing["event_at"] == firing["fired_at"] == "1970-01-01T00:00:01+00:00"
     header = decode_alert_header(encode_alert_notice(notice))
     assert header == AlertHeader(park="p1", enterprise="e1", rule="r1", event="acknowledged")
+
+
+@pytest.mark.parametrize(
+    ("event", "cleared_ms", "expected_ms"),
+    [
+        ("firing", None, 1_000),  # the reading that crossed the limit
+        ("resolved", 300_000, 300_000),  # the reading that cleared it, not the damping's end
+        ("resolved", None, 900_000),  # no clear known: the notice's time
+        ("reminder", None, 900_000),
+        ("escalated", None, 900_000),
+        ("acknowledged", 300_000, 900_000),
+    ],
+)
+def test_a_notice_is_stamped_at_the_event_time_of_what_it_tells(
+    event: str, cleared_ms: int | None, expected_ms: int
+) -> None:
+    alert = dataclasses.replace(ALERT, cleared_ms=cleared_ms)
+    assert event_ms(alert, event=event, at_ms=900_000) == expected_ms
 
 
 @pytest.mark.parametrize("payload", [b"{", b"[1]", b'{"park": "p1", "enterprise": "e1"}'])
