@@ -118,7 +118,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "stack_means": ("Corrected hourly means by stack", "各排口折算小时均值"),
     "exceedances": ("Exceedance hours", "超标小时"),
     "valid_hours": ("Valid hours (≥ 45 valid minutes) of all hours", "有效小时数/总小时数"),
-    "grades": ("Mu-average grades and scores", "亩均评价等级与得分"),
+    "grades": (
+        "Mu-average grades and scores (last year evaluated)",
+        "亩均评价等级与得分(最近评价年度)",
+    ),
     "quota_status": ("Quota status per enterprise", "各企业用能权配额状态"),
     "budget_status": (
         "Carbon budget status per enterprise and park (tCO2)",

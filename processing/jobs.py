@@ -289,9 +289,11 @@ class Jobs:
         start = datetime(year, 1, 1, tzinfo=self.zone)
         if through_month is None:
             end, period = datetime(year + 1, 1, 1, tzinfo=self.zone), "year"
+            evaluated = f"{year}"
         else:
             end = (start + timedelta(days=31 * through_month)).replace(day=1)
             period = f"01-{through_month:02d}"
+            evaluated = f"{year}-01..{year}-{through_month:02d}"
         basis = f"energy_{self.config.muju.energy_basis}_tce"  # 等价值 by default
         energy = {
             scope: float(values[0][1])
@@ -344,7 +346,12 @@ class Jobs:
             "factor_set": self.coefficients.factor_set,
         }
         points = output.muju_points(
-            graded, park=self.park.id, year_ms=ts, period=period, method=method
+            graded,
+            park=self.park.id,
+            year_ms=ts,
+            period=period,
+            evaluated=evaluated,
+            method=method,
         )
         self._write("muju", list(points))
         return graded

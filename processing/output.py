@@ -146,15 +146,17 @@ def carbon_budget_points(
 
 
 def muju_points(
-    graded: pl.DataFrame, *, park: str, year_ms: int, period: str, method: Mapping[str, str]
-) -> Iterator[str]:
-    """Measurement ``muju``: grade (tag, ``-`` without grades), score and rank per
-    enterprise and period (``year``, or ``01-MM`` for January to month MM), tagged with
-    the energy basis and factor set of its per-tce indicators."""
+    graded: pl.DataFrame, *, park: str, year_ms: int, period: str, evaluated: str,
+    method: Mapping[str, str],
+) -> Iterator[str]:  # fmt: skip
+    """Measurement ``muju``: score, rank and grade (``-`` without grades) per enterprise
+    and period (tag: ``year``, or ``01-MM`` for January to month MM), the period as people
+    read it (``evaluated``: ``2025``, ``2026-01..2026-11``), tagged with the energy basis
+    and factor set of its per-tce indicators; at the start of the evaluated year."""
     for r in graded.iter_rows(named=True):
         yield schema.MUJU.point(
-            {"park": park, "enterprise": r["enterprise"], "grade": r["grade"] or "-",
-             "period": period, **method},
-            {"score": r["score"], "rank": r["rank"]},
+            {"park": park, "enterprise": r["enterprise"], "period": period, **method},
+            {"score": r["score"], "rank": r["rank"], "grade": r["grade"] or "-",
+             "evaluated": evaluated},
             year_ms,
         )  # fmt: skip

@@ -327,10 +327,21 @@ CARBON_BUDGET = _measurement(
 
 MUJU = _measurement(
     "muju",
-    "mu-average grade, score and rank per enterprise and period, tagged with the energy "
-    "basis and factor set of its per-tce indicators",
-    ("park", "enterprise", "grade", "period", "energy_basis", "factor_set"),
-    [_f("score", RATIO, "weighted score"), _f("rank", COUNT, "rank in the park")],
+    "mu-average grade, score and rank per enterprise and period (``year`` or ``01-MM``), "
+    "tagged with the energy basis and factor set of its per-tce indicators; the grade is a "
+    "field, so a re-evaluation overwrites the period's point instead of adding a series",
+    ("park", "enterprise", "period", "energy_basis", "factor_set"),
+    [
+        _f("score", RATIO, "weighted score"),
+        _f("rank", COUNT, "rank in the park"),
+        _f("grade", TEXT, "A, B, C or D (- with too few enterprises)", "str"),
+        _f(
+            "evaluated",
+            TEXT,
+            "the period evaluated: 2025, or 2026-01..2026-11 for an interim view (annualised)",
+            "str",
+        ),
+    ],
 )
 
 ALERT_EVENTS = _measurement(

@@ -216,8 +216,10 @@ def test_quota_and_mu_average_jobs_read_the_stored_daily_kpis(
     declared = jobs.muju(2026)
     assert declared.filter(pl.col("enterprise") == "e05-api")["pollutant_t"].item() == 12.0
     jobs.config = example
-    [series] = store.query("SELECT score, rank FROM muju GROUP BY grade, period")
-    assert series.tags == {"grade": "-", "period": "year"}
+    [series] = store.query("SELECT score, rank, grade, evaluated FROM muju GROUP BY period")
+    assert series.tags == {"period": "year"}
+    assert {(v[3], v[4]) for v in series.values} == {("-", "2026")}  # rerun: overwritten
+    assert len(series.values) == 3
     [series] = store.query("SELECT score FROM muju GROUP BY energy_basis, factor_set")
     assert series.tags == {"energy_basis": "electricity_equal_value", "factor_set": "cn"}
 
