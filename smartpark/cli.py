@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "rollup": "processing.cli",
     "alerts": "alerts.cli",
     "api": "api.cli",
+    "report": "api.reportcli",
     "dashboards": "dashboards.cli",
     "broker": "broker.cli",
     "gateway": "gateway.cli",
@@ -45,6 +46,7 @@ COMMANDS: dict[str, str] = {
 GROUPS = {
     "alerts.cli": "alerts",
     "api.cli": "api",
+    "api.reportcli": "report",
     "dashboards.cli": "dashboards",
     "broker.cli": "broker",
 }

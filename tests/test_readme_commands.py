@@ -35,7 +35,7 @@ RUN = {
     "config check", "collect", "simulate generate", "simulate backfill", "simulate live",
     "simulate fixed", "record", "replay", "process", "rollup", "jobs run", "alerts run",
     "alerts check", "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
-    "broker config", "broker password", "scenario check", "demo", "gateway",
+    "broker config", "broker password", "scenario check", "demo", "gateway", "report monthly",
 }  # fmt: skip
 
 
@@ -230,6 +230,18 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "jobs", "run", "daily", "--day", "2026-11-02", "--config", proc_cfg, "--registry", PARK,
     )  # fmt: skip
     assert "daily 2026-11-02: rollup_1d=" in daily.stdout
+    report = work / "reports" / "e08-2026-11.xlsx"
+    made = user.run(
+        "report", "monthly", "--enterprise", "e08-anode", "--period", "2026-11",
+        "--out", str(report), "--config", proc_cfg, "--registry", PARK,
+    )  # fmt: skip
+    assert "e08-anode 2026-11 xlsx" in made.stdout and report.read_bytes()[:2] == b"PK"
+    park_pdf = work / "park-2026-11"
+    user.run(
+        "report", "monthly", "--park", "--period", "2026-11", "--format", "pdf",
+        "--out", str(park_pdf), "--config", proc_cfg, "--registry", PARK,
+    )  # fmt: skip
+    assert park_pdf.read_bytes().startswith(b"%PDF")
 
     assert user.run("alerts", "list").returncode == 0
     unknown = user.run(

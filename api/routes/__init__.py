@@ -5,6 +5,7 @@ Modules:
   readings     latest readings, series, dead letters
   kpis         KPI points and scorecards
   evaluations  CEMS hours, completeness, quota, carbon budget, grades, the report export
+  reports      the monthly energy and carbon report (XLSX, PDF)
   alerts       alerts and acknowledgement
   stream       the live stream (Server-Sent Events, opened with a ticket)
   page         the enterprise page and its sign-in (session cookie)
@@ -12,7 +13,7 @@ Modules:
 
 from fastapi import APIRouter
 
-from api.routes import alerts, evaluations, kpis, page, readings, registry, stream
+from api.routes import alerts, evaluations, kpis, page, readings, registry, reports, stream
 
 #: The data routers, mounted under ``/v1``.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -20,6 +21,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     readings.router,
     kpis.router,
     evaluations.router,
+    reports.router,
     alerts.router,
     stream.router,
 )

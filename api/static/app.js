@@ -28,6 +28,7 @@ const T = {
     info: "提示", warning: "警告", critical: "严重", used: "已用（累计）", forecast: "预测",
     method: "碳排放方法：基于位置（电网平均排放因子 {grid}）；基于市场（绿电 0，其余按剩余因子 {residual}）；因子集 {set}；电力折标 {basis}。",
     failed: "请求失败：{m}",
+    reports: "月度能源与碳排放报告（下载）", reportOf: "{m} 月报",
   },
   en: {
     title: "smartpark energy & carbon", scope: "View", signOut: "Sign out", signInTitle: "Sign in",
@@ -53,6 +54,7 @@ const T = {
     info: "info", warning: "warning", critical: "critical", used: "used (cumulative)", forecast: "forecast",
     method: "CO2 methods: location-based (grid average factor {grid}); market-based (green power 0, the rest at the residual factor {residual}); factor set {set}; electricity converted by {basis}.",
     failed: "Request failed: {m}",
+    reports: "Monthly energy and carbon report (download)", reportOf: "{m}",
   },
 };
 // The KPIs shown, with their units (the unit is part of every KPI's name).
@@ -208,6 +210,7 @@ async function render() {
   $("scope-name").textContent = state.names[state.scope] || state.scope;
   $("dash").dataset.scope = state.scope;
   for (const id of ["quota-box", "cems-box", "quality-box"]) $(id).hidden = !enterprise;
+  reportLinks();
   const jobs = [scorecard(), alerts(), budget()];
   if (enterprise) jobs.push(quota(), cems(), quality(), freshness());
   const results = await Promise.allSettled(jobs);
@@ -307,6 +310,38 @@ function thisMonthMs() {
   const local = new Date(new Date(guess).toLocaleString("en-US", { timeZone: state.park.timezone }));
   const utc = new Date(new Date(guess).toLocaleString("en-US", { timeZone: "UTC" }));
   return guess - (local - utc);
+}
+
+function localMonth(back) {
+  // "YYYY-MM" of this month (back = 0) or of the month before (1), in the park's zone
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: state.park.timezone, year: "numeric", month: "2-digit",
+  }).formatToParts(new Date());
+  const y = Number(parts.find((x) => x.type === "year").value);
+  const m = Number(parts.find((x) => x.type === "month").value) - back;
+  const [yy, mm] = m < 1 ? [y - 1, m + 12] : [y, m];
+  return `${yy}-${String(mm).padStart(2, "0")}`;
+}
+
+function reportLinks() {
+  // the monthly report of this month and the month before, as XLSX and PDF: plain links,
+  // the session cookie goes with them (the same guard as every /v1 route)
+  const box = $("reports");
+  box.replaceChildren();
+  for (const back of [0, 1]) {
+    const period = localMonth(back);
+    box.append(el("span", t("reportOf", { m: period }) + " "));
+    for (const format of ["xlsx", "pdf"]) {
+      const a = el("a", format.toUpperCase(), "download");
+      a.href = `/v1/parks/${encodeURIComponent(state.park.id)}/scopes/${encodeURIComponent(state.scope)}` +
+        `/reports/monthly?period=${period}&format=${format}`;
+      a.download = `${state.scope}-${period}-monthly.${format}`;
+      a.dataset.period = period;
+      a.dataset.format = format;
+      box.append(a, " ");
+    }
+    box.append(" ");
+  }
 }
 
 function monthStart() {

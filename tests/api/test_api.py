@@ -8,6 +8,7 @@ import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,7 +20,9 @@ from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.store.influxql import Select
 from smartpark.wire import KpiUpdate, alert_filter, encode_kpi_update, kpi_topic
 from tests.api.conftest import Park
+from tests.api.reports_check import check_monthly_xlsx, report_path, this_month
 from tests.conftest import wait_until
+from tests.reports.test_monthly import inked, pdf_pages
 
 NOW = datetime.now(UTC)
 RANGE = {
@@ -27,6 +30,7 @@ RANGE = {
     "end": (NOW + timedelta(hours=1)).isoformat(),
 }
 E08 = "/v1/parks/tianfu-np/enterprises/e08-anode"
+MONTH = {"period": this_month()[0], "format": "xlsx"}
 
 # route (GET), query, who may see it: callers "e08" (the owner), "operator" (the park's)
 ROUTES = [
@@ -47,6 +51,8 @@ ROUTES = [
     ("/v1/parks/tianfu-np/scopes/e08-anode/limits", {}, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/scopes/_park/limits", {}, {"operator"}),
     (f"{E08}/deadletters", {}, {"e08", "operator"}),
+    (report_path("e08-anode"), MONTH, {"e08", "operator"}),
+    (report_path("_park"), MONTH, {"operator"}),
     ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
 ]
 
@@ -250,6 +256,19 @@ def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:
     assert meta["enterprise"] == "e08-anode" and meta["factor_set"] == "cn"
 
 
+def test_the_monthly_report_files_the_figures_the_api_serves(api_park: Park) -> None:
+    """Issue 27: the XLSX's every figure is the API's for the same month."""
+    check_monthly_xlsx(api_park, "e08", "e08-anode")
+    check_monthly_xlsx(api_park, "operator", "_park")
+
+
+def test_the_monthly_report_as_pdf_has_pages_with_ink(api_park: Park, tmp_path: Path) -> None:
+    answer = api_park.get(report_path("_park"), "operator", period=MONTH["period"], format="pdf")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+    pages = pdf_pages(answer.content, tmp_path)
+    assert len(pages) >= 2 and all(inked(p) > 0.005 for p in pages)
+
+
 @pytest.mark.parametrize(
     ("path", "query", "status"),
     [
@@ -277,6 +296,8 @@ def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:
         (f"{E08}/sensors/e08-grid-1/series",
          {"field": "power_kw", "start": "2300-01-01T00:00:00Z", "end": "2300-01-02T00:00:00Z"}, 422),
         (f"{E08}/report", {"start": "1677-09-21T00:00:00Z", "end": "1677-09-23T00:00:00Z"}, 422),
+        (report_path("e08-anode"), {"period": "2026-13"}, 422),
+        (report_path("e08-anode"), {"period": "2026-11", "format": "docx"}, 422),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_clear_4xx(api_park: Park, path: str, query: dict, status: int) -> None:

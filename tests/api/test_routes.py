@@ -46,6 +46,7 @@ TABLE = {
     ("GET", S + "/limits"): "subject",
     ("GET", P + "/grades"): "park",
     ("GET", E + "/report"): "enterprise",
+    ("GET", S + "/reports/monthly"): "subject",
     ("GET", P + "/alerts"): "park",
     ("GET", "/v1/alerts/{alert_id}"): "own park",
     ("POST", "/v1/alerts/{alert_id}/ack"): "own park",

@@ -1,0 +1,41 @@
+"""The reports an energy manager files, as XLSX or PDF (issue 27): the monthly energy and
+carbon report of an enterprise or of the park (``_park``), under the same guard as the
+KPIs it is made of (an enterprise gets its own only; another's is 404)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from api import monthly
+from api.deps import ServicesDep, SubjectDep
+from api.params import ERRORS
+from smartpark.errors import ConfigError
+
+router = APIRouter(tags=["reports"], responses=ERRORS)
+S = "/parks/{park_id}/scopes/{scope}"
+Period = Annotated[str, Query(pattern=monthly.PERIOD.pattern, description="YYYY-MM, e.g. 2026-11")]
+
+
+@router.get(
+    S + "/reports/monthly",
+    responses={200: {"content": {monthly.MEDIA["xlsx"]: {}, monthly.MEDIA["pdf"]: {}}}},
+)
+def monthly_report(
+    scope: SubjectDep, s: ServicesDep, period: Period, format: Literal["xlsx", "pdf"] = "xlsx"
+) -> Response:
+    """The monthly energy and carbon report of a month (the park's local calendar):
+    energy by carrier (physical units and tce), renewables and the quota total, CO2 on
+    both methods with their factors, intensities, quota and carbon-budget burn-down,
+    alerts, CEMS exceedance hours, completeness, and the same month last year. XLSX: one
+    sheet per section; PDF: with charts."""
+    try:
+        month = monthly.month_of(period)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    known = s.limits if scope.park == s.limits_park else None
+    body, media, name = monthly.build(s.reads, s.alerts, scope, month, format, known)
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -1,0 +1,111 @@
+"""Checks of the monthly report against the API's own routes for the same month (issue
+27): every figure the XLSX files is the number the KPI, quota, carbon-budget, CEMS,
+completeness and alert routes serve, to the rounding shown. Called from test_api.py on
+its park (one pipeline run for both)."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+
+from reports.model import NO_DATA
+from smartpark import schema
+from tests.api.conftest import Park
+
+ZONE = ZoneInfo("Asia/Shanghai")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def this_month() -> tuple[str, datetime, datetime]:
+    """The park's current month: ``YYYY-MM``, its start and the next month's."""
+    start = datetime.now(ZONE).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return f"{start:%Y-%m}", start, (start + timedelta(days=32)).replace(day=1)
+
+
+def report_path(scope: str) -> str:
+    return f"/v1/parks/tianfu-np/scopes/{scope}/reports/monthly"
+
+
+def table(sheet: Any, first: str) -> list[list[Any]]:
+    """The rows under the header row that starts with ``first``."""
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    head = next(i for i, r in enumerate(cells) if r[0] == first)
+    return cells[head + 1 :]
+
+
+def same(cell: Any, value: Any) -> None:
+    """A filed cell against the API's value: the same number, or no data for none."""
+    if value is None:
+        assert cell == NO_DATA
+    elif isinstance(value, bool):
+        assert cell is value
+    else:
+        assert cell == pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+def check_monthly_xlsx(park: Park, who: str, scope: str) -> dict[str, int]:
+    """Fetch the report of ``scope`` as ``who`` and compare it figure by figure; returns
+    how many figures of each sheet were compared."""
+    period, start, end = this_month()
+    answer = park.get(report_path(scope), who, period=period, format="xlsx")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == XLSX
+    book = openpyxl.load_workbook(io.BytesIO(answer.content))
+    span = {"start": start.isoformat(), "end": end.isoformat()}
+    s = f"/v1/parks/tianfu-np/scopes/{scope}"
+    kpis = park.get(f"{s}/kpis", who, window="1mo", **span).json()["points"]
+    month = next(p["values"] for p in kpis if p["start_ms"] == int(start.timestamp() * 1000))
+    last_span = {"start": start.replace(year=start.year - 1).isoformat(),
+                 "end": end.replace(year=end.year - 1).isoformat()}  # fmt: skip
+    assert park.get(f"{s}/kpis", who, window="1mo", **last_span).json()["points"] == []
+    counted = {}
+    for sheet in ("能源 Energy", "碳排放 CO2", "强度 Intensity"):
+        rows = table(book[sheet], "指标 item")
+        for _item, field, unit, now, last, change in rows:
+            assert unit == schema.KPI.unit(field)
+            same(now, month.get(field))
+            assert last == NO_DATA and change == NO_DATA  # nothing stored a year ago
+        counted[sheet] = sum(1 for r in rows if r[3] != NO_DATA)
+    assert counted["能源 Energy"] >= 5 and counted["碳排放 CO2"] == 4
+    days = park.get(f"{s}/kpis", who, window="1d", **span).json()["points"]
+    daily = table(book["逐日 Daily"], "日期 day")
+    assert [r[0] for r in daily] == [
+        datetime.fromtimestamp(p["start_ms"] / 1000, ZONE).date().isoformat() for p in days
+    ]
+    for row, point in zip(daily, days, strict=True):
+        same(row[3], point["values"].get("energy_tce"))
+        same(row[5], point["values"].get("co2_location_t"))
+    filed = {r[1]: r[3] for r in table(book["指标预算 Quota budget"], "指标 item")}
+    budget = park.get(f"{s}/carbon-budget", who, **span).json()
+    for name in ("used_co2_t", "budget_co2_t", "forecast_co2_t", "used_pct", "breached"):
+        same(filed[f"carbon_budget.{name}"], budget[-1][name] if budget else None)
+    if scope == "_park":
+        return counted
+    e = f"/v1/parks/tianfu-np/enterprises/{scope}"
+    quota = park.get(f"{e}/quota", who, **span).json()
+    assert quota, "the fixture's daily job burned this month's quota"
+    for name in ("used_tce", "quota_tce", "forecast_tce", "used_pct", "days_elapsed"):
+        same(filed[f"quota.{name}"], quota[-1][name])
+    quality = park.get(f"{e}/completeness", who, **span).json()
+    total = table(book["完整率 Completeness"], "传感器 sensor")[-1]
+    assert total[0] == "合计 all" and quality
+    same(total[1], sum(q["readings"] for q in quality))
+    same(total[2], sum(q["expected"] for q in quality))
+    cems = park.get(f"{e}/cems", who, **span).json()
+    stacks = table(book["在线监测 CEMS"], "排口 stack")
+    assert sum(r[1] for r in stacks) == len(cems)
+    assert sum(sum(r[3:6]) for r in stacks) == sum(
+        bool(c.get(f"{p}_mg_m3_exceeded")) for c in cems for p in schema.POLLUTANTS
+    )
+    span_alerts = {"since": start.isoformat(), "until": end.isoformat()}
+    page = park.get("/v1/parks/tianfu-np/alerts", who, enterprise=scope, limit=200, **span_alerts)
+    alerts = page.json()["alerts"]
+    assert page.json()["next"] is None  # one page: all of the month's
+    filed_alerts = table(book["告警 Alerts"], "触发时间 fired")
+    assert alerts and sorted(r[2] for r in filed_alerts) == sorted(a["rule"] for a in alerts)
+    return counted
