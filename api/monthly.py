@@ -59,11 +59,12 @@ def figures(
     zone = ZoneInfo(park.timezone)
     start, end = _bounds(month, zone)
     subject = scope.subject
+    operator = scope.caller.role == "operator"
     # the park's enterprise-level sections (CEMS, completeness) are the operator's only
     seen = (
         [EnterpriseScope.within(scope, subject)] if subject != PARK_SCOPE
         else [EnterpriseScope.within(scope, e) for e in scope.enterprises()]
-        if scope.caller.role == "operator" else []
+        if operator else []
     )  # fmt: skip
     cems, completeness = [], []
     for e in seen:
@@ -73,7 +74,8 @@ def figures(
         _one(reads.evaluations(seen[0], "quota", start, end, limit=1))
         if subject != PARK_SCOPE else None
     )  # fmt: skip
-    page = alerts.page(
+    # the park's alerts are the operator's (an enterprise shown the park's totals gets none)
+    page = None if subject == PARK_SCOPE and not operator else alerts.page(
         scope, enterprise=None if subject == PARK_SCOPE else subject, states=None,
         severity=None, rule=None, since_ms=int(start.timestamp() * 1000),
         until_ms=int(end.timestamp() * 1000), after=None, limit=MAX_ROWS,
