@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
+import orjson
 import polars as pl
 import pytest
 
@@ -95,3 +96,76 @@ def test_every_carrier_a_sensor_meters_is_a_declared_sensor_use_field() -> None:
          "window": 0}
     )  # fmt: skip
     assert len(list(output.sensor_points(frame, park="p1", window="1h"))) == len(FUELS)
+
+
+def _parsed(line: str) -> tuple[str, list[tuple[str, float | str]], str]:
+    """A line's series, fields (numbers as floats, in order) and time (no escapes in the
+    field part, as in every KPI line)."""
+    series, body, ts = line.rsplit(" ", 2)
+    fields = [(k, v if v in ("true", "false") else float(v))
+              for k, v in (f.split("=") for f in body.split(","))]  # fmt: skip
+    return series, fields, ts
+
+
+def test_the_frame_encoders_write_the_schemas_points_and_the_codecs_messages() -> None:
+    """``points`` and ``messages`` build a frame at a time; each line is the point
+    ``schema.KPI.point`` makes of the row (nulls, NaN and infinities left out, booleans as
+    booleans, integers as floats, every float the same double) and each message decodes
+    to what ``encode_kpi_update`` makes of it, keys in the same order."""
+    frame = energy_carbon(TOTALS, WITH_FUELS).with_columns(
+        pl.Series("grid_kwh", [float("nan"), 0.1 + 0.2]),
+        pl.Series("green_kwh", [float("inf"), 1.3e-9]),
+        pl.Series("pv_kwh", [None, 123456789.125]),
+        pl.Series("gas_m3", [-0.0, 2e22]),
+        pl.Series("product_limit_met", [True, None]),
+        pl.Series("revision", [3, 4]),
+    )
+    tags = WITH_FUELS.tags()
+    want = [
+        schema.KPI.point(
+            {"park": "p 1", "scope": row["scope"], "window": "1m", **tags},
+            output._fields(row),
+            int(row["window"]),
+        )
+        for row in frame.iter_rows(named=True)
+    ]
+    got = list(output.points(frame, park="p 1", window="1m", tags=tags))
+    assert [_parsed(line) for line in got] == [_parsed(line) for line in want]
+    assert got[1] != want[1]  # not by accident: 1.3e-9 and 2e22 are spelled differently
+    ends, revisions = {0: 60_000}, {("e1", 0): 2}
+    want_messages = list(output._messages_by_row(
+        frame, root="r", park="p1", window="1m", ends=ends, tags=tags, revisions=revisions
+    ))  # fmt: skip
+    got_messages = list(output.messages(
+        frame, root="r", park="p1", window="1m", ends=ends, tags=tags, revisions=revisions
+    ))  # fmt: skip
+    assert [t for t, _ in got_messages] == [t for t, _ in want_messages]
+    assert [list(orjson.loads(p).items()) for _, p in got_messages] == [
+        list(orjson.loads(p).items()) for _, p in want_messages
+    ]
+    sensors = pl.DataFrame(
+        {"enterprise": ["e1", "e1", "e2"], "kind": "electricity", "sensor": ["m,1", "m,1", "m2"],
+         "column": ["grid_kwh", "grid_kwh", "pv_kwh"], "use": [0.1, 2.5, 7.0],
+         "readings": [60, 59, 1], "flags": [0, 1, 0], "window": [0, 60_000, 0]}
+    )  # fmt: skip
+    want = [
+        schema.SENSOR_USE.point(
+            {
+                "park": "p1",
+                "enterprise": r["enterprise"],
+                "kind": r["kind"],
+                "sensor": r["sensor"],
+                "window": "1m",
+            },
+            {r["column"]: float(r["use"]), "readings": r["readings"], "flags": r["flags"]},
+            int(r["window"]),
+        )
+        for r in sensors.iter_rows(named=True)
+    ]
+    assert list(output.sensor_points(sensors, park="p1", window="1m")) == want
+
+
+def test_a_column_the_kpi_schema_lacks_is_refused() -> None:
+    frame = TOTALS.with_columns(pl.lit(1.0).alias("not_a_kpi"))
+    with pytest.raises(schema.SchemaError):
+        list(output.points(frame, park="p1", window="1d", tags={}))
