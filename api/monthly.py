@@ -47,7 +47,7 @@ def _bounds(month: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def _one(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The month's one burn-down point (rewritten by each day's job), flat."""
-    return _flat(rows[-1]) if rows else None
+    return flat(rows[-1]) if rows else None
 
 
 def figures(
@@ -90,13 +90,13 @@ def figures(
         name=name,
         month=month,
         zone=zone,
-        month_row=_flat(reads.kpi_at(scope, "1mo", start)),
-        last_year_row=_flat(reads.kpi_at(scope, "1mo", start.replace(year=start.year - 1))),
-        days=[_flat(r) or {} for r in reads.kpis(scope, "1d", start, end, limit=40)],
+        month_row=flat(reads.kpi_at(scope, "1mo", start)),
+        last_year_row=flat(reads.kpi_at(scope, "1mo", start.replace(year=start.year - 1))),
+        days=[flat(r) or {} for r in reads.kpis(scope, "1d", start, end, limit=40)],
         quota=quota,
         budget=_one(reads.figures(scope, "carbon_budget", start, end, limit=1)),
-        cems=[_flat(r) or {} for r in cems],
-        completeness=[_flat(r) or {} for r in completeness],
+        cems=[flat(r) or {} for r in cems],
+        completeness=[flat(r) or {} for r in completeness],
         alerts=[asdict(a) for a in page or []],
         quota_tce_month=configured.quota_tce_month,
         budget_t_month=configured.carbon_budget_t_month,
@@ -105,7 +105,8 @@ def figures(
     )
 
 
-def _flat(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def flat(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored row with its tags and fields side by side (``time`` in epoch ms)."""
     if row is None:
         return None
     tags, fields = split(row)

@@ -22,7 +22,7 @@ from smartpark.store.influxql import Select
 #: Tag columns of the measurements the API reads (the rest of a row are fields).
 TAGS = schema.ROLLUP_TAGS | frozenset(schema.READING_TAGS)
 #: KPI fields that add up over periods (totals, by their unit); ratios and shares do not.
-ADDITIVE = frozenset(f.name for f in schema.KPI.fields.values() if f.unit in schema.ADDITIVE_UNITS)
+ADDITIVE = schema.KPI_ADDITIVE
 
 
 def rows(series: Iterable[Series]) -> list[dict[str, Any]]:

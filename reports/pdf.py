@@ -162,7 +162,8 @@ def render(report: Report) -> bytes:
     for i in range(0, len(charts), 2):
         pair = charts[i : i + 2]
         story.append(PdfTable([pair], colWidths=[width / 2] * len(pair)))
-    story.append(PageBreak())
+    if charts:  # the tables on pages of their own after the charts
+        story.append(PageBreak())
     for table in report.tables:
         story += _table(table, style, width)
     buffer = io.BytesIO()

@@ -19,7 +19,9 @@ DEFAULT_FORMAT = "#,##0.000"
 SHEET_NAMES = {"energy": "能源 Energy", "carbon": "碳排放 CO2", "intensity": "强度 Intensity",
                "quota": "指标预算 Quota budget", "burndown": "逐日累计 Burn-down",
                "alerts": "告警 Alerts", "cems": "在线监测 CEMS",
-               "completeness": "完整率 Completeness", "daily": "逐日 Daily"}  # fmt: skip
+               "completeness": "完整率 Completeness", "daily": "逐日 Daily",
+               "total": "综合能耗 Total", "months": "逐月 Months",
+               "enterprise": "企业填写 Enterprise"}  # fmt: skip
 
 
 def _format(header: str, unit: str | None) -> str:

@@ -234,6 +234,9 @@ KPI = _measurement(
 
 #: Units whose KPI fields add up over periods (totals); ratios and shares do not.
 ADDITIVE_UNITS = frozenset({TCE, TCO2, KWH, M3, KG, CNY})
+#: KPI fields that add up over periods (totals, by their unit): the API's year totals and
+#: the annual report sum these.
+KPI_ADDITIVE = frozenset(f.name for f in KPI.fields.values() if f.unit in ADDITIVE_UNITS)
 
 # -- the other roll-ups --------------------------------------------------------------
 

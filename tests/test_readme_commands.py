@@ -36,6 +36,7 @@ RUN = {
     "simulate fixed", "record", "replay", "process", "rollup", "jobs run", "alerts run",
     "alerts check", "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
     "broker config", "broker password", "scenario check", "demo", "gateway", "report monthly",
+    "report annual",
 }  # fmt: skip
 
 
@@ -242,6 +243,11 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "--out", str(park_pdf), "--config", proc_cfg, "--registry", PARK,
     )  # fmt: skip
     assert park_pdf.read_bytes().startswith(b"%PDF")
+    annual = user.run(
+        "report", "annual", "--enterprise", "e08-anode", "--year", "2026",
+        "--out", str(work / "reports" / "e08-2026.pdf"), "--registry", PARK,
+    )  # fmt: skip
+    assert "e08-anode 2026 pdf" in annual.stdout
 
     assert user.run("alerts", "list").returncode == 0
     unknown = user.run(

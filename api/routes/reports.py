@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from api import monthly
+from api import annual, monthly
 from api.deps import ServicesDep, SubjectDep
 from api.params import ERRORS
 from smartpark.errors import ConfigError
@@ -36,6 +36,26 @@ def monthly_report(
         raise HTTPException(422, str(exc)) from None
     known = s.limits if scope.park == s.limits_park else None
     body, media, name = monthly.build(s.reads, s.alerts, scope, month, format, known)
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get(
+    S + "/reports/annual",
+    responses={200: {"content": {monthly.MEDIA["xlsx"]: {}, monthly.MEDIA["pdf"]: {}}}},
+)
+def annual_report(
+    scope: SubjectDep,
+    s: ServicesDep,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    format: Literal["xlsx", "pdf"] = "xlsx",
+) -> Response:
+    """The annual energy-use report (能源利用状况报告) of a year: energy consumed by
+    carrier, comprehensive energy consumption, unit product energy against the product
+    standard's levels, energy per 10k CNY of added value and its change, by month; what
+    no meter gives (purchases, stock, energy-saving measures) listed for the enterprise."""
+    body, media, name = annual.build(s.reads, scope, year, format)
     return Response(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )

@@ -27,8 +27,8 @@ def this_month() -> tuple[str, datetime, datetime]:
     return f"{start:%Y-%m}", start, (start + timedelta(days=32)).replace(day=1)
 
 
-def report_path(scope: str) -> str:
-    return f"/v1/parks/tianfu-np/scopes/{scope}/reports/monthly"
+def report_path(scope: str, kind: str = "monthly") -> str:
+    return f"/v1/parks/tianfu-np/scopes/{scope}/reports/{kind}"
 
 
 def table(sheet: Any, first: str) -> list[list[Any]]:
@@ -109,3 +109,33 @@ def check_monthly_xlsx(park: Park, who: str, scope: str) -> dict[str, int]:
     filed_alerts = table(book["告警 Alerts"], "触发时间 fired")
     assert alerts and sorted(r[2] for r in filed_alerts) == sorted(a["rule"] for a in alerts)
     return counted
+
+
+def check_annual_xlsx(park: Park, who: str, scope: str) -> None:
+    """The annual report's year figures are the sums of the API's monthly KPI points of
+    the year (the fixture's park has this month only), its ratios the ratios of the sums;
+    the year before says no data."""
+    _period, start, _end = this_month()
+    answer = park.get(report_path(scope, "annual"), who, year=start.year, format="xlsx")
+    assert answer.status_code == 200, answer.text
+    book = openpyxl.load_workbook(io.BytesIO(answer.content))
+    first = start.replace(month=1)
+    span = {"start": first.isoformat(), "end": first.replace(year=first.year + 1).isoformat()}
+    s = f"/v1/parks/tianfu-np/scopes/{scope}"
+    points = park.get(f"{s}/kpis", who, window="1mo", **span).json()["points"]
+    assert points
+    sums: dict[str, float] = {}
+    for p in points:
+        for key, value in p["values"].items():
+            if key in schema.KPI_ADDITIVE:
+                sums[key] = sums.get(key, 0.0) + value
+    compared = 0
+    for sheet in ("能源 Energy", "综合能耗 Total"):
+        for _item, field, _unit, now, last, _change in table(book[sheet], "指标 item"):
+            same(now, sums.get(field))
+            assert last == NO_DATA
+            compared += now != NO_DATA
+    assert compared >= 5
+    ratios = {r[1]: r[3] for r in table(book["强度 Intensity"], "指标 item")}
+    if sums.get("added_value_cny"):
+        same(ratios["energy_tce_per_10k_cny"], sums["energy_tce"] / sums["added_value_cny"] * 1e4)

@@ -20,7 +20,12 @@ from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.store.influxql import Select
 from smartpark.wire import KpiUpdate, alert_filter, encode_kpi_update, kpi_topic
 from tests.api.conftest import Park
-from tests.api.reports_check import check_monthly_xlsx, report_path, this_month
+from tests.api.reports_check import (
+    check_annual_xlsx,
+    check_monthly_xlsx,
+    report_path,
+    this_month,
+)
 from tests.conftest import wait_until
 from tests.reports.test_monthly import inked, pdf_pages
 
@@ -31,6 +36,7 @@ RANGE = {
 }
 E08 = "/v1/parks/tianfu-np/enterprises/e08-anode"
 MONTH = {"period": this_month()[0], "format": "xlsx"}
+YEAR = {"year": this_month()[1].year, "format": "pdf"}
 
 # route (GET), query, who may see it: callers "e08" (the owner), "operator" (the park's)
 ROUTES = [
@@ -53,6 +59,7 @@ ROUTES = [
     (f"{E08}/deadletters", {}, {"e08", "operator"}),
     (report_path("e08-anode"), MONTH, {"e08", "operator"}),
     (report_path("_park"), MONTH, {"operator"}),
+    (report_path("e08-anode", "annual"), YEAR, {"e08", "operator"}),
     ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
 ]
 
@@ -260,6 +267,7 @@ def test_the_monthly_report_files_the_figures_the_api_serves(api_park: Park) -> 
     """Issue 27: the XLSX's every figure is the API's for the same month."""
     check_monthly_xlsx(api_park, "e08", "e08-anode")
     check_monthly_xlsx(api_park, "operator", "_park")
+    check_annual_xlsx(api_park, "e08", "e08-anode")
 
 
 def test_the_monthly_report_as_pdf_has_pages_with_ink(api_park: Park, tmp_path: Path) -> None:
@@ -298,6 +306,7 @@ def test_the_monthly_report_as_pdf_has_pages_with_ink(api_park: Park, tmp_path: 
         (f"{E08}/report", {"start": "1677-09-21T00:00:00Z", "end": "1677-09-23T00:00:00Z"}, 422),
         (report_path("e08-anode"), {"period": "2026-13"}, 422),
         (report_path("e08-anode"), {"period": "2026-11", "format": "docx"}, 422),
+        (report_path("e08-anode", "annual"), {"year": 1999}, 422),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_clear_4xx(api_park: Park, path: str, query: dict, status: int) -> None:
