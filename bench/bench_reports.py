@@ -1,4 +1,4 @@
-"""Reports benchmark: the monthly report of the example park's quota-breach month
+"""Reports benchmark: the monthly (and annual) report of the example park's quota-breach month
 (November 2026: e08-anode's electricity +25 % from the 10th), for e08-anode and for the
 park, as XLSX and PDF, beside the plain query time of the same figures.
 
@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from api import monthly
+from api import annual, monthly
 from api.keys import Caller
 from api.reads import AlertReads, Reads
 from api.scope import ParkScope, SubjectScope
@@ -183,6 +183,10 @@ def main() -> None:
                                 "-singlefile", str(pdf), str(args.png.with_suffix(""))],
                                check=True)  # fmt: skip
             key = "park" if subject == "_park" else "e08"
+            year = median_s(lambda sc=scope: annual.build(Reads(store, registry), sc, 2026, "pdf"),
+                            args.runs)  # fmt: skip
+            figures[f"{key}_annual_pdf_s"] = round(year, 3)
+            print(f"{subject:<10} annual report (PDF) {year:6.3f} s")
             figures |= {f"{key}_xlsx_s": round(out["xlsx"], 3), f"{key}_pdf_s": round(out["pdf"], 3),
                         f"{key}_reads_s": round(read, 3), f"{key}_raw_query_s": round(raw, 3),
                         f"{key}_statements": len(statements),
