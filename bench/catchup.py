@@ -52,6 +52,7 @@ from smartpark.wire import topic_for
 CST = timezone(timedelta(hours=8))
 PER_MESSAGE = 60
 SIZES = ("1m", "15m", "1h", "1d")
+BASELINE_S = 60.0  # live alone before the backfill: 60 one-minute windows at 60x
 
 
 def _metrics(url: str) -> dict[str, float]:
@@ -61,6 +62,17 @@ def _metrics(url: str) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+def _latencies(
+    done: dict[int, float], closed: dict[int, float], lo: float, hi: float
+) -> list[float]:
+    """Freshness (ms) of the 1-minute windows whose closing reading was sent in [lo, hi)."""
+    return sorted((done[w] - t) * 1000 for w, t in closed.items() if w in done and lo <= t < hi)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
 def _backfill_meter(park: Park) -> tuple[str, str, float]:
@@ -142,8 +154,12 @@ def catchup(
         player.start()
         assert live_started.wait(30)
         time.sleep(5)  # the processor's watermark is at the live feed
-        # the backfill: one reading a minute for ``days`` before the live start
-        first = int(live_start.timestamp() * 1000) - days * 86_400_000
+        quiet_from = time.monotonic()
+        time.sleep(BASELINE_S)  # the live path's freshness without a backfill, same run
+        # the backfill: one reading a minute for ``days`` up to two hours before the live
+        # start (all of it beyond the lateness horizon, so all of it the ledger's)
+        last = int(live_start.timestamp() * 1000) - 2 * 3_600_000
+        first = last - days * 86_400_000
         n = days * 1440
         backfill = BoundedPublisher(settings.mqtt, client_id="bench-backfill", persistent=False)
         assert backfill.wait_connected(10)
@@ -156,14 +172,20 @@ def catchup(
             backfill.publish(topic, orjson.dumps(body))
         assert backfill.wait_all(600)
         published_s = time.monotonic() - began
-        # done: every backfilled reading taken (all are beyond the horizon), ledger empty
+        # done: every backfilled reading taken (all are beyond the horizon), ledger empty;
+        # or, should a few never reach the processor, the ledger empty and nothing new
+        # taken for 15 s (the readings taken are reported)
+        seen, still = -1, time.monotonic()
         while True:
             time.sleep(1)
             facts = httpx.get(health, timeout=5).json()
-            if facts["stats"]["readings_too_late"] >= n and facts["ledger"]["spans"] == 0:
+            taken, empty = facts["stats"]["readings_too_late"], facts["ledger"]["spans"] == 0
+            if taken != seen or not empty:
+                seen, still, done_s = taken, time.monotonic(), time.monotonic() - began
+            if empty and (taken >= n or time.monotonic() - still > 15):
+                done_s = time.monotonic() - began if taken >= n else done_s
                 break
             assert time.monotonic() - began < 3 * 3600, "the catch-up did not finish"
-        done_s = time.monotonic() - began
         window_to = time.monotonic()
         stop.set()
         player.join(10)
@@ -171,8 +193,8 @@ def catchup(
         windows = figures["smartpark_processing_catchup_windows_total"]
         readings = figures["smartpark_processing_catchup_readings_total"]
         busy_s = figures["smartpark_processing_catchup_seconds_total"]
-        lat = sorted((watch.done[w] - closed[w]) * 1000 for w, t in closed.items()
-                     if w in watch.done and began <= t <= window_to)  # fmt: skip
+        lat = _latencies(watch.done, closed, began, window_to)
+        quiet = _latencies(watch.done, closed, quiet_from, began)
         watch.close()
         publisher.close()
         backfill.close()
@@ -182,7 +204,7 @@ def catchup(
         # the plain baseline: the roll-up of the same period, on the same store
         jobs = processing_app.jobs(setup, settings, clock=SystemClock())
         lo = datetime.fromtimestamp(first / 1000, UTC)
-        hi = datetime.fromtimestamp(int(live_start.timestamp() * 1000) / 1000, UTC)
+        hi = datetime.fromtimestamp(last / 1000, UTC)
         t0 = time.perf_counter()
         plain_windows = 0
         for size in SIZES:
@@ -194,11 +216,12 @@ def catchup(
             plain_windows += {"1m": 1440, "15m": 96, "1h": 24, "1d": 1}[size] * days
         plain_s = time.perf_counter() - t0
         jobs.store.close()
-        p50 = lat[len(lat) // 2] if lat else float("nan")
-        p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] if lat else float("nan")
+        p50, p99 = _quantile(lat, 0.5), _quantile(lat, 0.99)
+        quiet_p50, quiet_p99 = _quantile(quiet, 0.5), _quantile(quiet, 0.99)
         out = {
             "catchup_days": days,
             "catchup_backfill_readings": n,
+            "catchup_backfill_readings_taken": int(seen),
             "catchup_published_s": round(published_s, 1),
             "catchup_done_s": round(done_s, 1),
             "catchup_windows": int(windows),
@@ -212,6 +235,13 @@ def catchup(
             "freshness_during_catchup_p50_ms": round(p50),
             "freshness_during_catchup_p99_ms": round(p99),
             "freshness_during_catchup_windows": len(lat),
+            "freshness_without_backfill_p50_ms": round(quiet_p50),
+            "freshness_without_backfill_p99_ms": round(quiet_p99),
+            "freshness_without_backfill_windows": len(quiet),
+            "freshness_during_vs_without_p99": round(p99 / quiet_p99, 2),
+            "catchup_windows_per_s_wall_vs_rollup": round(
+                (windows / done_s) / (plain_windows / plain_s), 2
+            ),
         }
         print(
             f"catch-up: {days} days of one new meter ({n:,} readings in arrays of {PER_MESSAGE}, "
@@ -221,7 +251,9 @@ def catchup(
             f"{readings / busy_s:,.0f} readings/s busy; plain roll-up of the same period "
             f"{plain_windows / plain_s:,.0f} windows/s, {n / plain_s:,.0f} readings/s "
             f"(catch-up busy / roll-up = {out['catchup_busy_vs_rollup']}); live freshness "
-            f"meanwhile p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} windows"
+            f"meanwhile p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} windows, without the "
+            f"backfill (same run, the {BASELINE_S:.0f} s before it) p50 {quiet_p50:.0f} ms, "
+            f"p99 {quiet_p99:.0f} ms over {len(quiet)} windows"
         )
         return out
     finally:

@@ -160,6 +160,7 @@ def build(
         watermark=lambda: stream.watermark_ms,
         clock=clock,
         windows_per_s=setup.config.catchup_windows_per_s,
+        busy_share=setup.config.catchup_busy_share,
     )
     status = None
     if serve_http:

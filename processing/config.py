@@ -236,6 +236,14 @@ class ProcessingConfig(Strict):
     catchup_windows_per_s: float = Field(
         default=2_000.0, gt=0, description="the catch-up's rate limit, in windows a second"
     )
+    catchup_busy_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="the catch-up's other limit: the share of wall time its batches may "
+        "take (after a batch of t seconds it pauses t x (1 - share) / share at least), so "
+        "the live path keeps the CPU it needs however slow the host",
+    )
     max_gap_s: int = Field(default=300, gt=0)
     green_power: list[GreenPower] = Field(default_factory=list)
     pv_certificates_sold: list[PvCertificatesSold] = Field(default_factory=list)

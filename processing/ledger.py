@@ -11,8 +11,9 @@ cut differently; the catch-up widens a span to those neighbours once (``widened`
 from the store, before taking it.
 
 Spans merge where they overlap or touch, so a year of backfill is one span, and the
-ledger is small whatever the backlog. The catch-up takes the oldest due span one local
-day at a time (a bounded batch); a month is recomputed once no span is left in it.
+ledger is small whatever the backlog. The catch-up takes the oldest due span a few local
+days at a time (a bounded batch, within one month); a month is recomputed once no span
+is left in it.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One bounded piece of work: recompute the windows overlapping [lo, hi] (one local
-    day at most), and the months listed (no span is left in them)."""
+    """One bounded piece of work: recompute the windows overlapping [lo, hi] (the local
+    days the catch-up cut, within one month), and the months listed (no span is left in
+    them)."""
 
     lo_ms: int
     hi_ms: int
-    day_ms: int  # the local day it lies in
+    day_ms: int  # the first local day it lies in
     months: tuple[int, ...]  # month starts now clear of spans
 
 
@@ -87,8 +89,8 @@ def widen(spans: Iterable[Span], span: Span, lo_ms: int, hi_ms: int) -> list[Spa
 def take(
     spans: Iterable[Span], span: Span, *, day_ms: int, next_day_ms: int, month_of: dict[int, int]
 ) -> tuple[list[Span], Batch]:
-    """Cut the part of ``span`` in its first local day ``[day_ms, next_day_ms)`` off the
-    ledger. ``month_of`` maps that day to its month's [start, end) as {start: end}."""
+    """Cut the part of ``span`` in its first local days ``[day_ms, next_day_ms)`` off the
+    ledger. ``month_of`` maps them to their month's [start, end) as {start: end}."""
     hi = min(span.hi_ms, next_day_ms - 1)
     rest = [s for s in spans if s != span]
     if hi < span.hi_ms:
