@@ -107,6 +107,11 @@ def _month_table(key: str, query: Query, language: Language) -> table.Panel:
     return _table(key, [Influx(query, table=True)], language).time_from("now/M")
 
 
+# Hourly series on the "today" board: the last 24 hours, so the chart is not empty in the
+# first hour of the day, before today's first hour has closed.
+LAST_24_HOURS = "now-24h"
+
+
 def _series(key: str, queries: list[Influx], language: Language) -> timeseries.Panel:
     panel = timeseries.Panel().title(title(key, language)).datasource(influx_ref())
     panel = with_units(panel, queries)
@@ -157,9 +162,10 @@ def park_overview(
         (_series("carriers", [Influx(_kpi(["electricity_tce", "gas_tce", "steam_tce",
                                            *(f"{f.name}_tce" for f in FUELS)],
                                           "_park", "1h", agg="sum", series=True))],
-                 language), 12, 8),
+                 language).time_from(LAST_24_HOURS), 12, 8),
         (_series("pv_grid", [Influx(_kpi(["pv_kwh", "grid_kwh", "green_kwh"], "_park", "1h",
-                                         agg="sum", series=True))], language), 12, 8),
+                                         agg="sum", series=True))], language)
+         .time_from(LAST_24_HOURS), 12, 8),
         (_month_table("budget", _budget(where={"scope": "_park"}), language), 12, 4),
         (_table("ranking", [Influx(select("kpi", ["energy_tce", "co2_location_t"],
                                           where={"window": "1d"}, where_vars=PARK,
