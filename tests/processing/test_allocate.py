@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
+from processing.allocate import allocations
 from processing.config import Declared, GreenPower, ProcessingConfig, load_factor_set
 from processing.config import coefficients as make_coefficients
-from processing.engine import COLUMNS, Park, allocations, kpis
+from processing.engine import COLUMNS, Park, kpis
 from processing.kpis import energy_carbon
 from smartpark.registry import Registry
 

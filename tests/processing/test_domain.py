@@ -9,9 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from processing.allocate import _year_rest, settle
 from processing.config import Declared, Methods, ProcessingConfig, coefficients, load_factor_set
 from processing.config import load as load_config
-from processing.engine import _year_rest, clip_green, with_park
+from processing.engine import with_park
 from processing.kpis import carbon_efficiency, energy_carbon
 from smartpark.errors import ConfigError
 from smartpark.model import PARK_SCOPE
@@ -44,7 +45,17 @@ def test_park_totals_are_sums_of_enterprises_never_netted_across_them() -> None:
          "green_kwh": [500.0, 0.0], "pv_kwh": [0.0, 0.0], "gas_m3": [0.0, 0.0],
          "steam_kg": [0.0, 0.0], "output": [0.0, 0.0], "readings": [1, 1], "flags": [0, 0]}
     )  # fmt: skip
-    rows = energy_carbon(with_park(clip_green(frame)).rename({"enterprise": "scope"}), COEF)
+    # the window is the whole month: the contract is settled against A's own import
+    month = {"month_grid_kwh": pl.col("grid_kwh"), "covered_ms": 1, "month_covered_ms": 1,
+             "month_ms": 1}  # fmt: skip
+    frame = settle(
+        frame.with_columns(contract_kwh=pl.col("green_kwh"), **month),
+        contract="contract_kwh",
+        used="green_kwh",
+        unused="green_unused_kwh",
+    )
+    frame = frame.drop("contract_kwh", *month)  # fmt: skip
+    rows = energy_carbon(with_park(frame).rename({"enterprise": "scope"}), COEF)
     by = {r["scope"]: r for r in rows.iter_rows(named=True)}
     assert by["a"]["co2_market_t"] == 0.0 and by["a"]["green_kwh"] == 100.0
     assert by["a"]["green_unused_kwh"] == 400.0

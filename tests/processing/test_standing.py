@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from processing import config as config_mod
+from processing.allocate import allocations
 from processing.config import Declared, GreenPower, ProcessingConfig
-from processing.engine import Park, allocations
+from processing.engine import Park
 from smartpark.errors import ConfigError
 from smartpark.registry import Registry
 from tests.conftest import EXAMPLE_PARK
