@@ -434,6 +434,7 @@ class Collector:
             "spool_batches": len(self.spool),
             "spool_bytes": self.spool.size_bytes,
             "buffered_messages": self._batcher.buffered_messages,
+            "routes": len(self._view[1]),  # the registry's sensors (and mapped topics) routed
             "problems": problems,
             "stats": self.stats.snapshot(),
         }
