@@ -39,7 +39,12 @@ def _start(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             return False
 
-    wait_until(subscribed, 60, "alert service subscribed")
+    try:
+        wait_until(subscribed, 60, "alert service subscribed")
+    except BaseException:  # never leave a service running behind a failed start
+        proc.kill()
+        proc.wait(10)
+        raise
     return proc
 
 

@@ -77,7 +77,11 @@ class Processor:
                 stdout=out,
                 stderr=out,
             )
-        wait_until(lambda: self.health().get("connected") is True, 60, "processor subscribed")
+        try:
+            wait_until(lambda: self.health().get("connected") is True, 60, "processor subscribed")
+        except BaseException:  # never leave a processor running behind a failed start
+            self.kill()
+            raise
 
     def health(self) -> dict[str, object]:
         try:
