@@ -33,6 +33,7 @@ import httpx
 from api.keys import Caller, KeyStore
 from api.reads import Reads
 from api.scope import EnterpriseScope, ParkScope
+from bench.harness import Recording
 from devstack.servers import InfluxDB, Mosquitto, free_port
 from processing import app as processing_stage
 from smartpark import registry as registry_mod
@@ -54,17 +55,6 @@ REGISTRY = ROOT / "examples" / "park.yaml"
 ENTERPRISE = "e08-anode"
 COUNTERS = {"electricity": "energy_kwh", "pv": "energy_kwh", "gas": "volume_m3",
             "production": "output", "water": "volume_m3"}  # fmt: skip
-
-
-class Recording:
-    """A real store that also remembers the statements it ran."""
-
-    def __init__(self, store) -> None:
-        self.store, self.statements = store, []
-
-    def query(self, influxql: str):
-        self.statements.append(influxql)
-        return self.store.query(influxql)
 
 
 def fill(settings: Settings, days: int) -> None:

@@ -32,6 +32,7 @@ from api import annual, monthly
 from api.keys import Caller
 from api.reads import AlertReads, Reads
 from api.scope import ParkScope, SubjectScope
+from bench.harness import Recording
 from devstack.servers import InfluxDB
 from processing import app as processing_stage
 from smartpark import limits as limits_mod
@@ -49,17 +50,6 @@ CONFIG = ROOT / "examples" / "processing.yaml"
 ZONE = ZoneInfo("Asia/Shanghai")
 MONTH = date(2026, 11, 1)
 STEP_MIN = 15
-
-
-class Recording:
-    """A real store that also remembers the statements it ran."""
-
-    def __init__(self, store) -> None:
-        self.store, self.statements = store, []
-
-    def query(self, influxql: str):
-        self.statements.append(influxql)
-        return self.store.query(influxql)
 
 
 def _load(enterprise: str, at: datetime) -> float:

@@ -1,4 +1,5 @@
-"""What the benchmarks share: the collector as its own process, watched through /proc."""
+"""What the benchmarks share: the collector as its own process, watched through /proc; a
+store that records the statements it ran."""
 
 from __future__ import annotations
 
@@ -135,3 +136,14 @@ def bare_drain(mqtt: MqttSettings, client_id: str, n: int) -> dict:
     if "error" in result:
         raise RuntimeError(result["error"])
     return result
+
+
+class Recording:
+    """A real store that also remembers the statements it ran."""
+
+    def __init__(self, store) -> None:
+        self.store, self.statements = store, []
+
+    def query(self, influxql: str):
+        self.statements.append(influxql)
+        return self.store.query(influxql)
