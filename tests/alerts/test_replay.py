@@ -123,7 +123,7 @@ def test_the_cems_day_replayed_across_a_restart_of_the_service(
     second = None
     try:
         _publish(settings, [m for m in day if m.t_ms < t_restart], None)
-        wait_until(lambda: len(receiver.to("/op")) >= 1, 30, "the firing")
+        wait_until(lambda: len(receiver.to("/op")) >= 1, 60, "the firing")  # ~5 s quiet
         first.send_signal(signal.SIGTERM)
         first.wait(30)
         _publish(settings, [m for m in day if m.t_ms >= t_restart], None)  # queued for it
