@@ -115,7 +115,7 @@ def run_jobs(
         raise ConfigError(f"{', '.join(wrong) or '--through'} does not apply to the {job} job")
     if job != "stale" and given[job][1] is None:
         raise ConfigError(f"the {job} job needs {given[job][0]}")
-    s = settings(registry, processing={"config": config, "park": park})
+    s = settings(registry, park={"id": park}, processing={"config": config})
     jobs = stage.jobs(stage.load(s), s, clock=SystemClock())
     try:
         if job == "stale":

@@ -188,4 +188,6 @@ def test_a_job_given_the_wrong_period_says_so() -> None:
     assert missing.returncode == 1 and "the monthly job needs --month" in missing.stderr
     unknown = run("weekly")
     assert unknown.returncode == 1 and "unknown job 'weekly'" in unknown.stderr
-    assert "Traceback" not in wrong.stderr + missing.stderr + unknown.stderr
+    nowhere = run("stale", "--park", "nowhere")  # --park is the park's, not ignored
+    assert nowhere.returncode == 1 and "unknown park 'nowhere'" in nowhere.stderr
+    assert "Traceback" not in wrong.stderr + missing.stderr + unknown.stderr + nowhere.stderr
