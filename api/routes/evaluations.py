@@ -81,12 +81,16 @@ def grades(
     scope: ParkDep, s: ServicesDep, year: Annotated[int, Query(ge=2000, le=2100)]
 ) -> list[dict[str, Any]]:
     """Mu-average (亩均) grades and scores of a year (``period`` ``year``) and its interim
-    views (``01-MM``): the caller's enterprises only; no grade with too few enterprises."""
+    views (``01-MM``), each with the period it evaluated (``2025``, ``2025-01..2025-11``)
+    and the energy basis and factor set of its per-tce indicators: the caller's
+    enterprises only; no grade with too few enterprises."""
     start = datetime(year, 1, 1, tzinfo=ZoneInfo(scope.registry.parks[scope.park].timezone))
     return [
         {"enterprise": r["enterprise"], "period": r.get("period", "year"),
+         "evaluated": r.get("evaluated"),
          "grade": None if r.get("grade") in (None, "-") else r["grade"],
-         "score": r.get("score"), "rank": r.get("rank")}
+         "score": r.get("score"), "rank": r.get("rank"),
+         "energy_basis": r.get("energy_basis"), "factor_set": r.get("factor_set")}
         for r in s.reads.grades(scope, start, start.replace(year=year + 1))
     ]  # fmt: skip
 

@@ -16,6 +16,7 @@ import orjson
 import polars as pl
 import pytest
 
+from processing.output import muju_points
 from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.store.influxql import Select
 from smartpark.wire import KpiUpdate, alert_filter, encode_kpi_update, kpi_topic
@@ -246,6 +247,48 @@ def test_carbon_budgets_burn_the_stored_daily_co2_and_name_their_method(api_park
         assert row["forecast_co2_t"] == pytest.approx(
             row["used_co2_t"] / elapsed * row["days_in_month"]
         )
+
+
+def test_grades_name_the_period_evaluated_and_an_enterprise_sees_only_its_own(
+    api_park: Park,
+) -> None:
+    """The year job's 2025 grades and the interim view of January to November, stored in
+    the processor's encoding: the operator gets every enterprise's, each saying which
+    period it evaluated and by which energy basis and factor set; e08 gets its own."""
+    graded = pl.DataFrame({"enterprise": ["e08-anode", "e01-baijiu", "e09-anode"],
+                           "score": [91.5, 80.0, 62.25], "rank": [1, 2, 3],
+                           "grade": ["A", "B", None]})  # fmt: skip
+    year_ms = int(datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000)
+    method = {"energy_basis": "electricity_equivalent", "factor_set": "cn"}
+    lines = [
+        line
+        for period, evaluated in (("year", "2025"), ("01-11", "2025-01..2025-11"))
+        for line in muju_points(
+            graded,
+            park="tianfu-np",
+            year_ms=year_ms,
+            period=period,
+            evaluated=evaluated,
+            method=method,
+        )  # fmt: skip
+    ]
+    api_park.store.write("\n".join(lines).encode())
+    path = "/v1/parks/tianfu-np/grades"
+    rows = api_park.get(path, "operator", year=2025).json()
+    seen = {(r["enterprise"], r["period"]): r for r in rows}
+    assert len(rows) == 6 and {p for _e, p in seen} == {"year", "01-11"}
+    assert seen[("e08-anode", "year")] == {
+        "enterprise": "e08-anode", "period": "year", "evaluated": "2025", "grade": "A",
+        "score": 91.5, "rank": 1, **method,
+    }  # fmt: skip
+    assert seen[("e09-anode", "01-11")]["evaluated"] == "2025-01..2025-11"
+    assert seen[("e09-anode", "year")]["grade"] is None  # stored as "-": no grade
+    own = api_park.get(path, "e08", year=2025).json()
+    assert {(r["enterprise"], r["evaluated"]) for r in own} == {
+        ("e08-anode", "2025"),
+        ("e08-anode", "2025-01..2025-11"),
+    }
+    assert api_park.get(path, "e08", year=2024).json() == []
 
 
 def test_exports_name_their_method_and_open_in_excel(api_park: Park) -> None:
