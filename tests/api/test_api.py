@@ -270,7 +270,7 @@ def test_grades_name_the_period_evaluated_and_an_enterprise_sees_only_its_own(
             period=period,
             evaluated=evaluated,
             method=method,
-        )  # fmt: skip
+        )
     ]
     api_park.store.write("\n".join(lines).encode())
     path = "/v1/parks/tianfu-np/grades"
