@@ -13,6 +13,7 @@ the limit clears it."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from alerts.conditions import Condition, Context, Evaluator, evaluates
 from alerts.rules import CarbonBudgetForecastRule, KpiTargetRule, QuotaForecastRule
@@ -22,7 +23,14 @@ from smartpark.wire import KpiUpdate
 
 
 class _MonthToDate:
-    """Per key, one (value, weight) per day; the days of a day's local month."""
+    """Per key (``park/scope``), one (value, weight) per day; the days of a day's local
+    month. What it holds is the rule's partial state: :meth:`state` gives the newest
+    month's and the one before's days (a restart mid-month must not forecast from the
+    days since the restart, nor judge a revision of last month on its own day), and
+    :meth:`resume` takes them back. Months more than a year before the newest are
+    forgotten."""
+
+    KEPT_MONTHS = 13  # in memory; the newest two are kept across a restart
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -39,13 +47,21 @@ class _MonthToDate:
         days = self._days.setdefault(key, {})
         days[start_ms] = row
         local = self.local(park, start_ms)
-        self._newest[key] = max(self._newest.get(key, (0, 0)), (local.year, local.month))
+        newest = max(self._newest.get(key, (0, 0)), (local.year, local.month))
+        if newest != self._newest.get(key):
+            self._newest[key] = newest
+            self._forget(key, park, _months_before(newest, self.KEPT_MONTHS - 1))
         out = {}
         for ms, value in days.items():
             other = self.local(park, ms)
             if (other.year, other.month) == (local.year, local.month):
                 out[other.day] = value
         return out
+
+    def _forget(self, key: str, park: str, first: tuple[int, int]) -> None:
+        days = self._days.get(key, {})
+        for ms in [ms for ms in days if _month(self.local(park, ms)) < first]:
+            del days[ms]
 
     def closed(self, key: str, park: str, start_ms: int) -> str | None:
         """The month of ``start_ms`` ("2026-10") when a newer month was seen for ``key``
@@ -61,6 +77,42 @@ class _MonthToDate:
         local = self.local(park, start_ms)
         days = [ms for ms in self._days.get(key, {}) if _same_month(self.local(park, ms), local)]
         return max(days, default=start_ms) + 86_400_000
+
+    def state(self, key: str, park: str) -> dict[str, Any] | None:
+        """``key``'s days of the newest month and the one before (JSON-able)."""
+        newest = self._newest.get(key)
+        if newest is None:
+            return None
+        first = _months_before(newest, 1)
+        days = self._days.get(key, {})
+        kept = [[ms, *row] for ms, row in sorted(days.items())
+                if _month(self.local(park, ms)) >= first]  # fmt: skip
+        return {"newest": list(newest), "days": kept}
+
+    def resume(self, key: str, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` gave (days seen since the restart win)."""
+        days = self._days.setdefault(key, {})
+        for ms, value, weight in state["days"]:
+            days.setdefault(int(ms), (float(value), float(weight)))
+        year, month = state["newest"]
+        self._newest[key] = max(self._newest.get(key, (0, 0)), (int(year), int(month)))
+
+
+def _month(local: datetime) -> tuple[int, int]:
+    return (local.year, local.month)
+
+
+def _months_before(month: tuple[int, int], n: int) -> tuple[int, int]:
+    index = month[0] * 12 + month[1] - 1 - n
+    return (index // 12, index % 12 + 1)
+
+
+def _key(park: str, scope: str) -> str:
+    return f"{park}/{scope}"
+
+
+def _park_of(key: str) -> str:
+    return key.split("/", 1)[0]
 
 
 def _same_month(a: datetime, b: datetime) -> bool:
@@ -92,14 +144,23 @@ class _MonthEndForecast(Evaluator):
     def what(self) -> str:
         raise NotImplementedError
 
+    def partial(self, key: str) -> Any:
+        return self._month.state(key, _park_of(key))
+
+    def resume(self, key: str, state: Any) -> None:
+        if _park_of(key) in self.ctx.tz:  # a park gone from the registry is skipped
+            self._month.resume(key, state)
+
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         limit = self.limit(update.scope)
         value = self.used(update)
         if update.window != "1d" or limit is None or value is None:
             return []
+        key = _key(update.park, update.scope)
         local = self._month.local(update.park, update.start_ms)
-        closed = self._month.closed(update.scope, update.park, update.start_ms)
-        month = self._month.add(update.scope, update.park, update.start_ms, (float(value), 0.0))
+        closed = self._month.closed(key, update.park, update.start_ms)
+        month = self._month.add(key, update.park, update.start_ms, (float(value), 0.0))
+        self.touch(key)
         used = sum(e for e, _ in month.values())
         elapsed = max(month)  # days of the month through the newest day reported
         forecast = month_end_forecast(used, through=local.date().replace(day=elapsed))
@@ -109,7 +170,7 @@ class _MonthEndForecast(Evaluator):
             enterprise=update.scope,
             subject=update.scope if closed is None else f"{update.scope} {closed}",
             on=forecast > limit,
-            at_ms=self._month.end_of_newest_day(update.scope, update.park, update.start_ms),
+            at_ms=self._month.end_of_newest_day(key, update.park, update.start_ms),
             value=forecast,
             limit=limit,
             message=lambda raised: (
@@ -171,6 +232,13 @@ class KpiTarget(Evaluator):
         self._month = _MonthToDate(ctx)
         self._newest: dict[str, int] = {}  # per scope, the newest window judged
 
+    def partial(self, key: str) -> Any:
+        return self._month.state(key, _park_of(key)) if self.rule.period == "month" else None
+
+    def resume(self, key: str, state: Any) -> None:
+        if self.rule.period == "month" and _park_of(key) in self.ctx.tz:
+            self._month.resume(key, state)
+
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         rule = self.rule
         figure = update.figures.get(rule.kpi)
@@ -178,9 +246,11 @@ class KpiTarget(Evaluator):
             return []
         value = float(figure)
         if rule.period == "month":
-            closed = self._month.closed(update.scope, update.park, update.start_ms)
+            key = _key(update.park, update.scope)
+            closed = self._month.closed(key, update.park, update.start_ms)
             w = float(update.figures.get(rule.weight, 0.0))
-            month = self._month.add(update.scope, update.park, update.start_ms, (value, w))
+            month = self._month.add(key, update.park, update.start_ms, (value, w))
+            self.touch(key)
             total = sum(w for _, w in month.values())
             if total <= 0:
                 return []

@@ -5,6 +5,7 @@ an engine that never stopped, and redelivered readings must not count twice."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,7 +13,17 @@ import pytest
 
 from alerts.engine import Condition, Engine
 from smartpark.registry import Registry
-from tests.alerts.test_engine import GRID, MIN, STACK, T0, THRESHOLD, _engine, _stack_minute
+from tests.alerts.test_engine import (
+    CST,
+    GRID,
+    MIN,
+    STACK,
+    T0,
+    THRESHOLD,
+    _engine,
+    _stack_minute,
+    _update,
+)
 
 CEMS = {"id": "cems", "type": "cems_hourly", "pollutants": ["nox_mg_m3"]}
 
@@ -143,3 +154,54 @@ def test_what_is_decided_leaves_nothing_kept(park: Registry) -> None:
     engine.tick(T0 + 40 * MIN)  # the stack went quiet: its hour is judged
     kept.commit(engine)
     assert kept.rows == {}
+
+
+QUOTA = {"id": "quota", "type": "quota_forecast", "quotas_tce_month": {"e08-anode": 2600}}
+
+
+def _quota_days(
+    park: Registry, restart_after: int | None, *, keep: bool = True
+) -> list[tuple[int, bool]]:
+    """November's daily energy of e08 (80 tce a day to the 9th, then 100), the service
+    restarted after ``restart_after`` days: its open alerts restored as the service does,
+    its month's days resumed from what it committed (or not, ``keep=False``). The
+    conditions as (day of month, raised)."""
+    day0 = int(datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+    kept, engine = Kept(), _engine(park, QUOTA)
+    out: list[Condition] = []
+    for d in range(20):
+        if d == restart_after:
+            active = engine.active()
+            engine = kept.restart(park, QUOTA) if keep else _engine(park, QUOTA)
+            engine.restore(active)
+        energy = 80.0 if d < 9 else 100.0
+        out += engine.kpi(_update("e08-anode", "1d", day0 + d * 86_400_000, {"energy_tce": energy}))
+        kept.commit(engine)
+    return [(datetime.fromtimestamp((c.at_ms - 1) / 1000, CST).day, c.raised) for c in out]
+
+
+def test_a_restart_mid_month_forecasts_from_the_whole_month(park: Registry) -> None:
+    """The quota forecast fires when the 14th's KPI comes in (1,220 tce / 14 x 30 = 2,614
+    over 2,600) and holds to the 20th. Restarted on the 12th or, while firing, on the
+    16th, the service decides the same; without its month's days it would forecast from
+    the days since the restart: no firing at all, or a false resolution on the 16th."""
+    never_stopped = _quota_days(park, None)
+    assert never_stopped == [(14, True)]
+    assert _quota_days(park, 11) == _quota_days(park, 15) == never_stopped
+    assert _quota_days(park, 11, keep=False) == []
+    assert _quota_days(park, 15, keep=False) == [(14, True), (16, False)]
+
+
+def test_what_is_kept_of_the_month_is_the_newest_two_months(park: Registry) -> None:
+    """Fifteen months of daily KPIs: the committed state holds February and March 2027
+    (the newest month and the one before), keyed by park and scope."""
+    kept, engine = Kept(), _engine(park, QUOTA)
+    day = datetime(2026, 1, 1, tzinfo=CST)
+    while day < datetime(2027, 3, 6, tzinfo=CST):
+        engine.kpi(_update("e08-anode", "1d", int(day.timestamp() * 1000), {"energy_tce": 1.0}))
+        kept.commit(engine)
+        day += timedelta(days=1)
+    state = orjson.loads(kept.rows[("quota", "tianfu-np/e08-anode")])
+    months = {f"{datetime.fromtimestamp(ms / 1000, CST):%Y-%m}" for ms, _v, _w in state["days"]}
+    assert months == {"2027-02", "2027-03"} and len(state["days"]) == 28 + 5
+    assert state["newest"] == [2027, 3]
