@@ -41,7 +41,7 @@ class CemsHourly(Evaluator):
 
     def configure(self) -> None:
         self._stacks = {
-            s.ref: stack for s in self.ctx.registry.sensors() if (stack := cems.stack_of(s.spec))
+            s.ref: stack for s in self.ctx.sensors() if (stack := cems.stack_of(s.spec))
         }
         self._by_key = {_key(ref): ref for ref in self._stacks}
 

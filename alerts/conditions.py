@@ -21,13 +21,13 @@ its evaluator beside the others; the engine does not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from smartpark.model import SensorRef
-from smartpark.registry import Registry
+from smartpark.registry import RegisteredSensor, Registry
 from smartpark.wire import KpiUpdate
 
 
@@ -60,7 +60,7 @@ class Evaluator:
         self._touched: set[str] = set()
 
     def configure(self) -> None:
-        """Derive what this rule needs from ``self.ctx.registry`` (at start, and again
+        """Derive what this rule needs from ``self.ctx`` (its park's sensors: at start, and again
         after a registry reload: what the rule has gathered is kept)."""
 
     def touch(self, key: str) -> None:
@@ -129,12 +129,17 @@ class Evaluator:
 
 @dataclass(slots=True)
 class Context:
-    """What evaluators may read: the registry and the parks' time zones. One object per
-    engine, updated in place when the registry is reloaded (then each evaluator's
-    :meth:`Evaluator.configure` runs again)."""
+    """What evaluators may read: the park they judge, the registry and the parks' time
+    zones. One object per park of an engine, updated in place when the registry is
+    reloaded (then each evaluator's :meth:`Evaluator.configure` runs again)."""
 
     registry: Registry
     tz: Mapping[str, ZoneInfo]
+    park: str
+
+    def sensors(self) -> Iterator[RegisteredSensor]:
+        """The park's registered sensors (sensor ids are unique within a park only)."""
+        return (s for s in self.registry.sensors() if s.ref.park == self.park)
 
 
 E = TypeVar("E", bound=type[Evaluator])

@@ -187,7 +187,7 @@ class CounterReset(Evaluator):
         self.configure()
 
     def configure(self) -> None:
-        sensors = list(self.ctx.registry.sensors())  # an iterator: read twice below
+        sensors = list(self.ctx.sensors())  # an iterator: read twice below
         self._rollover = {s.ref: s.spec.modulus() for s in sensors}
         self._max_per_ms = {
             s.ref: rated_max_per_ms(
@@ -264,7 +264,7 @@ class NoData(Evaluator):
     def configure(self) -> None:
         self._refs = [
             s.ref
-            for s in self.ctx.registry.sensors()
+            for s in self.ctx.sensors()
             if self.rule.scope.admits(
                 park=s.ref.park, enterprise=s.ref.enterprise, kind=s.ref.kind, sensor=s.ref.sensor
             )

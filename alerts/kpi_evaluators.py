@@ -23,7 +23,7 @@ from smartpark.wire import KpiUpdate
 
 
 class _MonthToDate:
-    """Per key (``park/scope``), one (value, weight) per day; the days of a day's local
+    """Per key (a scope of the park), one (value, weight) per day; the days of a day's local
     month. What it holds is the rule's partial state: :meth:`state` gives the newest
     month's and the one before's days (a restart mid-month must not forecast from the
     days since the restart, nor judge a revision of last month on its own day), and
@@ -107,14 +107,6 @@ def _months_before(month: tuple[int, int], n: int) -> tuple[int, int]:
     return (index // 12, index % 12 + 1)
 
 
-def _key(park: str, scope: str) -> str:
-    return f"{park}/{scope}"
-
-
-def _park_of(key: str) -> str:
-    return key.split("/", 1)[0]
-
-
 def _same_month(a: datetime, b: datetime) -> bool:
     return (a.year, a.month) == (b.year, b.month)
 
@@ -145,18 +137,17 @@ class _MonthEndForecast(Evaluator):
         raise NotImplementedError
 
     def partial(self, key: str) -> Any:
-        return self._month.state(key, _park_of(key))
+        return self._month.state(key, self.ctx.park)
 
     def resume(self, key: str, state: Any) -> None:
-        if _park_of(key) in self.ctx.tz:  # a park gone from the registry is skipped
-            self._month.resume(key, state)
+        self._month.resume(key, state)
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
         limit = self.limit(update.scope)
         value = self.used(update)
         if update.window != "1d" or limit is None or value is None:
             return []
-        key = _key(update.park, update.scope)
+        key = update.scope
         local = self._month.local(update.park, update.start_ms)
         closed = self._month.closed(key, update.park, update.start_ms)
         month = self._month.add(key, update.park, update.start_ms, (float(value), 0.0))
@@ -233,10 +224,10 @@ class KpiTarget(Evaluator):
         self._newest: dict[str, int] = {}  # per scope, the newest window judged
 
     def partial(self, key: str) -> Any:
-        return self._month.state(key, _park_of(key)) if self.rule.period == "month" else None
+        return self._month.state(key, self.ctx.park) if self.rule.period == "month" else None
 
     def resume(self, key: str, state: Any) -> None:
-        if self.rule.period == "month" and _park_of(key) in self.ctx.tz:
+        if self.rule.period == "month":
             self._month.resume(key, state)
 
     def kpi(self, update: KpiUpdate) -> list[Condition]:
@@ -246,7 +237,7 @@ class KpiTarget(Evaluator):
             return []
         value = float(figure)
         if rule.period == "month":
-            key = _key(update.park, update.scope)
+            key = update.scope
             closed = self._month.closed(key, update.park, update.start_ms)
             w = float(update.figures.get(rule.weight, 0.0))
             month = self._month.add(key, update.park, update.start_ms, (value, w))

@@ -1,4 +1,5 @@
-"""Alert lifecycle: firing -> acknowledged -> resolved, one open alert per rule and subject.
+"""Alert lifecycle: firing -> acknowledged -> resolved, one open alert per rule and subject
+(of a park: ids are unique within a park).
 
 Conditions from the engine become alerts here, and alerts become notices (what to
 tell whom). Time has one rule: what the readings decide runs on **event time** (a
@@ -113,7 +114,7 @@ class Lifecycle:
         return Notice(alert, event, now_ms, f"{alert.id}/{alert.seq}")
 
     def apply(self, cond: Condition, now_ms: int) -> list[Notice]:
-        current = self.db.open_alert(cond.rule, cond.subject)
+        current = self.db.open_alert(cond.rule, cond.park, cond.subject)
         if cond.raised:
             if current is not None:
                 if current.cleared_ms is not None:  # flapped back before it resolved
@@ -122,7 +123,7 @@ class Lifecycle:
                     self.db.save(current, "re-raised", now_ms, cond.message)
                 return []
             alert_id = hashlib.sha256(
-                f"{cond.rule}|{cond.subject}|{cond.at_ms}".encode()
+                f"{cond.park}|{cond.rule}|{cond.subject}|{cond.at_ms}".encode()
             ).hexdigest()[:16]
             alert = Alert(
                 id=alert_id,

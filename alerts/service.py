@@ -278,10 +278,10 @@ class AlertService:
 
     def start(self) -> None:
         # Conditions that held before a restart: the engine must know them to clear them.
-        active: dict[str, set[str]] = {}
+        active: dict[tuple[str, str], set[str]] = {}
         for alert in self.db.open_alerts():
             if alert.cleared_ms is None:
-                active.setdefault(alert.rule, set()).add(alert.subject)
+                active.setdefault((alert.park, alert.rule), set()).add(alert.subject)
         self.engine.restore(active)
         self.engine.resume(self.db.partials())
         self.dispatcher.start()

@@ -3,11 +3,12 @@
 The alert service writes it; the API reads alerts and their history from it (and asks
 the alert service, over MQTT, for acknowledgements), so it lives in the core.
 
-Tables: ``alerts`` (one row per alert; at most one unresolved per rule and subject),
+Tables: ``alerts`` (one row per alert; at most one unresolved per rule, park and subject),
 ``events`` (the history: fired, reminded, escalated, acknowledged, resolved),
 ``outbox`` (one row per notification and channel, with its idempotency key, attempts,
 next attempt time and the last error) and ``partial`` (what a rule has gathered toward
-its next decision, per rule and key: a CEMS hour's minutes, a for-duration's start).
+its next decision, per rule and ``park|key``: a CEMS hour's minutes, a for-duration's
+start).
 One connection, guarded by a lock; :meth:`AlertDB.transaction` makes several changes one
 commit.
 """
@@ -35,7 +36,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     escalated INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0,
     first_notified_ms INTEGER, cleared_wall_ms INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert ON alerts(rule, subject) WHERE state != 'resolved';
+DROP INDEX IF EXISTS one_open_alert;
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert_per_park
+    ON alerts(rule, park, subject) WHERE state != 'resolved';
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, kind TEXT NOT NULL,
     at_ms INTEGER NOT NULL, detail TEXT
@@ -145,10 +148,12 @@ class AlertDB:
             row = self._db.execute(sql, args).fetchone()
         return Alert(**dict(row)) if row else None
 
-    def open_alert(self, rule: str, subject: str) -> Alert | None:
+    def open_alert(self, rule: str, park: str, subject: str) -> Alert | None:
+        """The open alert of a rule for a subject of a park (ids are unique per park only)."""
         return self._one(
-            "SELECT * FROM alerts WHERE rule = ? AND subject = ? AND state != 'resolved'",
-            (rule, subject),
+            "SELECT * FROM alerts WHERE rule = ? AND park = ? AND subject = ? "
+            "AND state != 'resolved'",
+            (rule, park, subject),
         )
 
     def get(self, alert_id: str) -> Alert | None:

@@ -132,7 +132,7 @@ def test_a_restart_in_the_middle_of_a_firing_alert(
 
     db2 = AlertDB(tmp_path / "alerts.db")  # a new process: state from SQLite only
     engine2, life2 = Engine(rules, park), Lifecycle(db2, LifecycleConfig())
-    engine2.restore({a.rule: {a.subject} for a in db2.open_alerts()})
+    engine2.restore({(a.park, a.rule): {a.subject} for a in db2.open_alerts()})
     again = [
         n
         for c in engine2.reading(ref, T0 + 60 * S, {"power_kw": 7700.0}, T0)

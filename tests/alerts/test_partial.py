@@ -148,8 +148,8 @@ def test_what_is_decided_leaves_nothing_kept(park: Registry) -> None:
         engine.reading(ref, ts, values, ts)
     engine.reading(GRID, T0, {"power_kw": 7100.0}, T0)
     kept.commit(engine)
-    assert set(kept.rows) == {("cems", "tianfu-np/e08-anode/emissions/e08-stack-1"),
-                              ("grid-high", "e08-grid-1")}  # fmt: skip
+    assert set(kept.rows) == {("cems", "tianfu-np|tianfu-np/e08-anode/emissions/e08-stack-1"),
+                              ("grid-high", "tianfu-np|e08-grid-1")}  # fmt: skip
     engine.reading(GRID, T0 + MIN, {"power_kw": 6000.0}, T0 + MIN)  # the breach ended
     engine.tick(T0 + 40 * MIN)  # the stack went quiet: its hour is judged
     kept.commit(engine)
@@ -201,7 +201,7 @@ def test_what_is_kept_of_the_month_is_the_newest_two_months(park: Registry) -> N
         engine.kpi(_update("e08-anode", "1d", int(day.timestamp() * 1000), {"energy_tce": 1.0}))
         kept.commit(engine)
         day += timedelta(days=1)
-    state = orjson.loads(kept.rows[("quota", "tianfu-np/e08-anode")])
+    state = orjson.loads(kept.rows[("quota", "tianfu-np|e08-anode")])
     months = {f"{datetime.fromtimestamp(ms / 1000, CST):%Y-%m}" for ms, _v, _w in state["days"]}
     assert months == {"2027-02", "2027-03"} and len(state["days"]) == 28 + 5
     assert state["newest"] == [2027, 3]
