@@ -25,10 +25,12 @@ from api.reads import AlertReads, Reads
 from api.routes import ROUTERS, page
 from api.services import Services
 from api.stream import EventHub
+from smartpark import factorset
 from smartpark import limits as limits_mod
 from smartpark import registry as registry_mod
 from smartpark.alertstore import AlertDB
 from smartpark.errors import ConfigError, StoreError, StoreRejected
+from smartpark.factorset import FactorSet
 from smartpark.limits import MonthlyLimits
 from smartpark.settings import Settings
 from smartpark.store import open_store
@@ -43,6 +45,16 @@ def _limits(settings: Settings) -> MonthlyLimits | None:
         return limits_mod.load(settings.processing.config)
     except ConfigError as exc:
         logger.warning("quotas and budgets unknown (configured = null): %s", exc)
+        return None
+
+
+def _factors(settings: Settings) -> FactorSet | None:
+    """The factor set the processing configuration chooses (the coefficients the stored
+    KPI points name by id); None when it cannot be read (the inventory says so)."""
+    try:
+        return factorset.configured(settings.processing.config)
+    except ConfigError as exc:
+        logger.warning("factor set unknown (the inventory shows ids only): %s", exc)
         return None
 
 
@@ -67,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub=hub,
         keys=keys,
         limits=_limits(settings),
+        factors=_factors(settings),
         # the park processing.yaml is for: the chosen one, else the registry's only one
         limits_park=settings.park.id
         or (next(iter(registry.parks)) if len(registry.parks) == 1 else None),

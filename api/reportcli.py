@@ -1,4 +1,4 @@
-"""``smartpark report monthly | annual``: the reports the API serves, written to a file
+"""``smartpark report monthly | annual | ghg``: the reports the API serves, written to a file
 from the command line (the operator's view: the store and the alert database are read
 directly, through the same read layer and code as the API's report routes)."""
 
@@ -27,6 +27,9 @@ EnterpriseOpt = Annotated[str | None, typer.Option(help="enterprise id")]
 ParkOpt = Annotated[
     bool, typer.Option("--park", help="the park's report (all enterprises) instead")
 ]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    help="processing configuration: its quotas, budgets and factor set "
+         "(default: SMARTPARK_PROCESSING__CONFIG)")]  # fmt: skip
 FormatOpt = Annotated[Literal["xlsx", "pdf"] | None, typer.Option(
     help="xlsx or pdf (default: by --out's suffix)")]  # fmt: skip
 
@@ -72,9 +75,7 @@ def monthly_(
     park_report: ParkOpt = False,
     format: FormatOpt = None,
     registry: RegistryOpt = None,
-    config: Annotated[Path | None, typer.Option(
-        help="processing configuration: its quotas and budgets "
-             "(default: SMARTPARK_PROCESSING__CONFIG)")] = None,
+    config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """The monthly energy and carbon report of an enterprise (--enterprise) or the park
     (--park) as XLSX or PDF."""
@@ -119,3 +120,31 @@ def annual_(
     finally:
         store.close()
     _write(out, body, f"{scope.subject} {year} {fmt}")
+
+
+@app.command("ghg")
+def ghg_(
+    period: Annotated[str, typer.Option(help="the year, YYYY (or one month, YYYY-MM)")],
+    out: OutOpt,
+    enterprise: EnterpriseOpt = None,
+    park_report: ParkOpt = False,
+    format: FormatOpt = None,
+    registry: RegistryOpt = None,
+    config: ConfigOpt = None,
+) -> None:  # fmt: skip
+    """The greenhouse-gas inventory (GB/T 32150-2015) of an enterprise (--enterprise) or
+    the park (--park) as XLSX or PDF."""
+    from api import ghg
+    from api.reads import Reads
+    from smartpark import factorset
+    from smartpark.store import open_store
+
+    s, reg, scope, fmt = _subject(enterprise, park_report, out, format, registry, config)
+    ghg.period_of(period)
+    factors = factorset.configured(s.processing.config)
+    store = open_store(s.influx)
+    try:
+        body, _media, _name = ghg.build(Reads(store, reg), scope, period, fmt, factors)
+    finally:
+        store.close()
+    _write(out, body, f"{scope.subject} {period} {fmt}")

@@ -9,6 +9,7 @@ from api.guard import Guard
 from api.keys import KeyStore
 from api.reads import AlertReads, Reads
 from api.stream import EventHub
+from smartpark.factorset import FactorSet
 from smartpark.limits import MonthlyLimits
 from smartpark.registry import Registry
 from smartpark.settings import Settings
@@ -29,6 +30,8 @@ class Services:
     # the park it is for (None: the registry's only park)
     limits: MonthlyLimits | None = None
     limits_park: str | None = None
+    # the factor set it chooses (the greenhouse-gas inventory's coefficients; None: unread)
+    factors: FactorSet | None = None
 
     def use_registry(self, registry: Registry) -> None:
         """Serve by ``registry`` from the next request on (a reload: SIGHUP in the CLI);

@@ -2,7 +2,6 @@
 
 Modules:
   config   processing configuration, resolved to Coefficients
-  factorset factor sets (factors/*.yaml and the user's files), merged entry by entry
   meters   counters to interval use, gauge means, local windows (pure)
   kpis     energy, CO2, shares, intensities, targets over window totals (pure)
   engine   readings -> use -> enterprise and park totals -> KPIs per window (pure)

@@ -1,7 +1,7 @@
 """Processing configuration: which coefficients, contracts, declared values, quotas, rules.
 
 People write it (``examples/processing.yaml``), so it is pydantic with strict keys.
-Coefficients live in factor-set files (``processing.factorset``), each value with its
+Coefficients live in factor-set files (``smartpark.factorset``), each value with its
 source and vintage; the configuration only chooses among them by id.
 """
 
@@ -13,17 +13,17 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from processing.factorset import FactorSet, load_factor_set
 from processing.kpis import Coefficients, FuelFactor
 from processing.muju import MujuRules
 from smartpark import config as config_files
 from smartpark.carriers import FUELS, STEAM_KIND
 from smartpark.config import Strict
 from smartpark.errors import ConfigError
+from smartpark.factorset import FactorSet, load_factor_set, relative_to
 from smartpark.limits import CarbonBudgets, QuotasTceMonth
 from smartpark.model import Id
 
-# the factor sets live in processing.factorset; importable from here as before
+# the factor sets live in smartpark.factorset (the API reads them too); importable here
 __all__ = ["FactorSet", "load_factor_set"]
 
 
@@ -430,12 +430,4 @@ def load(path: Path) -> ProcessingConfig:
     """Read and validate a processing configuration file; factor-set files it names are
     relative to it."""
     config = config_files.load(ProcessingConfig, path, what="processing configuration")
-    names = [config.factors] if isinstance(config.factors, str) else config.factors
-    resolved = [
-        str(path.parent / n) if Path(n).suffix in (".yaml", ".yml") and not Path(n).is_absolute()
-        else n
-        for n in names
-    ]  # fmt: skip
-    return config.model_copy(
-        update={"factors": resolved[0] if isinstance(config.factors, str) else resolved}
-    )
+    return config.model_copy(update={"factors": relative_to(path, config.factors)})

@@ -9,6 +9,7 @@ Modules:
   labels   what each KPI field is called in a report (Chinese and English) and its unit
   monthly  the monthly energy and carbon report from a month's stored figures
   annual   the annual energy-use report (能源利用状况报告) from a year's monthly figures
+  ghg      the greenhouse-gas inventory (GB/T 32150-2015) from a period's monthly figures
   xlsx     a report as an Excel workbook (openpyxl): one sheet per section
   pdf      a report as a PDF with its charts (reportlab, an embedded CJK font)
 """

@@ -80,6 +80,7 @@ def intensities(t: Sums) -> dict[str, float | None]:
             t.get("energy_excl_renewables_tce"), av, 1e4
         ),
         "co2_location_t_per_10k_cny": _ratio(t.get("co2_location_t"), av, 1e4),
+        "co2_market_t_per_10k_cny": _ratio(t.get("co2_market_t"), av, 1e4),
         "co2_location_t_per_tce": _ratio(t.get("co2_location_t"), t.get("energy_tce")),
         "co2_market_t_per_tce": _ratio(t.get("co2_market_t"), t.get("energy_tce")),
         "energy_kgce_per_output": _ratio(t.get("energy_tce"), t.get("output"), 1e3),

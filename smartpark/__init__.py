@@ -18,6 +18,8 @@ Modules:
                dead letters, KPI updates (figures and method tags apart), classify(topic)
   alertwire    the alerts' messages (pure): public shape, notice, acknowledgement request
   schema       every stored measurement: tags, fields with units and meaning (pure)
+  factorset    factor sets (factors/*.yaml and the user's files) merged entry by entry;
+               the one a processing configuration chooses (processing and the API)
   limits       monthly quotas and carbon budgets, the month-end forecast (pure)
   windows      local windows (1m, 15m, 1h, 1d, 1mo) of a time zone and their lengths (pure)
   cems         O2-corrected hourly means, validity, exceedances (pure; processing and alerts)

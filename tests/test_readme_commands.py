@@ -36,7 +36,7 @@ RUN = {
     "simulate fixed", "record", "replay", "process", "rollup", "jobs run", "alerts run",
     "alerts check", "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
     "broker config", "broker password", "scenario check", "demo", "gateway", "report monthly",
-    "report annual",
+    "report annual", "report ghg",
 }  # fmt: skip
 
 
@@ -248,6 +248,12 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
         "--out", str(work / "reports" / "e08-2026.pdf"), "--registry", PARK,
     )  # fmt: skip
     assert "e08-anode 2026 pdf" in annual.stdout
+    inventory = work / "reports" / "e08-2026-ghg.xlsx"
+    ghg = user.run(
+        "report", "ghg", "--enterprise", "e08-anode", "--period", "2026",
+        "--out", str(inventory), "--config", proc_cfg, "--registry", PARK,
+    )  # fmt: skip
+    assert "e08-anode 2026 xlsx" in ghg.stdout and inventory.read_bytes()[:2] == b"PK"
 
     assert user.run("alerts", "list").returncode == 0
     unknown = user.run(

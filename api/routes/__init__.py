@@ -5,7 +5,7 @@ Modules:
   readings     latest readings, series, dead letters
   kpis         KPI points and scorecards
   evaluations  CEMS hours, completeness, quota, carbon budget, grades, the report export
-  reports      the monthly energy and carbon report (XLSX, PDF)
+  reports      the monthly, annual and greenhouse-gas reports (XLSX, PDF)
   alerts       alerts and acknowledgement
   stream       the live stream (Server-Sent Events, opened with a ticket)
   page         the enterprise page and its sign-in (session cookie)

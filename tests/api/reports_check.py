@@ -111,6 +111,16 @@ def check_monthly_xlsx(park: Park, who: str, scope: str) -> dict[str, int]:
     return counted
 
 
+def additive_sums(points: list[dict[str, Any]]) -> dict[str, float]:
+    """The sums of the API's KPI points' additive figures (a period's totals)."""
+    sums: dict[str, float] = {}
+    for p in points:
+        for key, value in p["values"].items():
+            if key in schema.KPI_ADDITIVE:
+                sums[key] = sums.get(key, 0.0) + value
+    return sums
+
+
 def check_annual_xlsx(park: Park, who: str, scope: str) -> None:
     """The annual report's year figures are the sums of the API's monthly KPI points of
     the year (the fixture's park has this month only), its ratios the ratios of the sums;
@@ -124,11 +134,7 @@ def check_annual_xlsx(park: Park, who: str, scope: str) -> None:
     s = f"/v1/parks/tianfu-np/scopes/{scope}"
     points = park.get(f"{s}/kpis", who, window="1mo", **span).json()["points"]
     assert points
-    sums: dict[str, float] = {}
-    for p in points:
-        for key, value in p["values"].items():
-            if key in schema.KPI_ADDITIVE:
-                sums[key] = sums.get(key, 0.0) + value
+    sums = additive_sums(points)
     compared = 0
     for sheet in ("能源 Energy", "综合能耗 Total"):
         for _item, field, _unit, now, last, _change in table(book[sheet], "指标 item"):
@@ -139,3 +145,52 @@ def check_annual_xlsx(park: Park, who: str, scope: str) -> None:
     ratios = {r[1]: r[3] for r in table(book["强度 Intensity"], "指标 item")}
     if sums.get("added_value_cny"):
         same(ratios["energy_tce_per_10k_cny"], sums["energy_tce"] / sums["added_value_cny"] * 1e4)
+
+
+def _span(period: str) -> dict[str, str]:
+    """The park-local bounds of ``YYYY`` or ``YYYY-MM``."""
+    year, _, month = period.partition("-")
+    start = datetime(int(year), int(month or 1), 1, tzinfo=ZONE)
+    end = (start.replace(year=start.year + 1) if not month
+           else (start + timedelta(days=32)).replace(day=1))  # fmt: skip
+    return {"start": start.isoformat(), "end": end.isoformat()}
+
+
+def check_ghg_xlsx(park: Park, who: str, scope: str, *, period: str) -> None:
+    """The inventory's activity data and totals are the sums of the API's monthly KPI
+    points of the period, its intensities their ratios, its sources add up to the stored
+    total (the factor set the API reads is the one processing used), its data-quality
+    total the completeness route's, and process emissions say not declared."""
+    answer = park.get(report_path(scope, "ghg"), who, period=period, format="xlsx")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == XLSX
+    book = openpyxl.load_workbook(io.BytesIO(answer.content))
+    span = _span(period)
+    points = park.get(f"/v1/parks/tianfu-np/scopes/{scope}/kpis", who, window="1mo",
+                      **span).json()["points"]  # fmt: skip
+    assert points
+    sums = additive_sums(points)
+    activity = table(book["活动数据 Activity data"], "活动数据 activity")
+    assert {r[1] for r in activity} >= {"grid_kwh"}
+    for _item, field, unit, value, _meters in activity:
+        assert unit == schema.KPI.unit(field)
+        same(value, sums[field])
+    totals = {r[1]: r[3] for r in table(book["总量与强度 Totals"], "指标 item")}
+    for field in ("co2_location_t", "co2_market_t", "energy_tce"):
+        same(totals[field], sums[field])
+    if len(points) == 1:  # one month: the ratio is the stored point's
+        for field in ("co2_location_t_per_10k_cny", "co2_location_t_per_tce"):
+            same(totals[field], points[0]["values"].get(field))
+    assert abs(totals["reconciliation_t"]) <= 1e-9 * max(sums["co2_location_t"], 1.0)
+    sources = [totals[k] for k in ("combustion_co2_t", "electricity_location_co2_t",
+                                   "heat_co2_t")]  # fmt: skip
+    assert sum(sources) == pytest.approx(sums["co2_location_t"], rel=1e-9)
+    assert totals["process_co2_t"] == NO_DATA
+    process = table(book["过程排放 Process"], "排放源 source")
+    assert process[0][1] == "未申报 not declared"
+    quality = park.get(f"/v1/parks/tianfu-np/enterprises/{scope}/completeness", who,
+                       **span).json()  # fmt: skip
+    total = table(book["数据质量 Data quality"], "传感器 sensor")[-1]
+    assert total[0] == "合计 all" and quality
+    same(total[1], sum(q["readings"] for q in quality))
+    same(total[2], sum(q["expected"] for q in quality))

@@ -23,6 +23,7 @@ from smartpark.wire import KpiUpdate, alert_filter, encode_kpi_update, kpi_topic
 from tests.api.conftest import Park
 from tests.api.reports_check import (
     check_annual_xlsx,
+    check_ghg_xlsx,
     check_monthly_xlsx,
     report_path,
     this_month,
@@ -38,6 +39,7 @@ RANGE = {
 E08 = "/v1/parks/tianfu-np/enterprises/e08-anode"
 MONTH = {"period": this_month()[0], "format": "xlsx"}
 YEAR = {"year": this_month()[1].year, "format": "pdf"}
+GHG = {"period": str(this_month()[1].year), "format": "xlsx"}
 
 # route (GET), query, who may see it: callers "e08" (the owner), "operator" (the park's)
 ROUTES = [
@@ -61,6 +63,8 @@ ROUTES = [
     (report_path("e08-anode"), MONTH, {"e08", "operator"}),
     (report_path("_park"), MONTH, {"operator"}),
     (report_path("e08-anode", "annual"), YEAR, {"e08", "operator"}),
+    (report_path("e08-anode", "ghg"), GHG, {"e08", "operator"}),
+    (report_path("_park", "ghg"), GHG, {"operator"}),
     ("/v1/parks/tianfu-np/alerts", {"enterprise": "e08-anode"}, {"e08", "operator"}),
 ]
 
@@ -311,12 +315,20 @@ def test_the_monthly_report_files_the_figures_the_api_serves(api_park: Park) -> 
     check_monthly_xlsx(api_park, "e08", "e08-anode")
     check_monthly_xlsx(api_park, "operator", "_park")
     check_annual_xlsx(api_park, "e08", "e08-anode")
+    check_ghg_xlsx(api_park, "e08", "e08-anode", period=GHG["period"])
+    check_ghg_xlsx(api_park, "operator", "e08-anode", period=MONTH["period"])
 
 
 def test_the_monthly_report_as_pdf_has_pages_with_ink(api_park: Park, tmp_path: Path) -> None:
     answer = api_park.get(report_path("_park"), "operator", period=MONTH["period"], format="pdf")
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
     pages = pdf_pages(answer.content, tmp_path)
+    assert len(pages) >= 2 and all(inked(p) > 0.005 for p in pages)
+    inventory = api_park.get(report_path("e08-anode", "ghg"), "e08", period=MONTH["period"],
+                             format="pdf")  # fmt: skip
+    assert inventory.status_code == 200, inventory.text
+    (tmp_path / "ghg").mkdir()
+    pages = pdf_pages(inventory.content, tmp_path / "ghg")
     assert len(pages) >= 2 and all(inked(p) > 0.005 for p in pages)
 
 
@@ -350,6 +362,8 @@ def test_the_monthly_report_as_pdf_has_pages_with_ink(api_park: Park, tmp_path: 
         (report_path("e08-anode"), {"period": "2026-13"}, 422),
         (report_path("e08-anode"), {"period": "2026-11", "format": "docx"}, 422),
         (report_path("e08-anode", "annual"), {"year": 1999}, 422),
+        (report_path("e08-anode", "ghg"), {"period": "1999"}, 422),
+        (report_path("e08-anode", "ghg"), {"period": "2026-00"}, 422),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_clear_4xx(api_park: Park, path: str, query: dict, status: int) -> None:

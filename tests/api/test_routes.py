@@ -48,6 +48,7 @@ TABLE = {
     ("GET", E + "/report"): "enterprise",
     ("GET", S + "/reports/monthly"): "subject",
     ("GET", S + "/reports/annual"): "subject",
+    ("GET", S + "/reports/ghg"): "subject",
     ("GET", P + "/alerts"): "park",
     ("GET", "/v1/alerts/{alert_id}"): "own park",
     ("POST", "/v1/alerts/{alert_id}/ack"): "own park",

@@ -1,11 +1,15 @@
 """Factor sets: coefficients for energy and carbon, each with its source and vintage.
 
 ``factors`` in the processing configuration names a shipped set
-(``processing/factors/*.yaml``) or a file of the user's, or a list of them: later ones
+(``smartpark/factors/*.yaml``) or a file of the user's, or a list of them: later ones
 override earlier ones entry by entry (a new year's grid factor is one line of YAML in a
 file of one's own; the installed package is never edited). A measured natural-gas net
 calorific value (``natural_gas_ncv``) gives both its kgce and its CO2 coefficient:
 kgce/m3 = NCV / 29,307.6 kJ; kgCO2/m3 = NCV x 15.3 tC/TJ x 99 % x 44/12.
+
+In the core because two stages read it: processing computes the KPIs with it, and the
+API's greenhouse-gas inventory names and shows the coefficients the KPI points name by id
+(:func:`configured` reads the processing configuration's choice).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from smartpark import config as config_files
 from smartpark.config import Strict
@@ -129,3 +133,33 @@ def _one_factor_set(name: str, directory: Path) -> FactorSet:
     raise ConfigError(
         f"unknown factor set {name!r}; shipped: {', '.join(known)}, or a path to a .yaml file"
     )
+
+
+def relative_to(config_path: Path, names: str | list[str]) -> str | list[str]:
+    """``names`` with each factor-set file taken relative to the configuration at
+    ``config_path`` (shipped ids and absolute paths as they are)."""
+    listed = [names] if isinstance(names, str) else names
+    resolved = [
+        str(config_path.parent / n)
+        if Path(n).suffix in (".yaml", ".yml") and not Path(n).is_absolute() else n
+        for n in listed
+    ]  # fmt: skip
+    return resolved[0] if isinstance(names, str) else resolved
+
+
+class FactorChoice(BaseModel):
+    """The factor sets a processing configuration chooses (the rest is the processor's)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    factors: str | list[str] = "cn"
+
+
+def configured(config_path: Path) -> FactorSet:
+    """The factor set the processing configuration at ``config_path`` chooses, merged as
+    the processor merges it; ``ConfigError`` when it cannot be read."""
+    raw = config_files.read_yaml(config_path)
+    choice = config_files.validate(
+        FactorChoice, raw, source=str(config_path), what="processing configuration"
+    )
+    return load_factor_set(relative_to(config_path, choice.factors))
