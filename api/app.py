@@ -32,30 +32,38 @@ from smartpark.alertstore import AlertDB
 from smartpark.errors import ConfigError, StoreError, StoreRejected
 from smartpark.factorset import FactorSet
 from smartpark.limits import MonthlyLimits
+from smartpark.parks import processing_config
+from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store import open_store
 
 logger = logging.getLogger(__name__)
 
 
-def _limits(settings: Settings) -> MonthlyLimits | None:
-    """The quotas and budgets the processor burns down (its configuration file), so that
-    the page tells "not yet computed" from "not configured"; None when unreadable."""
-    try:
-        return limits_mod.load(settings.processing.config)
-    except ConfigError as exc:
-        logger.warning("quotas and budgets unknown (configured = null): %s", exc)
-        return None
+def _limits(settings: Settings, registry: Registry) -> dict[str, MonthlyLimits]:
+    """Per park, the quotas and budgets its processor burns down (its configuration
+    file), so that the page tells "not yet computed" from "not configured"; a park whose
+    configuration cannot be read is left out (configured = null)."""
+    out: dict[str, MonthlyLimits] = {}
+    for park in registry.parks:
+        try:
+            out[park] = limits_mod.load(processing_config(settings.processing.config, park))
+        except ConfigError as exc:
+            logger.warning("quotas and budgets of %s unknown (configured = null): %s", park, exc)
+    return out
 
 
-def _factors(settings: Settings) -> FactorSet | None:
-    """The factor set the processing configuration chooses (the coefficients the stored
-    KPI points name by id); None when it cannot be read (the inventory says so)."""
-    try:
-        return factorset.configured(settings.processing.config)
-    except ConfigError as exc:
-        logger.warning("factor set unknown (the inventory shows ids only): %s", exc)
-        return None
+def _factors(settings: Settings, registry: Registry) -> dict[str, FactorSet]:
+    """Per park, the factor set its processing configuration chooses (the coefficients
+    the stored KPI points name by id); a park whose configuration cannot be read is left
+    out (its inventory says so)."""
+    out: dict[str, FactorSet] = {}
+    for park in registry.parks:
+        try:
+            out[park] = factorset.configured(processing_config(settings.processing.config, park))
+        except ConfigError as exc:
+            logger.warning("factor set of %s unknown (the inventory shows ids only): %s", park, exc)
+    return out
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -78,11 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
         alerts=AlertReads(AlertDB(settings.alerts.db)),
         hub=hub,
         keys=keys,
-        limits=_limits(settings),
-        factors=_factors(settings),
-        # the park processing.yaml is for: the chosen one, else the registry's only one
-        limits_park=settings.park.id
-        or (next(iter(registry.parks)) if len(registry.parks) == 1 else None),
+        limits=_limits(settings, registry),
+        factors=_factors(settings, registry),
     )
     metrics = CollectorRegistry()
     requests = Counter(

@@ -83,11 +83,12 @@ def monthly_(
     from api.reads import AlertReads, Reads
     from smartpark import limits as limits_mod
     from smartpark.alertstore import AlertDB
+    from smartpark.parks import processing_config
     from smartpark.store import open_store
 
     s, reg, scope, fmt = _subject(enterprise, park_report, out, format, registry, config)
     month = monthly.month_of(period)
-    limits = limits_mod.load(s.processing.config)
+    limits = limits_mod.load(processing_config(s.processing.config, scope.park))
     store = open_store(s.influx)
     alerts = AlertReads(AlertDB(s.alerts.db))
     try:
@@ -137,11 +138,12 @@ def ghg_(
     from api import ghg
     from api.reads import Reads
     from smartpark import factorset
+    from smartpark.parks import processing_config
     from smartpark.store import open_store
 
     s, reg, scope, fmt = _subject(enterprise, park_report, out, format, registry, config)
     ghg.period_of(period)
-    factors = factorset.configured(s.processing.config)
+    factors = factorset.configured(processing_config(s.processing.config, scope.park))
     store = open_store(s.influx)
     try:
         body, _media, _name = ghg.build(Reads(store, reg), scope, period, fmt, factors)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api.guard import Guard
 from api.keys import KeyStore
@@ -26,12 +26,21 @@ class Services:
     alerts: AlertReads
     hub: EventHub
     keys: KeyStore
-    # the processing configuration's quotas and budgets (None: it could not be read), and
-    # the park it is for (None: the registry's only park)
-    limits: MonthlyLimits | None = None
-    limits_park: str | None = None
-    # the factor set it chooses (the greenhouse-gas inventory's coefficients; None: unread)
-    factors: FactorSet | None = None
+    # per park, the quotas and budgets of its processing configuration (a park missing:
+    # its configuration could not be read)
+    limits: dict[str, MonthlyLimits] = field(default_factory=dict)
+
+    # per park, the factor set its configuration chooses (the greenhouse-gas inventory's
+    # coefficients; a park missing: unread)
+    factors: dict[str, FactorSet] = field(default_factory=dict)
+
+    def limits_of(self, park: str) -> MonthlyLimits | None:
+        """``park``'s quotas and budgets, None when its configuration is unknown."""
+        return self.limits.get(park)
+
+    def factors_of(self, park: str) -> FactorSet | None:
+        """``park``'s factor set, None when its configuration is unknown."""
+        return self.factors.get(park)
 
     def use_registry(self, registry: Registry) -> None:
         """Serve by ``registry`` from the next request on (a reload: SIGHUP in the CLI);

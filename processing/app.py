@@ -20,7 +20,7 @@ from smartpark.clock import Clock, SystemClock
 from smartpark.errors import ConfigError
 from smartpark.httpserver import FlatMetrics, StatusServer, status_server
 from smartpark.model import PARK_SCOPE
-from smartpark.parks import choose_park
+from smartpark.parks import choose_park, processing_config
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store import open_store
@@ -61,7 +61,7 @@ def load(settings: Settings) -> ParkSetup:
     """Registry, park, configuration and coefficients; ``ConfigError`` on any problem."""
     registry = registry_mod.load(settings.park.registry)
     park_id = choose_park(registry, settings.park.id)
-    path = settings.processing.config
+    path = processing_config(settings.processing.config, park_id)
     cfg = config_mod.load(path)
     unknown = unknown_enterprises(cfg, registry, park_id)
     if unknown:

@@ -11,6 +11,7 @@ import typer
 from smartpark.commands import LogLevelOpt, RegistryOpt, reloader, settings, wait_for_signal
 from smartpark.errors import ConfigError
 from smartpark.log import configure_logging
+from smartpark.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -32,16 +33,23 @@ def process(
     ] = False,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
-    """Run the stream processor of one park: readings from MQTT, KPIs to InfluxDB and MQTT;
-    SIGHUP rereads the registry."""
+    """Run the stream processor of a park: readings from MQTT, KPIs to InfluxDB and MQTT;
+    SIGHUP rereads the registry. With several parks in the registry and none chosen, one
+    processor per park under one supervisor."""
     from processing import app as stage
+    from smartpark import registry as registry_mod
 
     configure_logging(log_level)
     s = settings(registry, park={"id": park}, processing={"config": config, "http_port": http_port})
+    parks = list(registry_mod.load(s.park.registry).parks) if s.park.id is None else [s.park.id]
     if check:
-        setup = stage.load(s)
-        tags = ", ".join(f"{k}={v}" for k, v in setup.coefficients.tags().items())
-        typer.echo(f"{setup.config_path}: ok (park {setup.park_id}; {tags})")
+        for one in parks:
+            setup = stage.load(s.model_copy(update={"park": s.park.model_copy(update={"id": one})}))
+            tags = ", ".join(f"{k}={v}" for k, v in setup.coefficients.tags().items())
+            typer.echo(f"{setup.config_path}: ok (park {setup.park_id}; {tags})")
+        return
+    if len(parks) > 1:
+        _supervise(s, parks, config=config, registry=registry, log_level=log_level)
         return
     processing = stage.build(s)
     processing.start()
@@ -53,6 +61,30 @@ def process(
         )
     )
     processing.stop()
+
+
+def _supervise(
+    s: Settings, parks: list[str], *, config: Path | None, registry: Path | None, log_level: str
+) -> None:
+    from processing import app as stage
+    from processing import supervise
+    from smartpark import registry as registry_mod
+
+    for one in parks:  # refuse a bad configuration of any park before starting one
+        stage.load(s.model_copy(update={"park": s.park.model_copy(update={"id": one})}))
+    argv = supervise.child_argv(
+        config=None if config is None else str(config),
+        registry=None if registry is None else str(registry),
+        log_level=log_level,
+    )
+    p = s.processing
+    supervisor = supervise.Supervisor(argv, parks, host=p.http_host, port=p.http_port)
+    supervisor.start()
+
+    parks_now = reloader("registry", lambda: list(registry_mod.load(s.park.registry).parks),
+                         supervisor.reload)  # fmt: skip
+    wait_for_signal(on_reload=parks_now, every=supervisor.poll)
+    supervisor.stop()
 
 
 @app.command()

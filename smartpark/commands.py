@@ -52,8 +52,11 @@ def settings(registry: Path | None = None, **sections: dict[str, Any]) -> Settin
     return out
 
 
-def wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
-    """Block until SIGINT or SIGTERM; on SIGHUP call ``on_reload`` (in this thread)."""
+def wait_for_signal(
+    on_reload: Callable[[], None] | None = None, every: Callable[[], None] | None = None
+) -> None:
+    """Block until SIGINT or SIGTERM; on SIGHUP call ``on_reload`` (in this thread), and
+    ``every`` about every 0.2 s."""
     stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -63,6 +66,8 @@ def wait_for_signal(on_reload: Callable[[], None] | None = None) -> None:
         if on_reload is not None and reload.is_set():
             reload.clear()
             on_reload()
+        if every is not None:
+            every()
 
 
 def reload_on_sighup(reload: Callable[[], None]) -> None:

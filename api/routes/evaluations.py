@@ -72,7 +72,7 @@ def limits(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
     enterprise or ``_park`` in the processing configuration, whether or not a burn-down
     point is stored yet (the first one comes from the daily job): ``*_configured`` true
     or false; null when the API cannot read that configuration or it is another park's."""
-    known = s.limits if scope.park == s.limits_park else None
+    known = s.limits_of(scope.park)
     return limits_mod.for_scope(known, scope.subject).public()
 
 

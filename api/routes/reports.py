@@ -35,7 +35,7 @@ def monthly_report(
         month = monthly.month_of(period)
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    known = s.limits if scope.park == s.limits_park else None
+    known = s.limits_of(scope.park)
     body, media, name = monthly.build(s.reads, s.alerts, scope, month, format, known)
     return Response(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
@@ -82,7 +82,7 @@ def ghg_report(
         ghg.period_of(period)
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    body, media, name = ghg.build(s.reads, scope, period, format, s.factors)
+    body, media, name = ghg.build(s.reads, scope, period, format, s.factors_of(scope.park))
     return Response(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from smartpark import registry as registry_mod
 from smartpark.errors import ConfigError
-from smartpark.parks import choose_park
+from smartpark.parks import choose_park, processing_config
 from smartpark.registry import Registry
 from tests.conftest import EXAMPLE_PARK
 
@@ -40,3 +42,19 @@ def test_choose_park(parks: tuple[str, ...], wanted: str | None, expected: str) 
         with pytest.raises(ConfigError) as err:
             choose_park(registry, wanted)
         assert str(err.value) == expected
+
+
+def test_processing_config_is_the_file_or_the_parks_file_in_a_directory(tmp_path: Path) -> None:
+    single = tmp_path / "processing.yaml"
+    single.write_text("factors: cn\n")
+    assert processing_config(single, "p1") == single  # a file: every park alike
+    folder = tmp_path / "parks"
+    folder.mkdir()
+    (folder / "p1.yaml").write_text("factors: cn\n")
+    assert processing_config(folder, "p1") == folder / "p1.yaml"
+    with pytest.raises(ConfigError) as err:
+        processing_config(folder, "p2")
+    assert str(err.value) == (
+        f"{folder} is a directory of processing configurations and has no p2.yaml for park "
+        "'p2' (it has: p1)"
+    )

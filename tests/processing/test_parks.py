@@ -1,0 +1,170 @@
+"""Three parks in two time zones on one deployment: ``smartpark process`` (through the
+CLI, no ``--park``) runs one processor per park under one supervisor, each with its own
+processing configuration and its days in its own time zone; the supervisor restarts a
+park's processor that died, and one alert service alerts for all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from devstack.servers import free_port
+from ingest.collector import Collector
+from smartpark import registry as registry_mod
+from smartpark.settings import Settings, to_env
+from smartpark.store import open_store
+from smartpark.store.influxql import Select
+from tests.alerts.test_recovery import _start as start_alerts
+from tests.alerts.test_service import Receiver
+from tests.conftest import EXAMPLE_PARK, wait_until
+from tests.processing.test_recovery import Processor, _publish
+from tests.processing.test_stream import _messages
+
+pytestmark = pytest.mark.slow
+ZONES = {"chengdu-np": 8, "chongqing-np": 8, "kashgar-np": 6}  # hours east of UTC
+NAMES = {8: "Asia/Shanghai", 6: "Asia/Urumqi"}
+KEEP = ("e01-baijiu", "e08-anode")
+START = datetime(2026, 11, 2, 23, tzinfo=timezone(timedelta(hours=8)))  # 15:00 UTC
+
+
+def _registry(path: Path) -> Path:
+    doc = yaml.safe_load(EXAMPLE_PARK.read_text(encoding="utf-8"))
+    park = doc["parks"][0]
+    enterprises = [e for e in park["enterprises"] if e["id"] in KEEP]
+    plain = {k: v for k, v in park.items() if k not in ("mappings", "gateways")}
+    doc["parks"] = [
+        {**plain, "id": p, "timezone": NAMES[h], "enterprises": enterprises}
+        for p, h in ZONES.items()
+    ]
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def _configs(folder: Path) -> Path:
+    """One processing configuration per park: Kashgar's e08 has a quota of its own."""
+    folder.mkdir()
+    for park in ZONES:
+        config: dict[str, Any] = {"factors": "cn"}
+        if park == "kashgar-np":
+            config["quotas_tce_month"] = {"e08-anode": 1800}
+        (folder / f"{park}.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return folder
+
+
+def _days(settings: Settings, park: str) -> list[datetime]:
+    store = open_store(settings.influx)
+    try:
+        series = store.query(
+            Select("kpi", ["energy_tce"], tags={"park": park, "scope": "_park", "window": "1d"})
+            .to_influxql()
+        )  # fmt: skip
+    finally:
+        store.close()
+    return [
+        datetime.fromtimestamp(int(ts) / 1000, timezone(timedelta(hours=ZONES[park])))
+        for s in series
+        for ts, energy in s.values
+        if energy is not None and energy > 0
+    ]
+
+
+def test_one_deployment_stores_computes_and_alerts_for_three_parks_in_two_zones(
+    settings: Settings, tmp_path: Path
+) -> None:
+    registry_file = _registry(tmp_path / "parks.yaml")
+    registry = registry_mod.load(registry_file)
+    settings.park = settings.park.model_copy(update={"registry": registry_file, "id": None})
+    settings.processing = settings.processing.model_copy(
+        update={"config": _configs(tmp_path / "processing"), "http_port": free_port(),
+                "state_dir": tmp_path / "state"}
+    )  # fmt: skip
+    webhook = free_port()
+    receiver = Receiver(webhook)
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({
+        "rules": [{"id": "grid-busy", "type": "threshold", "field": "power_kw", "above": 1,
+                   "scope": {"sensors": ["e08-grid-1"]}}],
+        "operator": [{"type": "webhook", "url": f"http://127.0.0.1:{webhook}/op"}],
+        "mqtt": False,
+    }))  # fmt: skip
+    settings.alerts = settings.alerts.model_copy(
+        update={"config": rules, "http_port": free_port(), "tick_s": 0.2}
+    )
+    env = os.environ | to_env(settings)
+    check = subprocess.run([sys.executable, "-m", "smartpark", "process", "--check"],
+                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    assert [line.split(":")[0].rsplit("/", 1)[1] for line in check.stdout.splitlines()] == [
+        f"{park}.yaml" for park in ZONES
+    ]  # each park checked against its own file
+    (tmp_path / "processing" / "kashgar-np.yaml").rename(tmp_path / "kashgar.yaml")
+    refused = subprocess.run([sys.executable, "-m", "smartpark", "process"],
+                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 1 and "has no kashgar-np.yaml" in refused.stderr
+    (tmp_path / "kashgar.yaml").rename(tmp_path / "processing" / "kashgar-np.yaml")
+    collector = Collector(settings=settings, registry=registry, store=open_store(settings.influx))
+    collector.start()
+    processor = Processor(settings, tmp_path / "process.log")
+    alerts = start_alerts(settings, tmp_path / "alerts.log")
+    try:
+        assert collector.connected.wait(10)
+        health = processor.health()
+        assert sorted(health["parks"]) == sorted(ZONES)  # type: ignore[call-overload]
+        messages = _messages(registry, settings.mqtt.topic_root, 2, start=START)
+        _publish(settings, messages)
+        last = max(m.t_ms for m in messages) - 60_000
+
+        def parks_caught_up() -> bool:
+            parks: dict[str, Any] = processor.health().get("parks", {})  # type: ignore[assignment]
+            return all(int(f.get("watermark_ms") or 0) >= last for f in parks.values())
+
+        wait_until(parks_caught_up, 60, "every park's processor caught up")
+        # Midnight in Chengdu and Chongqing falls in the two hours; in Kashgar it is 21:00
+        # to 23:00 of 2 November: one local day there, two in the others.
+        midnight = {8: datetime(2026, 11, 3, tzinfo=timezone(timedelta(hours=8))),
+                    6: datetime(2026, 11, 2, tzinfo=timezone(timedelta(hours=6)))}  # fmt: skip
+        for park, hours in ZONES.items():
+            wanted = {midnight[hours]} | (
+                {midnight[8] - timedelta(days=1)} if hours == 8 else set()
+            )
+            wait_until(lambda p=park, w=wanted: set(_days(settings, p)) == w, 30, f"{park} days")
+
+        # the metrics of every park, labelled, on the supervisor's port
+        metrics = httpx.get(
+            f"http://127.0.0.1:{settings.processing.http_port}/metrics", timeout=5
+        ).text
+        for park in ZONES:
+            assert f'smartpark_processing_readings_total{{park="{park}"}}' in metrics, park
+        # a park's processor that dies is started again; the others carry on
+        pid = processor.health()["parks"]["kashgar-np"]["pid"]  # type: ignore[index]
+        os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.5)
+
+        def restarted() -> bool:
+            facts = processor.health().get("parks", {})["kashgar-np"]  # type: ignore[index]
+            return bool(facts["restarts"] == 1 and facts.get("connected") is True)
+
+        wait_until(restarted, 60, "Kashgar's processor restarted")
+        assert processor.health()["status"] == "ok"
+
+        wait_until(lambda: len(receiver.to("/op")) >= 3, 30, "a firing per park")
+        fired = receiver.to("/op")
+        assert sorted((a["park"], a["subject"]) for a in fired) == [
+            (p, "e08-grid-1") for p in sorted(ZONES)
+        ], fired
+    finally:
+        processor.stop()
+        alerts.send_signal(signal.SIGTERM)
+        alerts.wait(30)
+        collector.stop()
+        receiver.stop()
