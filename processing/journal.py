@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -45,6 +46,11 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self._open: dict[int, int] = {}  # hour start -> file descriptor
         self.appended = 0
+        # the segments' hours, kept here (a year's backfill leaves thousands of segments
+        # while the ledger needs them: listing the directory every tick would cost more
+        # than the tick); the catch-up reads from another thread, hence the lock
+        self._lock = threading.Lock()
+        self._hours = {int(p.stem) for p in directory.glob(f"*{_SUFFIX}") if p.stem.isdigit()}
 
     def append(self, rows: Iterable[tuple[str, int, float]]) -> None:
         """Write rows to their hours' segments (not yet durable: call :meth:`sync`)."""
@@ -59,6 +65,8 @@ class Journal:
                 path = self.directory / f"{hour}{_SUFFIX}"
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
                 self._open[hour] = fd
+                with self._lock:
+                    self._hours.add(hour)
             os.write(fd, b"".join(lines))
             self.appended += len(lines)
 
@@ -79,10 +87,10 @@ class Journal:
         """Every journaled row with ``since_ms <= ts < until_ms``, in no particular order
         (a segment pruned meanwhile, by another thread, is skipped)."""
         rows: list[tuple[str, int, float]] = []
-        for path in self._segments():
-            hour = int(path.stem)
+        for hour in self._sorted_hours():
             if hour + HOUR_MS <= since_ms or (until_ms is not None and hour >= until_ms):
                 continue
+            path = self._path(hour)
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
@@ -101,9 +109,7 @@ class Journal:
 
     def newest_ms(self) -> int | None:
         """The newest journaled reading's time, if any."""
-        segments = self._segments()
-        for path in reversed(segments):
-            hour = int(path.stem)
+        for hour in reversed(self._sorted_hours()):
             rows = self.read(hour)
             if rows:
                 return max(ts for _s, ts, _v in rows)
@@ -111,16 +117,21 @@ class Journal:
 
     def prune(self, before_ms: int) -> None:
         """Delete the segments whose hour ends before ``before_ms``."""
-        for path in self._segments():
-            hour = int(path.stem)
-            if hour + HOUR_MS <= before_ms:
-                fd = self._open.pop(hour, None)
-                if fd is not None:
-                    os.close(fd)
-                path.unlink()
+        with self._lock:
+            gone = [hour for hour in self._hours if hour + HOUR_MS <= before_ms]
+            self._hours.difference_update(gone)
+        for hour in gone:
+            fd = self._open.pop(hour, None)
+            if fd is not None:
+                os.close(fd)
+            self._path(hour).unlink(missing_ok=True)
 
-    def _segments(self) -> list[Path]:
-        return sorted(p for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+    def _sorted_hours(self) -> list[int]:
+        with self._lock:
+            return sorted(self._hours)
+
+    def _path(self, hour: int) -> Path:
+        return self.directory / f"{hour}{_SUFFIX}"
 
     def close(self) -> None:
         for fd in self._open.values():

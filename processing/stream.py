@@ -380,7 +380,17 @@ class StreamProcessor:
         if self._floor_ms is not None:
             keep_from = min(keep_from, self._floor_ms - self._lookback_ms)
         oldest_unwritten = min(self.progress.values(), default=keep_from)
-        self.journal.prune(min(keep_from, oldest_unwritten - self._lookback_ms))
+        journal_from = min(keep_from, oldest_unwritten - self._lookback_ms)
+        # what the ledger's spans still need: the catch-up recomputes them (and their
+        # months) from the store joined with the journal, and the collector may not have
+        # stored a late reading yet (spooled in an outage, or far behind a backfill); a
+        # window is never recomputed on less than this processor took
+        oldest_dirty = self.ledger.backlog()["oldest_ms"]
+        if oldest_dirty is not None:
+            month = window_starts(pl.Series([oldest_dirty], dtype=pl.Int64), window="1mo",
+                                  tz=self.park.tz)[0]  # fmt: skip
+            journal_from = min(journal_from, int(month) - self._lookback_ms)
+        self.journal.prune(journal_from)
         if keep_from > self._pruned_to_ms:
             self._pruned_to_ms = keep_from
             self.buffer = pruned(self.buffer, keep_from)  # each meter's last one kept
