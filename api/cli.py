@@ -40,21 +40,32 @@ def run(
 
 @keys_app.command("create")
 def create(
-    role: Annotated[Literal["operator", "enterprise"], typer.Option(help="operator or enterprise")],
-    park: Annotated[str, typer.Option(help="park id")],
+    role: Annotated[Literal["operator", "enterprise", "city"],
+                    typer.Option(help="operator, enterprise or city")],
     name: Annotated[str, typer.Option(help="who holds it (recorded with every write)")],
+    park: Annotated[str | None, typer.Option(help="park id (operator and enterprise keys)")] = None,
     enterprise: Annotated[str | None, typer.Option(help="enterprise id (enterprise keys)")] = None,
+    city: Annotated[str | None, typer.Option(
+        help="city id (city keys: every park whose registry entry names it, read-only)")] = None,
     registry: RegistryOpt = None,
-) -> None:
+) -> None:  # fmt: skip
     """Create a key and print it once."""
     from api.keys import KeyStore
     from smartpark import registry as registry_mod
 
     s = settings(registry)
     reg = registry_mod.load(s.park.registry)
-    if park not in reg.parks:
+    if role == "city":
+        cities = sorted({p.city for p in reg.parks.values() if p.city is not None})
+        if city not in cities or park is not None or enterprise is not None:
+            named = ", ".join(cities) or "(no park names a city)"
+            raise ConfigError(f"a city key names --city only, one of {named}")
+        park = city
+    elif city is not None:
+        raise ConfigError("--city is for city keys (--role city)")
+    elif park not in reg.parks:
         raise ConfigError(f"unknown park {park!r}; the registry has {', '.join(reg.parks)}")
-    if role == "enterprise":
+    elif role == "enterprise":
         known = {e.id for e in reg.parks[park].enterprises}
         if enterprise not in known:
             raise ConfigError(
@@ -62,6 +73,7 @@ def create(
             )
     elif enterprise is not None:
         raise ConfigError("an operator key sees the whole park: leave out --enterprise")
+    assert park is not None
     store = KeyStore(s.api.keys_db)
     try:
         token = store.create(role=role, park=park, enterprise=enterprise, name=name)

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 
 from api.keys import Caller
 from api.params import IdPath, ScopePath
-from api.scope import EnterpriseScope, ParkScope, SubjectScope
+from api.scope import EnterpriseScope, ParkScope, SubjectScope, reads_park
 from api.services import Services
 
 
@@ -36,8 +36,14 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def own_park(caller: CallerDep, s: ServicesDep) -> ParkScope:
-    """The caller's own park (for routes whose path names none)."""
+    """The caller's own park (for routes whose path names none; a city key has none)."""
     return ParkScope.check(s.registry, caller, caller.park)
+
+
+def own_parks(caller: CallerDep, s: ServicesDep) -> list[ParkScope]:
+    """Every park the caller reads: its own, or a city key's parks of its city."""
+    return [ParkScope.check(s.registry, caller, p) for p in s.registry.parks
+            if reads_park(s.registry, caller, p)]  # fmt: skip
 
 
 def park_scope(park_id: IdPath, caller: CallerDep, s: ServicesDep) -> ParkScope:
@@ -47,6 +53,7 @@ def park_scope(park_id: IdPath, caller: CallerDep, s: ServicesDep) -> ParkScope:
 
 ParkDep = Annotated[ParkScope, Depends(park_scope)]
 OwnParkDep = Annotated[ParkScope, Depends(own_park)]
+OwnParksDep = Annotated[list[ParkScope], Depends(own_parks)]
 
 
 def enterprise_scope(enterprise: IdPath, park: ParkDep) -> EnterpriseScope:
@@ -65,6 +72,7 @@ SubjectDep = Annotated[SubjectScope, Depends(subject_scope)]
 #: The scope dependencies, by the name the route table (tests/api/test_routes.py) uses.
 SCOPES = {
     "own park": own_park,
+    "own parks": own_parks,
     "park": park_scope,
     "enterprise": enterprise_scope,
     "subject": subject_scope,

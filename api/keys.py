@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Role = Literal["operator", "enterprise"]
+Role = Literal["operator", "enterprise", "city"]
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -46,12 +46,12 @@ class Caller:
     key_id: str
     name: str
     role: Role
-    park: str
-    enterprise: str | None  # None for an operator
+    park: str  # the key's park; a city key's city (the ``city`` its parks name)
+    enterprise: str | None  # None for an operator or a city
 
     def sees(self, enterprise: str) -> bool:
         """May this caller see ``enterprise``'s data? (The park is checked by the caller.)"""
-        return self.role == "operator" or self.enterprise == enterprise
+        return self.role in ("operator", "city") or self.enterprise == enterprise
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class KeyStore:
     ) -> str:
         """A new key; the returned token is the only copy of its secret."""
         if (role == "enterprise") != (enterprise is not None):
-            raise ValueError("an enterprise key names its enterprise; an operator key does not")
+            raise ValueError("an enterprise key names its enterprise; other keys do not")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         now = int(time.time() * 1000)

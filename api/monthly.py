@@ -59,7 +59,7 @@ def figures(
     zone = ZoneInfo(park.timezone)
     start, end = _bounds(month, zone)
     subject = scope.subject
-    operator = scope.caller.role == "operator"
+    operator = scope.caller.role in ("operator", "city")
     # the park's enterprise-level sections (CEMS, completeness) are the operator's only
     seen = (
         [EnterpriseScope.within(scope, subject)] if subject != PARK_SCOPE

@@ -1,6 +1,8 @@
 """Who sees what, written once: the checked scopes every read takes.
 
-The rule: a caller sees its own park only. An operator sees all of it; an enterprise
+The rule: a caller sees its own park only (a city key: the parks of its city, each as
+its operator sees it, read-only: a city key has no park of its own to write to, so an
+acknowledgement answers 404). An operator sees all of its park; an enterprise
 sees its own enterprise, and the park's aggregate (``_park``) only where the park's
 registry entry sets ``share_park_totals`` and only as aggregate figures (KPIs, budgets):
 alerts of park rules are the operator's. Anything else is answered **404**, the same as
@@ -28,16 +30,25 @@ NOT_FOUND = HTTPException(404, "not found")
 _MADE_HERE = object()  # only the checks below construct scopes
 
 
+def reads_park(registry: Registry, caller: Caller, park: str) -> bool:
+    """Is ``park`` one of the caller's: its own park, or for a city key a park of its
+    city?"""
+    found = registry.parks.get(park)
+    if found is None:
+        return False
+    return found.city == caller.park if caller.role == "city" else park == caller.park
+
+
 def may_see(
     registry: Registry, caller: Caller, park: str, subject: str, *, aggregate: bool
 ) -> bool:
     """The visibility rule: may ``caller`` see ``subject`` (an enterprise id or ``_park``)
     of ``park``? ``aggregate``: the subject's figures (KPIs, budgets) rather than alerts."""
-    found = registry.parks.get(park)
-    if found is None or park != caller.park:
+    if not reads_park(registry, caller, park):
         return False
+    found = registry.parks[park]
     if subject == PARK_SCOPE:
-        return caller.role == "operator" or (aggregate and found.share_park_totals)
+        return caller.role in ("operator", "city") or (aggregate and found.share_park_totals)
     return caller.sees(subject) and any(e.id == subject for e in found.enterprises)
 
 
@@ -57,7 +68,7 @@ class ParkScope:
     @classmethod
     def check(cls, registry: Registry, caller: Caller, park: str) -> ParkScope:
         """The caller's scope in ``park``, or 404."""
-        if park != caller.park or park not in registry.parks:
+        if not reads_park(registry, caller, park):
             raise NOT_FOUND
         return ParkScope(caller, park, registry, _MADE_HERE)
 

@@ -72,6 +72,11 @@ class ParkSpec(Strict):
         "statistics: grid hydro included, electricity at 等价值); every other share target "
         "names its variant",
     )
+    city: Id | None = Field(
+        default=None,
+        description="the city (or region) the park belongs to: a city key of the API sees "
+        "every park that names it",
+    )
     share_park_totals: bool = Field(
         default=False,
         description="let enterprises see the park's aggregate KPIs (with two enterprises "

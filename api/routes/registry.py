@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import EnterpriseDep, OwnParkDep, ParkDep
+from api.deps import EnterpriseDep, OwnParksDep, ParkDep
 from api.params import ERRORS
 from api.scope import ParkScope
 
@@ -17,15 +17,15 @@ router = APIRouter(tags=["registry"], responses=ERRORS)
 def _park(scope: ParkScope) -> dict[str, Any]:
     p = scope.registry.parks[scope.park]
     return {
-        "id": p.id, "name": p.name, "timezone": p.timezone, "area_mu": p.area_mu,
+        "id": p.id, "name": p.name, "city": p.city, "timezone": p.timezone, "area_mu": p.area_mu,
         "targets": p.targets, "enterprises": scope.enterprises(),
     }  # fmt: skip
 
 
 @router.get("/parks")
-def parks(scope: OwnParkDep) -> list[dict[str, Any]]:
-    """The caller's park."""
-    return [_park(scope)]
+def parks(scopes: OwnParksDep) -> list[dict[str, Any]]:
+    """The caller's park; a city key's parks of its city."""
+    return [_park(scope) for scope in scopes]
 
 
 @router.get("/parks/{park_id}")

@@ -44,7 +44,7 @@ from smartpark.store.influxql import Select
 from tests.conftest import EXAMPLE_PARK, wait_until
 from tests.processing.test_stream import _messages
 
-CALLERS = ("e08", "e01", "operator", "stranger", "revoked")
+CALLERS = ("e08", "e01", "operator", "city", "othercity", "stranger", "revoked")
 
 
 @dataclass
@@ -166,6 +166,10 @@ def api_park(
                                         name="park operator"),
             "stranger": keystore.create(role="operator", park="other-np", enterprise=None,
                                         name="another park"),
+            "city": keystore.create(role="city", park="chengdu", enterprise=None,
+                                    name="chengdu energy office"),
+            "othercity": keystore.create(role="city", park="mianyang", enterprise=None,
+                                         name="another city"),
             "revoked": keystore.create(role="enterprise", park="tianfu-np",
                                        enterprise="e08-anode", name="old key"),
         }  # fmt: skip

@@ -71,7 +71,9 @@ ROUTES = [
 
 @pytest.mark.parametrize(("path", "query", "allowed"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_who_sees_what(api_park: Park, path: str, query: dict, allowed: set[str]) -> None:
-    for who in ("e08", "e01", "operator", "stranger", "revoked", None):
+    # a city key reads what the operator of a park of its city reads; another city's nothing
+    allowed = allowed | ({"city"} if "operator" in allowed else set())
+    for who in ("e08", "e01", "operator", "city", "othercity", "stranger", "revoked", None):
         response = api_park.get(path, who, **query)
         if who in (None, "revoked"):
             assert response.status_code == 401, (who, response.text)
@@ -82,6 +84,21 @@ def test_who_sees_what(api_park: Park, path: str, query: dict, allowed: set[str]
             assert "e08" not in response.text and "tianfu" not in response.text
         if who == "e01" and response.status_code == 200:
             assert "e08" not in response.text  # the park view lists only its own enterprise
+
+
+def test_a_city_key_lists_its_citys_parks_and_writes_nothing(api_park: Park) -> None:
+    assert [p["id"] for p in api_park.get("/v1/parks", "city").json()] == ["tianfu-np"]
+    assert api_park.get("/v1/parks", "othercity").json() == []
+    assert api_park.get("/v1/parks", "stranger").json() == []
+    [alert, *_] = api_park.get("/v1/parks/tianfu-np/alerts", "city").json()["alerts"]
+    for answer in (
+        api_park.post(f"/v1/alerts/{alert['id']}/ack", "city"),
+        api_park.post("/v1/stream/ticket", "city"),
+    ):
+        assert answer.status_code == 404, answer.text
+    page = httpx.post(f"{api_park.url}/session", json={"key": api_park.keys["city"]}, timeout=10)
+    assert page.status_code == 403 and "a city key reads the API" in page.text
+    assert "set-cookie" not in page.headers
 
 
 def test_an_enterprise_never_gets_anothers_alerts_or_ids(api_park: Park) -> None:
@@ -177,21 +194,28 @@ def test_an_acknowledgement_through_the_api_reaches_the_alert_service(api_park: 
 
 def _listen(api_park: Park, who: str, out: list[tuple[str, str]], stop: threading.Event,
             last_id: str | None = None) -> None:  # fmt: skip
+    """Append the stream's events to ``out`` until ``stop`` (checked at each line: the
+    keep-alive comes every 15 s). A connection that fails or is cut when the module's
+    server stops ends the thread with the error in ``out``, never raised in the thread
+    (it would surface as an unhandled-thread error in a later test)."""
     ticket = api_park.post("/v1/stream/ticket", who).json()["ticket"]
     headers = {"Last-Event-ID": last_id} if last_id else {}
-    with httpx.stream("GET", f"{api_park.url}/v1/stream", params={"ticket": ticket},
-                      headers=headers, timeout=30) as response:  # fmt: skip
-        assert response.headers["x-accel-buffering"] == "no"
-        event_id = ""
-        for line in response.iter_lines():
-            if line == ": connected":
-                out.append(("", "connected"))  # attached: what is published now is sent
-            if line.startswith("id: "):
-                event_id = line[4:]
-            if line.startswith("data: "):
-                out.append((event_id, line[6:]))
-            if stop.is_set():
-                return
+    try:
+        with httpx.stream("GET", f"{api_park.url}/v1/stream", params={"ticket": ticket},
+                          headers=headers, timeout=30) as response:  # fmt: skip
+            out.append(("", f"x-accel-buffering: {response.headers['x-accel-buffering']}"))
+            event_id = ""
+            for line in response.iter_lines():
+                if line == ": connected":
+                    out.append(("", "connected"))  # attached: what is published now is sent
+                if line.startswith("id: "):
+                    event_id = line[4:]
+                if line.startswith("data: "):
+                    out.append((event_id, line[6:]))
+                if stop.is_set():
+                    return
+    except httpx.HTTPError as exc:
+        out.append(("", f"stream ended: {exc!r}"))
 
 
 def test_the_live_stream_delivers_within_a_second_and_resumes(api_park: Park) -> None:
@@ -205,6 +229,7 @@ def test_the_live_stream_delivers_within_a_second_and_resumes(api_park: Park) ->
     for t in threads:
         t.start()
     wait_until(lambda: ("", "connected") in e08 and ("", "connected") in e01, 30, "both attached")
+    assert ("", "x-accel-buffering: no") in e08  # no proxy buffering of the stream
     publisher = BoundedPublisher(api_park.settings.mqtt, client_id="api-kpi", persistent=False)
     assert publisher.wait_connected()
     update = KpiUpdate("tianfu-np", "e08-anode", "1m", 1, 60_001, 0, {"energy_tce": 4.25})

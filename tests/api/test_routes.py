@@ -26,11 +26,12 @@ from tests.conftest import EXAMPLE_PARK
 P = "/v1/parks/{park_id}"
 E = P + "/enterprises/{enterprise}"
 S = P + "/scopes/{scope}"
-# (method, path) -> the scope it must take: "own park" (the caller's), "park", "enterprise"
+# (method, path) -> the scope it must take: "own park" (the caller's), "own parks" (its
+# park, or a city key's parks), "park", "enterprise"
 # (one enterprise the caller sees), "subject" (an enterprise or the park's aggregate);
 # "ticket" (the stream: the scope the ticket was issued for); "public" (no data).
 TABLE = {
-    ("GET", "/v1/parks"): "own park",
+    ("GET", "/v1/parks"): "own parks",
     ("GET", P): "park",
     ("GET", P + "/enterprises"): "park",
     ("GET", E + "/sensors"): "enterprise",
