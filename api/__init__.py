@@ -8,7 +8,7 @@ Modules:
   deps      the dependencies routes take: services, caller, park / enterprise / subject scope
   params    ids, times with an offset within the store's range, bounded periods (422)
   reads     typed InfluxQL reads and the alert store's, each taking a scope
-  stream    MQTT -> Server-Sent Events hub with tickets (holding their scope), replay buffer
+  stream    MQTT -> Server-Sent Events hub, replay buffer (tickets: api.keys)
   export    daily energy and carbon reports as CSV (BOM) or Parquet (pure)
   services  what the routes share
   routes/   one router per resource: registry, readings, kpis, evaluations, alerts,

@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     id_sha256 TEXT PRIMARY KEY, key_id TEXT NOT NULL, csrf TEXT NOT NULL,
     created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tickets (
+    id_sha256 TEXT PRIMARY KEY, key_id TEXT NOT NULL, park TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, key_id TEXT NOT NULL,
     who TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL
@@ -150,6 +154,43 @@ class KeyStore:
         if row is None:
             return None
         return Caller(row[0], row[1], row[2], row[3], row[4]), row[5]
+
+    # -- stream tickets: single use, in the shared database so that any API instance
+    # -- behind a load balancer opens the stream another one issued the ticket for ------
+
+    def issue_ticket(self, caller: Caller, park: str, *, ttl_s: float) -> str:
+        """A single-use ticket for ``park``'s stream as ``caller``, valid ``ttl_s``."""
+        token = secrets.token_urlsafe(24)
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._db.execute("DELETE FROM tickets WHERE expires_ms < ?", (now,))
+            self._db.execute(
+                "INSERT INTO tickets (id_sha256, key_id, park, expires_ms) VALUES (?, ?, ?, ?)",
+                (_digest(token), caller.key_id, park, now + int(ttl_s * 1000)),
+            )
+        return token
+
+    def redeem_ticket(self, token: str) -> tuple[Caller, str] | None:
+        """The caller and park of a live ticket whose key is still valid (the ticket is
+        used up), or None."""
+        if not token or len(token) > 64:
+            return None
+        now = int(time.time() * 1000)
+        with self._lock:
+            row = self._db.execute(
+                "DELETE FROM tickets WHERE id_sha256 = ? RETURNING key_id, park, expires_ms",
+                (_digest(token),),
+            ).fetchone()
+            if row is None or row[2] <= now:
+                return None
+            key = self._db.execute(
+                "SELECT id, name, role, park, enterprise FROM keys "
+                "WHERE id = ? AND revoked_ms IS NULL",
+                (row[0],),
+            ).fetchone()
+        if key is None:
+            return None
+        return Caller(key[0], key[1], key[2], key[3], key[4]), row[1]
 
     def close_session(self, session: str) -> None:
         with self._lock:

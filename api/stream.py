@@ -5,7 +5,8 @@ paho's thread appends each event to a short replay buffer (``Last-Event-ID`` res
 within it) and hands it to every connected client's asyncio queue; each client's
 generator filters by its caller's scope. Browsers cannot send headers on an
 EventSource, so the stream is opened with a short-lived single-use ticket, never with
-the API key in the URL.
+the API key in the URL; tickets live in the key database (``api.keys``), so any API
+instance opens a stream another one issued the ticket for.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import secrets
 import threading
 import time
 from collections import deque
@@ -67,7 +67,6 @@ class EventHub:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
-        self._tickets: dict[str, tuple[ParkScope, float]] = {}
         self.unreadable = 0
         root = mqtt.topic_root
         self._root = root
@@ -164,19 +163,3 @@ class EventHub:
         """Buffered events after ``last_id`` (a reconnect with ``Last-Event-ID``)."""
         with self._lock:
             return [e for e in self._buffer if e.id > last_id]
-
-    def ticket(self, scope: ParkScope) -> str:
-        """A single-use ticket that opens one stream of ``scope`` within a minute."""
-        token = secrets.token_urlsafe(24)
-        now = time.monotonic()
-        with self._lock:
-            self._tickets = {t: v for t, v in self._tickets.items() if v[1] > now}
-            self._tickets[token] = (scope, now + TICKET_TTL_S)
-        return token
-
-    def redeem(self, token: str) -> ParkScope | None:
-        with self._lock:
-            found = self._tickets.pop(token, None)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return found[0]

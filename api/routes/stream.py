@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import OwnParkDep, ServicesDep
 from api.params import ERRORS
+from api.scope import ParkScope
 from api.stream import TICKET_TTL_S
 
 router = APIRouter(tags=["stream"], responses=ERRORS)
@@ -22,7 +23,8 @@ EVENT_ID_PATTERN = r"^[0-9]{1,18}$"
 @router.post("/stream/ticket")
 def ticket(scope: OwnParkDep, s: ServicesDep) -> dict[str, Any]:
     """A single-use ticket (valid 60 s) for ``GET /v1/stream?ticket=...``."""
-    return {"ticket": s.hub.ticket(scope), "expires_in_s": int(TICKET_TTL_S)}
+    token = s.keys.issue_ticket(scope.caller, scope.park, ttl_s=TICKET_TTL_S)
+    return {"ticket": token, "expires_in_s": int(TICKET_TTL_S)}
 
 
 @router.get(
@@ -39,9 +41,10 @@ async def stream(
     (``event: alert``); a keep-alive comment every 15 s; ``Last-Event-ID`` resumes
     within the replay horizon. The ticket's scope decides what is sent."""
     hub = s.hub
-    scope = hub.redeem(ticket) if ticket else None
-    if scope is None:
+    redeemed = s.keys.redeem_ticket(ticket) if ticket else None
+    if redeemed is None:
         raise HTTPException(401, "open the stream with a ticket from POST /v1/stream/ticket")
+    scope = ParkScope.check(s.registry, *redeemed)
     loop = asyncio.get_running_loop()
     queue = hub.attach(loop)
     start_after = int(last_event_id) if last_event_id is not None else None
