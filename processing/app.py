@@ -161,6 +161,7 @@ def build(
         clock=clock,
         windows_per_s=setup.config.catchup_windows_per_s,
         busy_share=setup.config.catchup_busy_share,
+        exclusive=stream.tick_lock,
     )
     status = None
     if serve_http:

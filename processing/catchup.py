@@ -7,8 +7,9 @@ a store outage); this job, on its own thread, takes the oldest due span, first w
 it to its meters' neighbouring readings (from the store), then recomputes every closed
 1m, 15m, 1h and 1d window of its first local days from the stored readings joined with
 the processor's journal (so a window is never recomputed on less than the processor
-took), writes the points, publishes them as revisions (``revision`` >= 1) and reruns
-completeness for each closed day. When no span is left in a month, the month (1mo) and its
+took), writes the points and publishes them as revisions (``revision`` >= 1) a piece at
+a time while the live path's tick waits (``PIECE_MS``), and reruns completeness for
+each closed day. When no span is left in a month, the month (1mo) and its
 quota and carbon-budget burn-downs and mu-average view are recomputed too. Windows
 still open are the live path's. A failed batch stays in the ledger and is retried.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from processing import ledger
+from processing.buffer import window_readings
 from processing.jobs import Jobs
 from processing.ledger import Batch, Span
 from processing.meters import window_ends, window_starts
@@ -34,12 +37,15 @@ from smartpark.durable import write_atomically
 logger = logging.getLogger(__name__)
 
 SIZES = ("1m", "15m", "1h", "1d")
-#: Local days one batch recomputes at most (never across a month's end): one store read,
-#: one computation per window size and one write for them all. A batch's cost is mostly
-#: fixed (reads, one KPI computation per size, writes), so a backfill of many days goes
-#: some five times faster a week at a time than a day at a time; a span of a few hours
-#: is still one day's batch.
+#: Local days one batch recomputes at most (never across a month's end): one store read
+#: for them all. A batch's cost is largely fixed, so a backfill of many days goes much
+#: faster a week at a time than a day at a time; a span of a few hours is still one
+#: day's batch.
 BATCH_DAYS = 7
+#: How much event time one piece of a batch computes, writes and publishes while the
+#: live path waits (``CatchUp.exclusive``): 1-minute windows a quarter day at a time
+#: (360 windows, a fraction of a second), the others the batch's days at once.
+PIECE_MS = {"1m": 6 * 3_600_000}
 
 
 class LedgerFile:
@@ -100,6 +106,7 @@ class CatchUp:
         windows_per_s: float,
         busy_share: float = 1.0,
         idle_s: float = 1.0,
+        exclusive: AbstractContextManager[object] | None = None,
     ) -> None:
         self.jobs = jobs
         self.ledger = ledger_file
@@ -110,7 +117,12 @@ class CatchUp:
         self.windows_per_s = windows_per_s
         self.busy_share = busy_share
         self.idle_s = idle_s
+        # held while a piece is computed, written and published: the stream's tick lock,
+        # so a live tick never shares the CPU, the GIL or the store with a piece (it
+        # waits at most one piece) and a piece never runs while a tick does
+        self.exclusive = exclusive if exclusive is not None else nullcontext()
         self.stats = CatchUpStats()
+        self._rested = 0.0  # the pauses of the batch in hand (not busy time)
         self.tz = jobs.park.tz
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="catch-up", daemon=True)
@@ -134,10 +146,9 @@ class CatchUp:
                 continue
             if windows is None:
                 self._stop.wait(self.idle_s)
-            else:  # the rate limits: a year's backfill cannot starve the live path
+            else:  # the rate limit (the busy share is kept within the batch, ``_pace``)
                 spent = self.clock.monotonic() - began
-                rest = spent * (1 - self.busy_share) / self.busy_share
-                self._stop.wait(max(rest, windows / self.windows_per_s - spent))
+                self._stop.wait(max(0.0, windows / self.windows_per_s - spent))
 
     # -- one step -----------------------------------------------------------------------
 
@@ -162,7 +173,7 @@ class CatchUp:
         _rest, batch = ledger.take(
             self.ledger.spans(), span, day_ms=day, next_day_ms=next_day, month_of=month_of
         )
-        began = self.clock.monotonic()
+        began, self._rested = self.clock.monotonic(), 0.0
         windows = self._recompute(batch, next_day, watermark)
         for start in batch.months:
             windows += self._month(start, month_of[start], watermark)
@@ -173,7 +184,7 @@ class CatchUp:
         )
         self.stats.batches += 1
         self.stats.windows += windows
-        self.stats.seconds += self.clock.monotonic() - began
+        self.stats.seconds += self.clock.monotonic() - began - self._rested  # busy only
         return windows
 
     def _start(self, ms: int, window: str) -> int:
@@ -205,28 +216,46 @@ class CatchUp:
         return rows
 
     def _recompute(self, batch: Batch, next_day: int, watermark: int) -> int:
+        """The batch's closed windows, computed, written and published a piece at a time
+        (``PIECE_MS``), each while the live path waits (``exclusive``) and followed by a
+        rest (``_pace``): a live tick waits for one piece at most, however long the
+        backfill, and never shares the CPU with one."""
+        began = self.clock.monotonic()
         readings = self._readings(batch.day_ms, next_day)
+        self._pace(began)
         windows = 0
-        lines: list[str] = []
-        frames: list[tuple[str, pl.DataFrame, dict[int, int]]] = []
         for size in SIZES:  # the windows overlapping the batch that are closed
             lo = self._start(batch.lo_ms, size)
             hi = min(self._end(self._start(batch.hi_ms, size), size), self._start(watermark, size))
-            if hi <= lo:
-                continue
-            frame, points = self.jobs.windows(size, readings, lo, hi, newest_ms=watermark)
-            ends = dict(zip(frame["window"].to_list(), self._ends(frame, size), strict=True))
-            lines += points
-            frames.append((size, frame, ends))
-            windows += frame["window"].n_unique()
-        self.jobs.write_points("catchup", lines)
-        for size, frame, ends in frames:
-            self._publish(size, frame, ends)
+            piece = PIECE_MS.get(size, hi - lo)
+            while lo < hi:  # a piece at a time, never beyond a window's end
+                began = self.clock.monotonic()
+                upto = min(hi, max(self._end(self._start(lo + piece - 1, size), size),
+                                   self._end(lo, size)))  # fmt: skip
+                part = window_readings(readings, lo - self.jobs.lookback_ms, upto,
+                                       pro_rata=self.jobs.park.pro_rata)  # fmt: skip
+                with self.exclusive:
+                    frame, points = self.jobs.windows(size, part, lo, upto, newest_ms=watermark)
+                    ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
+                                    strict=True))  # fmt: skip
+                    self.jobs.write_points("catchup", points)
+                    self._publish(size, frame, ends)
+                windows += frame["window"].n_unique()
+                lo = upto
+                self._pace(began)
         day = batch.day_ms
         while day < next_day and (end := self._end(day, "1d")) <= watermark:
             self.jobs.completeness(self._date(day))  # each closed day of the batch
             day = end
         return windows
+
+    def _pace(self, began: float) -> None:
+        """After a piece of work that began at ``began``, rest so the job takes at most
+        its busy share of wall time (``t x (1 - share) / share`` after ``t`` seconds)."""
+        spent = self.clock.monotonic() - began
+        rest = spent * (1 - self.busy_share) / self.busy_share
+        self._stop.wait(rest)
+        self._rested += rest
 
     def _ends(self, frame: pl.DataFrame, size: str) -> list[int]:
         if frame.height == 0:

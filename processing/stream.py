@@ -153,6 +153,12 @@ class StreamProcessor:
         self._thread.join(10)
         self.subscriber.stop()
 
+    @property
+    def tick_lock(self) -> threading.Lock:
+        """Held during a tick (and a registry reload): the catch-up holds it for each
+        piece of its work, so the two never run at once."""
+        return self._ticking
+
     # -- MQTT (paho's thread) -----------------------------------------------------------
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:

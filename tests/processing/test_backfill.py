@@ -1,8 +1,9 @@
 """A new meter's history backfilled in gateway arrays while the park is live: the
 processor (``smartpark process``, its own process, through the CLI) puts it in its
 ledger and the catch-up job recomputes every window of it while the live path carries
-on (its freshness meanwhile is measured and printed). The full year (525,600 readings) is the processing benchmark's catch-up
-section (``bench/catchup.py``); this test runs three days of it (4,320 readings)."""
+on, its freshness meanwhile within bounds. The full year (525,600 readings) is the
+processing benchmark's catch-up section (``bench/catchup.py``); this test runs three
+days of it (4,320 readings)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.influx1 import Influx1Store
 from smartpark.wire import topic_for
-from tests.conftest import CollectorFactory, wait_until
+from tests.conftest import PATIENCE, CollectorFactory, wait_until
 from tests.processing.test_catchup import _month_mismatches
 from tests.processing.test_recovery import (
     CONFIG_PATH,
@@ -122,14 +123,17 @@ def test_days_backfilled_for_a_new_meter_is_caught_up_while_the_live_path_stays_
         player.join(10)
         during = sorted((watch.done[w] - t) * 1000 for w, t in list(closed.items())
                         if w in watch.done and began <= t < ended)  # fmt: skip
-        # the live path carried on meanwhile; its freshness is measured and printed, not
-        # asserted: during a backfill it is not yet within the README's target (p99 <=
-        # 1,000 ms; the benchmark's catch-up section quotes it beside the same run's
-        # freshness without the backfill)
+        # the live path carried on meanwhile, within the README's target (p99 <= 1,000
+        # ms) on a quiet host; on a loaded one (the suite's two workers on two cores) the
+        # bound is stretched by the same patience as every wait (SMARTPARK_TEST_PATIENCE,
+        # 3 by default: 3,000 ms). Before the catch-up's pieces waited for the live ticks
+        # (``processing.catchup.PIECE_MS``) a batch held a tick many seconds.
         assert during, "no live window was published during the catch-up"
         p99 = during[min(len(during) - 1, round(0.99 * (len(during) - 1)))]
+        bound = FRESHNESS_P99_MS * max(1.0, PATIENCE)
         print(f"live freshness during the catch-up: p99 {p99:.0f} ms over {len(during)} windows "
-              f"(target {FRESHNESS_P99_MS:.0f} ms)")  # fmt: skip
+              f"(target {FRESHNESS_P99_MS:.0f} ms, asserted {bound:.0f} ms)")  # fmt: skip
+        assert p99 <= bound, f"live freshness p99 {p99:.0f} ms during the catch-up"
         # every closed window of the history and the park equals the roll-up of the stored
         # readings, and the months (the one the history ends in is also live: to date)
         newest = max(w for w in watch.done) + 60_000
