@@ -46,15 +46,16 @@ def problems(config: AlertConfig, registry: Registry, settings: Settings) -> lis
             for e in limits
             if e not in enterprises | {PARK_SCOPE}
         ]
-    found += [
-        f"enterprises.{e}: {e!r} is not in the registry"
-        for e in config.enterprises
-        if e not in enterprises
-    ]
+    found += [f"enterprises.{e}: {why}" for e in config.enterprises
+              if (why := _enterprise_key_problem(e, registry))]  # fmt: skip
+    found += [f"park_operators.{p}: {p!r} is not a park of the registry"
+              for p in config.park_operators if p not in parks]  # fmt: skip
     secrets = settings.alerts.webhook_secrets
-    channels = [("operator", c) for c in config.operator] + [
-        (f"enterprises.{e}", c) for e, cs in config.enterprises.items() for c in cs
-    ]
+    channels = (
+        [("operator", c) for c in config.operator]
+        + [(f"park_operators.{p}", c) for p, cs in config.park_operators.items() for c in cs]
+        + [(f"enterprises.{e}", c) for e, cs in config.enterprises.items() for c in cs]
+    )
     for where, channel in channels:
         if not isinstance(channel, Email) and channel.secret and channel.secret not in secrets:
             found.append(
@@ -62,6 +63,24 @@ def problems(config: AlertConfig, registry: Registry, settings: Settings) -> lis
                 "SMARTPARK_ALERTS__WEBHOOK_SECRETS does not have"
             )
     return found
+
+
+def _enterprise_key_problem(key: str, registry: Registry) -> str | None:
+    """Why an ``enterprises`` key cannot route alerts, or None. An id two parks use must
+    be named ``park/enterprise``: otherwise one enterprise's alerts would reach the
+    other's recipients."""
+    park, _, enterprise = key.rpartition("/")
+    holders = [p.id for p in registry.parks.values()
+               if any(e.id == enterprise for e in p.enterprises)]  # fmt: skip
+    if park:
+        return None if park in holders else f"{key!r} is not an enterprise of the registry"
+    if not holders:
+        return f"{key!r} is not in the registry"
+    if len(holders) > 1:
+        return (f"{key!r} is an enterprise of parks {', '.join(holders)}: name it "
+                f"{holders[0]}/{key} (each park's its own), so that its alerts never reach "
+                "another enterprise's recipients")  # fmt: skip
+    return None
 
 
 def load(settings: Settings) -> tuple[Registry, AlertConfig]:

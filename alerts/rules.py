@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from smartpark import config as config_files
 from smartpark import schema
@@ -214,10 +214,36 @@ class Silence(Strict):
     scope: Scope = Scope()
 
 
+#: An enterprise as the channels name it: its id, or ``park/enterprise`` (ids are unique
+#: within a park only: with several parks an id two parks use must be named with its park).
+EnterpriseKey = Annotated[
+    str, StringConstraints(pattern=r"^([a-z0-9][a-z0-9_-]{0,63}/)?[a-z0-9][a-z0-9_-]{0,63}$")
+]
+
+
 class AlertConfig(Strict):
     rules: list[Rule] = Field(default_factory=list)
-    operator: list[Channel] = Field(default_factory=list)
-    enterprises: dict[Id, list[Channel]] = Field(default_factory=dict)
+    operator: list[Channel] = Field(
+        default_factory=list, description="the operator's channels, for every park"
+    )
+    park_operators: dict[Id, list[Channel]] = Field(
+        default_factory=dict,
+        description="a park's own operator channels, instead of operator for that park",
+    )
+    enterprises: dict[EnterpriseKey, list[Channel]] = Field(default_factory=dict)
+
+    def enterprise_channels(self, park: str, enterprise: str) -> list[Channel]:
+        """An enterprise's channels: those named ``park/enterprise``, else its id's."""
+        return self.enterprises.get(f"{park}/{enterprise}", self.enterprises.get(enterprise, []))
+
+    def operator_channels(self, park: str) -> list[Channel]:
+        return self.park_operators.get(park, self.operator)
+
+    def channels(self) -> list[Channel]:
+        """Every channel configured (operators' and enterprises')."""
+        return [*self.operator, *(c for cs in self.park_operators.values() for c in cs),
+                *(c for cs in self.enterprises.values() for c in cs)]  # fmt: skip
+
     mqtt: bool = True
     smtp: Smtp = Smtp()
     lifecycle: Lifecycle = Lifecycle()

@@ -117,10 +117,7 @@ class AlertService:
         }
         password = self.settings.alerts.smtp_password
         senders: dict[str, Sender] = {}
-        for channel in [
-            *self.config.operator,
-            *(c for cs in self.config.enterprises.values() for c in cs),
-        ]:
+        for channel in self.config.channels():
             name = channel_name(channel)
             if name in senders:
                 continue
@@ -169,11 +166,12 @@ class AlertService:
     def route(self, notice: Notice) -> list[str]:
         """The channels a notice goes to: the enterprise's own, the operator's, MQTT, InfluxDB."""
         names: list[str] = []
-        enterprise = notice.alert.enterprise
+        park, enterprise = notice.alert.park, notice.alert.enterprise
         if notice.audience in ("enterprise", "both") and enterprise != PARK_SCOPE:
-            names += [channel_name(c) for c in self.config.enterprises.get(enterprise, [])]
+            mine = self.config.enterprise_channels(park, enterprise)
+            names += [channel_name(c) for c in mine]
         if notice.audience in ("operator", "both") or enterprise == PARK_SCOPE:
-            names += [channel_name(c) for c in self.config.operator]
+            names += [channel_name(c) for c in self.config.operator_channels(park)]
         if self.config.mqtt:
             names.append("mqtt")
         if self._store is not None:

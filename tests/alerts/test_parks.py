@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from alerts import rules as rules_mod
+from alerts.app import problems
 from alerts.engine import Condition, Engine
 from alerts.lifecycle import Lifecycle
 from alerts.rules import Lifecycle as LifecycleConfig
@@ -21,6 +23,7 @@ from smartpark import registry as registry_mod
 from smartpark.alertstore import AlertDB
 from smartpark.model import SensorRef
 from smartpark.registry import Registry
+from smartpark.settings import Settings
 from smartpark.wire import KpiUpdate
 from tests.alerts.test_partial import Kept
 from tests.conftest import EXAMPLE_PARK
@@ -153,3 +156,46 @@ def test_an_older_database_gets_the_per_park_index(tmp_path: Path) -> None:
         [("a", "chengdu-np"), ("b", "kashgar-np")],
     )
     db.close()
+
+
+def _hook(name: str) -> dict[str, str]:
+    return {"type": "webhook", "url": f"https://example.org/{name}"}
+
+
+def test_an_id_two_parks_use_is_routed_by_park_and_never_to_the_other(
+    two_parks: Registry,
+) -> None:
+    """Channels of ``e08-anode`` alone would send both parks' e08 alerts to one
+    recipient: refused, with how to name it. Named by park, each park's alerts go to its
+    own enterprise and its own operator."""
+    plain = rules_mod.AlertConfig.model_validate({"enterprises": {"e08-anode": [_hook("e08")]}})
+    [problem] = problems(plain, two_parks, Settings())
+    assert problem == (
+        "enterprises.e08-anode: 'e08-anode' is an enterprise of parks chengdu-np, kashgar-np: "
+        "name it chengdu-np/e08-anode (each park's its own), so that its alerts never reach "
+        "another enterprise's recipients"
+    )
+    config = rules_mod.AlertConfig.model_validate({
+        "operator": [_hook("city")],
+        "park_operators": {"kashgar-np": [_hook("kashgar-op")]},
+        "enterprises": {"chengdu-np/e08-anode": [_hook("chengdu-e08")],
+                        "kashgar-np/e08-anode": [_hook("kashgar-e08")]},
+    })  # fmt: skip
+    assert problems(config, two_parks, Settings()) == []
+    urls = {
+        park: ([str(c.url) for c in config.enterprise_channels(park, "e08-anode")],
+               [str(c.url) for c in config.operator_channels(park)])
+        for park in ZONES
+    }  # fmt: skip
+    assert urls == {
+        "chengdu-np": (["https://example.org/chengdu-e08"], ["https://example.org/city"]),
+        "kashgar-np": (["https://example.org/kashgar-e08"], ["https://example.org/kashgar-op"]),
+    }
+    wrong = rules_mod.AlertConfig.model_validate({
+        "park_operators": {"lhasa-np": [_hook("x")]},
+        "enterprises": {"lhasa-np/e08-anode": [_hook("y")]},
+    })  # fmt: skip
+    assert problems(wrong, two_parks, Settings()) == [
+        "enterprises.lhasa-np/e08-anode: 'lhasa-np/e08-anode' is not an enterprise of the registry",
+        "park_operators.lhasa-np: 'lhasa-np' is not a park of the registry",
+    ]
