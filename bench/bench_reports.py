@@ -1,8 +1,9 @@
-"""Reports benchmark: the monthly (and annual) report of the example park's quota-breach month
+"""Reports benchmark: the monthly report, the annual report and the greenhouse-gas inventory of
+the example park's quota-breach month
 (November 2026: e08-anode's electricity +25 % from the 10th), for e08-anode and for the
 park, as XLSX and PDF, beside the plain query time of the same figures.
 
-    .venv/bin/python -m bench.bench_reports [--runs 5] [--png FILE]   # or: ./dev bench reports
+    .venv/bin/python -m bench.bench_reports [--runs 5] [--png-dir DIR]   # or: ./dev bench reports
 
 InfluxDB on loopback; every meter of examples/park.yaml read every 15 minutes through
 November 2026 (e08-anode's grid meters at 58 % load, 72.5 % from 10 November; the
@@ -12,7 +13,10 @@ burn-down of the 30th). Then, ``--runs`` times each: the report built end to end
 code the API's route runs (``api.monthly.build``: the reads, the report model, the
 rendering), and as the baseline the same InfluxQL statements (recorded from that read
 code against the same store) sent straight to InfluxDB. Medians; the last line is one
-JSON object. ``--png`` writes the e08 PDF's first page as a PNG (pdftoppm).
+JSON object. The inventory (``api.ghg.build``) of the month and of the year (one stored
+month) beside the raw InfluxQL of its own reads. ``--png-dir`` writes a page of e08-anode's
+three PDFs as PNGs there (pdftoppm): report-monthly-e08.png and report-annual-e08.png
+(their first), report-ghg-e08.png (its second: the totals and the sources).
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from api import annual, monthly
+from api import annual, ghg, monthly
 from api.keys import Caller
 from api.reads import AlertReads, Reads
 from api.scope import ParkScope, SubjectScope
 from bench.harness import Recording
 from devstack.servers import InfluxDB
 from processing import app as processing_stage
+from smartpark import factorset
 from smartpark import limits as limits_mod
 from smartpark import registry as registry_mod
 from smartpark.alertstore import AlertDB
@@ -109,6 +114,15 @@ def process(settings: Settings) -> None:
     jobs.store.close()
 
 
+def png(body: bytes, out: Path, page: int = 1) -> None:
+    """A page of the PDF as a PNG at 80 dpi (pdftoppm)."""
+    pdf = out.with_suffix(".pdf")
+    pdf.write_bytes(body)
+    subprocess.run(["pdftoppm", "-r", "80", "-png", "-f", str(page), "-l", str(page), "-singlefile",
+                    str(pdf), str(out.with_suffix(""))], check=True)  # fmt: skip
+    pdf.unlink()
+
+
 def median_s(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -121,7 +135,7 @@ def median_s(fn, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--png", type=Path, default=None)
+    parser.add_argument("--png-dir", type=Path, default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="smartpark-bench-reports-"))
     influx = InfluxDB(work / "influxdb")
@@ -145,6 +159,7 @@ def main() -> None:
         store = open_store(settings.influx)
         alerts = AlertReads(AlertDB(settings.alerts.db))
         limits = limits_mod.load(CONFIG)
+        factors = factorset.configured(CONFIG)
         park = ParkScope.check(registry, Caller("bench", "bench", "operator", "tianfu-np", None),
                                "tianfu-np")  # fmt: skip
         figures: dict[str, float] = {}
@@ -165,14 +180,37 @@ def main() -> None:
                     lambda f=fmt, p=plain, sc=scope: monthly.build(p, alerts, sc, MONTH, f, limits),
                     args.runs,
                 )
-            body = monthly.build(plain, alerts, scope, MONTH, "pdf", limits)[0]
-            if args.png and subject == "e08-anode":
-                pdf = work / "e08.pdf"
-                pdf.write_bytes(body)
-                subprocess.run(["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "1",
-                                "-singlefile", str(pdf), str(args.png.with_suffix(""))],
-                               check=True)  # fmt: skip
+            if args.png_dir and subject == "e08-anode":
+                args.png_dir.mkdir(parents=True, exist_ok=True)
+                for kind, body, page in (
+                    ("monthly", monthly.build(plain, alerts, scope, MONTH, "pdf", limits)[0], 1),
+                    ("annual", annual.build(plain, scope, 2026, "pdf")[0], 1),
+                    ("ghg", ghg.build(plain, scope, "2026-11", "pdf", factors)[0], 2),
+                ):
+                    png(body, args.png_dir / f"report-{kind}-e08.png", page)
             key = "park" if subject == "_park" else "e08"
+            recorder = Recording(store)
+            ghg.figures(Reads(recorder, registry), scope, "2026-11", factors)  # type: ignore[arg-type]
+            ghg_statements = list(recorder.statements)
+            ghg_raw = median_s(lambda s=ghg_statements: [store.query(q) for q in s], args.runs)
+            for period in ("2026-11", "2026"):
+                made: dict[str, float] = {}
+                for fmt in ("xlsx", "pdf"):
+                    made[fmt] = median_s(
+                        lambda f=fmt, p=period, pl=plain, sc=scope: ghg.build(
+                            pl, sc, p, f, factors
+                        ),
+                        args.runs,
+                    )
+                tag = "month" if "-" in period else "year"
+                figures |= {f"{key}_ghg_{tag}_xlsx_s": round(made["xlsx"], 3),
+                            f"{key}_ghg_{tag}_pdf_s": round(made["pdf"], 3)}  # fmt: skip
+                print(f"{subject:<10} GHG inventory {period:<7} XLSX {made['xlsx']:6.3f} s  PDF "
+                      f"{made['pdf']:6.3f} s  |  raw InfluxQL ({len(ghg_statements)} statements) "
+                      f"{ghg_raw:6.3f} s  ratio PDF/raw {made['pdf'] / ghg_raw:5.1f}  target < 10 s")  # fmt: skip
+            figures |= {f"{key}_ghg_raw_query_s": round(ghg_raw, 3),
+                        f"{key}_ghg_month_pdf_vs_raw_query": round(
+                            figures[f"{key}_ghg_month_pdf_s"] / ghg_raw, 1)}  # fmt: skip
             year = median_s(lambda sc=scope: annual.build(Reads(store, registry), sc, 2026, "pdf"),
                             args.runs)  # fmt: skip
             figures[f"{key}_annual_pdf_s"] = round(year, 3)

@@ -49,11 +49,28 @@ class YearFigures:
     generated_ms: int
 
 
+#: The year's added value at the year before's prices (the months' added value deflated
+#: by the price index their KPI points were computed with), where every month has it.
+DEFLATED = "added_value_prev_year_prices_cny"
+
+
+def _num(m: Mapping[str, object], name: str) -> float | None:
+    v = m.get(name)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
 def year_sums(months: Sequence[Mapping[str, object]]) -> dict[str, float]:
     """The sums of the months' additive figures (tce, tCO2, kWh, m³, kg, CNY), their
-    output, and the product standard's energy (its kgce per output x the output)."""
+    output, the product standard's energy (its kgce per output x the output), and the
+    added value at the year before's prices (:data:`DEFLATED`) when every month with
+    added value states its intensity at those prices (a price index was configured)."""
     sums: dict[str, float] = {}
+    deflated: list[float | None] = []
     for m in months:
+        av, nominal = _num(m, "added_value_cny"), _num(m, "energy_tce_per_10k_cny")
+        comparable = _num(m, "energy_tce_per_10k_cny_prev_year_prices")
+        if av:  # the index is the ratio of the two intensities (the same energy)
+            deflated.append(av * nominal / comparable if nominal and comparable else None)
         for key, value in m.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
@@ -62,6 +79,8 @@ def year_sums(months: Sequence[Mapping[str, object]]) -> dict[str, float]:
         per, out = m.get("product_energy_kgce_per_output"), m.get("output")
         if isinstance(per, int | float) and isinstance(out, int | float):
             sums["product_energy_kgce"] = sums.get("product_energy_kgce", 0.0) + per * out
+    if deflated and all(d is not None for d in deflated):
+        sums[DEFLATED] = sum(d for d in deflated if d is not None)
     return sums
 
 
@@ -76,6 +95,9 @@ def intensities(t: Sums) -> dict[str, float | None]:
     av = t.get("added_value_cny")
     return {
         "energy_tce_per_10k_cny": _ratio(t.get("energy_tce"), av, 1e4),
+        "energy_tce_per_10k_cny_prev_year_prices": _ratio(
+            t.get("energy_tce"), t.get(DEFLATED), 1e4
+        ),
         "energy_excl_renewables_tce_per_10k_cny": _ratio(
             t.get("energy_excl_renewables_tce"), av, 1e4
         ),
@@ -110,14 +132,23 @@ def annual(f: YearFigures) -> Report:
     rows += [(f"限额标准 {lv} product standard's {lv}", f"product_{lv}_kgce_per_output",
               unit("product_energy_kgce_per_output"), v, None, None)
              for lv, v in f.levels.items()]  # fmt: skip
-    change = change_pct(ratio_now["energy_tce_per_10k_cny"], ratio_last["energy_tce_per_10k_cny"])
+    last_year = ratio_last["energy_tce_per_10k_cny"]
+    comparable = change_pct(ratio_now["energy_tce_per_10k_cny_prev_year_prices"], last_year)
+    nominal = change_pct(ratio_now["energy_tce_per_10k_cny"], last_year)
+    rate = (
+        f"{-comparable:.2f} % (comparable prices: this year's added value at the year "
+        "before's, by the price index of added value the KPIs were computed with)"
+        if comparable is not None
+        else f"{-nominal:.2f} % (nominal prices: no price index of added value is configured "
+        "for the year, processing's added_value_price_index)"
+        if nominal is not None
+        else "无数据 no data"
+    )
     intensity = Table(
         "intensity", "单位产品能耗与单位工业增加值能耗 Unit product energy and energy intensity",
         FIGURE_COLUMNS, rows,
         ("比值 = 年合计之比 a year's ratio is the ratio of its sums",
-         "单位工业增加值能耗降低率 reduction of energy per 10k CNY: "
-         + (f"{-change:.2f} % (nominal prices: the comparable-price rate needs the year's "
-            "price index of added value)" if change is not None else "无数据 no data")),
+         "单位工业增加值能耗降低率 reduction of energy per 10k CNY: " + rate),
     )  # fmt: skip
     months = Table(
         "months", "逐月 Months",

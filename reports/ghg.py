@@ -107,8 +107,12 @@ def _co2(factors: FactorSet | None, factor_id: str | None) -> float | None:
     return None if c is None else c.value
 
 
-def _ids(months: Sequence[Row], tag: str) -> list[str]:
-    return list(dict.fromkeys(str(m[tag]) for m in months if m.get(tag) is not None))
+def _ids(months: Sequence[Row], tag: str, column: str | None = None) -> list[str]:
+    """The factor ids ``tag`` names in the months (those that used ``column``, if given)."""
+    return list(dict.fromkeys(
+        str(m[tag]) for m in months
+        if m.get(tag) is not None and (column is None or _num(m, column))
+    ))  # fmt: skip
 
 
 def source_t(months: Sequence[Row], factors: FactorSet | None, column: str,
@@ -131,8 +135,8 @@ def _source_rows(f: GhgFigures, sources: Sequence[tuple[str, str]],
                  sums: Mapping[str, float]) -> list[tuple[Cell, ...]]:  # fmt: skip
     rows: list[tuple[Cell, ...]] = []
     for column, tag in sources:
-        ids = _ids(f.months, tag)
-        if not sums.get(column) and not ids:
+        ids = _ids(f.months, tag, column)
+        if not sums.get(column):
             continue
         one = ids[0] if len(ids) == 1 else None
         rows.append((label(column), column, unit(column), sums.get(column, 0.0),
@@ -144,7 +148,7 @@ def _source_rows(f: GhgFigures, sources: Sequence[tuple[str, str]],
 def _sum(values: Sequence[Cell]) -> float | None:
     """The sum of figures, None when one is unknown."""
     known = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    return None if len(known) < len(values) else sum(known)
+    return None if len(known) < len(values) else float(sum(known))
 
 
 def _opt(row: Row, name: str) -> float | None:
@@ -154,12 +158,12 @@ def _opt(row: Row, name: str) -> float | None:
 
 def _factor_rows(f: GhgFigures) -> list[tuple[Cell, ...]]:
     rows: list[tuple[Cell, ...]] = []
-    roles = [("grid_factor", "电网排放因子（基于位置）grid, location-based"),
-             ("residual_factor", "剩余电网排放因子（基于市场）residual, market-based"),
-             *((tag, label(col)) for col, tag in (*COMBUSTION, *HEAT))]  # fmt: skip
+    roles = [("grid_factor", "电网排放因子（基于位置）grid, location-based", None),
+             ("residual_factor", "剩余电网排放因子（基于市场）residual, market-based", None),
+             *((tag, label(col), col) for col, tag in (*COMBUSTION, *HEAT))]  # fmt: skip
     fs = f.factors
-    for tag, role in roles:
-        for fid in _ids(f.months, tag):
+    for tag, role, column in roles:
+        for fid in _ids(f.months, tag, column):
             grid = fs.grid_kg_per_kwh.get(fid) if fs else None
             co2 = fs.co2_kg.get(fid) if fs else None
             kgce = fs.energy_kgce.get(fid) if fs else None
@@ -240,6 +244,16 @@ def _methods(f: GhgFigures) -> tuple[str, ...]:
     return tuple(lines)
 
 
+#: The sections' order: the summary first (GB/T 32150's report puts the emissions before
+#: the activity data and factors they are made of).
+ORDER = ("totals", "combustion", "process", "purchased", "boundary", "activity", "factors",
+         "quality", "months", "enterprise")  # fmt: skip
+
+
+def _in_order(*tables: Table) -> tuple[Table, ...]:
+    return tuple(sorted(tables, key=lambda t: ORDER.index(t.key)))
+
+
 def ghg(f: GhgFigures) -> Report:
     """The greenhouse-gas inventory of ``f``'s subject and period."""
     sums = year_sums(f.months)
@@ -264,8 +278,9 @@ def ghg(f: GhgFigures) -> Report:
          grid, residual_ids, _co2(f.factors, one_res[0]) if len(one_res) == 1 else None,
          market_elec),
         (label("green_kwh"), "green_kwh", unit("green_kwh"), sums.get("green_kwh", 0.0),
-         None, 0.0, 0.0),
-        (label("pv_kwh"), "pv_kwh", unit("pv_kwh"), sums.get("pv_kwh", 0.0), None, 0.0, 0.0),
+         "零排放 zero (traded)", 0.0, 0.0),
+        (label("pv_kwh"), "pv_kwh", unit("pv_kwh"), sums.get("pv_kwh", 0.0),
+         "零排放 zero (on site)", 0.0, 0.0),
         *heat,
     ]  # fmt: skip
     sources_loc = _sum([fuel_t, location_elec, heat_t])
@@ -327,7 +342,7 @@ def ghg(f: GhgFigures) -> Report:
         subject=f"{f.name} ({f.subject})",
         period=f.period,
         methods=_methods(f),
-        tables=(
+        tables=_in_order(
             boundary,
             Table(
                 "combustion",

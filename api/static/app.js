@@ -28,7 +28,8 @@ const T = {
     info: "提示", warning: "警告", critical: "严重", used: "已用（累计）", forecast: "预测",
     method: "碳排放方法：基于位置（电网平均排放因子 {grid}）；基于市场（绿电 0，其余按剩余因子 {residual}）；因子集 {set}；电力折标 {basis}。",
     failed: "请求失败：{m}",
-    reports: "月度能源与碳排放报告（下载）", reportOf: "{m} 月报",
+    reports: "报告下载：月度能源与碳排放报告、年度能源利用状况报告、温室气体排放报告", reportOf: "{m} 月报",
+    annualOf: "{y} 年度能源利用状况报告", ghgOf: "{y} 温室气体排放报告",
   },
   en: {
     title: "smartpark energy & carbon", scope: "View", signOut: "Sign out", signInTitle: "Sign in",
@@ -54,7 +55,8 @@ const T = {
     info: "info", warning: "warning", critical: "critical", used: "used (cumulative)", forecast: "forecast",
     method: "CO2 methods: location-based (grid average factor {grid}); market-based (green power 0, the rest at the residual factor {residual}); factor set {set}; electricity converted by {basis}.",
     failed: "Request failed: {m}",
-    reports: "Monthly energy and carbon report (download)", reportOf: "{m}",
+    reports: "Reports (download): monthly energy and carbon, annual energy use, greenhouse-gas inventory", reportOf: "{m}",
+    annualOf: "{y} annual energy-use report", ghgOf: "{y} greenhouse-gas inventory",
   },
 };
 // The KPIs shown, with their units (the unit is part of every KPI's name).
@@ -324,24 +326,33 @@ function localMonth(back) {
 }
 
 function reportLinks() {
-  // the monthly report of this month and the month before, as XLSX and PDF: plain links,
-  // the session cookie goes with them (the same guard as every /v1 route)
+  // the monthly report of this month and the month before, this year's annual energy-use
+  // report and greenhouse-gas inventory, as XLSX and PDF: plain links, the session cookie
+  // goes with them (the same guard as every /v1 route)
   const box = $("reports");
   box.replaceChildren();
-  for (const back of [0, 1]) {
-    const period = localMonth(back);
-    box.append(el("span", t("reportOf", { m: period }) + " "));
+  const base = `/v1/parks/${encodeURIComponent(state.park.id)}/scopes/${encodeURIComponent(state.scope)}/reports`;
+  const links = (kind, query, name) => {
     for (const format of ["xlsx", "pdf"]) {
       const a = el("a", format.toUpperCase(), "download");
-      a.href = `/v1/parks/${encodeURIComponent(state.park.id)}/scopes/${encodeURIComponent(state.scope)}` +
-        `/reports/monthly?period=${period}&format=${format}`;
-      a.download = `${state.scope}-${period}-monthly.${format}`;
-      a.dataset.period = period;
+      a.href = `${base}/${kind}?${query}&format=${format}`;
+      a.download = `${name}.${format}`;
+      a.dataset.kind = kind;
       a.dataset.format = format;
       box.append(a, " ");
     }
     box.append(" ");
+  };
+  for (const back of [0, 1]) {
+    const period = localMonth(back);
+    box.append(el("span", t("reportOf", { m: period }) + " "));
+    links("monthly", `period=${period}`, `${state.scope}-${period}-monthly`);
   }
+  const year = localMonth(0).slice(0, 4);
+  box.append(el("br"), el("span", t("annualOf", { y: year }) + " "));
+  links("annual", `year=${year}`, `${state.scope}-${year}-annual`);
+  box.append(el("span", t("ghgOf", { y: year }) + " "));
+  links("ghg", `period=${year}`, `${state.scope}-${year}-ghg`);
 }
 
 function monthStart() {

@@ -140,11 +140,15 @@ def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
             rows_q.json()[-1]["used_tce"]
         )
     _budget_shown(browser, api_park, "e08-anode", "e08")
-    # the monthly report's download links work with the page's session (issue 27)
+    # the reports' download links work with the page's session (issue 27): the monthly
+    # of this month and the one before, this year's annual report and inventory
     links = browser.find_elements(By.CSS_SELECTOR, "#reports a.download")
-    assert [a.get_attribute("data-format") for a in links] == ["xlsx", "pdf"] * 2
-    got = _fetch(browser, links[0].get_attribute("href"))
-    assert got["status"] == 200, got["body"][:300]
+    assert [a.get_attribute("data-format") for a in links] == ["xlsx", "pdf"] * 4
+    kinds = [a.get_attribute("data-kind") for a in links]
+    assert kinds == ["monthly"] * 4 + ["annual"] * 2 + ["ghg"] * 2
+    for i in (0, 4, 6):  # one XLSX of each kind
+        got = _fetch(browser, links[i].get_attribute("href"))
+        assert got["status"] == 200, got["body"][:300]
     cookie = browser.get_cookie("sp_session")
     assert cookie is not None and cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
     assert cookie["secure"] is False  # plain HTTP here; Secure behind TLS (tested in test_api)

@@ -72,3 +72,21 @@ def test_what_no_meter_gives_is_left_for_the_enterprise_in_the_xlsx() -> None:
     energy = [[c.value for c in r] for r in book[book.sheetnames[0]].iter_rows()]
     grid = next(r for r in energy if r[1] == "grid_kwh")
     assert grid[3:] == [6e6, NO_DATA, NO_DATA]
+
+
+def test_the_reduction_is_at_comparable_prices_where_the_months_were_deflated() -> None:
+    """Item 2: with a price index of added value (104: prices rose 4 %) the months store
+    their intensity at the year before's prices; the year's is energy over the deflated
+    added value, and the reduction rate says comparable prices."""
+    f = figures([_month(2025, 1, energy_tce=390.0, added_value_cny=1.2e8)])
+    months = [m | {"energy_tce_per_10k_cny_prev_year_prices": 9.9 * 1.04} for m in f.months]
+    sums = year_sums(months)
+    assert sums["added_value_prev_year_prices_cny"] == pytest.approx(12e7 / 1.04)
+    comparable = 780 / 12e7 * 1e4 * 1.04
+    assert intensities(sums)["energy_tce_per_10k_cny_prev_year_prices"] == pytest.approx(comparable)
+    report = annual(YearFigures(**{**{k: getattr(f, k) for k in f.__slots__}, "months": months}))
+    note = report.table("intensity").notes[1]
+    last = 390 / 1.2e8 * 1e4
+    assert f"{-(comparable - last) / last * 100:.2f} % (comparable prices" in note  # -108.00
+    one_missing = [*months[:2], f.months[2]]  # a month without: no comparable year figure
+    assert "added_value_prev_year_prices_cny" not in year_sums(one_missing)

@@ -21,7 +21,8 @@ ZONE = ZoneInfo("Asia/Shanghai")
 CN = load_factor_set("cn")
 TAGS = {"factor_set": "cn", "grid_factor": "sichuan-2022",
         "residual_factor": "national-residual-2023", "gas_factor": "natural_gas",
-        "steam_factor": "steam_low_pressure", "coal_factor": "raw_coal"}  # fmt: skip
+        "steam_factor": "steam_low_pressure", "coal_factor": "raw_coal",
+        "diesel_factor": "diesel"}  # fmt: skip
 
 
 def _month(month: int, **values: Any) -> dict[str, Any]:
@@ -55,7 +56,8 @@ def _rows(report: Any, key: str) -> dict[str, tuple]:
 def test_each_source_is_activity_times_its_named_coefficient_and_they_reconcile() -> None:
     report = ghg(figures([_month(1), _month(2)]))
     combustion = _rows(report, "combustion")
-    assert set(combustion) == {"gas_m3", "coal_kg"}  # fuels not used are left out
+    assert set(combustion) == {"gas_m3", "coal_kg"}  # diesel, named but not used: left out
+    assert "diesel" not in _rows(report, "factors")
     assert combustion["gas_m3"][3:] == (2e4, "natural_gas", 2.1622, pytest.approx(43.244))
     assert combustion["coal_kg"][6] == pytest.approx(4e4 * 1.9003 / 1000)
     purchased = {r[0]: r for r in report.table("purchased").rows}
