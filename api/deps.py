@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 
 from api.keys import Caller
 from api.params import IdPath, ScopePath
-from api.scope import EnterpriseScope, ParkScope, SubjectScope, reads_park
+from api.scope import CityScope, EnterpriseScope, ParkScope, SubjectScope, reads_park
 from api.services import Services
 
 
@@ -52,6 +52,14 @@ def park_scope(park_id: IdPath, caller: CallerDep, s: ServicesDep) -> ParkScope:
 
 
 ParkDep = Annotated[ParkScope, Depends(park_scope)]
+
+
+def city_scope(city_id: IdPath, caller: CallerDep, s: ServicesDep) -> CityScope:
+    """The city of the path, if it is the caller's (city keys only)."""
+    return CityScope.check(s.registry, caller, city_id)
+
+
+CityDep = Annotated[CityScope, Depends(city_scope)]
 OwnParkDep = Annotated[ParkScope, Depends(own_park)]
 OwnParksDep = Annotated[list[ParkScope], Depends(own_parks)]
 
@@ -73,6 +81,7 @@ SubjectDep = Annotated[SubjectScope, Depends(subject_scope)]
 SCOPES = {
     "own park": own_park,
     "own parks": own_parks,
+    "city": city_scope,
     "park": park_scope,
     "enterprise": enterprise_scope,
     "subject": subject_scope,

@@ -119,3 +119,28 @@ class EnterpriseScope(SubjectScope):
     @property
     def enterprise(self) -> str:
         return self.subject
+
+
+@dataclass(frozen=True, slots=True)
+class CityScope:
+    """A city a city key reads: the parks whose registry entry names it, each checked."""
+
+    caller: Caller
+    city: str
+    parks: tuple[ParkScope, ...]
+    made: object
+
+    def __post_init__(self) -> None:
+        if self.made is not _MADE_HERE:
+            raise TypeError("scopes are made by their check(), never directly")
+
+    @classmethod
+    def check(cls, registry: Registry, caller: Caller, city: str) -> CityScope:
+        """``city`` for its own city key, or 404 (any other key, any other city)."""
+        if caller.role != "city" or caller.park != city:
+            raise NOT_FOUND
+        parks = tuple(ParkScope.check(registry, caller, p) for p, spec in registry.parks.items()
+                      if spec.city == city)  # fmt: skip
+        if not parks:
+            raise NOT_FOUND
+        return CityScope(caller, city, parks, _MADE_HERE)

@@ -4,6 +4,7 @@ Modules:
   registry     the park, its enterprises and their sensors
   readings     latest readings, series, dead letters
   kpis         KPI points and scorecards
+  city         a city's parks side by side (city keys)
   evaluations  CEMS hours, completeness, quota, carbon budget, grades, the report export
   reports      the monthly, annual and greenhouse-gas reports (XLSX, PDF)
   alerts       alerts and acknowledgement
@@ -13,13 +14,24 @@ Modules:
 
 from fastapi import APIRouter
 
-from api.routes import alerts, evaluations, kpis, page, readings, registry, reports, stream
+from api.routes import (
+    alerts,
+    city,
+    evaluations,
+    kpis,
+    page,
+    readings,
+    registry,
+    reports,
+    stream,
+)
 
 #: The data routers, mounted under ``/v1``.
 ROUTERS: tuple[APIRouter, ...] = (
     registry.router,
     readings.router,
     kpis.router,
+    city.router,
     evaluations.router,
     reports.router,
     alerts.router,

@@ -44,6 +44,8 @@ GHG = {"period": str(this_month()[1].year), "format": "xlsx"}
 # route (GET), query, who may see it: callers "e08" (the owner), "operator" (the park's)
 ROUTES = [
     ("/v1/parks/tianfu-np", {}, {"e08", "e01", "operator"}),
+    ("/v1/cities/chengdu/scorecard", {}, {"city"}),
+    ("/v1/cities/mianyang/scorecard", {}, set()),  # othercity's own: no park names it
     (f"{E08}/sensors", {}, {"e08", "operator"}),
     (f"{E08}/latest", {}, {"e08", "operator"}),
     (f"{E08}/sensors/e08-grid-1/series", {"field": "power_kw", **RANGE}, {"e08", "operator"}),
@@ -99,6 +101,20 @@ def test_a_city_key_lists_its_citys_parks_and_writes_nothing(api_park: Park) -> 
     page = httpx.post(f"{api_park.url}/session", json={"key": api_park.keys["city"]}, timeout=10)
     assert page.status_code == 403 and "a city key reads the API" in page.text
     assert "set-cookie" not in page.headers
+
+
+def test_the_city_scorecard_shows_each_park_as_its_operator_sees_it(api_park: Park) -> None:
+    card = api_park.get("/v1/cities/chengdu/scorecard", "city").json()
+    [row] = card["parks"]
+    assert row["park"] == "tianfu-np" and row["rank"] == 1 and row["stored"]
+    park = api_park.get("/v1/parks/tianfu-np/scopes/_park/scorecard", "operator").json()
+    month = {k["kpi"]: k["value"] for k in park["month"]["kpis"]}
+    share = row["clean_energy_share"]
+    assert share["column"] == "clean_energy_share_grid_implied_equal_value_pct"
+    assert share["value_pct"] == pytest.approx(month[share["column"]])
+    assert row["energy_tce"] == pytest.approx(month["energy_tce"]) and row["energy_tce"] > 0
+    assert card["totals"]["energy_tce"] == pytest.approx(row["energy_tce"])
+    assert card["totals"]["parks"] == card["totals"]["parks_stored"] == 1
 
 
 def test_an_enterprise_never_gets_anothers_alerts_or_ids(api_park: Park) -> None:

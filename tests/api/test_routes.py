@@ -33,6 +33,7 @@ S = P + "/scopes/{scope}"
 TABLE = {
     ("GET", "/v1/parks"): "own parks",
     ("GET", P): "park",
+    ("GET", "/v1/cities/{city_id}/scorecard"): "city",
     ("GET", P + "/enterprises"): "park",
     ("GET", E + "/sensors"): "enterprise",
     ("GET", E + "/latest"): "enterprise",
