@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,39 +31,28 @@ from smartpark import limits as limits_mod
 from smartpark import registry as registry_mod
 from smartpark.alertstore import AlertDB
 from smartpark.errors import ConfigError, StoreError, StoreRejected
-from smartpark.factorset import FactorSet
-from smartpark.limits import MonthlyLimits
 from smartpark.parks import processing_config
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store import open_store
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def _limits(settings: Settings, registry: Registry) -> dict[str, MonthlyLimits]:
-    """Per park, the quotas and budgets its processor burns down (its configuration
-    file), so that the page tells "not yet computed" from "not configured"; a park whose
-    configuration cannot be read is left out (configured = null)."""
-    out: dict[str, MonthlyLimits] = {}
+def _per_park(
+    settings: Settings, registry: Registry, read: Callable[[Path], T], unknown: str
+) -> dict[str, T]:
+    """Per park, what ``read`` takes from its processing configuration; a park whose
+    configuration cannot be read is left out, with a warning saying what is ``unknown``:
+    the quotas and budgets (the page then says configured = null rather than "not
+    configured") or the factor set (the inventory then shows factor ids only)."""
+    out: dict[str, T] = {}
     for park in registry.parks:
         try:
-            out[park] = limits_mod.load(processing_config(settings.processing.config, park))
+            out[park] = read(processing_config(settings.processing.config, park))
         except ConfigError as exc:
-            logger.warning("quotas and budgets of %s unknown (configured = null): %s", park, exc)
-    return out
-
-
-def _factors(settings: Settings, registry: Registry) -> dict[str, FactorSet]:
-    """Per park, the factor set its processing configuration chooses (the coefficients
-    the stored KPI points name by id); a park whose configuration cannot be read is left
-    out (its inventory says so)."""
-    out: dict[str, FactorSet] = {}
-    for park in registry.parks:
-        try:
-            out[park] = factorset.configured(processing_config(settings.processing.config, park))
-        except ConfigError as exc:
-            logger.warning("factor set of %s unknown (the inventory shows ids only): %s", park, exc)
+            logger.warning("%s of %s unknown: %s", unknown, park, exc)
     return out
 
 
@@ -86,8 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
         alerts=AlertReads(AlertDB(settings.alerts.db)),
         hub=hub,
         keys=keys,
-        limits=_limits(settings, registry),
-        factors=_factors(settings, registry),
+        limits=_per_park(settings, registry, limits_mod.load, "quotas and budgets"),
+        factors=_per_park(settings, registry, factorset.configured, "factor set"),
     )
     metrics = CollectorRegistry()
     requests = Counter(
