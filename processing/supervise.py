@@ -14,11 +14,14 @@ and ``smartpark_processing_restarts{park}``) on the processing port; each park's
 processor listens on a free port of its own on the same host. A processor that exits
 is started again after 1 s, doubling to at most 60 s while it keeps failing; SIGTERM
 and SIGINT stop every park (SIGKILL after 30 s), SIGHUP is passed on (each processor
-rereads the registry) and starts the parks the registry gained and stops those it lost.
+rereads the registry) and starts the parks the registry gained and stops those it lost;
+a supervisor that dies however it dies takes its processors with it (Linux's parent-death
+signal), so a restarted one never finds its parks' processors still running.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -42,6 +45,15 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_S = (1.0, 60.0)  # first wait before a restart, and the most it doubles to
 STOP_WAIT_S = 30.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_LIBC = ctypes.CDLL(None, use_errno=True)  # resolved here: the child only calls prctl
+
+
+def _die_with_parent() -> None:
+    """In the child before it runs: SIGTERM when the supervisor dies, even by SIGKILL,
+    so no park processor is left behind to fight its successor for its broker session."""
+    if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def free_port(host: str) -> int:
@@ -80,7 +92,7 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         argv = [*self.argv, "--park", child.park, "--http-port", str(child.port)]
-        child.proc = subprocess.Popen(argv, env=os.environ.copy())
+        child.proc = subprocess.Popen(argv, env=os.environ.copy(), preexec_fn=_die_with_parent)
         child.started = time.monotonic()
         logger.info("processor of park %s started pid=%d port=%d", child.park,
                     child.proc.pid, child.port)  # fmt: skip
