@@ -46,6 +46,7 @@ BATCH_DAYS = 7
 #: live path waits (``CatchUp.exclusive``): 1-minute windows a quarter day at a time
 #: (360 windows, a fraction of a second), the others the batch's days at once.
 PIECE_MS = {"1m": 6 * 3_600_000}
+MIN_REST_S = 0.02  # between two pieces, whatever the busy share
 
 
 class LedgerFile:
@@ -229,12 +230,12 @@ class CatchUp:
             hi = min(self._end(self._start(batch.hi_ms, size), size), self._start(watermark, size))
             piece = PIECE_MS.get(size, hi - lo)
             while lo < hi:  # a piece at a time, never beyond a window's end
-                began = self.clock.monotonic()
                 upto = min(hi, max(self._end(self._start(lo + piece - 1, size), size),
                                    self._end(lo, size)))  # fmt: skip
                 part = window_readings(readings, lo - self.jobs.lookback_ms, upto,
                                        pro_rata=self.jobs.park.pro_rata)  # fmt: skip
-                with self.exclusive:
+                with self.exclusive:  # the time waiting for a tick is not the piece's
+                    began = self.clock.monotonic()
                     frame, points = self.jobs.windows(size, part, lo, upto, newest_ms=watermark)
                     ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
                                     strict=True))  # fmt: skip
@@ -253,7 +254,9 @@ class CatchUp:
         """After a piece of work that began at ``began``, rest so the job takes at most
         its busy share of wall time (``t x (1 - share) / share`` after ``t`` seconds)."""
         spent = self.clock.monotonic() - began
-        rest = spent * (1 - self.busy_share) / self.busy_share
+        # at least a moment, even at a busy share of 1: the tick lock is not fair, and a
+        # tick blocked on it must get it between two pieces
+        rest = max(MIN_REST_S, spent * (1 - self.busy_share) / self.busy_share)
         self._stop.wait(rest)
         self._rested += rest
 
