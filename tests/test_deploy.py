@@ -70,5 +70,5 @@ def test_the_factor_sets_ship_in_the_package() -> None:
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "factors/*.yaml" in project["tool"]["setuptools"]["package-data"]["processing"]
-    assert list((ROOT / "processing" / "factors").glob("*.yaml"))
+    assert "factors/*.yaml" in project["tool"]["setuptools"]["package-data"]["smartpark"]
+    assert list((ROOT / "smartpark" / "factors").glob("*.yaml"))

@@ -21,7 +21,7 @@ from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.influx1 import Influx1Store
-from tests.conftest import CollectorFactory, count_points, wait_until
+from tests.conftest import PATIENCE, CollectorFactory, count_points, wait_until
 
 CST = timezone(timedelta(hours=8))
 
@@ -203,7 +203,9 @@ def test_live_mode_publishes_readings_stamped_now_on_the_wall_clock(
     for message in got:
         ts = orjson.loads(message.payload)["ts"]
         # The current second's readings go out at once; later ones at ts + latency (<= 300 ms).
-        allowed = 1_400 if ts == first_ts else 500
+        # The slack beyond the latency (200 ms) is stretched like every wait
+        # (SMARTPARK_TEST_PATIENCE) for a loaded CI host: 520 ms was seen at load 15.
+        allowed = 1_400 if ts == first_ts else 300 + int(200 * PATIENCE)
         assert 0 <= message.t_ms - ts <= allowed, (message.topic, ts, message.t_ms)
     assert "live" in console.file.getvalue()  # type: ignore[attr-defined]
 
