@@ -17,7 +17,7 @@ from smartpark import schema
 from smartpark.alertstore import Alert, AlertDB
 from smartpark.registry import Registry
 from smartpark.store.base import Series, Store
-from smartpark.store.influxql import Select
+from smartpark.store.influxql import Aggregate, Select
 
 #: Tag columns of the measurements the API reads (the rest of a row are fields).
 TAGS = schema.ROLLUP_TAGS | frozenset(schema.READING_TAGS)
@@ -140,11 +140,38 @@ class Reads:
         tags = {"park": scope.park, "enterprise": scope.enterprise}
         return self._points(measurement, tags, start, end, limit=limit)
 
+    def park_points(
+        self, scope: ParkScope, measurement: str, start: datetime, end: datetime, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """The points in [start, end) of a roll-up kept per enterprise (quota, completeness,
+        grades) across the park: those of the enterprises the caller sees."""
+        seen = set(scope.enterprises())
+        found = self._points(measurement, {"park": scope.park}, start, end, limit=limit)
+        return [r for r in found if r.get("enterprise") in seen]
+
     def grades(self, scope: ParkScope, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """The mu-average rows of [start, end) of the enterprises the caller sees."""
+        return self.park_points(scope, schema.MUJU.name, start, end, limit=1000)
+
+    def per_enterprise(
+        self, scope: ParkScope, measurement: str, field: str, aggregate: Aggregate,
+        start: datetime, end: datetime,
+    ) -> dict[str, float]:  # fmt: skip
+        """``aggregate`` of one field of a roll-up kept per enterprise over [start, end),
+        one figure per enterprise the caller sees (one statement for the whole park, so
+        a park of many sensor-days answers a row per enterprise, not per point)."""
+        rollup = schema.rollup(measurement)
+        query = Select(
+            rollup.name, [rollup.field(field).name], aggregate=aggregate,
+            tags={rollup.tag("park"): scope.park}, start=start, end=end,
+            group_by_tags=[rollup.tag("enterprise")],
+        )  # fmt: skip
         seen = set(scope.enterprises())
-        found = self._points(schema.MUJU.name, {"park": scope.park}, start, end, limit=1000)
-        return [r for r in found if r.get("enterprise") in seen]
+        return {
+            row["enterprise"]: float(row[field])
+            for row in self._q(query)
+            if row.get("enterprise") in seen and isinstance(row.get(field), int | float)
+        }
 
     def kpi_at(self, scope: SubjectScope, window: str, start: datetime) -> dict[str, Any] | None:
         """The KPI point of one window, or None when it is not stored."""

@@ -117,6 +117,40 @@ def test_the_city_scorecard_shows_each_park_as_its_operator_sees_it(api_park: Pa
     assert card["totals"]["parks"] == card["totals"]["parks_stored"] == 1
 
 
+def test_the_city_scorecard_has_each_parks_quota_budget_and_completeness(
+    api_park: Park,
+) -> None:
+    """The same stored points as the park's own routes, summed up per park: the jobs of
+    the fixture wrote this month's quotas (e08, e09), the park's carbon budget and today's
+    completeness."""
+    [row] = api_park.get("/v1/cities/chengdu/scorecard", "city").json()["parks"]
+    month = datetime.fromisoformat(row["month_start"])
+    span = {
+        "start": month.isoformat(),
+        "end": (month + timedelta(days=32)).replace(day=1).isoformat(),
+    }
+    quotas = [api_park.get(f"/v1/parks/tianfu-np/enterprises/{e}/quota", "operator", **span).json()
+              for e in ("e08-anode", "e09-anode")]  # fmt: skip
+    assert all(len(q) == 1 for q in quotas)
+    quota = row["quota"]
+    assert (quota["enterprises"], quota["computed"]) == (2, 2)
+    assert quota["breached"] == sum(q[0]["breached"] for q in quotas)
+    assert quota["max_forecast_pct"] == pytest.approx(max(q[0]["forecast_pct"] for q in quotas))
+    assert quota["status"] in ("on_track", "forecast_breach", "breached")
+    [budget] = api_park.get("/v1/parks/tianfu-np/scopes/_park/carbon-budget", "operator",
+                            **span).json()  # fmt: skip
+    card = row["carbon_budget"]
+    assert card["budget_t_month"] == budget["budget_co2_t"] == 6000
+    assert card["used_co2_t"] == pytest.approx(budget["used_co2_t"]) and card["used_co2_t"] > 0
+    assert (card["co2_method"], card["co2_factor"]) == (budget["co2_method"], budget["co2_factor"])
+    days = []
+    for e in api_park.get("/v1/parks/tianfu-np/enterprises", "operator").json():
+        path = f"/v1/parks/tianfu-np/enterprises/{e['id']}/completeness"
+        days += [d["completeness_pct"] for d in api_park.get(path, "operator", **span).json()]
+    assert days and row["completeness"]["sensor_days"] == len(days)
+    assert row["completeness"]["mean_pct"] == pytest.approx(sum(days) / len(days))
+
+
 def test_an_enterprise_never_gets_anothers_alerts_or_ids(api_park: Park) -> None:
     own = api_park.get("/v1/parks/tianfu-np/alerts", "e01").json()["alerts"]
     assert own and {a["enterprise"] for a in own} == {"e01-baijiu"}
