@@ -1,5 +1,6 @@
 """The enterprise page at ``/``: static files (no build step, no CDN) and the sign-in that
-exchanges a key for a session cookie. The page reads everything through the ``/v1``
+exchanges a key for a session cookie (a city key gets its city's page: its parks side by
+side, from the city scorecard). The page reads everything through the ``/v1``
 routes with that cookie, under the same guard as a key: it has no data access of its own.
 
 The cookie is HttpOnly, SameSite=Strict, Secure when the request came over HTTPS (or a
@@ -68,12 +69,6 @@ def sign_in(body: SignIn, request: Request, s: ServicesDep) -> Response:
     if opened is None:
         raise HTTPException(401, "this key is not valid (unknown, mistyped or revoked)")
     session, csrf, caller = opened
-    if caller.role == "city":  # the page shows one park; a city reads the API's parks
-        s.keys.close_session(session)
-        raise HTTPException(
-            403, "the page shows one park: a city key reads the API (/v1/parks and each park's "
-            "routes); sign in here with a park's operator or enterprise key",
-        )  # fmt: skip
     response = JSONResponse(_who(caller, csrf))
     response.set_cookie(
         SESSION_COOKIE, session, max_age=int(hours * 3600), path="/", httponly=True,

@@ -145,6 +145,7 @@ function showSignIn() {
   if (state.source) state.source.close();
   state.who = null;
   $("dash").hidden = true;
+  $("city").hidden = true;
   $("signout").hidden = true;
   $("scope-box").hidden = true;
   $("who").textContent = "";
@@ -179,6 +180,7 @@ async function signOut() {
 // -- the page ---------------------------------------------------------------------------
 
 async function start(who) {
+  if (who.role === "city") return startCity(who); // city.js: the city's parks side by side
   state.who = who;
   $("signin").hidden = true;
   $("signout").hidden = false;

@@ -5,20 +5,15 @@ arrive, and it fits a phone and a desktop (screenshots in var/test-artifacts).""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -33,31 +28,6 @@ ARTIFACTS = ROOT / "var" / "test-artifacts"
 PARK = "tianfu-np"
 
 
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or "/usr/bin/chromium"
-    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    assert Path(browser).exists() and Path(driver).exists(), (
-        "Chromium is not installed: ./dev setup installs chromium and chromium-driver"
-    )
-    return browser, driver
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    binary, driver_path = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1440,900", "--lang=zh-CN"):  # fmt: skip
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def _wait(driver: WebDriver, what: str, predicate: Any, timeout_s: float = 20) -> Any:
     try:
         return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(predicate)
@@ -66,7 +36,8 @@ def _wait(driver: WebDriver, what: str, predicate: Any, timeout_s: float = 20) -
         raise AssertionError(f"timed out waiting for {what}; page error: {errors!r}") from None
 
 
-def _sign_in(driver: WebDriver, park: Park, who: str) -> None:
+def _sign_in(driver: WebDriver, park: Park, who: str, *, page: str = "dash") -> None:
+    """Sign ``who`` in and wait for its page (``dash``: a park's; ``city``: a city's)."""
     driver.get(park.url + "/")
     field = _wait(driver, "the sign-in form", lambda d: d.find_element(By.ID, "key"))
     _wait(driver, "the form shown", lambda d: field.is_displayed())
@@ -75,7 +46,7 @@ def _sign_in(driver: WebDriver, park: Park, who: str) -> None:
     _wait(
         driver,
         "the page",
-        lambda d: d.find_element(By.ID, "dash").get_attribute("data-ready") == "1",
+        lambda d: d.find_element(By.ID, page).get_attribute("data-ready") == "1",
     )
 
 

@@ -27,7 +27,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 # the page tests' browser fixture and sign-in (a Demo has the url and keys a Park has)
-from tests.api.test_page import ARTIFACTS, _sign_in, _wait, browser  # noqa: F401
+from tests.api.conftest import browser  # noqa: F401
+from tests.api.test_page import ARTIFACTS, _sign_in, _wait
 from tests.conftest import ROOT, wait_until
 
 HISTORY_DAYS = 2
