@@ -127,6 +127,35 @@ TITLES: dict[str, tuple[str, str]] = {
         "Carbon budget status per enterprise and park (tCO2)",
         "各企业及园区碳排放预算状态(tCO2)",
     ),
+    "city": ("City", "城市"),
+    "city_energy": ("Energy this month (sum of parks)", "本月能耗(各园区之和)"),
+    "city_co2_location": (
+        "CO2 location-based this month (sum of parks)",
+        "本月CO2基于位置(各园区之和)",
+    ),
+    "city_co2_market": (
+        "CO2 market-based this month (sum of parks)",
+        "本月CO2基于市场(各园区之和)",
+    ),
+    "city_electricity": ("Electricity this month (sum of parks)", "本月用电(各园区之和)"),
+    "city_share": (
+        "Clean-energy share by park (judged variant; milestones 65/70/75 %)",
+        "各园区清洁能源占比(评判口径;目标65/70/75%)",
+    ),
+    "city_per_tce": ("CO2 per tce by park (against the target)", "各园区单位能耗碳排放(对照目标)"),
+    "city_ranked": (
+        "Parks ranked by clean-energy share: CO2 per tce, energy, CO2, intensities",
+        "园区排名(按清洁能源占比):单位能耗碳排放、能耗、CO2、强度",
+    ),
+    "city_quota": (
+        "Energy-use quotas by park (highest of its enterprises; how many over, forecast over)",
+        "各园区用能权配额(企业最高值;超额与预计超额企业数)",
+    ),
+    "city_budget": ("Carbon budget by park (tCO2)", "各园区碳排放预算(tCO2)"),
+    "city_completeness": (
+        "Data completeness by park (mean of this month's sensor-days)",
+        "各园区数据完整率(本月传感器日均值)",
+    ),
     "ingest_rate": ("Messages received per second", "每秒接收消息"),
     "dead_letters": ("Dead letters by reason", "死信(按原因)"),
     "lag": ("Reading → durable lag (p99)", "读数落盘延迟(p99)"),
