@@ -162,6 +162,7 @@ def build(
         windows_per_s=setup.config.catchup_windows_per_s,
         busy_share=setup.config.catchup_busy_share,
         exclusive=stream.tick_lock,
+        live_load=lambda: stream.live_load,
     )
     status = None
     if serve_http:

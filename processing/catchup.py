@@ -42,11 +42,28 @@ SIZES = ("1m", "15m", "1h", "1d")
 #: faster a week at a time than a day at a time; a span of a few hours is still one
 #: day's batch.
 BATCH_DAYS = 7
-#: How much event time one piece of a batch computes, writes and publishes while the
-#: live path waits (``CatchUp.exclusive``): 1-minute windows a quarter day at a time
-#: (360 windows, a fraction of a second), the others the batch's days at once.
+#: How much event time the first piece of a batch's windows of a size covers (1-minute
+#: windows a quarter day at a time, the others the batch's days at once); then each
+#: size's pieces are sized to about ``PIECE_S`` of work, from the last piece's time, so
+#: a live tick waits for one short piece at most and the fixed cost of a piece (a
+#: computation's setup, a write, its messages) is spread over as many windows as fit.
 PIECE_MS = {"1m": 6 * 3_600_000}
+PIECE_S = 0.15
+#: The least event time of a piece, whatever it took: a piece has a fixed cost (a
+#: computation's setup, a store write), so on a loaded host pieces sized to the time
+#: alone would shrink to a window each and the catch-up crawl.
+MIN_PIECE_MS = {"1m": 2 * 3_600_000}
+DAY_MS = 86_400_000
 MIN_REST_S = 0.02  # between two pieces, whatever the busy share
+
+
+def next_piece(span_ms: int, spent_s: float, budget_s: float, least_ms: int) -> int:
+    """The event time of the next piece of one window size: ``span_ms`` took
+    ``spent_s``, so about ``budget_s`` covers this much (at most 4x or 1/4 of the last,
+    so one odd piece, a tick's store write or a pause of the host, cannot swing it),
+    never less than ``least_ms``."""
+    rate = span_ms / max(spent_s, 1e-3)
+    return max(least_ms, span_ms // 4, min(span_ms * 4, int(rate * budget_s)))
 
 
 class LedgerFile:
@@ -108,6 +125,7 @@ class CatchUp:
         busy_share: float = 1.0,
         idle_s: float = 1.0,
         exclusive: AbstractContextManager[object] | None = None,
+        live_load: Callable[[], float] | None = None,
     ) -> None:
         self.jobs = jobs
         self.ledger = ledger_file
@@ -122,6 +140,10 @@ class CatchUp:
         # so a live tick never shares the CPU, the GIL or the store with a piece (it
         # waits at most one piece) and a piece never runs while a tick does
         self.exclusive = exclusive if exclusive is not None else nullcontext()
+        # the share of wall time the live path's ticks take lately (0 to 1): the catch-up
+        # may take what they leave, never less than its busy share (``_pace``)
+        self._live_load = live_load if live_load is not None else (lambda: 1.0)
+        self._piece_ms: dict[str, int] = dict(PIECE_MS)  # per size, adapted (``_next_piece``)
         self.stats = CatchUpStats()
         self._rested = 0.0  # the pauses of the batch in hand (not busy time)
         self.tz = jobs.park.tz
@@ -218,30 +240,37 @@ class CatchUp:
 
     def _recompute(self, batch: Batch, next_day: int, watermark: int) -> int:
         """The batch's closed windows, computed, written and published a piece at a time
-        (``PIECE_MS``), each while the live path waits (``exclusive``) and followed by a
-        rest (``_pace``): a live tick waits for one piece at most, however long the
-        backfill, and never shares the CPU with one."""
+        (about ``PIECE_S`` of work each), each while the live path waits (``exclusive``)
+        and followed by a rest (``_pace``): a live tick waits for one piece at most,
+        however long the backfill, and never shares the CPU with one."""
         began = self.clock.monotonic()
         readings = self._readings(batch.day_ms, next_day)
+        # the month's stored days' grid import, read once for every piece of the batch
+        # (none of them writes a day the others read: 1d windows come last)
+        days_grid = self.jobs.reads.days_grid(batch.day_ms, next_day)
         self._pace(began)
         windows = 0
         for size in SIZES:  # the windows overlapping the batch that are closed
             lo = self._start(batch.lo_ms, size)
             hi = min(self._end(self._start(batch.hi_ms, size), size), self._start(watermark, size))
-            piece = PIECE_MS.get(size, hi - lo)
             while lo < hi:  # a piece at a time, never beyond a window's end
+                piece = self._piece_ms.get(size, hi - lo)
                 upto = min(hi, max(self._end(self._start(lo + piece - 1, size), size),
                                    self._end(lo, size)))  # fmt: skip
                 part = window_readings(readings, lo - self.jobs.lookback_ms, upto,
                                        pro_rata=self.jobs.park.pro_rata)  # fmt: skip
                 with self.exclusive:  # the time waiting for a tick is not the piece's
                     began = self.clock.monotonic()
-                    frame, points = self.jobs.windows(size, part, lo, upto, newest_ms=watermark)
+                    frame, points = self.jobs.windows(size, part, lo, upto, newest_ms=watermark,
+                                                      days_grid=days_grid)  # fmt: skip
                     ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
                                     strict=True))  # fmt: skip
                     self.jobs.write_points("catchup", points)
                     self._publish(size, frame, ends)
+                    spent = self.clock.monotonic() - began
                 windows += frame["window"].n_unique()
+                self._piece_ms[size] = next_piece(upto - lo, spent, PIECE_S,
+                                                  MIN_PIECE_MS.get(size, DAY_MS))  # fmt: skip
                 lo = upto
                 self._pace(began)
         day = batch.day_ms
@@ -252,11 +281,14 @@ class CatchUp:
 
     def _pace(self, began: float) -> None:
         """After a piece of work that began at ``began``, rest so the job takes at most
-        its busy share of wall time (``t x (1 - share) / share`` after ``t`` seconds)."""
+        its share of wall time (``t x (1 - share) / share`` after ``t`` seconds): its
+        busy share, or what the live path's ticks leave if that is more (a quiet live
+        feed leaves nearly all of it; a busy one, at least ``1 - busy_share``)."""
         spent = self.clock.monotonic() - began
-        # at least a moment, even at a busy share of 1: the tick lock is not fair, and a
+        share = max(self.busy_share, min(1.0, 1.0 - self._live_load()))
+        # at least a moment, even at a share of 1: the tick lock is not fair, and a
         # tick blocked on it must get it between two pieces
-        rest = max(MIN_REST_S, spent * (1 - self.busy_share) / self.busy_share)
+        rest = max(MIN_REST_S, spent * (1 - share) / max(share, 0.01))
         self._stop.wait(rest)
         self._rested += rest
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable
 
 import polars as pl
@@ -34,6 +33,56 @@ from smartpark.store.base import Store
 logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], object]
+Key = tuple[str, str, int]  # window size, scope, window start (ms)
+
+
+class Revisions:
+    """The next ``revision`` of each window (size, scope, start), bounded (pure).
+
+    A window's first update is revision 0 (the live path) or 1 (a recomputation), then
+    +1 per update. ``prune`` forgets windows that started before a size's cut (the live
+    path no longer revises them) and remembers only the highest revision they reached
+    per size: a forgotten window published again (the catch-up) takes that one, so its
+    revisions still only grow, and the map holds the live horizon's windows, not every
+    window the process ever published."""
+
+    def __init__(self) -> None:
+        self._next: dict[Key, int] = {}
+        self._cut: dict[str, int] = {}  # size -> windows starting before it were pruned
+        self._floor: dict[str, int] = {}  # size -> highest next revision pruned
+
+    def __len__(self) -> int:
+        return len(self._next)
+
+    def peek(self, key: Key) -> int:
+        """The revision the window's next update carries."""
+        known = self._next.get(key)
+        if known is not None:
+            return known
+        if key[2] < self._cut.get(key[0], -(2**62)):
+            return self._floor.get(key[0], 0)
+        return 0
+
+    def advance(self, key: Key) -> None:
+        """The window's update with ``peek``'s revision was published."""
+        self._next[key] = self.peek(key) + 1
+
+    def revised(self, key: Key) -> int:
+        """The revision of a recomputation's update (at least 1), counted."""
+        revision = max(self.peek(key), 1)
+        self._next[key] = revision + 1
+        return revision
+
+    def prune(self, cut: dict[str, int]) -> int:
+        """Forget the windows of each size in ``cut`` starting before its cut (ms);
+        how many were forgotten."""
+        gone = [key for key in self._next if key[0] in cut and key[2] < cut[key[0]]]
+        for key in gone:
+            size = key[0]
+            self._floor[size] = max(self._floor.get(size, 0), self._next.pop(key))
+        for size, ms in cut.items():
+            self._cut[size] = max(self._cut.get(size, ms), ms)
+        return len(gone)
 
 
 class Emitter:
@@ -57,7 +106,7 @@ class Emitter:
         self.coefficients = coefficients
         self.stats = stats
         self.clock = clock
-        self._revisions: Counter[tuple[str, str, int]] = Counter()
+        self.revisions = Revisions()  # guarded by ``_lock``
         self._lock = threading.Lock()
         self.failing_since: float | None = None  # clock.monotonic() of the first failure
         self.outage_from_ms: int | None = None  # earliest window a failed write held back
@@ -73,7 +122,7 @@ class Emitter:
         module text for the order). False when the write failed."""
         keys = list(frame.select("scope", "window").iter_rows())
         with self._lock:
-            revisions = {key: self._revisions[(window, *key)] for key in keys}
+            revisions = {key: self.revisions.peek((window, *key)) for key in keys}
         frame = frame.with_columns(revision=pl.Series([revisions[k] for k in keys], dtype=pl.Int64))
         tags = self.coefficients.tags()
         lines = list(output.points(frame, park=self.park_id, window=window, tags=tags))
@@ -90,7 +139,7 @@ class Emitter:
         self.stats.points_written += len(lines)
         with self._lock:
             for key in revisions:
-                self._revisions[(window, *key)] += 1
+                self.revisions.advance((window, *key))
         self._send(frame, window, ends, revisions)
         return True
 
@@ -109,9 +158,7 @@ class Emitter:
         revisions = {}
         with self._lock:
             for scope, start in frame.select("scope", "window").iter_rows():
-                key = (window, scope, start)
-                revisions[(scope, start)] = max(self._revisions[key], 1)
-                self._revisions[key] = revisions[(scope, start)] + 1
+                revisions[(scope, start)] = self.revisions.revised((window, scope, start))
         self._send(frame, window, ends, revisions)
 
     def _send(
@@ -132,6 +179,11 @@ class Emitter:
         ):
             self._publish(topic, payload)
             self.stats.published += 1
+
+    def forget(self, cut: dict[str, int]) -> int:
+        """Bound the revisions kept (``Revisions.prune``)."""
+        with self._lock:
+            return self.revisions.prune(cut)
 
     def take_outage(self) -> int | None:
         """The earliest window held back by an outage that has now ended (once), else None."""

@@ -108,18 +108,32 @@ class Jobs:
         return self.reads.counters_from(lo - self.lookback_ms, hi, first_after=self.park.pro_rata)
 
     def windows(
-        self, window: str, readings: pl.DataFrame, lo: int, hi: int, *, newest_ms: int | None = None
+        self,
+        window: str,
+        readings: pl.DataFrame,
+        lo: int,
+        hi: int,
+        *,
+        newest_ms: int | None = None,
+        days_grid: pl.DataFrame | None = None,
     ) -> tuple[pl.DataFrame, list[str]]:
         """The KPI rows of every ``window`` starting in [lo, hi) from ``readings``, and
         their points (KPIs and per-sensor use), not yet written. ``newest_ms``: the newest
-        reading time known (the catch-up: the processor's watermark), else the store's."""
+        reading time known (the catch-up: the processor's watermark), else the store's.
+        ``days_grid``: the stored days' grid import of [lo, hi)'s months read once for
+        many calls (the catch-up's pieces of one batch), else read here."""
         # the data's completeness: up to ``hi`` (month so far), or to the newest reading
         # (today so far, a backfill that ends today): the pro-rated declared amounts
         newest = self.reads.newest_counter_ms() if newest_ms is None else newest_ms
         complete_to = hi if newest is None else min(hi, newest // 60_000 * 60_000)
         if complete_to < hi:  # as the stream's open windows: complete minutes only
             readings = readings.filter(pl.col("ts") < complete_to)
-        days_grid = None if window == "1mo" else self.reads.days_grid(lo, complete_to)
+        if window == "1mo":
+            days_grid = None
+        elif days_grid is None:
+            days_grid = self.reads.days_grid(lo, complete_to)
+        else:  # days that start before ``complete_to``, as the store read would give
+            days_grid = days_grid.filter(pl.col("day") < complete_to)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
                      complete_to_ms=complete_to, days_grid=days_grid, span_ms=(lo, hi))  # fmt: skip
         sensors = sensor_totals(

@@ -97,6 +97,7 @@ class StreamProcessor:
         self.stats = ProcessorStats()
         self._mqtt = mqtt
         self._tick_s = tick_s
+        self.live_load = 1.0  # the ticks' share of wall time, smoothed (``_note_load``)
         self._lateness_ms = config.lateness_s * 1000
         self._lookback_ms = config.lookback_ms
         self._max_gap_ms = config.max_gap_s * 1000
@@ -200,13 +201,23 @@ class StreamProcessor:
         while not self._stop.wait(self._tick_s):
             try:
                 with self._ticking:
-                    self.tick()
+                    began = self.clock.monotonic()
+                    try:
+                        self.tick()
+                    finally:
+                        self._note_load(self.clock.monotonic() - began)
             except StoreError as exc:  # a read of the store failed: its windows stay dirty
                 self.emitter.failed(self.book.oldest_unwritten_ms())
                 logger.warning("tick: store read failed, retried next tick: %s", exc)
             except Exception:  # a bug must not stop the loop; it is logged and counted
                 logger.exception("tick failed")
                 self.stats.tick_errors += 1
+
+    def _note_load(self, spent_s: float) -> None:
+        """The ticks' share of wall time (a tick and the interval after it), smoothed
+        over the last few seconds: how much the live path leaves the catch-up."""
+        share = spent_s / (spent_s + self._tick_s)
+        self.live_load += (share - self.live_load) * 0.1
 
     def feed(self, rows: Iterable[tuple[str, int, float]]) -> None:
         """Queue readings as if they came from MQTT (rebuild, tests)."""
@@ -400,6 +411,11 @@ class StreamProcessor:
         if keep_from > self._pruned_to_ms:
             self._pruned_to_ms = keep_from
             self.buffer = pruned(self.buffer, keep_from)  # each meter's last one kept
+            # the live path revises no window before ``keep_from`` (the month to date
+            # excepted): their revisions are forgotten, bar the highest per size
+            month = window_starts(pl.Series([keep_from], dtype=pl.Int64), window="1mo",
+                                  tz=self.park.tz)[0]  # fmt: skip
+            self.emitter.forget({size: keep_from for size in WINDOWS} | {"1mo": int(month)})
         self.book.prune(keep_from)
 
     # -- health and metrics (``processing.status``) --------------------------------------
