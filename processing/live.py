@@ -50,20 +50,24 @@ class LiveWindows:
 
     def compute(self, buffer: pl.DataFrame, complete_to: int) -> dict[str, pl.DataFrame]:
         """KPI rows of today (``1d``) and the month to date (``1mo``) from the readings
-        before ``complete_to`` (``buffer``: the day so far, each meter's reading before it)."""
-        self.complete_to_ms = complete_to
+        before ``complete_to`` (``buffer``: the day so far, each meter's reading before it).
+        The minute counts as computed only once its store reads succeeded: a failed read
+        (``StoreError`` raised) leaves it due, so the next tick computes it again."""
         at = pl.Series([complete_to], dtype=pl.Int64)
         day = int(window_starts(at, window="1d", tz=self.park.tz)[0])
         month = int(window_starts(at, window="1mo", tz=self.park.tz)[0])
         if complete_to == day:
+            self.complete_to_ms = complete_to
             return {}  # nothing of today is complete yet
         readings = buffer.filter(pl.col("ts") < complete_to)
         today = totals(
             readings, self.park, window="1d", max_gap_ms=self.config.max_gap_s * 1000
         ).filter(pl.col("window") == day)
         if today.height == 0:
+            self.complete_to_ms = complete_to
             return {}
         days = self.reads.day_totals(month, day)
+        days_grid = self.reads.days_grid(month, day)
         counts = pl.col("readings", "flags").cast(pl.Int64)
         both = pl.concat(
             [days.with_columns(counts), today.select(days.columns).with_columns(counts)]
@@ -73,9 +77,10 @@ class LiveWindows:
             flags=pl.col("flags").bitwise_or(),
         )
         so_far = so_far.with_columns(window=pl.lit(month, dtype=pl.Int64))
+        self.complete_to_ms = complete_to  # both reads done
         return {
             "1d": of_totals(today, self.park, self.config, self.coefficients, window="1d",
-                            complete_to_ms=complete_to, days_grid=self.reads.days_grid(month, day)),
+                            complete_to_ms=complete_to, days_grid=days_grid),
             "1mo": of_totals(so_far.select(today.columns).cast(today.schema), self.park,
                              self.config, self.coefficients, window="1mo",
                              complete_to_ms=complete_to),

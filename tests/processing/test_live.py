@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
+import polars as pl
 import pytest
 
 from processing.config import Declared, GreenPower
 from processing.config import load as load_config
 from simulators.player import play
 from smartpark.clock import SystemClock
+from smartpark.errors import StoreError
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings
@@ -124,3 +126,38 @@ def test_today_and_the_month_to_date_are_live_and_add_up_to_their_minutes(
     )
     e08_minutes = _minutes(store, E08, day_ms, complete_to, "grid_kwh")
     assert e08_today["grid_kwh"] == pytest.approx(e08_minutes, rel=1e-9)
+
+
+def test_a_failed_store_read_leaves_the_minute_due(park: Registry, store: Influx1Store) -> None:
+    """The live minute counts as computed only once its store reads succeeded: a read
+    that fails (the store unreachable) leaves it due for the next tick, which computes it."""
+    from devstack.servers import free_port
+    from processing import config as config_mod
+    from processing.engine import Park
+    from processing.live import LiveWindows
+    from processing.reads import StoreReads
+    from tests.processing.test_recovery import CONFIG_PATH
+
+    config = config_mod.load(CONFIG_PATH)
+    coef = config_mod.coefficients(config, config_mod.load_factor_set(config.factors))
+    model = Park.from_registry(park, "tianfu-np", config)
+    day = int(datetime(2026, 11, 4, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000)
+    sensor = str(model.meters["sensor"][0])
+    buffer = pl.DataFrame(
+        {"sensor": [sensor] * 3, "ts": [day, day + 60_000, day + 120_000],
+         "value": [10.0, 11.0, 12.5]},
+        schema={"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64},
+    )  # fmt: skip
+    down = Influx1Store(url=f"http://127.0.0.1:{free_port()}", database="x", timeout_s=2)
+    live = LiveWindows(park=model, config=config, coefficients=coef,
+                       reads=StoreReads(down, model))  # fmt: skip
+    minute = live.due(day + 130_000)
+    assert minute == day + 120_000
+    with pytest.raises(StoreError):
+        live.compute(buffer, minute)
+    assert live.due(day + 130_000) == minute  # still due: retried, not skipped
+    live.reads = StoreReads(store, model)  # the store is back
+    windows = live.compute(buffer, minute)
+    assert set(windows) == {"1d", "1mo"} and windows["1d"].height > 0
+    assert live.due(day + 130_000) is None
+    down.close()
