@@ -163,6 +163,7 @@ def build(
         busy_share=setup.config.catchup_busy_share,
         exclusive=stream.tick_lock,
         live_load=lambda: stream.live_load,
+        recent=stream.buffered,
     )
     status = None
     if serve_http:

@@ -126,6 +126,7 @@ class CatchUp:
         idle_s: float = 1.0,
         exclusive: AbstractContextManager[object] | None = None,
         live_load: Callable[[], float] | None = None,
+        recent: Callable[[int, int], pl.DataFrame] | None = None,
     ) -> None:
         self.jobs = jobs
         self.ledger = ledger_file
@@ -144,6 +145,8 @@ class CatchUp:
         # may take what they leave, never less than its busy share (``_pace``)
         self._live_load = live_load if live_load is not None else (lambda: 1.0)
         self._piece_ms: dict[str, int] = dict(PIECE_MS)  # per size, adapted (``_next_piece``)
+        # the live path's buffered readings in [lo, hi), read while it waits (``_fresh``)
+        self._recent = recent
         self.stats = CatchUpStats()
         self._rested = 0.0  # the pauses of the batch in hand (not busy time)
         self.tz = jobs.park.tz
@@ -261,6 +264,7 @@ class CatchUp:
                                        pro_rata=self.jobs.park.pro_rata)  # fmt: skip
                 with self.exclusive:  # the time waiting for a tick is not the piece's
                     began = self.clock.monotonic()
+                    part = self._fresh(part, lo, upto)
                     frame, points = self.jobs.windows(size, part, lo, upto, newest_ms=watermark,
                                                       days_grid=days_grid)  # fmt: skip
                     ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
@@ -278,6 +282,21 @@ class CatchUp:
             self.jobs.completeness(self._date(day))  # each closed day of the batch
             day = end
         return windows
+
+    def _fresh(self, part: pl.DataFrame, lo: int, upto: int) -> pl.DataFrame:
+        """``part`` (read at the batch's start) joined with what the live path holds for
+        the piece now (while its tick waits): a reading of a window the live path took
+        since the batch's read is never left out, so the piece never overwrites the live
+        path's newer point with an older snapshot."""
+        if self._recent is None:
+            return part
+        lookback = self.jobs.lookback_ms
+        fresh = self._recent(lo - lookback, upto + lookback)
+        if fresh.height == 0:
+            return part
+        rows = pl.concat([part, fresh.select(part.columns).cast(part.schema)])
+        rows = rows.unique(subset=["sensor", "ts"], keep="first")
+        return window_readings(rows, lo - lookback, upto, pro_rata=self.jobs.park.pro_rata)
 
     def _pace(self, began: float) -> None:
         """After a piece of work that began at ``began``, rest so the job takes at most

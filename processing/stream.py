@@ -381,6 +381,10 @@ class StreamProcessor:
             self._dirty(lo, self.watermark_ms, self.park.meters["sensor"], widened=True)
         return True
 
+    def buffered(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
+        """The buffered readings in [lo, hi) (the catch-up, holding the tick lock)."""
+        return self.buffer.filter((pl.col("ts") >= lo_ms) & (pl.col("ts") < hi_ms))
+
     def journal_frame(self, lo_ms: int, hi_ms: int) -> pl.DataFrame:
         """The journaled readings in [lo, hi), for the catch-up."""
         return pl.DataFrame(self.journal.read(lo_ms, hi_ms), schema=_SCHEMA, orient="row")
