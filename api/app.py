@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     registry = registry_mod.load(settings.park.registry)
     store = open_store(settings.influx)
     keys = KeyStore(settings.api.keys_db)
+    limiter = RateLimiter(settings.api.keys_db, settings.api.rate_per_s, settings.api.burst)
     # A client id of its own per instance: two API processes with one id would throw each
     # other off the broker in turn (its session is not persistent, so nothing is lost).
     hub = EventHub(
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     services = Services(
         registry=registry,
         settings=settings,
-        guard=Guard(keys, RateLimiter(settings.api.rate_per_s, settings.api.burst)),
+        guard=Guard(keys, limiter),
         reads=Reads(store, registry),
         alerts=AlertReads(AlertDB(settings.alerts.db)),
         hub=hub,
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub.stop()
         store.close()
         keys.close()
+        limiter.close()
         services.alerts.close()
 
     app = FastAPI(

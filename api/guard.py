@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hmac
 import math
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import HTTPException, Request
 
@@ -19,6 +21,13 @@ from api.keys import Caller, KeyStore
 
 SESSION_COOKIE = "sp_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BUCKETS = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    key TEXT PRIMARY KEY, tokens REAL NOT NULL, at_s REAL NOT NULL
+) WITHOUT ROWID;
+"""
 
 
 def require_csrf(request: Request, csrf: str) -> None:
@@ -41,31 +50,60 @@ def too_many(wait_s: float) -> None:
 
 
 class RateLimiter:
-    """A token bucket per key: ``rate`` requests/s, bursts of ``burst``. Buckets that have
-    filled up again are forgotten once there are more than ``MAX_BUCKETS``, so callers
-    from ever new addresses cannot grow it without end."""
+    """A token bucket per key: ``rate`` requests/s, bursts of ``burst``, kept in the
+    SQLite file at ``path`` (the key database) so that every API instance on the host
+    draws on the same buckets: two instances behind a load balancer allow a key, or an
+    address's sign-in attempts, what one would. A check is one write transaction
+    (``BEGIN IMMEDIATE``: instances take turns, none reads a bucket another is about to
+    spend). The file is in WAL mode and this connection commits without fsync
+    (``synchronous=NORMAL``): a crash may forget the last buckets, which only lets a
+    caller start afresh. Buckets that have filled up again are deleted every
+    ``SWEEP_EVERY`` checks, so callers from ever new addresses cannot grow the table."""
 
-    MAX_BUCKETS = 10_000
+    SWEEP_EVERY = 1_000
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, path: Path, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._db.executescript(BUCKETS)
+        self._checks = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def take(self, key: str) -> float:
         """0 when allowed, else the seconds to wait."""
-        now = time.monotonic()
+        now = time.time()
         with self._lock:
-            if len(self._buckets) > self.MAX_BUCKETS:
-                full_after = self.burst / self.rate
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
-            tokens, at = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) * self.rate)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                return (1 - tokens) / self.rate
-            self._buckets[key] = (tokens - 1, now)
-            return 0.0
+            self._checks += 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._checks % self.SWEEP_EVERY == 0:
+                    full_after = self.burst / self.rate
+                    self._db.execute("DELETE FROM rate_buckets WHERE at_s < ?", (now - full_after,))
+                row = self._db.execute(
+                    "SELECT tokens, at_s FROM rate_buckets WHERE key = ?", (key,)
+                ).fetchone()
+                tokens, at = row if row is not None else (float(self.burst), now)
+                # another instance's clock read may be a little ahead: never refill backwards
+                tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate)
+                wait_s, left = (
+                    ((1 - tokens) / self.rate, tokens) if tokens < 1 else (0.0, tokens - 1)
+                )
+                self._db.execute(
+                    "INSERT INTO rate_buckets (key, tokens, at_s) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, "
+                    "at_s = excluded.at_s",
+                    (key, left, max(now, at)),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return wait_s
 
 
 @dataclass

@@ -5,11 +5,13 @@ updates it receives from the broker itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,6 +33,31 @@ def _run(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@contextlib.contextmanager
+def _two_instances(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two ``smartpark api run`` of ``settings`` on free ports, up; their URLs."""
+    ports = free_port(), free_port()
+    urls = tuple(f"http://127.0.0.1:{p}" for p in ports)
+    procs = [_run(settings, p, tmp_path / f"api-{p}.log") for p in ports]
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+
+            def up(url: str = url, proc: subprocess.Popen[bytes] = proc) -> bool:
+                assert proc.poll() is None, "an API instance died"
+                try:
+                    return httpx.get(url + "/healthz", timeout=1).json().get("status") == "ok"
+                except httpx.HTTPError:
+                    return False
+
+            wait_until(up, 60, f"the API at {url}")
+        yield urls[0], urls[1]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+
+
 def test_two_instances_serve_the_same_sessions_and_streams(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -42,21 +69,8 @@ def test_two_instances_serve_the_same_sessions_and_streams(
                             name="e08 energy manager")  # fmt: skip
     finally:
         keys.close()
-    ports = free_port(), free_port()
-    a, b = (f"http://127.0.0.1:{p}" for p in ports)
-    procs = [_run(settings, p, tmp_path / f"api-{p}.log") for p in ports]
     events: list[str] = []
-    try:
-        for url, proc in zip((a, b), procs, strict=True):
-
-            def up(url: str = url, proc: subprocess.Popen[bytes] = proc) -> bool:
-                assert proc.poll() is None, "an API instance died"
-                try:
-                    return httpx.get(url + "/healthz", timeout=1).json().get("status") == "ok"
-                except httpx.HTTPError:
-                    return False
-
-            wait_until(up, 60, f"the API at {url}")
+    with _two_instances(settings, tmp_path) as (a, b):
         # a session opened on A is served by B
         signed = httpx.post(a + "/session", json={"key": token}, timeout=10)
         assert signed.status_code == 200, signed.text
@@ -93,8 +107,19 @@ def test_two_instances_serve_the_same_sessions_and_streams(
         assert events[0] == "status 200"
         again = httpx.get(a + "/v1/stream", params={"ticket": ticket}, timeout=10)
         assert again.status_code == 401  # used up, on either instance
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(30)
+
+
+def test_sign_in_attempts_are_limited_across_instances(settings: Settings, tmp_path: Path) -> None:
+    """Wrong keys tried on A and B in turn are refused at the count one instance allows
+    (the buckets are in the shared key database), not twice that."""
+    burst = 6
+    settings.park = settings.park.model_copy(update={"registry": EXAMPLE_PARK})
+    settings.api = settings.api.model_copy(
+        update={"keys_db": tmp_path / "api.db", "rate_per_s": 0.01, "burst": burst}
+    )
+    with _two_instances(settings, tmp_path) as (a, b):
+        codes = [
+            httpx.post(url + "/session", json={"key": f"sp_{i:012d}_wrong"}, timeout=10).status_code
+            for i, url in enumerate([a, b] * burst)
+        ]
+    assert codes == [401] * burst + [429] * burst, codes
