@@ -279,7 +279,9 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--minutes", type=int, default=60, help="simulated minutes replayed")
-    parser.add_argument("--speed", type=float, default=60.0)
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="live replay speed (freshness and catch-up)"
+    )
     parser.add_argument("--backfill-days", type=int, default=365, help="catch-up: days backfilled")
     parser.add_argument(
         "--sections", default="engine,freshness,catchup", help="comma-separated sections to run"
@@ -300,6 +302,7 @@ def main() -> None:
             config_path=CONFIG,
             days=args.backfill_days,
             watch_cls=KpiWatch,
+            speed=args.speed,
         )
     figures["cores"] = os.cpu_count()
     print(json.dumps(figures))

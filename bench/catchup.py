@@ -1,7 +1,8 @@
 """The catch-up section of the processing benchmark (``bench/bench_processing.py`` runs it: ``./dev bench processing``).
 
 A year (``days``) of 1-minute history of one new meter (no live readings of its own) is
-published in gateway arrays of 60 while the park's live feed replays at 60x; the
+published in gateway arrays of 60 while the park's live feed replays (at 60x unless
+``speed`` says otherwise: 1 is a park's real time); the
 collector stores it, ``smartpark process`` (its own process, through the CLI) puts it in
 its ledger and its catch-up job recomputes every window of it, rate-limited. Measured:
 
@@ -84,7 +85,13 @@ def _backfill_meter(park: Park) -> tuple[str, str, float]:
 
 
 def catchup(
-    work: Path, *, registry_path: Path, config_path: Path, days: int, watch_cls: Any
+    work: Path,
+    *,
+    registry_path: Path,
+    config_path: Path,
+    days: int,
+    watch_cls: Any,
+    speed: float = 60.0,
 ) -> dict:
     """Run the section; ``watch_cls`` is the freshness section's ``KpiWatch``."""
     broker, influx = Mosquitto(work / "mosquitto"), InfluxDB(work / "influxdb")
@@ -141,7 +148,7 @@ def catchup(
             for m in live:
                 if stop.is_set():
                     return
-                due = t0 + (m.t_ms - live[0].t_ms) / 1000 / 60.0
+                due = t0 + (m.t_ms - live[0].t_ms) / 1000 / speed
                 while (wait := due - time.monotonic()) > 0:
                     time.sleep(min(wait, 0.05))
                 ts = orjson.loads(m.payload)["ts"]
@@ -220,6 +227,7 @@ def catchup(
         quiet_p50, quiet_p99 = _quantile(quiet, 0.5), _quantile(quiet, 0.99)
         out = {
             "catchup_days": days,
+            "catchup_live_speed": speed,
             "catchup_backfill_readings": n,
             "catchup_backfill_readings_taken": int(seen),
             "catchup_published_s": round(published_s, 1),
