@@ -70,6 +70,7 @@ class Reads:
                 group_by_tags=["sensor"],
                 newest_first=True,
                 limit=1,
+                retention_policy=self.store.raw_policy,
             )
             for row in self._q(query):
                 tags, values = split(row)
@@ -104,6 +105,7 @@ class Reads:
             start=start,
             end=end,
             group_by_time_s=interval,
+            retention_policy=self.store.raw_policy,
         )
         return interval, [{"ts_ms": r["time"], field: r.get(field)} for r in self._q(query)]
 

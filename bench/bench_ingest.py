@@ -153,6 +153,7 @@ def count_range(store: Influx1Store, lo: int, hi: int) -> int:
         aggregate="count",
         start=datetime.fromtimestamp(lo / 1000, UTC),
         end=datetime.fromtimestamp((hi + 1) / 1000, UTC),
+        retention_policy=store.raw_policy,
     )
     series = store.query(q.to_influxql())
     return int(series[0].values[0][1]) if series else 0

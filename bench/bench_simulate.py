@@ -91,7 +91,11 @@ def generate(work: Path, runs: int) -> dict:
 def _count(store: Influx1Store, kinds: dict[str, str]) -> int:
     total = 0
     for kind, field in kinds.items():
-        series = store.query(Select(kind, [field], aggregate="count").to_influxql())
+        series = store.query(
+            Select(
+                kind, [field], aggregate="count", retention_policy=store.raw_policy
+            ).to_influxql()
+        )
         total += int(series[0].values[0][1]) if series else 0
     return total
 

@@ -24,6 +24,30 @@ logger = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(no_args_is_help=True, help="Check configuration files.")
 app.add_typer(config_app, name="config")
+store_app = typer.Typer(no_args_is_help=True, help="Set up the store.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("setup")
+def store_setup(
+    registry: RegistryOpt = None,
+    copy_readings: Annotated[
+        bool, typer.Option(help="copy readings left in the default policy into the raw one")
+    ] = False,
+) -> None:
+    """Create the database and the raw readings' retention policy (or set its duration)."""
+    from ingest import storesetup
+    from smartpark.store import open_store
+
+    s = settings(registry)
+    kinds = registry_mod.load(s.park.registry).kinds
+    store = storesetup.require_v1(open_store(s.influx))
+    try:
+        done = storesetup.setup(store, kinds, copy=copy_readings, say=typer.echo)
+    finally:
+        store.close()
+    if not done:
+        raise typer.Exit(1)
 
 
 @config_app.command("check")

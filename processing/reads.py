@@ -45,6 +45,7 @@ class StoreReads:
             start=utc(lo_ms),
             end=None if hi_ms is None else utc(hi_ms),
             group_by_tags=["sensor"],
+            retention_policy=self.store.raw_policy,
         )
         return [(s.tags.get("sensor", ""), s.values) for s in self.store.query(query.to_influxql())]
 
@@ -95,6 +96,7 @@ class StoreReads:
                     start=None if lo is None else utc(lo),
                     end=None if hi is None else utc(hi),
                     group_by_tags=["sensor"],
+                    retention_policy=self.store.raw_policy,
                 )
                 for s in self.store.query(query.to_influxql()):
                     sensor = s.tags.get("sensor", "")
@@ -122,7 +124,8 @@ class StoreReads:
         """The time of the newest stored counter reading of the park, if any."""
         newest = None
         for kind, fld in self.counter_kinds().items():
-            query = Select(kind, [fld], aggregate="last", tags={"park": self.park.id})
+            query = Select(kind, [fld], aggregate="last", tags={"park": self.park.id},
+                           retention_policy=self.store.raw_policy)  # fmt: skip
             for series in self.store.query(query.to_influxql()):
                 for ts, _value in series.values:
                     newest = max(newest or ts, ts)
@@ -140,6 +143,7 @@ class StoreReads:
             start=utc(lo_ms),
             end=None if hi_ms is None else utc(hi_ms),
             group_by_tags=["sensor"],
+            retention_policy=self.store.raw_policy,
         )
         return {
             s.tags.get("sensor", ""): s.values[0]

@@ -25,6 +25,7 @@ HELP = (
 # command -> the stage CLI module whose typer ``app`` holds it
 COMMANDS: dict[str, str] = {
     "config": "ingest.cli",
+    "store": "ingest.cli",
     "collect": "ingest.cli",
     "simulate": "simulators.cli",
     "replay": "simulators.cli",

@@ -56,6 +56,10 @@ class InfluxSettings(BaseModel):
     api: Literal["v1", "v2"] = "v1"
     database: Id = "smartpark"
     retention_policy: str | None = None
+    # Raw readings live in a retention policy of their own (v1), the roll-ups in the
+    # database's default one, kept; 0 keeps readings with the roll-ups, for ever.
+    raw_retention_days: int = Field(default=410, ge=0)
+    raw_retention_policy: Id = "raw"
     username: str | None = None
     password: SecretStr | None = None
     token: SecretStr | None = None
@@ -223,6 +227,18 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     dashboards: DashboardsSettings = DashboardsSettings()
     gateway: GatewaySettings = GatewaySettings()
+
+    @model_validator(mode="after")
+    def _raw_readings_outlive_their_acceptance(self) -> Settings:
+        days = self.influx.raw_retention_days
+        past = self.ingest.max_past_days or self.park.max_past_days  # (the old name first)
+        if self.influx.api == "v1" and days and days <= past:
+            raise ValueError(
+                f"influx raw_retention_days ({days}) must exceed park max_past_days "
+                f"({past}): the store would drop readings the collector accepts (0 keeps "
+                "readings for ever)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _old_names(self) -> Settings:

@@ -148,7 +148,10 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str
 
 
 def count_points(store: Influx1Store, measurement: str, field: str) -> int:
+    from smartpark.schema import ROLLUPS
     from smartpark.store.influxql import Select
 
-    series = store.query(Select(measurement, [field], aggregate="count").to_influxql())
+    raw = None if measurement in ROLLUPS else store.raw_policy  # readings: their own policy
+    query = Select(measurement, [field], aggregate="count", retention_policy=raw)
+    series = store.query(query.to_influxql())
     return int(series[0].values[0][1]) if series else 0

@@ -33,6 +33,8 @@ def open_store(settings: InfluxSettings) -> Store:
         url=settings.url,
         database=settings.database,
         retention_policy=settings.retention_policy,
+        raw_policy=settings.raw_retention_policy,
+        raw_days=settings.raw_retention_days,
         username=settings.username,
         password=settings.password.get_secret_value() if settings.password else None,
         timeout_s=settings.timeout_s,

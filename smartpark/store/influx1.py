@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import orjson
 
 from smartpark.errors import StoreRejected, StoreUnavailable
+from smartpark.schema import ROLLUPS
 from smartpark.store import influxql
 from smartpark.store.base import Series
+
+# A line of a roll-up (kept with the database's default policy); every other line is a
+# raw reading (its measurement is a sensor kind). Names are plain ids, never escaped.
+_ROLLUP = "|".join(re.escape(name) for name in sorted(ROLLUPS))
+_ROLLUP_LINE = re.compile(rf"^(?:{_ROLLUP})[, ]".encode(), re.MULTILINE)
+_RAW_LINE = re.compile(rf"^(?!(?:{_ROLLUP})[, ])[^\n]".encode(), re.MULTILINE)
+
+
+def split_raw(body: bytes) -> tuple[bytes, bytes]:
+    """(raw reading lines, roll-up lines) of a line-protocol body. One scan each in C for
+    a body of one sort (the collector's, the processor's); line by line only when mixed."""
+    if not _ROLLUP_LINE.search(body):
+        return body, b""
+    if not _RAW_LINE.search(body):
+        return b"", body
+    raw: list[bytes] = []
+    rollups: list[bytes] = []
+    for line in body.split(b"\n"):
+        if line:
+            (rollups if _ROLLUP_LINE.match(line) else raw).append(line)
+    return b"\n".join(raw), b"\n".join(rollups)
 
 
 def parse_results(payload: Any) -> list[Series]:
@@ -19,7 +42,7 @@ def parse_results(payload: Any) -> list[Series]:
         if "error" in result:
             raise StoreRejected(f"query failed: {result['error']}", status=400)
         for s in result.get("series", []):
-            out.append(Series(s["name"], s.get("tags", {}), s["columns"], s.get("values", [])))
+            out.append(Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", [])))
     return out
 
 
@@ -43,6 +66,8 @@ class Influx1Store:
         url: str,
         database: str,
         retention_policy: str | None = None,
+        raw_policy: str | None = None,
+        raw_days: int = 0,
         username: str | None = None,
         password: str | None = None,
         timeout_s: float = 10.0,
@@ -55,22 +80,50 @@ class Influx1Store:
             self._write_params["rp"] = retention_policy
         self.database = database
         self._create_database = create_database
+        # raw readings go to their own policy (created with the database), or with the rest
+        self.raw_policy = raw_policy if raw_policy and raw_days > 0 else None
+        self._raw_days = raw_days
+        self._raw_params = {**self._write_params, "rp": raw_policy or ""}
 
     def ensure_database(self) -> None:
-        """Create the database if missing (idempotent on InfluxDB 1.x)."""
+        """Create the database and the raw readings' retention policy if missing, and set
+        the policy's duration to the configured one (idempotent)."""
         self._post_query(influxql.create_database(self.database), with_db=False)
+        if self.raw_policy is None:
+            return
+        create = influxql.create_retention_policy(self.raw_policy, self.database, self._raw_days)
+        try:
+            self._post_query(create, with_db=False)
+        except StoreRejected as exc:
+            if "already exists" not in str(exc):
+                raise
+            alter = influxql.create_retention_policy(
+                self.raw_policy, self.database, self._raw_days, alter=True
+            )
+            self._post_query(alter, with_db=False)
 
     def write(self, body: bytes) -> None:
-        response = self._post_write(body)
-        if response.status_code == 404 and self._create_database:
-            # A fresh or wiped server: create the database (idempotent) and retry once.
+        if self.raw_policy is None:
+            self._write_to(body, self._write_params)
+            return
+        raw, rollups = split_raw(body)
+        if raw:
+            self._write_to(raw, self._raw_params)
+        if rollups:
+            self._write_to(rollups, self._write_params)
+
+    def _write_to(self, body: bytes, params: dict[str, str]) -> None:
+        response = self._post_write(body, params)
+        if self._create_database and _missing(response):
+            # A fresh or wiped server, or a database from before the raw policy: create
+            # what is missing (idempotent) and retry once.
             self.ensure_database()
-            response = self._post_write(body)
+            response = self._post_write(body, params)
         raise_for_write(response)
 
-    def _post_write(self, body: bytes) -> httpx.Response:
+    def _post_write(self, body: bytes, params: dict[str, str]) -> httpx.Response:
         try:
-            return self._http.post("/write", params=self._write_params, content=body)
+            return self._http.post("/write", params=params, content=body)
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"store unreachable: {exc!r}") from exc
 
@@ -78,7 +131,7 @@ class Influx1Store:
         try:
             return self._post_query(statement, with_db=True)
         except StoreRejected as exc:
-            if "database not found" in str(exc):
+            if "database not found" in str(exc) or _no_raw_policy_yet(exc, self.raw_policy):
                 return []  # nothing written yet: no series, as in an empty database
             raise
 
@@ -105,3 +158,14 @@ class Influx1Store:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _missing(response: httpx.Response) -> bool:
+    """The write failed because the database or the retention policy does not exist."""
+    return response.status_code == 404 or (
+        response.status_code == 500 and b"retention policy not found" in response.content
+    )
+
+
+def _no_raw_policy_yet(exc: StoreRejected, raw_policy: str | None) -> bool:
+    return raw_policy is not None and f"retention policy not found: {raw_policy}" in str(exc)

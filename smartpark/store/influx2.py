@@ -30,6 +30,7 @@ class Influx2Store:
         )
         self.org = org
         self.bucket = bucket
+        self.raw_policy: str | None = None  # a bucket has one retention: set it on the bucket
 
     def write(self, body: bytes) -> None:
         try:

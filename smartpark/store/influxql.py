@@ -52,6 +52,7 @@ class Select:
     limit: int | None = None
     group_by_time_s: int | None = None  # with an aggregate: one row per interval
     newest_first: bool = False
+    retention_policy: str | None = None  # None: the database's default policy
 
     def to_influxql(self) -> str:
         if not self.fields:
@@ -72,7 +73,10 @@ class Select:
         if self.end is not None:
             conds.append(f"time < {rfc3339(self.end)}")
         # Every part is a quoted identifier, a quoted literal or a validated number.
-        text = f"SELECT {cols} FROM {quote_ident(self.measurement)}"  # noqa: S608
+        source = quote_ident(self.measurement)
+        if self.retention_policy is not None:
+            source = f"{quote_ident(self.retention_policy)}.{source}"
+        text = f"SELECT {cols} FROM {source}"  # noqa: S608
         if conds:
             text += " WHERE " + " AND ".join(conds)
         groups = [quote_ident(t) for t in self.group_by_tags]
@@ -95,3 +99,31 @@ class Select:
 
 def create_database(name: str) -> str:
     return f"CREATE DATABASE {quote_ident(name)}"
+
+
+def create_retention_policy(name: str, database: str, days: int, *, alter: bool = False) -> str:
+    """``CREATE`` (or ``ALTER``) a non-default retention policy of ``days`` days."""
+    if days < 1:
+        raise ValueError(f"a retention policy keeps at least a day: {days}")
+    verb = "ALTER" if alter else "CREATE"
+    return (
+        f"{verb} RETENTION POLICY {quote_ident(name)} ON {quote_ident(database)} "
+        f"DURATION {int(days)}d{'' if alter else ' REPLICATION 1'}"
+    )
+
+
+def show_retention_policies(database: str) -> str:
+    return f"SHOW RETENTION POLICIES ON {quote_ident(database)}"
+
+
+def copy_into(
+    database: str, source_rp: str, target_rp: str, measurement: str, start: datetime, end: datetime
+) -> str:
+    """``SELECT * INTO`` one measurement's points of [start, end) from one policy to
+    another, tags kept as tags (``GROUP BY *``)."""
+    db, m = quote_ident(database), quote_ident(measurement)
+    return (
+        f"SELECT * INTO {db}.{quote_ident(target_rp)}.{m} "  # noqa: S608 - quoted parts only
+        f"FROM {db}.{quote_ident(source_rp)}.{m} "
+        f"WHERE time >= {rfc3339(start)} AND time < {rfc3339(end)} GROUP BY *"
+    )

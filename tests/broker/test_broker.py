@@ -39,6 +39,7 @@ from smartpark import registry as registry_mod
 from smartpark.alertwire import encode_ack
 from smartpark.settings import AlertsSettings, ProcessingSettings, Settings, to_env
 from smartpark.store import open_store
+from smartpark.store.influxql import Select
 from smartpark.wire import ack_topic
 from tests.conftest import EXAMPLE_PARK, ROOT, count_points, wait_until
 
@@ -287,8 +288,9 @@ def test_a_device_cannot_publish_as_another_enterprise_and_nothing_of_it_is_stor
         )
         time.sleep(0.5)
         rows = store.query(
-            'SELECT "energy_kwh" FROM "electricity" WHERE "enterprise" = \'e08-anode\''
-        )
+            Select("electricity", ["energy_kwh"], tags={"enterprise": "e08-anode"},
+                   retention_policy=store.raw_policy).to_influxql()
+        )  # fmt: skip
         assert rows == [] and count_points(store, "electricity", "energy_kwh") == 1
         assert not collector.stats.deadlettered  # refused at the broker, never seen here
     finally:

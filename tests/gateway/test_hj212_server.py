@@ -50,7 +50,11 @@ def cems_registry(tmp_path: Path) -> Registry:
 
 
 def stored(store: Influx1Store, measurement: str, sensor: str) -> list[dict[str, Any]]:
-    series = store.query(Select(measurement, ["*"], tags={"sensor": sensor}).to_influxql())
+    series = store.query(
+        Select(
+            measurement, ["*"], tags={"sensor": sensor}, retention_policy=store.raw_policy
+        ).to_influxql()
+    )
     if not series:
         return []
     return [dict(zip(series[0].columns, row, strict=True)) for row in series[0].values]

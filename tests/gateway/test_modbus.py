@@ -41,7 +41,11 @@ def set_meter(
 
 
 def stored(store: Influx1Store, sensor: str) -> list[dict[str, Any]]:
-    series = store.query(Select("electricity", ["*"], tags={"sensor": sensor}).to_influxql())
+    series = store.query(
+        Select(
+            "electricity", ["*"], tags={"sensor": sensor}, retention_policy=store.raw_policy
+        ).to_influxql()
+    )
     if not series:
         return []
     return [dict(zip(series[0].columns, row, strict=True)) for row in series[0].values]

@@ -97,7 +97,12 @@ def test_a_flow_computer_on_a_serial_line_is_polled_over_rtu(
 
         def points() -> list[tuple[float, float]]:
             series = store.query(
-                Select("gas", ["flow_m3h", "volume_m3"], tags={"sensor": "e04-gas-1"}).to_influxql()
+                Select(
+                    "gas",
+                    ["flow_m3h", "volume_m3"],
+                    tags={"sensor": "e04-gas-1"},
+                    retention_policy=store.raw_policy,
+                ).to_influxql()
             )
             return [(row[1], row[2]) for row in series[0].values] if series else []
 

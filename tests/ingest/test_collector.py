@@ -51,7 +51,9 @@ def _stored(store: Influx1Store, park: Registry) -> Expected:
     out: Expected = {}
     for kind in {s.ref.kind for s in park.sensors()}:
         fields = sorted({f for s in park.sensors() if s.ref.kind == kind for f in s.fields})
-        for series in store.query(Select(kind, ["sensor", *fields]).to_influxql()):
+        for series in store.query(
+            Select(kind, ["sensor", *fields], retention_policy=store.raw_policy).to_influxql()
+        ):
             cols = series.columns
             for row in series.values:
                 rec = dict(zip(cols, row, strict=True))

@@ -75,7 +75,9 @@ class Load:
 
 
 def _stored_values(store: Influx1Store) -> list[float]:
-    series = store.query(Select("electricity", ["energy_kwh"]).to_influxql())
+    series = store.query(
+        Select("electricity", ["energy_kwh"], retention_policy=store.raw_policy).to_influxql()
+    )
     return sorted(row[1] for row in series[0].values) if series else []
 
 

@@ -45,7 +45,11 @@ def mapped_collector(settings: Settings, tmp_path: Path) -> Iterator[Collector]:
 
 
 def _points(store: Influx1Store, measurement: str, sensor: str) -> list[dict]:
-    series = store.query(Select(measurement, ["*"], tags={"sensor": sensor}).to_influxql())
+    series = store.query(
+        Select(
+            measurement, ["*"], tags={"sensor": sensor}, retention_policy=store.raw_policy
+        ).to_influxql()
+    )
     if not series:
         return []
     cols = series[0].columns

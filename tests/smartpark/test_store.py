@@ -116,33 +116,39 @@ def test_hostile_names_round_trip_through_a_real_influxdb(
     """What is written under a name is read back under exactly that name, and nothing else is."""
     measurement = f"m {hostile}"
     text = f'v "{hostile}" \\ end\\'  # string fields do carry backslashes
+    t0 = int(datetime.now(UTC).timestamp()) * 1000  # recent: a raw reading's policy keeps it
     line_a = encode_point(
-        measurement, {"tag": hostile, "other": "x"}, {hostile: 1.5, "f": text}, 1_000
+        measurement, {"tag": hostile, "other": "x"}, {hostile: 1.5, "f": text}, t0
     )
     line_b = encode_point(
-        measurement, {"tag": hostile + "-not", "other": "x"}, {hostile: 9.0}, 2_000
+        measurement, {"tag": hostile + "-not", "other": "x"}, {hostile: 9.0}, t0 + 1_000
     )
     store.write(f"{line_a}\n{line_b}".encode())
     query = Select(
-        measurement, [hostile, "f"], tags={"tag": hostile}, start=datetime(1970, 1, 1, tzinfo=UTC)
-    )
+        measurement, [hostile, "f"], tags={"tag": hostile}, start=datetime(1970, 1, 1, tzinfo=UTC),
+        retention_policy=store.raw_policy,
+    )  # fmt: skip
     series = store.query(query.to_influxql())
     assert len(series) == 1
     assert series[0].name == measurement
-    assert series[0].values == [[1_000, 1.5, text]]
+    assert series[0].values == [[t0, 1.5, text]]
 
 
 def test_a_field_type_conflict_is_a_rejection_not_an_outage(store: Influx1Store) -> None:
-    store.write(b"conflict f=1.0 1000")
+    t0 = int(datetime.now(UTC).timestamp()) * 1000
+    store.write(f"conflict f=1.0 {t0}".encode())
     with pytest.raises(StoreRejected) as err:
-        store.write(b'conflict f="text" 2000')
+        store.write(f'conflict f="text" {t0 + 1000}'.encode())
     assert err.value.status == 400
 
 
 def test_reading_a_database_nothing_was_written_to_yet_gives_no_series(settings) -> None:  # type: ignore[no-untyped-def]
-    fresh = Influx1Store(url=settings.influx.url, database=f"{settings.influx.database}_never")
+    fresh = Influx1Store(url=settings.influx.url, database=f"{settings.influx.database}_never",
+                         raw_policy="raw", raw_days=410)  # fmt: skip
     try:
-        assert fresh.query(Select("electricity", ["energy_kwh"]).to_influxql()) == []
+        query = Select("electricity", ["energy_kwh"], retention_policy=fresh.raw_policy)
+        assert query.to_influxql().startswith('SELECT "energy_kwh" FROM "raw"."electricity"')
+        assert fresh.query(query.to_influxql()) == []
         with pytest.raises(StoreRejected, match="error parsing query"):
             fresh.query("SELECT FROM WHERE")
     finally:
