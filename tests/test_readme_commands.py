@@ -36,7 +36,7 @@ RUN = {
     "simulate fixed", "record", "replay", "process", "rollup", "jobs run", "alerts run",
     "alerts check", "alerts list", "api run", "api keys", "dashboards build", "dashboards push",
     "broker config", "broker password", "scenario check", "demo", "gateway", "report monthly",
-    "report annual", "report ghg",
+    "report annual", "report ghg", "store setup",
 }  # fmt: skip
 
 
@@ -137,6 +137,8 @@ def test_every_command_of_the_readme_runs_from_a_fresh_directory(user: User) -> 
 
     out = user.run("config", "check", PARK).stdout
     assert "ok (1 park(s)" in out
+    out = user.run("store", "setup", "--registry", PARK).stdout
+    assert "retention policy raw: 9840h0m0s" in out  # 410 days
 
     user.run(
         "dashboards",

@@ -1,7 +1,8 @@
 """Three parks in two time zones on one deployment: ``smartpark process`` (through the
 CLI, no ``--park``) runs one processor per park under one supervisor, each with its own
 processing configuration and its days in its own time zone; the supervisor restarts a
-park's processor that died, and one alert service alerts for all three."""
+park's processor that died, one alert service alerts for all three, and one API serves
+a city key the three parks, a park key its park and an enterprise key itself."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from api.keys import KeyStore
 from devstack.servers import free_port
 from ingest.collector import Collector
 from smartpark import registry as registry_mod
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.slow
 ZONES = {"chengdu-np": 8, "chongqing-np": 8, "kashgar-np": 6}  # hours east of UTC
 NAMES = {8: "Asia/Shanghai", 6: "Asia/Urumqi"}
 KEEP = ("e01-baijiu", "e08-anode")
+CITY = "west"  # one city holds the three parks
 START = datetime(2026, 11, 2, 23, tzinfo=timezone(timedelta(hours=8)))  # 15:00 UTC
 
 
@@ -43,7 +46,7 @@ def _registry(path: Path) -> Path:
     enterprises = [e for e in park["enterprises"] if e["id"] in KEEP]
     plain = {k: v for k, v in park.items() if k not in ("mappings", "gateways")}
     doc["parks"] = [
-        {**plain, "id": p, "timezone": NAMES[h], "enterprises": enterprises}
+        {**plain, "id": p, "timezone": NAMES[h], "city": CITY, "enterprises": enterprises}
         for p, h in ZONES.items()
     ]
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
@@ -185,6 +188,7 @@ def test_one_deployment_stores_computes_and_alerts_for_three_parks_in_two_zones(
         assert sorted((a["park"], a["subject"]) for a in fired) == [
             (p, "e08-grid-1") for p in sorted(ZONES)
         ], fired
+        _keys_see_their_own(settings, tmp_path)
         # a supervisor killed outright takes its parks' processors with it
         pids = [int(f["pid"]) for f in _parks(processor).values()]
         processor.kill()
@@ -195,3 +199,61 @@ def test_one_deployment_stores_computes_and_alerts_for_three_parks_in_two_zones(
         alerts.wait(30)
         collector.stop()
         receiver.stop()
+
+
+def _keys_see_their_own(settings: Settings, tmp_path: Path) -> None:
+    """The API over the three parks' store: a city key sees the three and their figures,
+    a park's operator only that park, an enterprise only itself (the same id in another
+    park is another enterprise): 404 for the rest, as for a park that does not exist."""
+    settings.api = settings.api.model_copy(
+        update={"keys_db": tmp_path / "api.db", "port": free_port()}
+    )
+    keys = KeyStore(settings.api.keys_db)
+    try:
+        city = keys.create(role="city", park=CITY, enterprise=None, name="city")
+        operator = keys.create(role="operator", park="kashgar-np", enterprise=None, name="op")
+        e08 = keys.create(role="enterprise", park="chengdu-np", enterprise="e08-anode",
+                          name="e08")  # fmt: skip
+    finally:
+        keys.close()
+    env = os.environ | to_env(settings)
+    with (tmp_path / "api.log").open("ab") as out:
+        api = subprocess.Popen([sys.executable, "-m", "smartpark", "api", "run"], env=env,
+                               stdout=out, stderr=out)  # fmt: skip
+    base = f"http://127.0.0.1:{settings.api.port}"
+
+    def get(token: str, path: str) -> httpx.Response:
+        return httpx.get(base + "/v1" + path, headers={"Authorization": f"Bearer {token}"},
+                         timeout=30)  # fmt: skip
+
+    def up() -> bool:
+        assert api.poll() is None, (tmp_path / "api.log").read_text()[-2000:]
+        try:
+            return httpx.get(base + "/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    day = "window=1d&start=2026-11-01T00:00:00Z&end=2026-11-04T00:00:00Z"
+    try:
+        wait_until(up, 60, "the API")
+        assert sorted(p["id"] for p in get(city, "/parks").json()) == sorted(ZONES)
+        card = get(city, f"/cities/{CITY}/scorecard")
+        assert card.status_code == 200, card.text
+        assert sorted(p["park"] for p in card.json()["parks"]) == sorted(ZONES)
+        for park in ZONES:  # each park's own days, through the city key
+            points = get(city, f"/parks/{park}/scopes/_park/kpis?{day}").json()["points"]
+            assert points and all(p["values"]["energy_tce"] > 0 for p in points), park
+        assert [p["id"] for p in get(operator, "/parks").json()] == ["kashgar-np"]
+        assert get(operator, f"/parks/kashgar-np/scopes/_park/kpis?{day}").json()["points"]
+        assert get(operator, f"/parks/chengdu-np/scopes/_park/kpis?{day}").status_code == 404
+        assert get(operator, f"/cities/{CITY}/scorecard").status_code == 404
+        own = get(e08, f"/parks/chengdu-np/scopes/e08-anode/kpis?{day}")
+        assert own.status_code == 200 and own.json()["points"], own.text
+        for other in ("/parks/kashgar-np/scopes/e08-anode/kpis", "/parks/chengdu-np/scopes/"
+                      "e01-baijiu/kpis", "/parks/chongqing-np/scopes/_park/kpis"):  # fmt: skip
+            assert get(e08, f"{other}?{day}").status_code == 404, other
+        assert get(e08, f"/cities/{CITY}/scorecard").status_code == 404
+        assert get("sp_000000000000_nope", "/parks").status_code == 401
+    finally:
+        api.send_signal(signal.SIGTERM)
+        api.wait(30)
