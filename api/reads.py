@@ -16,6 +16,7 @@ from api.scope import EnterpriseScope, ParkScope, SubjectScope
 from smartpark import schema
 from smartpark.alertstore import Alert, AlertDB
 from smartpark.registry import Registry
+from smartpark.store import policy_for
 from smartpark.store.base import Series, Store
 from smartpark.store.influxql import Aggregate, Select
 
@@ -70,7 +71,7 @@ class Reads:
                 group_by_tags=["sensor"],
                 newest_first=True,
                 limit=1,
-                retention_policy=self.store.raw_policy,
+                retention_policy=policy_for(self.store, measurement.name),
             )
             for row in self._q(query):
                 tags, values = split(row)
@@ -105,7 +106,7 @@ class Reads:
             start=start,
             end=end,
             group_by_time_s=interval,
-            retention_policy=self.store.raw_policy,
+            retention_policy=policy_for(self.store, found.ref.kind),
         )
         return interval, [{"ts_ms": r["time"], field: r.get(field)} for r in self._q(query)]
 

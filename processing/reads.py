@@ -14,6 +14,7 @@ from processing.engine import COLUMNS, Park
 from processing.meters import window_starts
 from smartpark import schema
 from smartpark.model import PARK_SCOPE
+from smartpark.store import policy_for
 from smartpark.store.base import Store
 from smartpark.store.influxql import Aggregate, Select
 
@@ -45,7 +46,7 @@ class StoreReads:
             start=utc(lo_ms),
             end=None if hi_ms is None else utc(hi_ms),
             group_by_tags=["sensor"],
-            retention_policy=self.store.raw_policy,
+            retention_policy=policy_for(self.store, kind),
         )
         return [(s.tags.get("sensor", ""), s.values) for s in self.store.query(query.to_influxql())]
 
@@ -96,7 +97,7 @@ class StoreReads:
                     start=None if lo is None else utc(lo),
                     end=None if hi is None else utc(hi),
                     group_by_tags=["sensor"],
-                    retention_policy=self.store.raw_policy,
+                    retention_policy=policy_for(self.store, kind),
                 )
                 for s in self.store.query(query.to_influxql()):
                     sensor = s.tags.get("sensor", "")
@@ -125,7 +126,7 @@ class StoreReads:
         newest = None
         for kind, fld in self.counter_kinds().items():
             query = Select(kind, [fld], aggregate="last", tags={"park": self.park.id},
-                           retention_policy=self.store.raw_policy)  # fmt: skip
+                           retention_policy=policy_for(self.store, kind))  # fmt: skip
             for series in self.store.query(query.to_influxql()):
                 for ts, _value in series.values:
                     newest = max(newest or ts, ts)
@@ -143,7 +144,7 @@ class StoreReads:
             start=utc(lo_ms),
             end=None if hi_ms is None else utc(hi_ms),
             group_by_tags=["sensor"],
-            retention_policy=self.store.raw_policy,
+            retention_policy=policy_for(self.store, kind),
         )
         return {
             s.tags.get("sensor", ""): s.values[0]

@@ -42,4 +42,12 @@ def open_store(settings: InfluxSettings) -> Store:
     )
 
 
-__all__ = ["Series", "Store", "open_store"]
+def policy_for(store: Store, measurement: str) -> str | None:
+    """The retention policy ``measurement`` is read from: a roll-up's is the default one
+    (None), a sensor kind's readings' the store's raw policy (None if it has none)."""
+    from smartpark.schema import ROLLUPS
+
+    return None if measurement in ROLLUPS else store.raw_policy
+
+
+__all__ = ["Series", "Store", "open_store", "policy_for"]

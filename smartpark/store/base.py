@@ -18,8 +18,8 @@ class Series:
 
 class Store(Protocol):
     #: The retention policy raw readings are written to and read from (None: the
-    #: default one, with the roll-ups). Reads of a sensor kind's measurement pass it
-    #: to ``Select(retention_policy=...)``; writes are routed by the adapter.
+    #: default one, with the roll-ups). Reads name it through ``policy_for`` in
+    #: ``Select(retention_policy=...)``; writes are routed by the adapter.
     raw_policy: str | None
 
     def write(self, body: bytes) -> None:

@@ -42,7 +42,9 @@ def parse_results(payload: Any) -> list[Series]:
         if "error" in result:
             raise StoreRejected(f"query failed: {result['error']}", status=400)
         for s in result.get("series", []):
-            out.append(Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", [])))
+            out.append(
+                Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", []))
+            )
     return out
 
 

@@ -20,6 +20,7 @@ from smartpark import registry as registry_mod
 from smartpark.cems import CemsRules, Stack, hourly
 from smartpark.registry import Registry
 from smartpark.settings import Settings
+from smartpark.store import policy_for
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.influxql import Select
 from tests.conftest import EXAMPLE_PARK, wait_until
@@ -52,7 +53,10 @@ def cems_registry(tmp_path: Path) -> Registry:
 def stored(store: Influx1Store, measurement: str, sensor: str) -> list[dict[str, Any]]:
     series = store.query(
         Select(
-            measurement, ["*"], tags={"sensor": sensor}, retention_policy=store.raw_policy
+            measurement,
+            ["*"],
+            tags={"sensor": sensor},
+            retention_policy=policy_for(store, measurement),
         ).to_influxql()
     )
     if not series:

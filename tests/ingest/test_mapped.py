@@ -17,7 +17,7 @@ from smartpark import registry as registry_mod
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings
-from smartpark.store import open_store
+from smartpark.store import open_store, policy_for
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.influxql import Select
 from tests.conftest import EXAMPLE_PARK, wait_until
@@ -47,7 +47,10 @@ def mapped_collector(settings: Settings, tmp_path: Path) -> Iterator[Collector]:
 def _points(store: Influx1Store, measurement: str, sensor: str) -> list[dict]:
     series = store.query(
         Select(
-            measurement, ["*"], tags={"sensor": sensor}, retention_policy=store.raw_policy
+            measurement,
+            ["*"],
+            tags={"sensor": sensor},
+            retention_policy=policy_for(store, measurement),
         ).to_influxql()
     )
     if not series:
