@@ -338,8 +338,10 @@ def phase(dep: Deployment, watch: ParkWatch, per_sensor_s: float, duration_s: fl
     deadline = time.monotonic() + 30
     while dep.backlog(sent_before + published) > 0 and time.monotonic() < deadline:
         time.sleep(0.5)
-    grew = [e - m for m, e in (mid, end) if m is not None and e is not None]
-    sustained = bool(grew) and max(grew[0], 0) <= 10 and (end[1] or 0) <= rate * 5
+    # kept up: the processors' lag did not grow by 10 s in the second half, and the
+    # collector's backlog at the end is within 5 s of the feed
+    lag_grew = None if mid[0] is None or end[0] is None else end[0] - mid[0]
+    sustained = lag_grew is not None and lag_grew <= 10 and end[1] <= rate * 5
     return {
         "per_sensor_s": per_sensor_s,
         "sensors": dep.sensors,

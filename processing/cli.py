@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +16,7 @@ from smartpark.errors import ConfigError
 from smartpark.log import configure_logging
 from smartpark.settings import Settings
 
+logger = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 ConfigOpt = Annotated[
@@ -60,7 +64,24 @@ def process(
             processing.use_registry,
         )
     )
+    # A stop that hangs (a store that stopped answering mid-write) must not keep the
+    # process, and its broker session, from its successor: everything it derived is
+    # recomputed from the journal and the store at the next start.
+    deadline = threading.Timer(STOP_DEADLINE_S, _exit_now)
+    deadline.daemon = True
+    deadline.start()
     processing.stop()
+    deadline.cancel()
+
+
+STOP_DEADLINE_S = 30.0
+
+
+def _exit_now() -> None:
+    logger.error("did not stop within %.0f s: exiting now (the next start recovers from "
+                 "the journal and the store)", STOP_DEADLINE_S)  # fmt: skip
+    logging.shutdown()
+    os._exit(1)
 
 
 def _supervise(
