@@ -251,12 +251,19 @@ class Deployment:
             Stage("influxdb", _pid(influx)),
             Stage("mosquitto", _pid(broker)),
         ]
+        try:
+            self._wait_up()
+        except BaseException:
+            self.stop()  # never leave a half-started deployment behind
+            raise
+
+    def _wait_up(self) -> None:
         proc_url = f"http://127.0.0.1:{self.settings.processing.http_port}"
         alerts_url = f"http://127.0.0.1:{self.settings.alerts.http_port}"
         started = time.monotonic()
         for url, proc in ((proc_url, self.processor), (alerts_url, self.alerts)):
-            if not wait_connected(url, timeout_s=300, alive=lambda p=proc: p.poll() is None):
-                raise RuntimeError(f"{url} did not come up; see the logs in {work}")
+            if not wait_connected(url, timeout_s=900, alive=lambda p=proc: p.poll() is None):
+                raise RuntimeError(f"{url} did not come up; see the logs in {self.work}")
         api_url = f"http://127.0.0.1:{self.settings.api.port}/v1/parks"
         while time.monotonic() - started < 300 and self.api.poll() is None:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -56,16 +57,26 @@ def wait_for_signal(
     on_reload: Callable[[], None] | None = None, every: Callable[[], None] | None = None
 ) -> None:
     """Block until SIGINT or SIGTERM; on SIGHUP call ``on_reload`` (in this thread), and
-    ``every`` about every 0.2 s."""
-    stop, reload = threading.Event(), threading.Event()
+    ``every`` about every 0.2 s.
+
+    The handlers only append to a list. A handler runs in this thread between two
+    bytecodes, so one that took a lock (``threading.Event.set``) while this thread held
+    it inside ``Event.wait`` would wait for itself for ever: a processor did, and outlived
+    its supervisor by a quarter of an hour."""
+    received: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
     if on_reload is not None:
-        signal.signal(signal.SIGHUP, lambda *_: reload.set())
-    while not stop.wait(0.2):
-        if on_reload is not None and reload.is_set():
-            reload.clear()
-            on_reload()
+        signal.signal(signal.SIGHUP, lambda signum, _frame: received.append(signum))
+    while True:
+        time.sleep(0.2)  # a signal cuts it short only by running its handler
+        taken = len(received)  # what a handler appends meanwhile waits for the next turn
+        signals = set(received[:taken])
+        del received[:taken]
+        if signals - {signal.SIGHUP}:
+            return
+        if signals and on_reload is not None:
+            on_reload()  # once for a burst of SIGHUPs
         if every is not None:
             every()
 
