@@ -2,16 +2,19 @@
 and the recent dead letters of each enterprise's sensors.
 
 paho's thread appends each event to a short replay buffer (``Last-Event-ID`` resumes
-within it) and hands it to every connected client's asyncio queue; each client's
-generator filters by its caller's scope. Browsers cannot send headers on an
-EventSource, so the stream is opened with a short-lived single-use ticket, never with
-the API key in the URL; tickets live in the key database (``api.keys``), so any API
-instance opens a stream another one issued the ticket for.
+within it; an event's id is a digest of its topic and payload, so every API instance,
+receiving the same broker messages, gives the same event the same id and a stream
+resumes on another instance than the one it left) and hands it to every connected
+client's asyncio queue; each client's generator filters by its caller's scope. Browsers
+cannot send headers on an EventSource, so the stream is opened with a short-lived
+single-use ticket, never with the API key in the URL; tickets live in the key database
+(``api.keys``), so any API instance opens a stream another one issued the ticket for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import threading
@@ -45,7 +48,8 @@ DEAD_LETTERS_KEPT = 100  # per enterprise, in memory since the API started
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    id: int
+    id: str  # the same on every instance: see ``event_id``
+    seq: int  # this instance's receive order
     at: float  # monotonic receive time
     kind: str  # "kpi" or "alert"
     park: str
@@ -53,11 +57,23 @@ class Event:
     data: bytes
 
     def frame(self) -> bytes:
-        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.kind.encode(), self.data)
+        return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+            self.id.encode(),
+            self.kind.encode(),
+            self.data,
+        )
 
     def visible_to(self, scope: ParkScope) -> bool:
         """``api.scope``'s rule: a KPI update is an aggregate's figures, an alert is not."""
         return self.park == scope.park and scope.sees(self.enterprise, aggregate=self.kind == "kpi")
+
+
+def event_id(topic: str, payload: bytes) -> str:
+    """16 hex digits of a digest of the message: every instance subscribed to the broker
+    names the same event alike (a per-process counter would not)."""
+    digest = hashlib.blake2b(topic.encode(), digest_size=8)
+    digest.update(b"\0" + payload)
+    return digest.hexdigest()
 
 
 class EventHub:
@@ -111,7 +127,10 @@ class EventHub:
                 return
         now = time.monotonic()
         with self._lock:
-            event = Event(next(self._ids), now, kind, park, enterprise, bytes(msg.payload))
+            payload = bytes(msg.payload)
+            event = Event(
+                event_id(msg.topic, payload), next(self._ids), now, kind, park, enterprise, payload
+            )
             self._buffer.append(event)
             while self._buffer and self._buffer[0].at < now - self.replay_s:
                 self._buffer.popleft()
@@ -159,7 +178,14 @@ class EventHub:
         with self._lock:
             self._clients.discard((loop, queue))
 
-    def since(self, last_id: int) -> list[Event]:
-        """Buffered events after ``last_id`` (a reconnect with ``Last-Event-ID``)."""
+    def since(self, last_id: str) -> list[Event]:
+        """Buffered events after the newest one named ``last_id`` (a reconnect with
+        ``Last-Event-ID``, to this instance or another). An id not held (older than the
+        replay horizon, or ``0``) replays the whole buffer: a client may see an event twice,
+        never miss one the buffer holds."""
         with self._lock:
-            return [e for e in self._buffer if e.id > last_id]
+            events = list(self._buffer)
+        for i in range(len(events) - 1, -1, -1):
+            if events[i].id == last_id:
+                return events[i + 1 :]
+        return events

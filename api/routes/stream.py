@@ -17,7 +17,7 @@ from api.stream import TICKET_TTL_S
 
 router = APIRouter(tags=["stream"], responses=ERRORS)
 #: An event id of the stream (ASCII digits).
-EVENT_ID_PATTERN = r"^[0-9]{1,18}$"
+EVENT_ID_PATTERN = r"^[0-9a-f]{1,16}$"
 
 
 @router.post("/stream/ticket")
@@ -47,13 +47,15 @@ async def stream(
     scope = ParkScope.check(s.registry, *redeemed)
     loop = asyncio.get_running_loop()
     queue = hub.attach(loop)
-    start_after = int(last_event_id) if last_event_id is not None else None
 
     async def frames() -> AsyncIterator[bytes]:
+        # events replayed below may also reach the queue (attached first): skip them there
+        replayed_to = -1
         try:
             yield b": connected\n\n"
-            if start_after is not None:
-                for event in hub.since(start_after):
+            if last_event_id is not None:
+                for event in hub.since(last_event_id):
+                    replayed_to = max(replayed_to, event.seq)
                     if event.visible_to(scope):
                         yield event.frame()
             while True:
@@ -62,7 +64,7 @@ async def stream(
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if start_after is not None and event.id <= start_after:
+                if event.seq <= replayed_to:
                     continue
                 if event.visible_to(scope):
                     yield event.frame()

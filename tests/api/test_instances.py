@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,15 +35,24 @@ def _run(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 @contextlib.contextmanager
-def _two_instances(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """Two ``smartpark api run`` of ``settings`` on free ports, up; their URLs."""
+def _two_instances(
+    settings: Settings, tmp_path: Path, before_b: Callable[[], None] | None = None
+) -> Iterator[tuple[str, str]]:
+    """Two ``smartpark api run`` of ``settings`` on free ports, up; their URLs. With
+    ``before_b``, B starts only once A is up and ``before_b`` has run."""
     ports = free_port(), free_port()
     urls = tuple(f"http://127.0.0.1:{p}" for p in ports)
-    procs = [_run(settings, p, tmp_path / f"api-{p}.log") for p in ports]
+    procs = [_run(settings, ports[0], tmp_path / f"api-{ports[0]}.log")]
+    if before_b is None:
+        procs.append(_run(settings, ports[1], tmp_path / f"api-{ports[1]}.log"))
     try:
-        for url, proc in zip(urls, procs, strict=True):
+        for i, url in enumerate(urls):
+            if i == len(procs):
+                assert before_b is not None
+                before_b()
+                procs.append(_run(settings, ports[1], tmp_path / f"api-{ports[1]}.log"))
 
-            def up(url: str = url, proc: subprocess.Popen[bytes] = proc) -> bool:
+            def up(url: str = url, proc: subprocess.Popen[bytes] = procs[i]) -> bool:
                 assert proc.poll() is None, "an API instance died"
                 try:
                     return httpx.get(url + "/healthz", timeout=1).json().get("status") == "ok"
@@ -109,15 +119,72 @@ def test_two_instances_serve_the_same_sessions_and_streams(
         assert again.status_code == 401  # used up, on either instance
 
 
-def test_sign_in_attempts_are_limited_across_instances(settings: Settings, tmp_path: Path) -> None:
+def _events(
+    url: str, ticket: str, until: str, last_id: str | None = None, out: list[str] | None = None
+) -> list[str]:
+    """The connected, id and data lines of ``url``'s stream until a data line holding
+    ``until``, or the first line after 10 s (a keep-alive comes every 15 s)."""
+    deadline = time.monotonic() + 10
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    out = [] if out is None else out
+    with httpx.stream("GET", url + "/v1/stream", params={"ticket": ticket}, headers=headers,
+                      timeout=20) as answer:  # fmt: skip
+        for line in answer.iter_lines():
+            if line.startswith(("id: ", "data: ", ": connected")):
+                out.append(line)
+            if (line.startswith("data: ") and until in line) or time.monotonic() > deadline:
+                return out
+    return out
+
+
+def test_sign_in_limits_and_stream_resumption_hold_across_instances(
+    settings: Settings, tmp_path: Path
+) -> None:
     """Wrong keys tried on A and B in turn are refused at the count one instance allows
-    (the buckets are in the shared key database), not twice that."""
+    (the buckets are in the shared key database), not twice that; a stream left on A
+    resumes on B with A's last event id and gets only what came since."""
     burst = 6
     settings.park = settings.park.model_copy(update={"registry": EXAMPLE_PARK})
     settings.api = settings.api.model_copy(
         update={"keys_db": tmp_path / "api.db", "rate_per_s": 0.01, "burst": burst}
     )
-    with _two_instances(settings, tmp_path) as (a, b):
+    keys = KeyStore(settings.api.keys_db)
+    try:
+        token = keys.create(role="enterprise", park="tianfu-np", enterprise="e08-anode",
+                            name="e08 energy manager")  # fmt: skip
+    finally:
+        keys.close()
+    auth = {"Authorization": f"Bearer {token}"}
+    topic = kpi_topic(settings.mqtt.topic_root, "tianfu-np", "e08-anode")
+    publisher = BoundedPublisher(settings.mqtt, client_id="two-api-resume", persistent=False)
+    assert publisher.wait_connected()
+
+    def only_a_sees() -> None:
+        """An update before B starts: a per-process counter would now differ by one."""
+        early = KpiUpdate("tianfu-np", "e08-anode", "1m", 0, 60_000, 0, {"energy_tce": 1.0})
+        publisher.publish(topic, encode_kpi_update(early))
+        assert publisher.wait_all(10)
+
+    with contextlib.closing(publisher), _two_instances(settings, tmp_path, only_a_sees) as (a, b):
+        first = KpiUpdate("tianfu-np", "e08-anode", "1m", 60_000, 120_000, 0, {"energy_tce": 4.25})
+        later = KpiUpdate("tianfu-np", "e08-anode", "1m", 120_000, 180_000, 0, {"energy_tce": 5.5})
+        on_a: list[str] = []
+        ticket_a = httpx.post(a + "/v1/stream/ticket", headers=auth, timeout=10).json()["ticket"]
+        thread = threading.Thread(
+            target=_events, args=(a, ticket_a, "4.25", None, on_a), daemon=True
+        )
+        thread.start()
+        wait_until(lambda: ": connected" in on_a, 30, "A's stream attached")
+        publisher.publish(topic, encode_kpi_update(first))
+        thread.join(15)
+        assert any("4.25" in line for line in on_a), on_a
+        last_id = on_a[-2].removeprefix("id: ")
+        publisher.publish(topic, encode_kpi_update(later))  # missed while away
+        assert publisher.wait_all(10)
+        ticket_b = httpx.post(b + "/v1/stream/ticket", headers=auth, timeout=10).json()["ticket"]
+        on_b = _events(b, ticket_b, "5.5", last_id)
+        assert any("5.5" in line for line in on_b), on_b
+        assert not any("4.25" in line for line in on_b), on_b  # A's id was found on B
         codes = [
             httpx.post(url + "/session", json={"key": f"sp_{i:012d}_wrong"}, timeout=10).status_code
             for i, url in enumerate([a, b] * burst)
