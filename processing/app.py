@@ -57,9 +57,11 @@ def unknown_enterprises(cfg: ProcessingConfig, registry: Registry, park_id: str)
     ]
 
 
-def load(settings: Settings) -> ParkSetup:
-    """Registry, park, configuration and coefficients; ``ConfigError`` on any problem."""
-    registry = registry_mod.load(settings.park.registry)
+def load(settings: Settings, registry: Registry | None = None) -> ParkSetup:
+    """Registry (read unless given), park, configuration and coefficients; ``ConfigError``
+    on any problem."""
+    if registry is None:
+        registry = registry_mod.load(settings.park.registry)
     park_id = choose_park(registry, settings.park.id)
     path = processing_config(settings.processing.config, park_id)
     cfg = config_mod.load(path)

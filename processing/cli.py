@@ -14,6 +14,7 @@ import typer
 from smartpark.commands import LogLevelOpt, RegistryOpt, reloader, settings, wait_for_signal
 from smartpark.errors import ConfigError
 from smartpark.log import configure_logging
+from smartpark.registry import Registry
 from smartpark.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,15 +46,19 @@ def process(
 
     configure_logging(log_level)
     s = settings(registry, park={"id": park}, processing={"config": config, "http_port": http_port})
-    parks = list(registry_mod.load(s.park.registry).parks) if s.park.id is None else [s.park.id]
+    registry_now = registry_mod.load(s.park.registry)
+    parks = list(registry_now.parks) if s.park.id is None else [s.park.id]
     if check:
         for one in parks:
-            setup = stage.load(s.model_copy(update={"park": s.park.model_copy(update={"id": one})}))
+            setup = stage.load(
+                s.model_copy(update={"park": s.park.model_copy(update={"id": one})}), registry_now
+            )
             tags = ", ".join(f"{k}={v}" for k, v in setup.coefficients.tags().items())
             typer.echo(f"{setup.config_path}: ok (park {setup.park_id}; {tags})")
         return
     if len(parks) > 1:
-        _supervise(s, parks, config=config, registry=registry, log_level=log_level)
+        _supervise(s, parks, registry_now, config=config, registry=registry,
+                   log_level=log_level)  # fmt: skip
         return
     processing = stage.build(s)
     processing.start()
@@ -85,14 +90,16 @@ def _exit_now() -> None:
 
 
 def _supervise(
-    s: Settings, parks: list[str], *, config: Path | None, registry: Path | None, log_level: str
-) -> None:
+    s: Settings, parks: list[str], registry_now: Registry, *, config: Path | None,
+    registry: Path | None, log_level: str,
+) -> None:  # fmt: skip
     from processing import app as stage
     from processing import supervise
     from smartpark import registry as registry_mod
 
     for one in parks:  # refuse a bad configuration of any park before starting one
-        stage.load(s.model_copy(update={"park": s.park.model_copy(update={"id": one})}))
+        stage.load(s.model_copy(update={"park": s.park.model_copy(update={"id": one})}),
+                   registry_now)  # fmt: skip
     argv = supervise.child_argv(
         config=None if config is None else str(config),
         registry=None if registry is None else str(registry),
