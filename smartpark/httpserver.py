@@ -84,7 +84,10 @@ class StatusServer:
         handler.send_header("Content-Type", ctype)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
-        handler.wfile.write(body)
+        try:
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the asker gave up waiting
+            logger.debug("status client left before its answer: %s", handler.path)
 
     def start(self) -> None:
         self._thread.start()
