@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +156,17 @@ def count_points(store: Influx1Store, measurement: str, field: str) -> int:
     query = Select(measurement, [field], aggregate="count", retention_policy=raw)
     series = store.query(query.to_influxql())
     return int(series[0].values[0][1]) if series else 0
+
+
+def stored_points(store: Influx1Store, measurement: str, sensor: str) -> list[dict[str, Any]]:
+    """Every stored point of one sensor (or roll-up series) as {column: value}, read from
+    the retention policy the measurement lives in."""
+    from smartpark.store import policy_for
+    from smartpark.store.influxql import Select
+
+    query = Select(measurement, ["*"], tags={"sensor": sensor},
+                   retention_policy=policy_for(store, measurement))  # fmt: skip
+    series = store.query(query.to_influxql())
+    if not series:
+        return []
+    return [dict(zip(series[0].columns, row, strict=True)) for row in series[0].values]

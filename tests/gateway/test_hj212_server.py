@@ -20,10 +20,8 @@ from smartpark import registry as registry_mod
 from smartpark.cems import CemsRules, Stack, hourly
 from smartpark.registry import Registry
 from smartpark.settings import Settings
-from smartpark.store import policy_for
 from smartpark.store.influx1 import Influx1Store
-from smartpark.store.influxql import Select
-from tests.conftest import EXAMPLE_PARK, wait_until
+from tests.conftest import EXAMPLE_PARK, stored_points, wait_until
 from tests.gateway import hj212_packets as build
 from tests.gateway.conftest import collector_for, gateway_settings
 from tests.ingest.test_bad_input import DeadLetterListener
@@ -48,20 +46,6 @@ def cems_registry(tmp_path: Path) -> Registry:
     path = tmp_path / "park.yaml"
     path.write_text(yaml.safe_dump(doc))
     return registry_mod.load(path)
-
-
-def stored(store: Influx1Store, measurement: str, sensor: str) -> list[dict[str, Any]]:
-    series = store.query(
-        Select(
-            measurement,
-            ["*"],
-            tags={"sensor": sensor},
-            retention_policy=policy_for(store, measurement),
-        ).to_influxql()
-    )
-    if not series:
-        return []
-    return [dict(zip(series[0].columns, row, strict=True)) for row in series[0].values]
 
 
 def test_an_instrument_on_one_stream_is_stored_with_its_flags_and_answered(
@@ -109,15 +93,19 @@ def test_an_instrument_on_one_stream_is_stored_with_its_flags_and_answered(
         ("6", "9011", "9"), ("7", "9011", "4"), ("8", "9011", "3"),
     ]  # fmt: skip
 
-    wait_until(lambda: len(stored(store, "emissions", "e04-stack-1")) == 3, what="3 minutes")
-    wait_until(lambda: len(stored(store, "cems_hourly", "e04-stack-1-h")) == 1, what="the hour")
-    wait_until(lambda: len(stored(store, "cems_realtime", "e04-stack-1-rt")) == 1, what="rtd")
-    minutes = stored(store, "emissions", "e04-stack-1")
+    wait_until(lambda: len(stored_points(store, "emissions", "e04-stack-1")) == 3, what="3 minutes")
+    wait_until(
+        lambda: len(stored_points(store, "cems_hourly", "e04-stack-1-h")) == 1, what="the hour"
+    )
+    wait_until(
+        lambda: len(stored_points(store, "cems_realtime", "e04-stack-1-rt")) == 1, what="rtd"
+    )
+    minutes = stored_points(store, "emissions", "e04-stack-1")
     assert [(p["time"], p["nox_mg_m3"], p["data_flag"], p["flow_m3h"]) for p in minutes] == [
         (minute[0], 20.0, 0, 3600.0), (minute[1], 900.0, 2, 3600.0), (minute[2], 30.0, 0, 3600.0),
     ]  # fmt: skip
-    assert stored(store, "cems_realtime", "e04-stack-1-rt")[0]["time"] == minute[2] + 30_000
-    assert stored(store, "cems_hourly", "e04-stack-1-h")[0]["nox_mg_m3"] == 25.0
+    assert stored_points(store, "cems_realtime", "e04-stack-1-rt")[0]["time"] == minute[2] + 30_000
+    assert stored_points(store, "cems_hourly", "e04-stack-1-h")[0]["nox_mg_m3"] == 25.0
 
     # the CEMS hourly mean over what is stored leaves the maintenance minute out
     frame = pl.DataFrame(

@@ -17,10 +17,9 @@ from smartpark import registry as registry_mod
 from smartpark.mqtt import BoundedPublisher
 from smartpark.registry import Registry
 from smartpark.settings import Settings
-from smartpark.store import open_store, policy_for
+from smartpark.store import open_store
 from smartpark.store.influx1 import Influx1Store
-from smartpark.store.influxql import Select
-from tests.conftest import EXAMPLE_PARK, wait_until
+from tests.conftest import EXAMPLE_PARK, stored_points, wait_until
 from tests.ingest.test_bad_input import DeadLetterListener
 
 
@@ -42,21 +41,6 @@ def mapped_collector(settings: Settings, tmp_path: Path) -> Iterator[Collector]:
     assert collector.connected.wait(10)
     yield collector
     collector.stop()
-
-
-def _points(store: Influx1Store, measurement: str, sensor: str) -> list[dict]:
-    series = store.query(
-        Select(
-            measurement,
-            ["*"],
-            tags={"sensor": sensor},
-            retention_policy=policy_for(store, measurement),
-        ).to_influxql()
-    )
-    if not series:
-        return []
-    cols = series[0].columns
-    return [dict(zip(cols, row, strict=True)) for row in series[0].values]
 
 
 def test_vendor_payloads_are_stored_like_native_readings_and_bad_ones_dead_lettered(
@@ -98,16 +82,16 @@ def test_vendor_payloads_are_stored_like_native_readings_and_bad_ones_dead_lette
     wait_until(lambda: len(deadletters.received) >= len(bad), what="dead letters")
     deadletters.close()
 
-    assert _points(store, "electricity", "e04-grid-1") == [
+    assert stored_points(store, "electricity", "e04-grid-1") == [
         {"time": now_ms, "energy_kwh": 123456.78, "power_kw": 250.0,
          "park": "tianfu-np", "enterprise": "e04-cannery", "sensor": "e04-grid-1"}
     ]  # fmt: skip
-    assert [p["energy_kwh"] for p in _points(store, "electricity", "e04-grid-2")] == [1.5]
-    gas = _points(store, "gas", "e04-gas-1")
+    assert [p["energy_kwh"] for p in stored_points(store, "electricity", "e04-grid-2")] == [1.5]
+    gas = stored_points(store, "gas", "e04-gas-1")
     assert [p["volume_m3"] for p in gas] == pytest.approx(
         [100 * 293.15 / 273.15, 101 * 293.15 / 273.15]
     )
-    plc = _points(store, "electricity", "e11-grid-1")
+    plc = stored_points(store, "electricity", "e11-grid-1")
     assert [(p["time"], p["energy_kwh"]) for p in plc] == [(now_ms, 88.25)]
 
     reasons = sorted(body["problems"][0]["reason"] for _t, body in deadletters.received)
