@@ -410,6 +410,7 @@ class Collector:
         return {
             "connected": float(self.connected.is_set()),
             "buffered_messages": float(self._batcher.buffered_messages),
+            "unacknowledged_messages": float(self.subscriber.unacked),
             "spool_bytes": float(self.spool.size_bytes),
             "spool_batches": float(len(self.spool)),
             "store_up": float(self._store_backoff_s == 0.0),
@@ -434,6 +435,8 @@ class Collector:
             "spool_batches": len(self.spool),
             "spool_bytes": self.spool.size_bytes,
             "buffered_messages": self._batcher.buffered_messages,
+            "unacknowledged_messages": self.subscriber.unacked,
+            "unacknowledged_peak": self.subscriber.unacked_peak,
             "routes": len(self._view[1]),  # the registry's sensors (and mapped topics) routed
             "problems": problems,
             "stats": self.stats.snapshot(),

@@ -177,6 +177,11 @@ class Subscriber:
         self.filters = list(filters)
         self.subscribed = threading.Event()
         self.handler_errors = 0
+        # Manual ack: QoS 1 messages received and not yet acknowledged, and their peak.
+        self.unacked = 0
+        self.unacked_peak = 0
+        self._unacked_lock = threading.Lock()
+        self._overshoot_warned = False
         self._settings = settings
         self._persistent = persistent
         self._receive_maximum = receive_maximum
@@ -220,6 +225,9 @@ class Subscriber:
         """Acknowledge a received message (manual ack); nothing to do for QoS 0."""
         if qos and mid:
             self.client.ack(mid, qos)
+            if self._manual_ack:
+                with self._unacked_lock:
+                    self.unacked = max(0, self.unacked - 1)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> paho.MQTTMessageInfo:
         """Publish on this client (paho keeps it, and sends it after a reconnect)."""
@@ -230,6 +238,8 @@ class Subscriber:
     ) -> None:
         if connect_refused(reason, self._settings, self.name):
             return
+        with self._unacked_lock:
+            self.unacked = 0  # the broker resends what was unacknowledged; counted anew
         self._subscribe(client)
         logger.info(
             "%s connected session_present=%s subscribing=%s",
@@ -260,6 +270,8 @@ class Subscriber:
             )
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        if self._manual_ack and msg.qos:
+            self._count_unacked()
         try:
             self._handler(msg)
         except Exception:
@@ -267,6 +279,21 @@ class Subscriber:
             # later message); the message stays unacknowledged (manual ack), counted.
             self.handler_errors += 1
             logger.exception("%s: handling a message on %s failed", self.name, msg.topic)
+
+    def _count_unacked(self) -> None:
+        with self._unacked_lock:
+            self.unacked += 1
+            held = self.unacked
+            self.unacked_peak = max(self.unacked_peak, held)
+        limit = self._receive_maximum
+        if limit is not None and held > limit and not self._overshoot_warned:
+            self._overshoot_warned = True
+            logger.warning(
+                "%s: the broker sent %d unacknowledged messages, more than the Receive "
+                "Maximum of %d; its memory is not bounded by it (Mosquitto before 2.0.13 "
+                "does this, eclipse-mosquitto/mosquitto#2306): upgrade the broker",
+                self.name, held, limit,
+            )  # fmt: skip
 
 
 class BoundedPublisher:

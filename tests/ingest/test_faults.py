@@ -253,9 +253,19 @@ def test_with_store_down_and_spool_full_the_broker_holds_the_rest(
     time.sleep(2)
     assert collector.health()[0] is False
     assert "store down and spool full" in collector.health()[1]["problems"]
-    # the collector holds at most Receive Maximum messages; the broker keeps the rest
-    assert collector.stats.received <= collector.stats.spooled_readings + 200 + 50
-    assert collector.stats.received < len(messages)
+    # Nothing is acknowledged beyond what is durable (one reading per message here), and
+    # the broker stops sending and keeps the rest. How many the collector holds is the
+    # broker's Receive Maximum when the broker honours it: Debian's Mosquitto 2.0.11 does
+    # not (eclipse-mosquitto/mosquitto#2306, fixed in 2.0.13), so that is counted, not bounded.
+    stats = collector.stats
+    assert stats.received == stats.readings_accepted
+    assert collector.subscriber.unacked == stats.received - stats.spooled_readings
+    held = collector.health()[1]["unacknowledged_messages"]
+    assert held == collector.subscriber.unacked
+    received = stats.received
+    time.sleep(1)
+    assert stats.received == received, "the broker went on sending with nothing acknowledged"
+    assert received < len(messages)
     own_influx.start()
     load.finish()
     store = open_store(settings.influx)

@@ -108,6 +108,7 @@ def test_receive_maximum_caps_the_messages_held_unacknowledged(
     wait_until(lambda: len(inbox.got) == 3, 10, "three messages")
     time.sleep(0.5)  # an absence needs a wait: nothing more comes while three are unacked
     assert inbox.payloads() == [b"0", b"1", b"2"]
+    assert sub.unacked == 3
     acked = 0
     while acked < 10:  # acknowledging lets the rest through, in order
         wait_until(lambda n=acked: len(inbox.got) > n, 10, "the next message")
@@ -115,6 +116,34 @@ def test_receive_maximum_caps_the_messages_held_unacknowledged(
         sub.ack(mid, qos)
         acked += 1
     assert inbox.payloads() == [b"%d" % i for i in range(10)]
+    assert sub.unacked == 0
+
+
+def test_messages_held_beyond_receive_maximum_are_counted_and_warned_about(
+    settings: Settings,
+    publisher: BoundedPublisher,
+    subscribers: list[Subscriber],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Mosquitto before 2.0.13 sends more than Receive Maximum after an acknowledgement
+    of the oldest message (eclipse-mosquitto/mosquitto#2306); the count says so either way."""
+    inbox = Inbox()
+    sub = _subscriber(settings, subscribers, inbox, manual_ack=True, receive_maximum=3)
+    topic = f"{settings.mqtt.topic_root}/p/e/electricity/s1"
+    for i in range(20):
+        publisher.publish(topic, b"%d" % i)
+    assert publisher.wait_all(10)
+    wait_until(lambda: len(inbox.got) == 3, 10, "three messages")
+    with caplog.at_level(logging.WARNING, logger="smartpark.mqtt"):
+        _t, _p, mid, qos = inbox.got[0]
+        sub.ack(mid, qos)
+        wait_until(lambda: len(inbox.got) >= 4, 10, "the next message")
+        time.sleep(0.5)  # whatever the broker lets through after one acknowledgement
+    held = len(inbox.got) - 1
+    assert sub.unacked == held
+    assert sub.unacked_peak == held
+    warned = [r for r in caplog.records if "more than the Receive Maximum" in r.getMessage()]
+    assert len(warned) == (1 if held > 3 else 0), (held, [r.getMessage() for r in warned])
 
 
 def test_a_failing_handler_is_logged_and_counted_and_the_next_message_still_arrives(
