@@ -224,10 +224,10 @@ class Subscriber:
     def ack(self, mid: int, qos: int = 1) -> None:
         """Acknowledge a received message (manual ack); nothing to do for QoS 0."""
         if qos and mid:
-            self.client.ack(mid, qos)
-            if self._manual_ack:
+            if self._manual_ack:  # counted before it is sent: what it lets in comes after
                 with self._unacked_lock:
                     self.unacked = max(0, self.unacked - 1)
+            self.client.ack(mid, qos)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> paho.MQTTMessageInfo:
         """Publish on this client (paho keeps it, and sends it after a reconnect)."""
