@@ -247,7 +247,9 @@ class CatchUp:
         and followed by a rest (``_pace``): a live tick waits for one piece at most,
         however long the backfill, and never shares the CPU with one."""
         began = self.clock.monotonic()
-        readings = self._readings(batch.day_ms, next_day)
+        # sorted by time once, so each piece slices its part (``window_readings``)
+        readings = self._readings(batch.day_ms, next_day).sort("ts")
+        sensors = batch.sensors or None  # only their use points change (``Jobs.windows``)
         # the month's stored days' grid import, read once for every piece of the batch
         # (none of them writes a day the others read: 1d windows come last)
         days_grid = self.jobs.reads.days_grid(batch.day_ms, next_day)
@@ -265,8 +267,10 @@ class CatchUp:
                 with self.exclusive:  # the time waiting for a tick is not the piece's
                     began = self.clock.monotonic()
                     part = self._fresh(part, lo, upto)
-                    frame, points = self.jobs.windows(size, part, lo, upto, newest_ms=watermark,
-                                                      days_grid=days_grid)  # fmt: skip
+                    frame, points = self.jobs.windows(
+                        size, part, lo, upto,
+                        newest_ms=watermark, days_grid=days_grid, sensors=sensors,
+                    )  # fmt: skip
                     ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
                                     strict=True))  # fmt: skip
                     self.jobs.write_points("catchup", points)

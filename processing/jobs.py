@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -122,12 +123,15 @@ class Jobs:
         *,
         newest_ms: int | None = None,
         days_grid: pl.DataFrame | None = None,
+        sensors: Collection[str] | None = None,
     ) -> tuple[pl.DataFrame, list[str]]:
         """The KPI rows of every ``window`` starting in [lo, hi) from ``readings``, and
         their points (KPIs and per-sensor use), not yet written. ``newest_ms``: the newest
         reading time known (the catch-up: the processor's watermark), else the store's.
         ``days_grid``: the stored days' grid import of [lo, hi)'s months read once for
-        many calls (the catch-up's pieces of one batch), else read here."""
+        many calls (the catch-up's pieces of one batch), else read here. ``sensors``:
+        only these meters' use points (the catch-up: a meter's use in a window depends on
+        its own readings alone, so the others' stored points are already right)."""
         # the data's completeness: up to ``hi`` (month so far), or to the newest reading
         # (today so far, a backfill that ends today): the pro-rated declared amounts
         newest = self.reads.newest_counter_ms() if newest_ms is None else newest_ms
@@ -142,11 +146,12 @@ class Jobs:
             days_grid = days_grid.filter(pl.col("day") < complete_to)
         frame = kpis(readings, self.park, self.config, self.coefficients, window=window,
                      complete_to_ms=complete_to, days_grid=days_grid, span_ms=(lo, hi))  # fmt: skip
-        sensors = sensor_totals(
-            readings, self.park, window=window, max_gap_ms=self.config.max_gap_s * 1000
-        )
-        sensors = sensors.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
-        lines = list(output.sensor_points(sensors, park=self.park.id, window=window)) + list(
+        own = readings
+        if sensors is not None:
+            own = readings.filter(pl.col("sensor").is_in(sorted(sensors)))
+        use = sensor_totals(own, self.park, window=window, max_gap_ms=self.config.max_gap_s * 1000)
+        use = use.filter((pl.col("window") >= lo) & (pl.col("window") < hi))
+        lines = list(output.sensor_points(use, park=self.park.id, window=window)) + list(
             output.points(frame, park=self.park.id, window=window, tags=self.coefficients.tags())
         )
         return frame, lines

@@ -57,6 +57,7 @@ class Batch:
     hi_ms: int
     day_ms: int  # the first local day it lies in
     months: tuple[int, ...]  # month starts now clear of spans
+    sensors: frozenset[str] = frozenset()  # the meters whose readings changed
 
 
 def add(spans: Iterable[Span], new: Span) -> list[Span]:
@@ -100,7 +101,7 @@ def take(
         for start, end in month_of.items()
         if not any(s.lo_ms < end and s.hi_ms >= start for s in rest)
     )
-    return rest, Batch(span.lo_ms, hi, day_ms, months)
+    return rest, Batch(span.lo_ms, hi, day_ms, months, span.sensors)
 
 
 def backlog(spans: Iterable[Span]) -> dict[str, int | None]:
