@@ -21,7 +21,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
@@ -81,48 +80,52 @@ def demo() -> Iterator[Demo]:
         proc.stdout.close()
 
 
-def _kpis(driver: WebDriver, box: str) -> set[str]:
-    return {
-        str(card.get_attribute("data-kpi"))
-        for card in driver.find_elements(By.CSS_SELECTOR, f"#{box} .card")
-        if card.find_element(By.CSS_SELECTOR, ".value").get_attribute("data-value") is not None
-    }
+# The page's sections read in one script: the browser runs it between two renders, so
+# the live stream cannot re-render a section under the reader (reading element by
+# element through the driver raced it on a loaded host until the minute ran out).
+_SNAPSHOT = """
+const kpis = box => [...document.querySelectorAll('#' + box + ' .card')]
+  .filter(c => { const v = c.querySelector('.value');
+                 return v !== null && v.getAttribute('data-value') !== null; })
+  .map(c => c.getAttribute('data-kpi'));
+const state = id => { const e = document.getElementById(id);
+                      return e === null ? null : e.getAttribute('data-state'); };
+const rows = sel => [...document.querySelectorAll(sel)];
+return {
+  today: kpis('today'), month: kpis('month'),
+  budget: state('budget-text'), quota: state('quota-text'),
+  cems: rows('#cems tbody tr').map(r => { const td = r.querySelectorAll('td');
+                                          return td.length > 1 ? td[1].innerText.trim() : ''; }),
+  completeness: rows('#completeness tbody tr').map(r => r.innerText),
+};
+"""
 
 
-def _burned(driver: WebDriver, text_id: str) -> bool:
+def _burned(state: str | None) -> bool:
     """This month's burn-down is computed - or, on the 1st, configured and not yet
     (the daily job computes the day before: there is none of this month yet)."""
     first_of_month = datetime.now(ZONE).day == 1
-    state = driver.find_element(By.ID, text_id).get_attribute("data-state")
     return state == ("pending" if first_of_month else "computed")
 
 
 def _missing(driver: WebDriver, *, enterprise: bool) -> list[str]:
-    """The sections not filled yet (all of them while the live stream re-renders a
-    section under the reader: asked again)."""
-    try:
-        return _sections_missing(driver, enterprise=enterprise)
-    except StaleElementReferenceException:
-        return ["a section re-rendered while it was read"]
-
-
-def _sections_missing(driver: WebDriver, *, enterprise: bool) -> list[str]:
+    """The sections not filled yet."""
+    page = driver.execute_script(_SNAPSHOT)
     wanted = {"energy_tce", "co2_location_t", "co2_market_t", "energy_tce_per_10k_cny"}
     if enterprise:
         wanted.add("carbon_efficiency_grade")  # e08's industry has an average (碳效码)
-    out = [f"{box}: {sorted(wanted - _kpis(driver, box))}" for box in ("today", "month")
-           if wanted - _kpis(driver, box)]  # fmt: skip
-    if not _burned(driver, "budget-text"):
+    out = [f"{box}: {sorted(wanted - set(page[box]))}" for box in ("today", "month")
+           if wanted - set(page[box])]  # fmt: skip
+    if not _burned(page["budget"]):
         out.append("carbon budget")
     if enterprise:
-        if not _burned(driver, "quota-text"):
+        if not _burned(page["quota"]):
             out.append("quota")
-        stacks = driver.find_elements(By.CSS_SELECTOR, "#cems tbody tr")
-        hours = [r.find_elements(By.TAG_NAME, "td")[1].text for r in stacks]
-        if not stacks or "\u2013" in hours:  # the page's dash: no valid hour
+        hours = page["cems"]
+        if not hours or "\u2013" in hours:  # the page's dash: no valid hour
             out.append(f"CEMS hours {hours}")
-        quality = driver.find_elements(By.CSS_SELECTOR, "#completeness tbody tr")
-        if len(quality) < 10 or any("%" not in r.text for r in quality):
+        quality = page["completeness"]
+        if len(quality) < 10 or any("%" not in r for r in quality):
             out.append(f"completeness ({len(quality)} sensors)")
     return out
 
