@@ -237,6 +237,14 @@ def catchup(
             "catchup_readings_per_s_wall": round(readings / done_s),
             "catchup_windows_per_s_busy": round(windows / busy_s, 1),
             "catchup_readings_per_s_busy": round(readings / busy_s),
+            # where the pieces' time went, in seconds (the rest of busy: the batches'
+            # store reads and slicing outside the pieces)
+            **{
+                f"catchup_{part}_s": round(
+                    figures[f"smartpark_processing_catchup_{part}_seconds_total"], 1
+                )
+                for part in ("wait", "compute", "write", "publish")
+            },
             "rollup_windows_per_s": round(plain_windows / plain_s, 1),
             "rollup_readings_per_s": round(n / plain_s),
             "catchup_busy_vs_rollup": round((windows / busy_s) / (plain_windows / plain_s), 2),

@@ -182,6 +182,10 @@ def build(
                 "catchup_readings": catchup.stats.readings,
                 "catchup_failures": catchup.stats.failures,
                 "catchup_seconds": catchup.stats.seconds,
+                "catchup_wait_seconds": catchup.stats.wait_s,
+                "catchup_compute_seconds": catchup.stats.compute_s,
+                "catchup_write_seconds": catchup.stats.write_s,
+                "catchup_publish_seconds": catchup.stats.publish_s,
             }
 
         status = status_server(

@@ -104,6 +104,12 @@ class CatchUpStats:
     readings: int = 0
     seconds: float = 0.0
     failures: int = 0
+    # where a piece's time goes: waiting for the live tick (the lock), computing the
+    # windows, writing their points, publishing their updates
+    wait_s: float = 0.0
+    compute_s: float = 0.0
+    write_s: float = 0.0
+    publish_s: float = 0.0
 
 
 Publish = Callable[[str, pl.DataFrame, dict[int, int]], None]
@@ -264,6 +270,7 @@ class CatchUp:
                                    self._end(lo, size)))  # fmt: skip
                 part = window_readings(readings, lo - self.jobs.lookback_ms, upto,
                                        pro_rata=self.jobs.park.pro_rata)  # fmt: skip
+                asked = self.clock.monotonic()
                 with self.exclusive:  # the time waiting for a tick is not the piece's
                     began = self.clock.monotonic()
                     part = self._fresh(part, lo, upto)
@@ -273,9 +280,16 @@ class CatchUp:
                     )  # fmt: skip
                     ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
                                     strict=True))  # fmt: skip
+                    computed = self.clock.monotonic()
                     self.jobs.write_points("catchup", points)
+                    written = self.clock.monotonic()
                     self._publish(size, frame, ends)
                     spent = self.clock.monotonic() - began
+                stats = self.stats
+                stats.wait_s += began - asked
+                stats.compute_s += computed - began
+                stats.write_s += written - computed
+                stats.publish_s += began + spent - written
                 windows += frame["window"].n_unique()
                 self._piece_ms[size] = next_piece(upto - lo, spent, PIECE_S,
                                                   MIN_PIECE_MS.get(size, DAY_MS))  # fmt: skip
