@@ -11,7 +11,7 @@ import polars as pl
 def window_readings(buffer: pl.DataFrame, lo: int, hi: int, *, pro_rata: bool) -> pl.DataFrame:
     """The readings in [lo, hi), each meter's last one before ``lo`` and, pro rata (the
     interval that ends after the last window reaches into it), its first one from ``hi``.
-    A buffer sorted by ``ts`` (``set_sorted``) is sliced instead of scanned."""
+    A buffer flagged sorted by ``ts`` (as ``DataFrame.sort`` leaves it) is sliced, not scanned."""
     ts = buffer["ts"]
     if buffer.height and ts.flags["SORTED_ASC"]:
         return _sorted_window_readings(buffer, lo, hi, pro_rata=pro_rata)
