@@ -72,8 +72,16 @@ def _latencies(
     return sorted((done[w] - t) * 1000 for w, t in closed.items() if w in done and lo <= t < hi)
 
 
-def _quantile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
+def _quantile(values: list[float], q: float) -> int | None:
+    """The ``q`` quantile in whole ms; None when no window closed (a short catch-up
+    beside a live feed at 1x can end before the next minute does)."""
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, round(q * (len(values) - 1)))])
+
+
+def _ms(value: int | None) -> str:
+    return "n/a" if value is None else f"{value} ms"
 
 
 def _backfill_meter(park: Park) -> tuple[str, str, float]:
@@ -248,13 +256,15 @@ def catchup(
             "rollup_windows_per_s": round(plain_windows / plain_s, 1),
             "rollup_readings_per_s": round(n / plain_s),
             "catchup_busy_vs_rollup": round((windows / busy_s) / (plain_windows / plain_s), 2),
-            "freshness_during_catchup_p50_ms": round(p50),
-            "freshness_during_catchup_p99_ms": round(p99),
+            "freshness_during_catchup_p50_ms": p50,
+            "freshness_during_catchup_p99_ms": p99,
             "freshness_during_catchup_windows": len(lat),
-            "freshness_without_backfill_p50_ms": round(quiet_p50),
-            "freshness_without_backfill_p99_ms": round(quiet_p99),
+            "freshness_without_backfill_p50_ms": quiet_p50,
+            "freshness_without_backfill_p99_ms": quiet_p99,
             "freshness_without_backfill_windows": len(quiet),
-            "freshness_during_vs_without_p99": round(p99 / quiet_p99, 2),
+            "freshness_during_vs_without_p99": (
+                round(p99 / quiet_p99, 2) if p99 is not None and quiet_p99 else None
+            ),
             "catchup_windows_per_s_wall_vs_rollup": round(
                 (windows / done_s) / (plain_windows / plain_s), 2
             ),
@@ -267,9 +277,9 @@ def catchup(
             f"{readings / busy_s:,.0f} readings/s busy; plain roll-up of the same period "
             f"{plain_windows / plain_s:,.0f} windows/s, {n / plain_s:,.0f} readings/s "
             f"(catch-up busy / roll-up = {out['catchup_busy_vs_rollup']}); live freshness "
-            f"meanwhile p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} windows, without the "
-            f"backfill (same run, the {BASELINE_S:.0f} s before it) p50 {quiet_p50:.0f} ms, "
-            f"p99 {quiet_p99:.0f} ms over {len(quiet)} windows"
+            f"meanwhile p50 {_ms(p50)}, p99 {_ms(p99)} over {len(lat)} windows, without the "
+            f"backfill (same run, the {BASELINE_S:.0f} s before it) p50 {_ms(quiet_p50)}, "
+            f"p99 {_ms(quiet_p99)} over {len(quiet)} windows"
         )
         return out
     finally:

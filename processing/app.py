@@ -158,7 +158,7 @@ def build(
         jobs=jobs(setup, settings, clock=clock),
         ledger_file=stream.ledger,
         journal=stream.journal_frame,
-        publish=stream.emitter.publish_revised,
+        revise=stream.emitter.revise,
         watermark=lambda: stream.watermark_ms,
         clock=clock,
         windows_per_s=setup.config.catchup_windows_per_s,

@@ -7,9 +7,10 @@ a store outage); this job, on its own thread, takes the oldest due span, first w
 it to its meters' neighbouring readings (from the store), then recomputes every closed
 1m, 15m, 1h and 1d window of its first local days from the stored readings joined with
 the processor's journal (so a window is never recomputed on less than the processor
-took), writes the points and publishes them as revisions (``revision`` >= 1) a piece at
-a time while the live path's tick waits (``PIECE_MS``), and reruns completeness for
-each closed day. When no span is left in a month, the month (1mo) and its
+took), a piece at a time (``PIECE_MS``): computed beside the live path, then checked
+against what the live path took since, written and numbered as revisions (``revision``
+>= 1) while its tick waits, then published; and reruns completeness for each closed
+day. When no span is left in a month, the month (1mo) and its
 quota and carbon-budget burn-downs and mu-average view are recomputed too. Windows
 still open are the live path's. A failed batch stays in the ledger and is retried.
 """
@@ -44,26 +45,32 @@ SIZES = ("1m", "15m", "1h", "1d")
 BATCH_DAYS = 7
 #: How much event time the first piece of a batch's windows of a size covers (1-minute
 #: windows a quarter day at a time, the others the batch's days at once); then each
-#: size's pieces are sized to about ``PIECE_S`` of work, from the last piece's time, so
-#: a live tick waits for one short piece at most and the fixed cost of a piece (a
-#: computation's setup, a write, its messages) is spread over as many windows as fit.
+#: size's pieces are sized so the part of a piece done while the live path's tick waits
+#: (checking what the live path took since, writing the points, numbering the updates)
+#: takes about ``PIECE_S``: a live tick waits for that at most. The computation before it
+#: and the publishing after it run beside the live path, so a piece can be large and its
+#: fixed cost (a computation's setup: some 100 ms however few the windows) spread over
+#: many windows.
 PIECE_MS = {"1m": 6 * 3_600_000}
 PIECE_S = 0.15
 #: The least event time of a piece, whatever it took: a piece has a fixed cost (a
 #: computation's setup, a store write), so on a loaded host pieces sized to the time
 #: alone would shrink to a window each and the catch-up crawl.
 MIN_PIECE_MS = {"1m": 2 * 3_600_000}
+#: The most: a day of 1-minute windows (2,880 updates of a park with one enterprise
+#: backfilled), so one piece's frames and messages stay small.
+MAX_PIECE_MS = {"1m": 86_400_000}
 DAY_MS = 86_400_000
 MIN_REST_S = 0.02  # between two pieces, whatever the busy share
 
 
-def next_piece(span_ms: int, spent_s: float, budget_s: float, least_ms: int) -> int:
+def next_piece(span_ms: int, spent_s: float, budget_s: float, least_ms: int, most_ms: int) -> int:
     """The event time of the next piece of one window size: ``span_ms`` took
     ``spent_s``, so about ``budget_s`` covers this much (at most 4x or 1/4 of the last,
     so one odd piece, a tick's store write or a pause of the host, cannot swing it),
-    never less than ``least_ms``."""
+    within [``least_ms``, ``most_ms``]."""
     rate = span_ms / max(spent_s, 1e-3)
-    return max(least_ms, span_ms // 4, min(span_ms * 4, int(rate * budget_s)))
+    return min(most_ms, max(least_ms, span_ms // 4, min(span_ms * 4, int(rate * budget_s))))
 
 
 class LedgerFile:
@@ -112,7 +119,11 @@ class CatchUpStats:
     publish_s: float = 0.0
 
 
-Publish = Callable[[str, pl.DataFrame, dict[int, int]], None]
+#: Numbers the updates of a piece's windows (size, KPI rows, their ends) as revisions,
+#: while the live path's tick waits; returns what publishes them, called after it
+#: (``processing.emit.Emitter.revise``).
+Revise = Callable[[str, pl.DataFrame, dict[int, int]], Callable[[], object]]
+Computed = tuple[pl.DataFrame, list[str]]  # KPI rows and their points (``Jobs.windows``)
 
 
 class CatchUp:
@@ -124,7 +135,7 @@ class CatchUp:
         jobs: Jobs,
         ledger_file: LedgerFile,
         journal: Callable[[int, int], pl.DataFrame],
-        publish: Publish,
+        revise: Revise,
         watermark: Callable[[], int | None],
         clock: Clock,
         windows_per_s: float,
@@ -137,7 +148,7 @@ class CatchUp:
         self.jobs = jobs
         self.ledger = ledger_file
         self._journal = journal
-        self._publish = publish
+        self._revise = revise
         self._watermark = watermark
         self.clock = clock
         self.windows_per_s = windows_per_s
@@ -248,10 +259,11 @@ class CatchUp:
         return rows
 
     def _recompute(self, batch: Batch, next_day: int, watermark: int) -> int:
-        """The batch's closed windows, computed, written and published a piece at a time
-        (about ``PIECE_S`` of work each), each while the live path waits (``exclusive``)
-        and followed by a rest (``_pace``): a live tick waits for one piece at most,
-        however long the backfill, and never shares the CPU with one."""
+        """The batch's closed windows, a piece at a time, each followed by a rest
+        (``_pace``): computed beside the live path, then checked against what it took
+        since, written and numbered while its tick waits (``exclusive``, about
+        ``PIECE_S``), then published. A live tick waits for one piece's write at most,
+        however long the backfill, and never writes between a piece's check and write."""
         began = self.clock.monotonic()
         # sorted by time once, so each piece slices its part (``window_readings``)
         readings = self._readings(batch.day_ms, next_day).sort("ts")
@@ -259,7 +271,12 @@ class CatchUp:
         # the month's stored days' grid import, read once for every piece of the batch
         # (none of them writes a day the others read: 1d windows come last)
         days_grid = self.jobs.reads.days_grid(batch.day_ms, next_day)
-        self._pace(began)
+        self._pace(self.clock.monotonic() - began)
+
+        def compute(size: str, part: pl.DataFrame, lo: int, upto: int) -> Computed:
+            return self.jobs.windows(size, part, lo, upto, newest_ms=watermark,
+                                     days_grid=days_grid, sensors=sensors)  # fmt: skip
+
         windows = 0
         for size in SIZES:  # the windows overlapping the batch that are closed
             lo = self._start(batch.lo_ms, size)
@@ -270,31 +287,35 @@ class CatchUp:
                                    self._end(lo, size)))  # fmt: skip
                 part = window_readings(readings, lo - self.jobs.lookback_ms, upto,
                                        pro_rata=self.jobs.park.pro_rata)  # fmt: skip
+                began = self.clock.monotonic()
+                # computed beside the live path (it only reads), then checked, written and
+                # numbered while its tick waits, and published after
+                frame, points = compute(size, part, lo, upto)
                 asked = self.clock.monotonic()
-                with self.exclusive:  # the time waiting for a tick is not the piece's
-                    began = self.clock.monotonic()
-                    part = self._fresh(part, lo, upto)
-                    frame, points = self.jobs.windows(
-                        size, part, lo, upto,
-                        newest_ms=watermark, days_grid=days_grid, sensors=sensors,
-                    )  # fmt: skip
-                    ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
-                                    strict=True))  # fmt: skip
+                with self.exclusive:
+                    locked = self.clock.monotonic()
+                    fresh = self._fresh(part, lo, upto)
+                    if fresh is not part:  # the live path took readings of it since the read
+                        frame, points = compute(size, fresh, lo, upto)
                     computed = self.clock.monotonic()
                     self.jobs.write_points("catchup", points)
                     written = self.clock.monotonic()
-                    self._publish(size, frame, ends)
-                    spent = self.clock.monotonic() - began
+                    ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
+                                    strict=True))  # fmt: skip
+                    send = self._revise(size, frame, ends)
+                    held = self.clock.monotonic() - locked
+                send()
                 stats = self.stats
-                stats.wait_s += began - asked
-                stats.compute_s += computed - began
+                stats.wait_s += locked - asked
+                stats.compute_s += asked - began + computed - locked
                 stats.write_s += written - computed
-                stats.publish_s += began + spent - written
+                stats.publish_s += self.clock.monotonic() - written
                 windows += frame["window"].n_unique()
-                self._piece_ms[size] = next_piece(upto - lo, spent, PIECE_S,
-                                                  MIN_PIECE_MS.get(size, DAY_MS))  # fmt: skip
+                self._piece_ms[size] = next_piece(upto - lo, held, PIECE_S,
+                                                  MIN_PIECE_MS.get(size, DAY_MS),
+                                                  MAX_PIECE_MS.get(size, BATCH_DAYS * DAY_MS))  # fmt: skip
                 lo = upto
-                self._pace(began)
+                self._pace(self.clock.monotonic() - began - (locked - asked))
         day = batch.day_ms
         while day < next_day and (end := self._end(day, "1d")) <= watermark:
             self.jobs.completeness(self._date(day))  # each closed day of the batch
@@ -305,23 +326,27 @@ class CatchUp:
         """``part`` (read at the batch's start) joined with what the live path holds for
         the piece now (while its tick waits): a reading of a window the live path took
         since the batch's read is never left out, so the piece never overwrites the live
-        path's newer point with an older snapshot."""
+        path's newer point with an older snapshot. ``part`` itself when the live path
+        holds nothing it lacks (the piece computed beforehand stands)."""
         if self._recent is None:
             return part
         lookback = self.jobs.lookback_ms
         fresh = self._recent(lo - lookback, upto + lookback)
-        if fresh.height == 0:
+        keys = ["sensor", "ts"]
+        if fresh.height == 0 or fresh.join(part, on=keys, how="anti").height == 0:
             return part
         rows = pl.concat([part, fresh.select(part.columns).cast(part.schema)])
-        rows = rows.unique(subset=["sensor", "ts"], keep="first")
-        return window_readings(rows, lo - lookback, upto, pro_rata=self.jobs.park.pro_rata)
+        rows = rows.unique(subset=keys, keep="first")
+        rows = window_readings(rows, lo - lookback, upto, pro_rata=self.jobs.park.pro_rata)
+        if rows.select(keys).sort(keys).equals(part.select(keys).sort(keys)):
+            return part  # what it lacked lies beyond the piece's readings
+        return rows
 
-    def _pace(self, began: float) -> None:
-        """After a piece of work that began at ``began``, rest so the job takes at most
+    def _pace(self, spent: float) -> None:
+        """After a piece of work that took ``spent`` seconds, rest so the job takes at most
         its share of wall time (``t x (1 - share) / share`` after ``t`` seconds): its
         busy share, or what the live path's ticks leave if that is more (a quiet live
         feed leaves nearly all of it; a busy one, at least ``1 - busy_share``)."""
-        spent = self.clock.monotonic() - began
         share = max(self.busy_share, min(1.0, 1.0 - self._live_load()))
         # at least a moment, even at a share of 1: the tick lock is not fair, and a
         # tick blocked on it must get it between two pieces
@@ -341,8 +366,10 @@ class CatchUp:
         """The month (to date, if open) and what depends on it."""
         readings = self._readings(start, end)
         frame, points = self.jobs.windows("1mo", readings, start, end, newest_ms=watermark)
-        self.jobs.write_points("catchup", points)
-        self._publish("1mo", frame, {start: end})
+        with self.exclusive:  # as a piece: written and numbered while a tick waits
+            self.jobs.write_points("catchup", points)
+            send = self._revise("1mo", frame, {start: end})
+        send()
         # burn-downs to the month's last day, or to yesterday while it is open
         as_of = self._date(min(end, self._start(watermark, "1d")) - 1)
         if as_of >= self._date(start):

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], object]
 Key = tuple[str, str, int]  # window size, scope, window start (ms)
+#: Updates of a recomputation published per hold of the revisions' lock (``Emitter.send``):
+#: the live path's writes wait for one chunk at most.
+SEND_CHUNK = 200
 
 
 class Revisions:
@@ -66,6 +69,11 @@ class Revisions:
     def advance(self, key: Key) -> None:
         """The window's update with ``peek``'s revision was published."""
         self._next[key] = self.peek(key) + 1
+
+    def newest(self, key: Key, revision: int) -> bool:
+        """Whether no update of the window was numbered after ``revision`` (a window
+        forgotten since is no longer the live path's to revise: still the newest)."""
+        return self._next.get(key, revision + 1) <= revision + 1
 
     def revised(self, key: Key) -> int:
         """The revision of a recomputation's update (at least 1), counted."""
@@ -152,14 +160,43 @@ class Emitter:
         if first_ms is not None:
             self.outage_from_ms = min(self.outage_from_ms or first_ms, first_ms)
 
-    def publish_revised(self, window: str, frame: pl.DataFrame, ends: dict[int, int]) -> None:
-        """Publish windows the catch-up recomputed and wrote: ``revision`` one past what
-        this process published (1 for a window it never published)."""
-        revisions = {}
+    def revise(self, window: str, frame: pl.DataFrame, ends: dict[int, int]) -> Callable[[], int]:
+        """Number the updates of windows the catch-up recomputed and wrote: ``revision``
+        one past what this process published (1 for a window it never published). Called
+        right after the write, under the tick lock, so the live path cannot write one of
+        these windows in between; returns what publishes them, called after the lock is
+        released (``send``): a piece's many messages never hold up a tick."""
+        keys = frame.select("scope", "window").rows()
         with self._lock:
-            for scope, start in frame.select("scope", "window").iter_rows():
-                revisions[(scope, start)] = self.revisions.revised((window, scope, start))
-        self._send(frame, window, ends, revisions)
+            revisions = {key: self.revisions.revised((window, *key)) for key in keys}
+        return lambda: self.send(frame, window, ends, revisions)
+
+    def send(
+        self,
+        frame: pl.DataFrame,
+        window: str,
+        ends: dict[int, int],
+        revisions: dict[tuple[str, int], int],
+    ) -> int:
+        """Publish ``revise``'s updates, ``SEND_CHUNK`` at a time under the revisions'
+        lock; a window numbered again since (the live path wrote and published it anew)
+        is skipped, its newer update already out or on its way: a window's updates reach
+        the broker in the order of their revisions. The updates sent."""
+        messages = output.messages(frame, root=self._root, park=self.park_id, window=window,
+                                   ends=ends, tags=self.coefficients.tags(),
+                                   revisions=revisions)  # fmt: skip
+        rows = list(zip(frame.select("scope", "window").rows(), messages, strict=True))
+        sent = 0
+        for i in range(0, len(rows), SEND_CHUNK):
+            with self._lock:
+                chunk = [(topic, payload) for key, (topic, payload) in rows[i : i + SEND_CHUNK]
+                         if self.revisions.newest((window, *key), revisions[key])]  # fmt: skip
+                for topic, payload in chunk:
+                    self._publish(topic, payload)
+                self.stats.published += len(chunk)
+                self.stats.superseded += min(SEND_CHUNK, len(rows) - i) - len(chunk)
+            sent += len(chunk)
+        return sent
 
     def _send(
         self,

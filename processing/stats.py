@@ -18,6 +18,7 @@ class ProcessorStats:
     store_errors: int = 0  # each one is retried next tick
     tick_errors: int = 0
     published: int = 0
+    superseded: int = 0  # a recomputation's updates not sent: the live path's newer one was
     windows_recovered: int = 0
     journal_errors: int = 0
     by_window: Counter[str] = field(default_factory=Counter)
@@ -35,6 +36,7 @@ class ProcessorStats:
             "store_errors": self.store_errors,
             "tick_errors": self.tick_errors,
             "updates_published": self.published,
+            "updates_superseded": self.superseded,
             "windows_recovered": self.windows_recovered,
             "journal_errors": self.journal_errors,
         }

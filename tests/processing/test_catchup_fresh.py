@@ -12,12 +12,15 @@ import polars as pl
 import pytest
 
 from processing.catchup import CatchUp, LedgerFile
+from processing.emit import Emitter
 from processing.jobs import Jobs
 from processing.ledger import Span
+from processing.stats import ProcessorStats
 from smartpark.clock import SystemClock
 from smartpark.registry import Registry
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.lineprotocol import encode_point
+from smartpark.wire import decode_kpi_update
 from tests.processing.test_stream import COEF, CONFIG, CST
 
 M = 60_000
@@ -57,7 +60,8 @@ def test_a_piece_counts_what_the_live_path_took_since_the_batch_read(
     ledger = LedgerFile(tmp_path / "ledger.json")
     ledger.add(Span(day, day + 14 * M, frozenset([sensor]), 0, widened=True))
     catchup = CatchUp(jobs=jobs, ledger_file=ledger,
-                      journal=lambda lo, hi: pl.DataFrame(schema=SCHEMA), publish=publish,
+                      journal=lambda lo, hi: pl.DataFrame(schema=SCHEMA),
+                      revise=lambda size, frame, ends: lambda: publish(size, frame, ends),
                       watermark=lambda: day + 20 * M, clock=SystemClock(), windows_per_s=1e9,
                       recent=recent)  # fmt: skip
     catchup.step()
@@ -69,3 +73,39 @@ def test_a_piece_counts_what_the_live_path_took_since_the_batch_read(
         assert published[day + 12 * M] == pytest.approx(2 * published[day + 5 * M])
     else:  # without the live path's readings the snapshot has nothing after 00:09
         assert all(not v for v in late_minutes), late_minutes
+
+
+def test_a_piece_published_after_the_live_path_rewrote_a_window_sends_only_the_newest(
+    park: Registry, store: Influx1Store
+) -> None:
+    """The catch-up numbers its updates under the tick lock and publishes them after it:
+    a window the live path wrote and published anew in between keeps the live path's
+    newer update as its last one (the older one is not sent, and counted)."""
+    jobs = Jobs(registry=park, park_id="tianfu-np", config=CONFIG, coefficients=COEF,
+                store=store, clock=SystemClock())  # fmt: skip
+    sensor = jobs.park.meters.filter(pl.col("kind") == "electricity").sort("sensor")["sensor"][0]
+    day = int(datetime(2026, 11, 4, tzinfo=CST).timestamp() * 1000)
+    readings = pl.DataFrame([(sensor, day + m * M, 100.0 + 0.1 * m) for m in range(5)],
+                            schema=SCHEMA, orient="row")  # fmt: skip
+    frame, _points = jobs.windows("1m", readings, day, day + 4 * M, newest_ms=day + 5 * M)
+    ends = {w: w + M for w in frame["window"].to_list()}
+    sent: list[tuple[str, bytes]] = []
+    stats = ProcessorStats()
+    emitter = Emitter(store=store, publish=lambda topic, payload: sent.append((topic, payload)),
+                      park_id="tianfu-np", topic_root="sp", coefficients=COEF, stats=stats,
+                      clock=SystemClock())  # fmt: skip
+    send = emitter.revise("1m", frame, ends)  # under the tick lock, after the piece's write
+    rewritten = frame.filter(pl.col("window") == day + 2 * M)  # the live path, in between
+    assert emitter.emit("1m", rewritten, None, {day + 2 * M: day + 3 * M})
+    assert send() == frame.height - rewritten.height
+    updates = [u for _t, p in sent if (u := decode_kpi_update(p)) is not None]
+    assert len(updates) == frame.height
+    last: dict[tuple[str, int], int] = {}
+    for u in updates:  # in the order sent, each window's revisions only grow
+        assert u.revision > last.get((u.scope, u.start_ms), -1), u
+        last[(u.scope, u.start_ms)] = u.revision
+    assert {k: r for k, r in last.items() if k[1] == day + 2 * M} == {
+        (scope, day + 2 * M): 2 for scope in rewritten["scope"]
+    }
+    assert set(last.values()) == {1, 2}
+    assert stats.superseded == rewritten.height

@@ -60,3 +60,18 @@ def test_bounded_over_months_of_live_windows() -> None:
     assert len(revisions) <= 2 * 1440
     revised = revisions.revised(("1m", "_park", 0))  # months ago, published again
     assert revised == 1  # each had one update: the next is 1, above its 0
+
+
+def test_a_recomputed_update_is_the_newest_until_the_live_path_numbers_another() -> None:
+    revisions = Revisions()
+    key, other = ("1m", "_park", 7 * H), ("1m", "_park", 8 * H)
+    revision = revisions.revised(key)
+    assert revisions.newest(key, revision)
+    revisions.advance(key)  # the live path wrote the window anew: its update is newer
+    assert not revisions.newest(key, revision)
+    # forgotten since (before the live horizon): nobody numbers it after the catch-up
+    first = revisions.revised(other)
+    revisions.advance(("1m", "_park", 20 * H))
+    revisions.advance(("1m", "_park", 20 * H))
+    revisions.prune({"1m": 10 * H})
+    assert revisions.newest(other, first)
