@@ -1,9 +1,15 @@
 """A new meter's history backfilled in gateway arrays while the park is live: the
 processor (``smartpark process``, its own process, through the CLI) puts it in its
 ledger and the catch-up job recomputes every window of it while the live path carries
-on, its freshness meanwhile within bounds. The full year (525,600 readings) is the
-processing benchmark's catch-up section (``bench/catchup.py``); this test runs three
-days of it (4,320 readings)."""
+on, its freshness meanwhile within bounds. In the suite: three days of history (4,320
+readings) beside a live feed at 60x. The year (525,600 readings), beside a live feed at
+a park's own pace, is the same test run on its own, for about a quarter hour on a quiet
+host (the README's "A year's backfill")::
+
+    SMARTPARK_BACKFILL_DAYS=365 SMARTPARK_BACKFILL_SPEED=1 pytest tests/processing/test_backfill.py
+
+It then holds the live path to its target (p99 <= 1,000 ms) rather than to the suite's
+looser bound."""
 
 from __future__ import annotations
 
@@ -37,11 +43,16 @@ from tests.processing.test_recovery import (
 from tests.processing.test_stream import CST, _messages
 
 LIVE = datetime(2026, 11, 9, 0, tzinfo=CST)
-DAYS = 3  # the full year is the benchmark's (bench/catchup.py)
-SPEED = 60.0  # the live feed: a 1-minute window closes every second
-OVERLOADED = 3.0  # load average per core beyond which freshness is not asserted
+DAYS = int(os.environ.get("SMARTPARK_BACKFILL_DAYS", "3"))  # 365: the year, on its own
+# the live feed: at 60x a 1-minute window closes every second; 1 is a park's own pace
+SPEED = float(os.environ.get("SMARTPARK_BACKFILL_SPEED", "60"))
+ON_ITS_OWN = "SMARTPARK_BACKFILL_DAYS" in os.environ  # not in the suite: its host is quiet
 FRESHNESS_P99_MS = 1_000.0  # the README's target for the live path (processing benchmark)
 HELD_TICK_MS = 5_000.0  # x PATIENCE: what a tick held behind a catch-up batch would pass
+# load average per core beyond which freshness is not asserted in the suite (other
+# tests share the host); run on its own, the target is asserted whatever the load (the
+# test's own servers and processes load the 2 cores to 2-3 per core)
+OVERLOADED = float("inf") if ON_ITS_OWN else 3.0
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +72,8 @@ def test_days_backfilled_for_a_new_meter_is_caught_up_while_the_live_path_stays_
     meters = _model(park).meters
     new = meters.filter(meters["kind"] == "electricity").sort("sensor").row(0, named=True)
     ref = next(s.ref for s in park.sensors() if s.ref.sensor == new["sensor"])
-    # the live park without the new meter: two hours of event time, played at 60x
+    # the live park without the new meter: two hours of event time (at 60x two minutes,
+    # at 1x two hours, beyond the year's catch-up), stopped once the history is in
     live = [m for m in _messages(park, settings.mqtt.topic_root, 2, start=LIVE)
             if not m.topic.endswith("/" + new["sensor"])]  # fmt: skip
     t0 = int(LIVE.timestamp() * 1000)
@@ -103,7 +115,8 @@ def test_days_backfilled_for_a_new_meter_is_caught_up_while_the_live_path_stays_
     try:
         assert watch.ready.wait(10)
         player.start()
-        wait_until(lambda: processor.caught_up(t0 + 5 * 60_000), 60, "the live feed")
+        first_minutes = max(1, round(5 * SPEED / 60))  # 5 at 60x, 1 at 1x
+        wait_until(lambda: processor.caught_up(t0 + first_minutes * 60_000), 180, "the live feed")
         backfill = BoundedPublisher(settings.mqtt, client_id="backfill", persistent=False)
         assert backfill.wait_connected(10)
         began = time.monotonic()
@@ -119,8 +132,10 @@ def test_days_backfilled_for_a_new_meter_is_caught_up_while_the_live_path_stays_
                 return False  # /healthz did not answer within its second: asked again
             return stats["readings_too_late"] > 0 and ledger["spans"] == 0
 
-        wait_until(lambda: _stored_counter_readings(store, park) >= DAYS * 1440, 60, "stored")
-        wait_until(caught_up, 180, "the catch-up of the history")
+        wait_until(lambda: _stored_counter_readings(store, park) >= DAYS * 1440,
+                   60 + DAYS, "stored")  # fmt: skip
+        # three days: within 3 minutes; a year: some 15 on a quiet host, 60 at most
+        wait_until(caught_up, max(180, 10 * DAYS), "the catch-up of the history")
         ended = time.monotonic()
         stop.set()
         player.join(10)
@@ -134,9 +149,10 @@ def test_days_backfilled_for_a_new_meter_is_caught_up_while_the_live_path_stays_
         # a batch held a tick for many seconds (p99 27.8 s).
         assert during, "no live window was published during the catch-up"
         p99 = during[min(len(during) - 1, round(0.99 * (len(during) - 1)))]
-        bound = HELD_TICK_MS * max(1.0, PATIENCE)
+        bound = FRESHNESS_P99_MS if ON_ITS_OWN else HELD_TICK_MS * max(1.0, PATIENCE)
         load = os.getloadavg()[0] / (os.cpu_count() or 1)
-        print(f"live freshness during the catch-up: p99 {p99:.0f} ms over {len(during)} windows "
+        print(f"{DAYS} days caught up in {ended - began:.0f} s beside a live feed at {SPEED:g}x; "
+              f"live freshness during the catch-up: p99 {p99:.0f} ms over {len(during)} windows "
               f"(target {FRESHNESS_P99_MS:.0f} ms, asserted {bound:.0f} ms unless the host "
               f"is overloaded: load {load:.1f} per core)")  # fmt: skip
         # on a host loaded beyond OVERLOADED per core (other suites, other work) the live
