@@ -166,6 +166,7 @@ def build(
         exclusive=stream.tick_lock,
         live_load=lambda: stream.live_load,
         recent=stream.buffered,
+        live_busy=stream.live_busy,
     )
     status = None
     if serve_http:

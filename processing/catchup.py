@@ -7,10 +7,10 @@ a store outage); this job, on its own thread, takes the oldest due span, first w
 it to its meters' neighbouring readings (from the store), then recomputes every closed
 1m, 15m, 1h and 1d window of its first local days from the stored readings joined with
 the processor's journal (so a window is never recomputed on less than the processor
-took), a piece at a time (``PIECE_MS``): computed beside the live path, then checked
-against what the live path took since, written and numbered as revisions (``revision``
->= 1) while its tick waits, then published; and reruns completeness for each closed
-day. When no span is left in a month, the month (1mo) and its
+took), a piece at a time (``PIECE_MS``): computed beside the live path while that is
+quiet (``BUSY_LIVE``), then checked against what the live path took since, written and
+numbered as revisions (``revision`` >= 1) while its tick waits, then published; and
+reruns completeness for each closed day. When no span is left in a month, the month (1mo) and its
 quota and carbon-budget burn-downs and mu-average view are recomputed too. Windows
 still open are the live path's. A failed batch stays in the ledger and is retried.
 """
@@ -29,6 +29,7 @@ import polars as pl
 
 from processing import ledger
 from processing.buffer import window_readings
+from processing.emit import after_live
 from processing.jobs import Jobs
 from processing.ledger import Batch, Span
 from processing.meters import window_ends, window_starts
@@ -47,10 +48,10 @@ BATCH_DAYS = 7
 #: windows a quarter day at a time, the others the batch's days at once); then each
 #: size's pieces are sized so the part of a piece done while the live path's tick waits
 #: (checking what the live path took since, writing the points, numbering the updates)
-#: takes about ``PIECE_S``: a live tick waits for that at most. The computation before it
-#: and the publishing after it run beside the live path, so a piece can be large and its
-#: fixed cost (a computation's setup: some 100 ms however few the windows) spread over
-#: many windows.
+#: takes about ``PIECE_S``: a live tick waits for that at most. The publishing after it
+#: runs beside the live path, and so does the computation before it while the live path
+#: is quiet (``BUSY_LIVE``), so a piece can be large and its fixed cost (a computation's
+#: setup: some 100 ms however few the windows) spread over many windows.
 PIECE_MS = {"1m": 6 * 3_600_000}
 PIECE_S = 0.15
 #: The least event time of a piece, whatever it took: a piece has a fixed cost (a
@@ -151,6 +152,7 @@ class CatchUp:
         exclusive: AbstractContextManager[object] | None = None,
         live_load: Callable[[], float] | None = None,
         recent: Callable[[int, int], pl.DataFrame] | None = None,
+        live_busy: Callable[[], bool] | None = None,
     ) -> None:
         self.jobs = jobs
         self.ledger = ledger_file
@@ -171,6 +173,8 @@ class CatchUp:
         self._piece_ms: dict[str, int] = dict(PIECE_MS)  # per size, adapted (``_next_piece``)
         # the live path's buffered readings in [lo, hi), read while it waits (``_fresh``)
         self._recent = recent
+        # readings wait for the live path's tick, or one runs (``processing.emit.after_live``)
+        self._live_busy = live_busy if live_busy is not None else (lambda: False)
         self.stats = CatchUpStats()
         self._rested = 0.0  # the pauses of the batch in hand (not busy time)
         self.tz = jobs.park.tz
@@ -267,10 +271,11 @@ class CatchUp:
 
     def _recompute(self, batch: Batch, next_day: int, watermark: int) -> int:
         """The batch's closed windows, a piece at a time, each followed by a rest
-        (``_pace``): computed beside the live path, then checked against what it took
-        since, written and numbered while its tick waits (``exclusive``, about
-        ``PIECE_S``), then published. A live tick waits for one piece's write at most,
-        however long the backfill, and never writes between a piece's check and write."""
+        (``_pace``): computed beside a quiet live path (else while its tick waits), then
+        checked against what it took since, written and numbered while its tick waits
+        (``exclusive``, about ``PIECE_S``), then published. A live tick waits for one
+        piece at most, however long the backfill, and never writes between a piece's
+        check and its write."""
         began = self.clock.monotonic()
         # sorted by time once, so each piece slices its part (``window_readings``)
         readings = self._readings(batch.day_ms, next_day).sort("ts")
@@ -297,7 +302,10 @@ class CatchUp:
                 began = self.clock.monotonic()
                 # computed beside a quiet live path (it only reads), else while its tick
                 # waits; checked, written and numbered while it waits; published after
-                early = compute(size, part, lo, upto) if self._quiet() else None
+                early = None
+                if self._quiet():
+                    after_live(self._live_busy, self.clock)
+                    early = compute(size, part, lo, upto)
                 asked = self.clock.monotonic()
                 with self.exclusive:
                     locked = self.clock.monotonic()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import polars as pl
@@ -37,6 +38,18 @@ Key = tuple[str, str, int]  # window size, scope, window start (ms)
 #: Updates of a recomputation published per hold of the revisions' lock (``Emitter.send``):
 #: the live path's writes wait for one chunk at most.
 SEND_CHUNK = 200
+#: The longest a recomputation's step waits for the live path to be idle (``after_live``).
+AFTER_LIVE_MAX_S = 1.0
+
+
+def after_live(busy: Callable[[], bool], clock: Clock) -> None:
+    """Wait while the live path is busy (readings waiting for its tick, or a tick
+    running), ``AFTER_LIVE_MAX_S`` at most: a recomputation's computing and publishing
+    start between two ticks rather than beside one, so the live path's freshness does
+    not pay for them (they share 2 cores and the GIL)."""
+    deadline = clock.monotonic() + AFTER_LIVE_MAX_S
+    while busy() and clock.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 class Revisions:
@@ -116,6 +129,8 @@ class Emitter:
         self.clock = clock
         self.revisions = Revisions()  # guarded by ``_lock``
         self._lock = threading.Lock()
+        # whether the live path is busy (``after_live``): set by the stream
+        self.live_busy: Callable[[], bool] = lambda: False
         self.failing_since: float | None = None  # clock.monotonic() of the first failure
         self.outage_from_ms: int | None = None  # earliest window a failed write held back
 
@@ -179,15 +194,17 @@ class Emitter:
         revisions: dict[tuple[str, int], int],
     ) -> int:
         """Publish ``revise``'s updates, ``SEND_CHUNK`` at a time under the revisions'
-        lock; a window numbered again since (the live path wrote and published it anew)
-        is skipped, its newer update already out or on its way: a window's updates reach
-        the broker in the order of their revisions. The updates sent."""
+        lock, each chunk once the live path is idle (``after_live``); a window numbered
+        again since (the live path wrote and published it anew) is skipped, its newer
+        update already out or on its way: a window's updates reach the broker in the
+        order of their revisions. The updates sent."""
         messages = output.messages(frame, root=self._root, park=self.park_id, window=window,
                                    ends=ends, tags=self.coefficients.tags(),
                                    revisions=revisions)  # fmt: skip
         rows = list(zip(frame.select("scope", "window").rows(), messages, strict=True))
         sent = 0
         for i in range(0, len(rows), SEND_CHUNK):
+            after_live(self.live_busy, self.clock)
             with self._lock:
                 chunk = [(topic, payload) for key, (topic, payload) in rows[i : i + SEND_CHUNK]
                          if self.revisions.newest((window, *key), revisions[key])]  # fmt: skip

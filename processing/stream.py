@@ -140,6 +140,7 @@ class StreamProcessor:
                                topic_root=mqtt.topic_root, coefficients=coefficients,
                                stats=self.stats, clock=clock)  # fmt: skip
         self._ticking = threading.Lock()  # a tick, or a registry reload between two
+        self.emitter.live_busy = self.live_busy
         self._thread = threading.Thread(target=self._run, name="kpi-tick", daemon=True)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -159,6 +160,11 @@ class StreamProcessor:
         """Held during a tick (and a registry reload): the catch-up holds it for each
         piece of its work, so the two never run at once."""
         return self._ticking
+
+    def live_busy(self) -> bool:
+        """Whether readings wait for the next tick or a tick runs (the catch-up's pieces
+        and messages start after it: ``processing.emit.after_live``)."""
+        return bool(self._inbox) or self._ticking.locked()
 
     # -- MQTT (paho's thread) -----------------------------------------------------------
 

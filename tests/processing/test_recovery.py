@@ -140,13 +140,16 @@ def _expected(store: Influx1Store, park: Registry, window: str) -> pl.DataFrame:
     return kpis(readings, model, config, coef, window=window)
 
 
-def _mismatches(store: Influx1Store, park: Registry, until_ms: int) -> list[str]:
-    """Closed windows whose stored point differs from the roll-up of the stored readings."""
+def _mismatches(
+    store: Influx1Store, park: Registry, until_ms: int, since_ms: int | None = None
+) -> list[str]:
+    """Closed windows whose stored point differs from the roll-up of the stored readings
+    (``since_ms``: the stored points are read from then on, a month at a time)."""
     out = []
     ends = {"1m": 60_000, "15m": 900_000, "1h": HOUR_MS, "1d": 24 * HOUR_MS}
     for window, length in ends.items():
         expected = _expected(store, park, window).filter(pl.col("window") + length <= until_ms)
-        stored = _stored(store, window)
+        stored = _stored(store, window, since_ms)
         joined = expected.select("scope", "window", "energy_tce", "readings").join(
             stored, on=["scope", "window"], how="left", suffix="_stored"
         )

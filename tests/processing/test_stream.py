@@ -4,7 +4,7 @@ roll-up of the same readings, late data rewrites a stored KPI, a restart rebuild
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -112,18 +112,22 @@ def _processor(
     return processor
 
 
-def _stored(store: Influx1Store, window: str) -> pl.DataFrame:
-    query = Select(
-        "kpi",
-        ["energy_tce", "grid_kwh", "readings"],
-        tags={"window": window},
-        group_by_tags=["scope"],
-    )
-    rows = [
-        (s.tags["scope"], int(v[0]), v[1], v[2], v[3])
-        for s in store.query(query.to_influxql())
-        for v in s.values
-    ]
+def _stored(store: Influx1Store, window: str, since_ms: int | None = None) -> pl.DataFrame:
+    """The stored KPI points of ``window``; from ``since_ms`` on, read 30 days at a time
+    (a year of 1-minute points at once passes the store client's timeout)."""
+    spans: list[tuple[datetime | None, datetime | None]] = [(None, None)]
+    if since_ms is not None:
+        start, now = datetime.fromtimestamp(since_ms / 1000, UTC), datetime.now(UTC)
+        spans = []
+        while start < now + timedelta(days=1):
+            spans.append((start, start + timedelta(days=30)))
+            start += timedelta(days=30)
+    rows = []
+    for start, end in spans:
+        query = Select("kpi", ["energy_tce", "grid_kwh", "readings"], tags={"window": window},
+                       start=start, end=end, group_by_tags=["scope"])  # fmt: skip
+        rows += [(s.tags["scope"], int(v[0]), v[1], v[2], v[3])
+                 for s in store.query(query.to_influxql()) for v in s.values]  # fmt: skip
     return pl.DataFrame(
         rows, schema=["scope", "window", "energy_tce", "grid_kwh", "readings"], orient="row"
     )
