@@ -81,6 +81,10 @@ def next_piece(span_ms: int, spent_s: float, budget_s: float, least_ms: int, mos
     return min(most_ms, max(least_ms, span_ms // 4, min(span_ms * 4, int(rate * budget_s))))
 
 
+def _nothing() -> None:
+    return None
+
+
 class LedgerFile:
     """The ledger, durable (``ledger.json``, replaced atomically on every change) and
     shared under a lock by the stream (adds) and the catch-up (takes)."""
@@ -128,9 +132,9 @@ class CatchUpStats:
 
 
 #: Numbers the updates of a piece's windows (size, KPI rows, their ends) as revisions,
-#: while the live path's tick waits; returns what publishes them, called after it
-#: (``processing.emit.Emitter.revise``).
-Revise = Callable[[str, pl.DataFrame, dict[int, int]], Callable[[], object]]
+#: while the live path's tick waits; returns what publishes them, called after it with
+#: what to do before each chunk of messages (``processing.emit.Emitter.revise``).
+Revise = Callable[[str, pl.DataFrame, dict[int, int]], Callable[[Callable[[], object]], object]]
 Computed = tuple[pl.DataFrame, list[str]]  # KPI rows and their points (``Jobs.windows``)
 
 
@@ -302,9 +306,9 @@ class CatchUp:
                 began = self.clock.monotonic()
                 # computed beside a quiet live path (it only reads), else while its tick
                 # waits; checked, written and numbered while it waits; published after
-                early = None
-                if self._quiet():
-                    after_live(self._live_busy, self.clock)
+                quiet, early = self._quiet(), None
+                if quiet:
+                    self._after_live()
                     early = compute(size, part, lo, upto)
                 asked = self.clock.monotonic()
                 with self.exclusive:
@@ -321,7 +325,7 @@ class CatchUp:
                                     strict=True))  # fmt: skip
                     send = self._revise(size, frame, ends)
                     held = self.clock.monotonic() - locked
-                send()
+                send(self._after_live if quiet else _nothing)
                 stats = self.stats
                 stats.wait_s += locked - asked
                 stats.compute_s += asked - began + computed - locked
@@ -337,6 +341,9 @@ class CatchUp:
             self.jobs.completeness(self._date(day))  # each closed day of the batch
             day = end
         return windows
+
+    def _after_live(self) -> None:
+        after_live(self._live_busy, self.clock)
 
     def _quiet(self) -> bool:
         """Whether the live path's ticks leave most of the wall time (below ``BUSY_LIVE``):
@@ -390,7 +397,7 @@ class CatchUp:
         with self.exclusive:  # as a piece: written and numbered while a tick waits
             self.jobs.write_points("catchup", points)
             send = self._revise("1mo", frame, {start: end})
-        send()
+        send(_nothing)
         # burn-downs to the month's last day, or to yesterday while it is open
         as_of = self._date(min(end, self._start(watermark, "1d")) - 1)
         if as_of >= self._date(start):

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], object]
 Key = tuple[str, str, int]  # window size, scope, window start (ms)
+Send = Callable[[Callable[[], object]], int]  # publishes numbered updates (``Emitter.send``)
 #: Updates of a recomputation published per hold of the revisions' lock (``Emitter.send``):
 #: the live path's writes wait for one chunk at most.
 SEND_CHUNK = 200
@@ -129,8 +130,6 @@ class Emitter:
         self.clock = clock
         self.revisions = Revisions()  # guarded by ``_lock``
         self._lock = threading.Lock()
-        # whether the live path is busy (``after_live``): set by the stream
-        self.live_busy: Callable[[], bool] = lambda: False
         self.failing_since: float | None = None  # clock.monotonic() of the first failure
         self.outage_from_ms: int | None = None  # earliest window a failed write held back
 
@@ -175,16 +174,17 @@ class Emitter:
         if first_ms is not None:
             self.outage_from_ms = min(self.outage_from_ms or first_ms, first_ms)
 
-    def revise(self, window: str, frame: pl.DataFrame, ends: dict[int, int]) -> Callable[[], int]:
+    def revise(self, window: str, frame: pl.DataFrame, ends: dict[int, int]) -> Send:
         """Number the updates of windows the catch-up recomputed and wrote: ``revision``
         one past what this process published (1 for a window it never published). Called
         right after the write, under the tick lock, so the live path cannot write one of
         these windows in between; returns what publishes them, called after the lock is
-        released (``send``): a piece's many messages never hold up a tick."""
+        released (``send``, given what to do before each chunk): a piece's many messages
+        never hold up a tick."""
         keys = frame.select("scope", "window").rows()
         with self._lock:
             revisions = {key: self.revisions.revised((window, *key)) for key in keys}
-        return lambda: self.send(frame, window, ends, revisions)
+        return lambda before_chunk: self.send(frame, window, ends, revisions, before_chunk)
 
     def send(
         self,
@@ -192,9 +192,10 @@ class Emitter:
         window: str,
         ends: dict[int, int],
         revisions: dict[tuple[str, int], int],
+        before_chunk: Callable[[], object],
     ) -> int:
         """Publish ``revise``'s updates, ``SEND_CHUNK`` at a time under the revisions'
-        lock, each chunk once the live path is idle (``after_live``); a window numbered
+        lock, each after ``before_chunk`` (the catch-up: ``after_live``); a window numbered
         again since (the live path wrote and published it anew) is skipped, its newer
         update already out or on its way: a window's updates reach the broker in the
         order of their revisions. The updates sent."""
@@ -204,7 +205,7 @@ class Emitter:
         rows = list(zip(frame.select("scope", "window").rows(), messages, strict=True))
         sent = 0
         for i in range(0, len(rows), SEND_CHUNK):
-            after_live(self.live_busy, self.clock)
+            before_chunk()
             with self._lock:
                 chunk = [(topic, payload) for key, (topic, payload) in rows[i : i + SEND_CHUNK]
                          if self.revisions.newest((window, *key), revisions[key])]  # fmt: skip

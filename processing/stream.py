@@ -140,7 +140,6 @@ class StreamProcessor:
                                topic_root=mqtt.topic_root, coefficients=coefficients,
                                stats=self.stats, clock=clock)  # fmt: skip
         self._ticking = threading.Lock()  # a tick, or a registry reload between two
-        self.emitter.live_busy = self.live_busy
         self._thread = threading.Thread(target=self._run, name="kpi-tick", daemon=True)
 
     # -- lifecycle --------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_a_piece_counts_what_the_live_path_took_since_the_batch_read(
     ledger.add(Span(day, day + 14 * M, frozenset([sensor]), 0, widened=True))
     catchup = CatchUp(jobs=jobs, ledger_file=ledger,
                       journal=lambda lo, hi: pl.DataFrame(schema=SCHEMA),
-                      revise=lambda size, frame, ends: lambda: publish(size, frame, ends),
+                      revise=lambda size, frame, ends: lambda _pause: publish(size, frame, ends),
                       watermark=lambda: day + 20 * M, clock=SystemClock(), windows_per_s=1e9,
                       recent=recent)  # fmt: skip
     catchup.step()
@@ -97,7 +97,7 @@ def test_a_piece_published_after_the_live_path_rewrote_a_window_sends_only_the_n
     send = emitter.revise("1m", frame, ends)  # under the tick lock, after the piece's write
     rewritten = frame.filter(pl.col("window") == day + 2 * M)  # the live path, in between
     assert emitter.emit("1m", rewritten, None, {day + 2 * M: day + 3 * M})
-    assert send() == frame.height - rewritten.height
+    assert send(lambda: None) == frame.height - rewritten.height
     updates = [u for _t, p in sent if (u := decode_kpi_update(p)) is not None]
     assert len(updates) == frame.height
     last: dict[tuple[str, int], int] = {}
