@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import polars as pl
 
@@ -199,9 +199,7 @@ class Emitter:
         again since (the live path wrote and published it anew) is skipped, its newer
         update already out or on its way: a window's updates reach the broker in the
         order of their revisions. The updates sent."""
-        messages = output.messages(frame, root=self._root, park=self.park_id, window=window,
-                                   ends=ends, tags=self.coefficients.tags(),
-                                   revisions=revisions)  # fmt: skip
+        messages = self._messages(frame, window, ends, revisions)
         rows = list(zip(frame.select("scope", "window").rows(), messages, strict=True))
         sent = 0
         for i in range(0, len(rows), SEND_CHUNK):
@@ -223,17 +221,21 @@ class Emitter:
         ends: dict[int, int],
         revisions: dict[tuple[str, int], int],
     ) -> None:
-        for topic, payload in output.messages(
-            frame,
-            root=self._root,
-            park=self.park_id,
-            window=window,
-            ends=ends,
-            tags=self.coefficients.tags(),
-            revisions=revisions,
-        ):
+        for topic, payload in self._messages(frame, window, ends, revisions):
             self._publish(topic, payload)
             self.stats.published += 1
+
+    def _messages(
+        self,
+        frame: pl.DataFrame,
+        window: str,
+        ends: dict[int, int],
+        revisions: dict[tuple[str, int], int],
+    ) -> Iterator[tuple[str, bytes]]:
+        """One update per KPI row, in the frame's order (``output.messages``)."""
+        return output.messages(frame, root=self._root, park=self.park_id, window=window,
+                               ends=ends, tags=self.coefficients.tags(),
+                               revisions=revisions)  # fmt: skip
 
     def forget(self, cut: dict[str, int]) -> int:
         """Bound the revisions kept (``Revisions.prune``)."""
