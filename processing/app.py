@@ -167,6 +167,7 @@ def build(
         live_load=lambda: stream.live_load,
         recent=stream.buffered,
         live_busy=stream.live_busy,
+        writes=stream.emitter.writes,
     )
     status = None
     if serve_http:

@@ -7,10 +7,11 @@ a store outage); this job, on its own thread, takes the oldest due span, first w
 it to its meters' neighbouring readings (from the store), then recomputes every closed
 1m, 15m, 1h and 1d window of its first local days from the stored readings joined with
 the processor's journal (so a window is never recomputed on less than the processor
-took), a piece at a time (``PIECE_MS``): computed beside the live path while that is
-quiet (``BUSY_LIVE``), then checked against what the live path took since, written and
-numbered as revisions (``revision`` >= 1) while its tick waits, then published; and
-reruns completeness for each closed day. When no span is left in a month, the month (1mo) and its
+took), a piece at a time (``PIECE_MS``): computed and written beside the live path while
+that is quiet (``BUSY_LIVE``), else while its tick waits; then, while it waits, checked
+against what the live path took and wrote since (and if need be computed and written
+again) and numbered as revisions (``revision`` >= 1); then published; and reruns
+completeness for each closed day. When no span is left in a month, the month (1mo) and its
 quota and carbon-budget burn-downs and mu-average view are recomputed too. Windows
 still open are the live path's. A failed batch stays in the ledger and is retried.
 """
@@ -29,7 +30,7 @@ import polars as pl
 
 from processing import ledger
 from processing.buffer import window_readings
-from processing.emit import after_live
+from processing.emit import Writes, after_live
 from processing.jobs import Jobs
 from processing.ledger import Batch, Span
 from processing.meters import window_ends, window_starts
@@ -47,11 +48,12 @@ BATCH_DAYS = 7
 #: How much event time the first piece of a batch's windows of a size covers (1-minute
 #: windows a quarter day at a time, the others the batch's days at once); then each
 #: size's pieces are sized so the part of a piece done while the live path's tick waits
-#: (checking what the live path took since, writing the points, numbering the updates)
-#: takes about ``PIECE_S``: a live tick waits for that at most. The publishing after it
-#: runs beside the live path, and so does the computation before it while the live path
-#: is quiet (``BUSY_LIVE``), so a piece can be large and its fixed cost (a computation's
-#: setup: some 100 ms however few the windows) spread over many windows.
+#: takes about ``PIECE_S``: a live tick waits for that at most. Beside a quiet live path
+#: (``BUSY_LIVE``) that is only checking what the live path took and wrote since and
+#: numbering the updates (the computing and writing run beside it before, the
+#: publishing after), so pieces grow to their most; beside a busy one it is the
+#: computing and the writing too. A piece's fixed cost (a computation's setup: some
+#: 100 ms however few the windows) is so spread over many windows.
 PIECE_MS = {"1m": 6 * 3_600_000}
 PIECE_S = 0.15
 #: The least event time of a piece, whatever it took: a piece has a fixed cost (a
@@ -157,6 +159,7 @@ class CatchUp:
         live_load: Callable[[], float] | None = None,
         recent: Callable[[int, int], pl.DataFrame] | None = None,
         live_busy: Callable[[], bool] | None = None,
+        writes: Writes | None = None,
     ) -> None:
         self.jobs = jobs
         self.ledger = ledger_file
@@ -167,9 +170,9 @@ class CatchUp:
         self.windows_per_s = windows_per_s
         self.busy_share = busy_share
         self.idle_s = idle_s
-        # held while a piece is computed, written and published: the stream's tick lock,
-        # so a live tick never shares the CPU, the GIL or the store with a piece (it
-        # waits at most one piece) and a piece never runs while a tick does
+        # the stream's tick lock: held while a piece is checked, numbered (and, beside a
+        # busy live path, computed and written), so a live tick waits at most one piece
+        # and never writes between a piece's check and its numbering
         self.exclusive = exclusive if exclusive is not None else nullcontext()
         # the share of wall time the live path's ticks take lately (0 to 1): the catch-up
         # may take what they leave, never less than its busy share (``_pace``)
@@ -179,6 +182,8 @@ class CatchUp:
         self._recent = recent
         # readings wait for the live path's tick, or one runs (``processing.emit.after_live``)
         self._live_busy = live_busy if live_busy is not None else (lambda: False)
+        # the live path's writes (``processing.emit.Writes``): none without a live path
+        self._writes = writes if writes is not None else Writes()
         self.stats = CatchUpStats()
         self._rested = 0.0  # the pauses of the batch in hand (not busy time)
         self.tz = jobs.park.tz
@@ -275,11 +280,13 @@ class CatchUp:
 
     def _recompute(self, batch: Batch, next_day: int, watermark: int) -> int:
         """The batch's closed windows, a piece at a time, each followed by a rest
-        (``_pace``): computed beside a quiet live path (else while its tick waits), then
-        checked against what it took since, written and numbered while its tick waits
-        (``exclusive``, about ``PIECE_S``), then published. A live tick waits for one
-        piece at most, however long the backfill, and never writes between a piece's
-        check and its write."""
+        (``_pace``): computed and written beside a quiet live path (else while its tick
+        waits), then, while its tick waits (``exclusive``, about ``PIECE_S``), checked
+        against what the live path took since the batch's read (``_fresh``) and wrote
+        since the piece's own write (``Writes.since``): if either, computed and written
+        again then, so the piece's point of a window is never left behind an older live
+        one. Then numbered, and published. A live tick waits for one piece at most,
+        however long the backfill."""
         began = self.clock.monotonic()
         # sorted by time once, so each piece slices its part (``window_readings``)
         readings = self._readings(batch.day_ms, next_day).sort("ts")
@@ -304,33 +311,40 @@ class CatchUp:
                 part = window_readings(readings, lo - self.jobs.lookback_ms, upto,
                                        pro_rata=self.jobs.park.pro_rata)  # fmt: skip
                 began = self.clock.monotonic()
-                # computed beside a quiet live path (it only reads), else while its tick
-                # waits; checked, written and numbered while it waits; published after
-                quiet, early = self._quiet(), None
+                stats = self.stats
+                # beside a quiet live path (it only reads) computed and written, else
+                # computed and written while its tick waits; either way checked and
+                # numbered while it waits; published after
+                quiet, early, mark = self._quiet(), None, 0
                 if quiet:
                     self._after_live()
+                    mark = self._writes.mark()
                     early = compute(size, part, lo, upto)
+                    computed = self.clock.monotonic()
+                    self.jobs.write_points("catchup", early[1])
+                    stats.compute_s += computed - began
+                    stats.write_s += self.clock.monotonic() - computed
                 asked = self.clock.monotonic()
                 with self.exclusive:
                     locked = self.clock.monotonic()
                     fresh = self._fresh(part, lo, upto)
-                    if early is not None and fresh is part:
-                        frame, points = early
-                    else:  # on what the live path took of it since the read, if anything
+                    if (early is not None and fresh is part
+                            and not self._writes.since(mark, size, lo, upto)):  # fmt: skip
+                        frame = early[0]
+                    else:  # on what the live path took since the read; written last
                         frame, points = compute(size, fresh, lo, upto)
-                    computed = self.clock.monotonic()
-                    self.jobs.write_points("catchup", points)
-                    written = self.clock.monotonic()
+                        computed = self.clock.monotonic()
+                        self.jobs.write_points("catchup", points)
+                        stats.compute_s += computed - locked
+                        stats.write_s += self.clock.monotonic() - computed
                     ends = dict(zip(frame["window"].to_list(), self._ends(frame, size),
                                     strict=True))  # fmt: skip
                     send = self._revise(size, frame, ends)
                     held = self.clock.monotonic() - locked
+                sending = self.clock.monotonic()
                 send(self._after_live if quiet else _nothing)
-                stats = self.stats
                 stats.wait_s += locked - asked
-                stats.compute_s += asked - began + computed - locked
-                stats.write_s += written - computed
-                stats.publish_s += self.clock.monotonic() - written
+                stats.publish_s += self.clock.monotonic() - sending
                 windows += frame["window"].n_unique()
                 least, most = MIN_PIECE_MS.get(size, DAY_MS), MAX_PIECE_MS.get(size, BATCH_MS)
                 self._piece_ms[size] = next_piece(upto - lo, held, PIECE_S, least, most)

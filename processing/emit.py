@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 import polars as pl
 
@@ -41,6 +42,9 @@ Send = Callable[[Callable[[], object]], int]  # publishes numbered updates (``Em
 SEND_CHUNK = 200
 #: The longest a recomputation's step waits for the live path to be idle (``after_live``).
 AFTER_LIVE_MAX_S = 1.0
+#: The live path's writes a ``Writes`` log remembers (a tick writes a few window sizes:
+#: far more than are written while a recomputation writes one piece).
+WRITES_KEPT = 1024
 
 
 def after_live(busy: Callable[[], bool], clock: Clock) -> None:
@@ -51,6 +55,44 @@ def after_live(busy: Callable[[], bool], clock: Clock) -> None:
     deadline = clock.monotonic() + AFTER_LIVE_MAX_S
     while busy() and clock.monotonic() < deadline:
         time.sleep(0.005)
+
+
+class Writes:
+    """The live path's KPI writes, numbered, each with its window size and the span of
+    window starts it wrote, the last ``WRITES_KEPT`` of them: whether one reached a
+    range since a ``mark``. A recomputation that wrote its points beside the live path
+    asks, while the live path's tick waits, whether a live write of its windows may
+    have landed before its own; if so it writes them again then."""
+
+    def __init__(self, kept: int = WRITES_KEPT) -> None:
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._recent: deque[tuple[int, str, int, int]] = deque(maxlen=kept)
+
+    def mark(self) -> int:
+        with self._lock:
+            return self._seq
+
+    def note(self, window: str, starts: Iterable[int]) -> None:
+        starts = list(starts)
+        if not starts:
+            return
+        with self._lock:
+            self._seq += 1
+            self._recent.append((self._seq, window, min(starts), max(starts)))
+
+    def since(self, mark: int, window: str, lo: int, hi: int) -> bool:
+        """Whether a write of ``window`` windows starting in [lo, hi) was noted after
+        ``mark`` (also when writes after it were forgotten: they may have)."""
+        with self._lock:
+            if self._seq == mark:
+                return False
+            if self._recent[0][0] > mark + 1:
+                return True
+            return any(
+                seq > mark and size == window and first < hi and last >= lo
+                for seq, size, first, last in self._recent
+            )
 
 
 class Revisions:
@@ -129,6 +171,7 @@ class Emitter:
         self.stats = stats
         self.clock = clock
         self.revisions = Revisions()  # guarded by ``_lock``
+        self.writes = Writes()  # what ``emit`` (the live path) wrote, lately
         self._lock = threading.Lock()
         self.failing_since: float | None = None  # clock.monotonic() of the first failure
         self.outage_from_ms: int | None = None  # earliest window a failed write held back
@@ -158,6 +201,7 @@ class Emitter:
             logger.warning("KPI write failed window=%s windows=%d: %s", window, len(ends), exc)
             return False
         self.failing_since = None
+        self.writes.note(window, ends)
         self.stats.points_written += len(lines)
         with self._lock:
             for key in revisions:

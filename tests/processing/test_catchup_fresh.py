@@ -21,7 +21,7 @@ from smartpark.registry import Registry
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.lineprotocol import encode_point
 from smartpark.wire import decode_kpi_update
-from tests.processing.test_stream import COEF, CONFIG, CST
+from tests.processing.test_stream import COEF, CONFIG, CST, _stored
 
 M = 60_000
 SCHEMA = {"sensor": pl.Utf8, "ts": pl.Int64, "value": pl.Float64}
@@ -109,3 +109,59 @@ def test_a_piece_published_after_the_live_path_rewrote_a_window_sends_only_the_n
     }
     assert set(last.values()) == {1, 2}
     assert stats.superseded == rewritten.height
+
+
+@pytest.mark.parametrize("live_writes_meanwhile", [True, False])
+def test_a_piece_written_beside_the_live_path_is_written_again_after_a_live_write(
+    park: Registry, store: Influx1Store, tmp_path: Path, live_writes_meanwhile: bool
+) -> None:
+    """Beside a quiet live path a piece is computed and written before the tick lock: a
+    live write of one of its windows that lands meanwhile (here, a stale point of 00:03)
+    may be newer in the store than the piece's own, so the piece is computed and
+    written again while the tick waits. Without one, it is written once."""
+    jobs = Jobs(registry=park, park_id="tianfu-np", config=CONFIG, coefficients=COEF,
+                store=store, clock=SystemClock())  # fmt: skip
+    meter = (
+        jobs.park.meters.filter(pl.col("kind") == "electricity").sort("sensor").row(0, named=True)
+    )
+    sensor, enterprise = meter["sensor"], meter["enterprise"]
+    ref = next(s.ref for s in park.sensors() if s.ref.sensor == sensor)
+    day = int(datetime(2026, 11, 4, tzinfo=CST).timestamp() * 1000)
+    rows = [(sensor, day + m * M, 100.0 + 0.1 * m) for m in range(10)]
+    tags = {"park": ref.park, "enterprise": enterprise, "sensor": sensor}
+    store.write("\n".join(encode_point(meter["kind"], tags, {meter["field"]: v}, ts)
+                          for _, ts, v in rows).encode())  # fmt: skip
+    emitter = Emitter(store=store, publish=lambda topic, payload: None, park_id="tianfu-np",
+                      topic_root="sp", coefficients=COEF, stats=ProcessorStats(),
+                      clock=SystemClock())  # fmt: skip
+    # the stale point: 00:03 as if the meter had used ten times as much
+    stale = pl.DataFrame([(sensor, day + m * M, 100.0 + (1.0 if m > 2 else 0.1) * m)
+                          for m in range(5)], schema=SCHEMA, orient="row")  # fmt: skip
+    stale_frame, _ = jobs.windows("1m", stale, day + 3 * M, day + 4 * M, newest_ms=day + 5 * M)
+    writes: list[str] = []
+    write_points = jobs.write_points
+
+    def write_and_meanwhile(job: str, lines: list[str]) -> int:
+        written = write_points(job, lines)
+        minutes = [line for line in lines if line.startswith("kpi,") and ",window=1m " in line]
+        if minutes:
+            writes.append("1m")
+            if live_writes_meanwhile and len(writes) == 1:  # the live path's, landing after
+                assert emitter.emit("1m", stale_frame, None, {day + 3 * M: day + 4 * M})
+        return written
+
+    jobs.write_points = write_and_meanwhile  # type: ignore[method-assign]
+    ledger = LedgerFile(tmp_path / "ledger.json")
+    ledger.add(Span(day, day + 9 * M, frozenset([sensor]), 0, widened=True))
+    catchup = CatchUp(jobs=jobs, ledger_file=ledger,
+                      journal=lambda lo, hi: pl.DataFrame(schema=SCHEMA),
+                      revise=emitter.revise, watermark=lambda: day + 20 * M,
+                      clock=SystemClock(), windows_per_s=1e9, live_load=lambda: 0.0,
+                      recent=lambda lo, hi: pl.DataFrame(schema=SCHEMA),
+                      writes=emitter.writes)  # fmt: skip
+    catchup.step()
+    assert ledger.spans() == []
+    assert writes == (["1m", "1m"] if live_writes_meanwhile else ["1m"])
+    minutes = _stored(store, "1m").filter(pl.col("scope") == enterprise).sort("window")
+    use = dict(zip(minutes["window"].to_list(), minutes["grid_kwh"].to_list(), strict=True))
+    assert use[day + 3 * M] == pytest.approx(use[day + 2 * M]) and use[day + 2 * M] > 0

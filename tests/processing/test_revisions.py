@@ -1,10 +1,11 @@
-"""The emitter's revisions: bounded by the live horizon, and still only growing (pure)."""
+"""The emitter's revisions: bounded by the live horizon, and still only growing; its log of
+the live path's writes (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from processing.emit import Revisions
+from processing.emit import Revisions, Writes
 
 H = 3_600_000
 
@@ -75,3 +76,21 @@ def test_a_recomputed_update_is_the_newest_until_the_live_path_numbers_another()
     revisions.advance(("1m", "_park", 20 * H))
     revisions.prune({"1m": 10 * H})
     assert revisions.newest(other, first)
+
+
+def test_writes_tell_whether_the_live_path_wrote_a_range_since_a_mark() -> None:
+    writes = Writes(kept=3)
+    writes.note("1m", [100, 160, 220])
+    mark = writes.mark()
+    assert not writes.since(mark, "1m", 0, 1_000)  # nothing since the mark
+    writes.note("1h", [0])
+    writes.note("1m", [400])
+    assert not writes.since(mark, "1m", 0, 400)  # [0, 400): 400 lies beyond
+    assert not writes.since(mark, "15m", 0, 1_000)  # another size
+    assert writes.since(mark, "1m", 400, 401) and writes.since(mark, "1h", 0, 1)
+    writes.note("1m", [])  # nothing written: not counted
+    assert writes.mark() == mark + 2
+    writes.note("1d", [5])
+    writes.note("1d", [6])  # the 1h write after the mark is forgotten: it may have been 1m
+    assert writes.since(mark, "1m", 0, 100)
+    assert not writes.since(writes.mark() - 1, "1m", 0, 100)
