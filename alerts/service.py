@@ -46,6 +46,7 @@ from smartpark.registry import Registry
 from smartpark.settings import Settings
 from smartpark.store.base import Store
 from smartpark.wire import (
+    KpiUpdate,
     Topic,
     ack_topic,
     alert_topic,
@@ -64,6 +65,18 @@ def channel_name(channel: Channel) -> str:
     if isinstance(channel, Email):
         return "email:" + ",".join(channel.to)
     return f"{channel.type}:{channel.url}"
+
+
+def complete_to(update: KpiUpdate) -> int | None:
+    """How far in event time an update's window is complete: its ``complete_to_ms``,
+    never past its end. An open window (today, the month to date) is published every
+    minute with its end ahead, at midnight or the month's end: taken as event time, it
+    would wait out every damping and end every silence at once. A closed window without
+    the figure: its end; an open one without it: nothing."""
+    complete = update.figures.get("complete_to_ms")
+    if isinstance(complete, float):
+        return min(update.end_ms, int(complete))
+    return None if update.figures.get("provisional") is True else update.end_ms
 
 
 class AlertService:
@@ -248,7 +261,8 @@ class AlertService:
                 self.unreadable_kpis += 1
                 logger.warning("unreadable KPI update on %s", msg.topic)
                 return []
-            notices = self._advance(update.park, update.end_ms, now)
+            complete = complete_to(update)
+            notices = [] if complete is None else self._advance(update.park, complete, now)
             return notices + self._apply(self.engine.kpi(update))
         return []
 

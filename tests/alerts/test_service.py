@@ -17,13 +17,14 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from alerts.rules import parse
-from alerts.service import AlertService
+from alerts.service import AlertService, complete_to
 from devstack.servers import free_port
 from smartpark.clock import SystemClock
 from smartpark.mqtt import BoundedPublisher, connect, make_client
 from smartpark.registry import Registry
 from smartpark.settings import AlertsSettings, Settings
 from smartpark.store.influx1 import Influx1Store
+from smartpark.wire import KpiUpdate, encode_kpi_update, encode_reading, kpi_topic
 from tests.conftest import wait_until
 
 SECRET = "test-hmac-key-e08"
@@ -253,3 +254,53 @@ def test_a_receiver_down_for_a_while_gets_the_alert_once_with_one_key(
         service.stop()
         if receiver is not None:
             receiver.stop()
+
+
+def test_an_open_window_moves_event_time_to_the_minute_it_is_complete_to_not_its_end(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    tmp_path: Path,
+) -> None:
+    """Today so far is published every minute, its window ending at midnight: taken as
+    the park's event time, that end waited out the damping of every cleared alert at
+    once (and ended every silence). Event time goes to the minute it is complete to."""
+    rule = {"id": "grid-high", "type": "threshold", "field": "power_kw", "above": 7500,
+            "clear": 7000, "scope": {"kinds": ["electricity"]}}  # fmt: skip
+    config = {"rules": [rule], "lifecycle": {"resolve_after_s": 600}}
+    service = _service(settings, park, store, tmp_path, config)
+    root = settings.mqtt.topic_root
+    topic = f"{root}/tianfu-np/e08-anode/electricity/e08-grid-1"
+    t = (int(time.time()) // 60 - 60) * 60_000  # an hour ago, on the minute
+
+    def cleared() -> list[int | None]:
+        return [a.cleared_ms for a in service.db.open_alerts()]
+
+    try:
+        publisher.publish(topic, encode_reading(t, {"power_kw": 8000.0}))
+        publisher.publish(topic, encode_reading(t + 60_000, {"power_kw": 6000.0}))
+        wait_until(lambda: cleared() == [t + 60_000], 10, "the alert raised, then cleared")
+        today = KpiUpdate(park="tianfu-np", scope="_park", window="1d",
+                          start_ms=t - 3_600_000, end_ms=t + 12 * 3_600_000, revision=0,
+                          figures={"provisional": True, "complete_to_ms": float(t + 120_000),
+                                   "energy_tce": 1.0})  # fmt: skip
+        publisher.publish(kpi_topic(root, "tianfu-np", "_park"), encode_kpi_update(today))
+        wait_until(lambda: service.event_ms.get("tianfu-np") == t + 120_000, 10, "the update")
+        time.sleep(1.0)  # five ticks of the service
+        assert cleared() == [t + 60_000]  # still waiting out its 600 s of event time
+        publisher.publish(topic, encode_reading(t + 660_000, {"power_kw": 6000.0}))
+        wait_until(lambda: not service.db.open_alerts(), 10, "resolved 600 s after the clear")
+    finally:
+        service.stop()
+
+
+def test_how_far_an_update_is_complete() -> None:
+    def update(end: int, **figures: float | bool) -> KpiUpdate:
+        return KpiUpdate("p", "_park", "1d", 0, end, 0, figures)
+
+    assert complete_to(update(100, provisional=True, complete_to_ms=40.0)) == 40
+    assert complete_to(update(100, provisional=False, complete_to_ms=100.0)) == 100
+    assert complete_to(update(100, complete_to_ms=400.0)) == 100  # never past its end
+    assert complete_to(update(100)) == 100  # a closed window from before the figure
+    assert complete_to(update(100, provisional=True)) is None
