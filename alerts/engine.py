@@ -59,6 +59,19 @@ class Engine:
             park: _ParkRules(self.rules, Context(registry, zones, park)) for park in zones
         }
 
+    def reading_kinds(self) -> list[str] | None:
+        """The sensor kinds whose readings a rule looks at; None for every kind (a rule
+        not narrowed to kinds). The same after a reload: a rule's kinds are its scope's,
+        and the rules are not reloaded."""
+        kinds: set[str] = set()
+        for rules in self._parks.values():
+            for ev in rules.evaluators.values():
+                if ev.readings:
+                    if not ev.rule.scope.kinds:
+                        return None
+                    kinds.update(ev.rule.scope.kinds)
+        return sorted(kinds)
+
     def use_registry(self, registry: Registry) -> None:
         """Judge by ``registry`` from the next input on (a reload); what each rule holds
         and has gathered is kept (a new park gets its rules, a park gone is dropped). The

@@ -107,13 +107,25 @@ class AlertService:
         self._ack_topic = ack_topic(root)
         self._routes = _routes(root, registry)
         self._limits = settings.park.decode_limits()
+        # the readings of the kinds the rules look at (none for rules on KPIs alone): a
+        # park's readings are most of its messages; a filter an earlier run's rules
+        # needed is dropped from the persistent session
+        kinds = self.engine.reading_kinds()
+        readings = [readings_filter(root)] if kinds is None else [
+            readings_filter(root, kind=kind) for kind in kinds
+        ]  # fmt: skip
+        every = [
+            readings_filter(root),
+            *(readings_filter(root, kind=k) for k in sorted(registry.kinds)),
+        ]
         self.subscriber = Subscriber(
             settings.mqtt,
             name="alert service",
             client_id=client_id,
-            filters=[(readings_filter(root), 1), (kpi_filter(root), 1), (self._ack_topic, 1)],
+            filters=[*((f, 1) for f in readings), (kpi_filter(root), 1), (self._ack_topic, 1)],
             on_message=self._on_message,
             manual_ack=True,
+            dropped=every,
         )
         self.subscribed = self.subscriber.subscribed
         self._store = store

@@ -172,9 +172,13 @@ class Subscriber:
         receive_maximum: int | None = None,
         on_publish: Callable[[int], None] | None = None,
         on_subscribed: Callable[[], None] | None = None,
+        dropped: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.filters = list(filters)
+        # filters an earlier run may have left in the persistent session (a stage whose
+        # configuration no longer needs them), unsubscribed at every connect
+        self._dropped = [f for f in dropped if f not in {f for f, _q in self.filters}]
         self.subscribed = threading.Event()
         self.handler_errors = 0
         # Manual ack: QoS 1 messages received and not yet acknowledged, and their peak.
@@ -247,6 +251,8 @@ class Subscriber:
         )  # fmt: skip
 
     def _subscribe(self, client: paho.Client) -> None:
+        if self._dropped:
+            client.unsubscribe(self._dropped)
         client.subscribe([(f, SubscribeOptions(qos=q)) for f, q in self.filters])
 
     def _on_subscribe(

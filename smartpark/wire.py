@@ -65,9 +65,9 @@ def topic_for(root: str, ref: SensorRef) -> str:
     return f"{root}/{ref.park}/{ref.enterprise}/{ref.kind}/{ref.sensor}"
 
 
-def readings_filter(root: str, park: str | None = None) -> str:
-    """The subscription to every reading (of one park, when given)."""
-    return f"{root}/{park or '+'}/+/+/+"
+def readings_filter(root: str, park: str | None = None, kind: str | None = None) -> str:
+    """The subscription to every reading (of one park, of one sensor kind, when given)."""
+    return f"{root}/{park or '+'}/+/{kind or '+'}/+"
 
 
 class Topic(StrEnum):

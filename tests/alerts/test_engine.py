@@ -475,3 +475,17 @@ def test_a_revised_old_window_is_judged_as_its_own_subject(
         update = _update("_park", "1h", t0 + h * 3_600_000, {"co2_location_t_per_tce": off[h]})
         out += [(c.subject, c.raised, (c.at_ms - t0) // 3_600_000) for c in engine.kpi(update)]
     assert out == expected
+
+
+def test_the_reading_kinds_the_rules_look_at(park: Registry) -> None:
+    quota = {"id": "q", "type": "quota_forecast", "quotas_tce_month": {"e08-anode": 2300}}
+    on_kpis = {"id": "t", "type": "threshold", "source": "kpi", "window": "1h",
+               "field": "energy_tce", "above": 5}  # fmt: skip
+    stacks = {"id": "c", "type": "cems_hourly", "scope": {"kinds": ["emissions"]}}
+    silent = {"id": "n", "type": "no_data", "after_s": 600,
+              "scope": {"kinds": ["gas", "electricity"]}}  # fmt: skip
+    grid = {"id": "g", "type": "threshold", "field": "power_kw", "above": 7500}
+    assert _engine(park, quota, on_kpis).reading_kinds() == []
+    assert _engine(park, quota, stacks).reading_kinds() == ["emissions"]
+    assert _engine(park, stacks, silent).reading_kinds() == ["electricity", "emissions", "gas"]
+    assert _engine(park, stacks, grid).reading_kinds() is None  # grid: every kind

@@ -304,3 +304,34 @@ def test_how_far_an_update_is_complete() -> None:
     assert complete_to(update(100, complete_to_ms=400.0)) == 100  # never past its end
     assert complete_to(update(100)) == 100  # a closed window from before the figure
     assert complete_to(update(100, provisional=True)) is None
+
+
+def test_rules_on_kpis_alone_hear_no_readings_not_even_by_an_earlier_runs_session(
+    settings: Settings,
+    park: Registry,
+    store: Influx1Store,
+    publisher: BoundedPublisher,
+    tmp_path: Path,
+) -> None:
+    """A service whose rules judge KPIs alone does not take the park's readings (most of
+    its messages), though an earlier run of it (the same persistent session) had a rule
+    on every reading: that run's subscription is dropped."""
+    grid = {"id": "grid-high", "type": "threshold", "field": "power_kw", "above": 7500}
+    _service(settings, park, store, tmp_path, {"rules": [grid]}).stop()
+    quota = {"id": "q", "type": "quota_forecast", "quotas_tce_month": {"e08-anode": 2300}}
+    service = _service(settings, park, store, tmp_path, {"rules": [quota]})
+    root = settings.mqtt.topic_root
+    t = (int(time.time()) // 60 - 60) * 60_000
+    try:
+        publisher.publish(f"{root}/tianfu-np/e08-anode/electricity/e08-grid-1",
+                          encode_reading(t, {"power_kw": 8000.0}))  # fmt: skip
+        minute = KpiUpdate(park="tianfu-np", scope="e08-anode", window="1m",
+                           start_ms=t - 120_000, end_ms=t - 60_000, revision=0,
+                           figures={"provisional": False, "complete_to_ms": float(t - 60_000),
+                                    "energy_tce": 0.1})  # fmt: skip
+        publisher.publish(kpi_topic(root, "tianfu-np", "e08-anode"), encode_kpi_update(minute))
+        wait_until(lambda: "tianfu-np" in service.event_ms, 10, "the KPI update")
+        time.sleep(0.5)  # the reading, had it been delivered, moved it on to t
+        assert service.event_ms["tianfu-np"] == t - 60_000
+    finally:
+        service.stop()
