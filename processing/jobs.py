@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -87,16 +87,33 @@ class Jobs:
     def lookback_ms(self) -> int:
         return self.config.lookback_ms
 
-    def write_points(self, job: str, lines: list[str]) -> int:
-        """Write ``lines`` (points of ``job``), counted per job."""
-        return self._write(job, lines)
+    def write_points(
+        self,
+        job: str,
+        lines: list[str],
+        *,
+        batch_lines: int = WRITE_BATCH_LINES,
+        before_batch: Callable[[], object] | None = None,
+    ) -> int:
+        """Write ``lines`` (points of ``job``), counted per job; ``batch_lines`` at a
+        time, each batch after ``before_batch`` (the catch-up beside a quiet live path
+        waits for it to be idle: ``processing.emit.after_live``)."""
+        return self._write(job, lines, batch_lines, before_batch)
 
-    def _write(self, job: str, lines: list[str]) -> int:
+    def _write(
+        self,
+        job: str,
+        lines: list[str],
+        batch_lines: int = WRITE_BATCH_LINES,
+        before_batch: Callable[[], object] | None = None,
+    ) -> int:
         """In batches: a week's 1-minute roll-up of 100 meters in one body outlasted
         InfluxDB's write timeout (500 "timeout"). A failed batch fails the job, which is
         rerun whole (the points are the same again)."""
-        for i in range(0, len(lines), WRITE_BATCH_LINES):
-            self.store.write("\n".join(lines[i : i + WRITE_BATCH_LINES]).encode())
+        for i in range(0, len(lines), batch_lines):
+            if before_batch is not None:
+                before_batch()
+            self.store.write("\n".join(lines[i : i + batch_lines]).encode())
         self.stats.points[job] += len(lines)
         return len(lines)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -141,8 +142,8 @@ def test_a_piece_written_beside_the_live_path_is_written_again_after_a_live_writ
     writes: list[str] = []
     write_points = jobs.write_points
 
-    def write_and_meanwhile(job: str, lines: list[str]) -> int:
-        written = write_points(job, lines)
+    def write_and_meanwhile(job: str, lines: list[str], **batches: Any) -> int:
+        written = write_points(job, lines, **batches)
         minutes = [line for line in lines if line.startswith("kpi,") and ",window=1m " in line]
         if minutes:
             writes.append("1m")
