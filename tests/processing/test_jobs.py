@@ -53,8 +53,9 @@ def test_the_scheduled_roll_up_of_a_replayed_period_equals_the_stream(
     processor = _processor(settings, park, store, "p")
     day = START.replace(hour=0)
     try:
-        # A whole day, and the first minute of the next, which closes the day's windows.
-        messages = _messages(park, settings.mqtt.topic_root, 24 + 1 / 60, day)
+        # A whole day, and the first minute of the next, which closes the day's windows;
+        # each sensor's readings ten minutes a message (a gateway's arrays)
+        messages = _messages(park, settings.mqtt.topic_root, 24 + 1 / 60, day, batch=10)
         play(iter(messages), publisher.publish, clock=SystemClock(), speed=None)
         # >=: a redelivered message (QoS 1, at least once) is stored again, idempotently.
         wait_until(lambda: collector.stats.stored_readings >= 101 * 1441, 120, "the day stored")
