@@ -97,7 +97,7 @@ def test_shipped_scenario_passes_its_checks_through_the_pipeline(name: str) -> N
         [sys.executable, "-m", "smartpark", "scenario", "check", str(SCENARIOS / name)],
         capture_output=True,
         text=True,
-        timeout=1800,  # the quota month: about 11 min on a quiet host
+        timeout=1800,  # the quota month: 3 to 4 min here, 14 on a slow day
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "every check passed" in result.stdout

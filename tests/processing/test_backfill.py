@@ -3,7 +3,7 @@ processor (``smartpark process``, its own process, through the CLI) puts it in i
 ledger and the catch-up job recomputes every window of it while the live path carries
 on, its freshness meanwhile within bounds. In the suite: three days of history (4,320
 readings) beside a live feed at 60x. The year (525,600 readings), beside a live feed at
-a park's own pace, is the same test run on its own, for about 20 minutes here (the
+a park's own pace, is the same test run on its own, for 10 to 15 minutes here (the
 README's "A year's backfill", with what it measured)::
 
     SMARTPARK_BACKFILL_DAYS=365 SMARTPARK_BACKFILL_SPEED=1 pytest tests/processing/test_backfill.py
