@@ -396,7 +396,7 @@ class CatchUp:
         however quiet the live path: what a piece costs the store, the broker and the
         updates' subscribers is not in its own time (measured on a year's backfill beside
         a park at its own pace: taking what the live ticks left, about 95 % of the wall
-        time, the live freshness p99 was 2.3 s; at a share of 0.5, 1.1 s)."""
+        time, the live freshness p99 was 2.3 s; at a share of 0.5, 0.5 to 1.1 s)."""
         share = self.busy_share
         # at least a moment, even at a share of 1: the tick lock is not fair, and a
         # tick blocked on it must get it between two pieces
