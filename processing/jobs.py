@@ -96,20 +96,11 @@ class Jobs:
         before_batch: Callable[[], object] | None = None,
     ) -> int:
         """Write ``lines`` (points of ``job``), counted per job; ``batch_lines`` at a
-        time, each batch after ``before_batch`` (the catch-up beside a quiet live path
-        waits for it to be idle: ``processing.emit.after_live``)."""
-        return self._write(job, lines, batch_lines, before_batch)
-
-    def _write(
-        self,
-        job: str,
-        lines: list[str],
-        batch_lines: int = WRITE_BATCH_LINES,
-        before_batch: Callable[[], object] | None = None,
-    ) -> int:
-        """In batches: a week's 1-minute roll-up of 100 meters in one body outlasted
-        InfluxDB's write timeout (500 "timeout"). A failed batch fails the job, which is
-        rerun whole (the points are the same again)."""
+        time (a week's 1-minute roll-up of 100 meters in one body outlasted InfluxDB's
+        write timeout, 500 "timeout"), each batch after ``before_batch`` (the catch-up
+        beside a quiet live path waits for it to be idle: ``processing.emit.after_live``).
+        A failed batch fails the job, which is rerun whole (the points are the same
+        again)."""
         for i in range(0, len(lines), batch_lines):
             if before_batch is not None:
                 before_batch()
@@ -124,7 +115,7 @@ class Jobs:
         power settled on each month's stored days (``StoreReads.days_grid``)."""
         lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         _frame, lines = self.windows(window, self.readings_for(lo, hi), lo, hi)
-        return self._write(f"rollup_{window}", lines)
+        return self.write_points(f"rollup_{window}", lines)
 
     def readings_for(self, lo: int, hi: int) -> pl.DataFrame:
         """The stored counter readings windows in [lo, hi) need: each meter's last one
@@ -194,7 +185,7 @@ class Jobs:
         )
         hours = cems.hourly(minutes, stacks, tz=self.park.tz, rules=rules)
         lines = list(output.cems_points(hours, park=self.park.id, enterprise=enterprise))
-        return self._write("cems_hourly", lines)
+        return self.write_points("cems_hourly", lines)
 
     def completeness(self, day: date, *, until: datetime | None = None) -> pl.DataFrame:
         """Readings received / expected per sensor for a local day (with ``until``: the
@@ -226,7 +217,7 @@ class Jobs:
             )
             .with_columns(complete=pl.col("completeness_pct") >= COMPLETE_PCT)
         )
-        self._write(
+        self.write_points(
             "completeness", list(output.quality_points(frame, park=self.park.id, day_ms=lo))
         )
         return frame
@@ -283,7 +274,7 @@ class Jobs:
                       "certificates_in_quota")
         }  # fmt: skip
         points = output.quota_points(frame, park=self.park.id, month_ms=ts, method=method)
-        self._write("quota", list(points))
+        self.write_points("quota", list(points))
         return frame
 
     def carbon_budget(self, as_of: date) -> pl.DataFrame:
@@ -302,7 +293,7 @@ class Jobs:
         }
         ts = int(first.timestamp() * 1000)
         points = output.carbon_budget_points(frame, park=self.park.id, month_ms=ts, method=method)
-        self._write("carbon_budget", list(points))
+        self.write_points("carbon_budget", list(points))
         return frame
 
     def _pollutant_t(self, start: datetime, end: datetime) -> dict[str, float]:
@@ -395,5 +386,5 @@ class Jobs:
             evaluated=evaluated,
             method=method,
         )
-        self._write("muju", list(points))
+        self.write_points("muju", list(points))
         return graded
