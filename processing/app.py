@@ -163,6 +163,7 @@ def build(
         clock=clock,
         windows_per_s=setup.config.catchup_windows_per_s,
         busy_share=setup.config.catchup_busy_share,
+        updates_per_s=setup.config.catchup_updates_per_s,
         exclusive=stream.tick_lock,
         live_load=lambda: stream.live_load,
         recent=stream.buffered,

@@ -244,6 +244,12 @@ class ProcessingConfig(Strict):
         "take (after a batch of t seconds it pauses t x (1 - share) / share at least), so "
         "the live path keeps the CPU it needs however slow the host",
     )
+    catchup_updates_per_s: float = Field(
+        default=5_000.0,
+        gt=0,
+        description="the most KPI updates (revisions) a second the catch-up publishes: "
+        "subscribers take updates in order, so a burst of them delays the live ones",
+    )
     max_gap_s: int = Field(default=300, gt=0)
     green_power: list[GreenPower] = Field(default_factory=list)
     pv_certificates_sold: list[PvCertificatesSold] = Field(default_factory=list)

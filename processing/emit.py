@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], object]
 Key = tuple[str, str, int]  # window size, scope, window start (ms)
-Send = Callable[[Callable[[], object]], int]  # publishes numbered updates (``Emitter.send``)
+#: publishes numbered updates, given what to do before each chunk of them (told how many
+#: it holds): ``Emitter.send``
+BeforeChunk = Callable[[int], object]
+Send = Callable[[BeforeChunk], int]
 #: Updates of a recomputation published per hold of the revisions' lock (``Emitter.send``):
 #: the live path's writes wait for one chunk at most.
 SEND_CHUNK = 200
@@ -236,10 +239,11 @@ class Emitter:
         window: str,
         ends: dict[int, int],
         revisions: dict[tuple[str, int], int],
-        before_chunk: Callable[[], object],
+        before_chunk: BeforeChunk,
     ) -> int:
         """Publish ``revise``'s updates, ``SEND_CHUNK`` at a time under the revisions'
-        lock, each after ``before_chunk`` (the catch-up: ``after_live``); a window numbered
+        lock, each after ``before_chunk(n)`` (n: the chunk's updates; the catch-up waits
+        for the live path to be idle and keeps to its rate); a window numbered
         again since (the live path wrote and published it anew) is skipped, its newer
         update already out or on its way: a window's updates reach the broker in the
         order of their revisions. The updates sent."""
@@ -247,7 +251,7 @@ class Emitter:
         rows = list(zip(frame.select("scope", "window").rows(), messages, strict=True))
         sent = 0
         for i in range(0, len(rows), SEND_CHUNK):
-            before_chunk()
+            before_chunk(min(SEND_CHUNK, len(rows) - i))
             with self._lock:
                 chunk = [(topic, payload) for key, (topic, payload) in rows[i : i + SEND_CHUNK]
                          if self.revisions.newest((window, *key), revisions[key])]  # fmt: skip

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from processing.catchup import CatchUp, LedgerFile
-from processing.emit import Emitter
+from processing.emit import SEND_CHUNK, Emitter
 from processing.jobs import Jobs
 from processing.ledger import Span
 from processing.stats import ProcessorStats
@@ -98,7 +98,7 @@ def test_a_piece_published_after_the_live_path_rewrote_a_window_sends_only_the_n
     send = emitter.revise("1m", frame, ends)  # under the tick lock, after the piece's write
     rewritten = frame.filter(pl.col("window") == day + 2 * M)  # the live path, in between
     assert emitter.emit("1m", rewritten, None, {day + 2 * M: day + 3 * M})
-    assert send(lambda: None) == frame.height - rewritten.height
+    assert send(lambda _n: None) == frame.height - rewritten.height
     updates = [u for _t, p in sent if (u := decode_kpi_update(p)) is not None]
     assert len(updates) == frame.height
     last: dict[tuple[str, int], int] = {}
@@ -166,3 +166,43 @@ def test_a_piece_written_beside_the_live_path_is_written_again_after_a_live_writ
     minutes = _stored(store, "1m").filter(pl.col("scope") == enterprise).sort("window")
     use = dict(zip(minutes["window"].to_list(), minutes["grid_kwh"].to_list(), strict=True))
     assert use[day + 3 * M] == pytest.approx(use[day + 2 * M]) and use[day + 2 * M] > 0
+
+
+def test_a_pieces_updates_are_published_at_most_at_the_catchups_rate(
+    park: Registry, store: Influx1Store, tmp_path: Path
+) -> None:
+    """A day recomputed publishes some 3,000 updates; at ``updates_per_s`` they go out a
+    chunk at a time no faster than that, so a subscriber (which takes them in order) never
+    has a burst of them ahead of a live update; the pauses count as rest."""
+    jobs = Jobs(registry=park, park_id="tianfu-np", config=CONFIG, coefficients=COEF,
+                store=store, clock=SystemClock())  # fmt: skip
+    meter = (
+        jobs.park.meters.filter(pl.col("kind") == "electricity").sort("sensor").row(0, named=True)
+    )
+    sensor, enterprise = meter["sensor"], meter["enterprise"]
+    day = int(datetime(2026, 11, 4, tzinfo=CST).timestamp() * 1000)
+    tags = {"park": "tianfu-np", "enterprise": enterprise, "sensor": sensor}
+    store.write("\n".join(encode_point(meter["kind"], tags, {meter["field"]: 100.0 + 0.1 * m},
+                                       day + m * M) for m in range(1441)).encode())  # fmt: skip
+    sent: list[tuple[float, bytes]] = []
+    clock = SystemClock()
+    emitter = Emitter(store=store, publish=lambda _t, payload: sent.append((clock.monotonic(),
+                      payload)), park_id="tianfu-np", topic_root="sp", coefficients=COEF,
+                      stats=ProcessorStats(), clock=clock)  # fmt: skip
+    ledger = LedgerFile(tmp_path / "ledger.json")
+    ledger.add(Span(day, day + 1440 * M, frozenset([sensor]), 0, widened=True))
+    rate = 4_000.0
+    catchup = CatchUp(jobs=jobs, ledger_file=ledger,
+                      journal=lambda lo, hi: pl.DataFrame(schema=SCHEMA),
+                      revise=emitter.revise, watermark=lambda: day + 1441 * M,
+                      clock=clock, windows_per_s=1e9, live_load=lambda: 0.0,
+                      busy_share=1.0, updates_per_s=rate)  # fmt: skip
+    catchup.step()
+    assert ledger.spans() == []
+    updates = [u for _t, p in sent if (u := decode_kpi_update(p)) is not None]
+    assert len(updates) == len(sent) > 2_880  # the day's minutes of the enterprise and park
+    assert {u.revision for u in updates} == {1}
+    began = sent[0][0]
+    for i, (at, _p) in enumerate(sent):  # the chunk of update i began (i - chunk) / rate in
+        assert at - began >= (i - SEND_CHUNK) / rate - 1e-3, i
+    assert catchup._rested >= (len(sent) - 2 * SEND_CHUNK) / rate
