@@ -173,10 +173,12 @@ def park_overview(
                                           group_by=["scope"]), table=True)], language), 12, 9),
         (_table("alerts", [Influx(select("alert_events", ["rule", "severity", "event", "message"],
                                          where_vars=PARK), table=True)], language), 12, 9),
+        # from yesterday's start: each sensor's newest day, today so far once the 5-minute
+        # job wrote it, yesterday's whole day in the day's first minutes (not an empty panel)
         (with_units(bargauge.Panel().title(title("completeness", language))
                     .datasource(influx_ref()), [completeness])
          .thresholds(steps((None, "red"), (90, "green"))).min(0).max(100)
-         .with_target(completeness), 24, 10),
+         .time_from("now-1d/d").with_target(completeness), 24, 10),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))

@@ -101,7 +101,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "pv_grid": ("PV generation against grid import", "光伏发电与电网购电"),
     "ranking": ("Enterprises by energy and CO2 (period)", "企业能耗与碳排放排名"),
     "alerts": ("Alert events", "告警事件"),
-    "completeness": ("Data completeness per sensor (daily)", "传感器数据完整率(日)"),
+    "completeness": (
+        "Data completeness per sensor (today so far, else yesterday)",
+        "传感器数据完整率(今日至今,否则昨日)",
+    ),
     "energy_co2": ("Energy and CO2 per hour", "每小时能耗与碳排放"),
     "intensity_output": ("Intensity per unit of output", "单位产品能耗与碳排放"),
     "intensity_value": (

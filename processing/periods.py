@@ -15,6 +15,10 @@ from smartpark.errors import ConfigError
 
 PeriodJob = Literal["hourly", "daily", "monthly"]
 
+# how long a reading may still be on its way when a "so far" figure is taken: the hourly
+# job runs at :05 for the hour before, and the day so far stops 5 minutes short of now
+SETTLE = timedelta(minutes=5)
+
 
 def day_start(jobs: Jobs, day: date) -> datetime:
     """The first moment of the local ``day`` in the park's zone."""
@@ -39,6 +43,19 @@ def hourly(jobs: Jobs, hour: datetime) -> dict[str, int]:
         # the day so far: the completeness panel shows today, not only yesterday
         "completeness": jobs.completeness(start.date(), until=end).height,
     }
+
+
+def today(jobs: Jobs, now: datetime) -> dict[str, int]:
+    """Today's completeness so far, every 5 minutes: expected readings up to ``now`` on
+    the 5-minute grid less ``SETTLE`` (a reading of the last minutes still on its way is
+    not missing). None in the day's first minutes: nothing is due yet, and the views
+    show yesterday's day until today's first figure."""
+    at = now.astimezone(UTC)
+    until = at.replace(minute=at.minute // 5 * 5, second=0, microsecond=0) - SETTLE
+    local = now.astimezone(jobs.zone)
+    if until <= day_start(jobs, local.date()):
+        return {"completeness": 0}
+    return {"completeness": jobs.completeness(local.date(), until=until).height}
 
 
 def daily(jobs: Jobs, day: date) -> dict[str, int]:
@@ -83,7 +100,7 @@ def streamed(jobs: Jobs, first: date, now: datetime) -> dict[str, int]:
     readings the processor has just taken as a stream (a backfill), less the roll-ups of
     hours and days the stream wrote already: every complete hour's CEMS hourly means,
     each past day's completeness and quota and carbon-budget burn-down (the daily job's
-    evaluations), today's completeness so far, and each closed month's job (``monthly``:
+    evaluations), today's completeness so far (``today``), and each closed month's job (``monthly``:
     its days and hours settled on the month, the month, the mu-average view). A day or
     an hour at a time, as the scheduler does; the points written, by job."""
     out: dict[str, int] = {}
@@ -106,10 +123,9 @@ def streamed(jobs: Jobs, first: date, now: datetime) -> dict[str, int]:
         if next_month(day) == day + timedelta(days=1):  # its month closed with it
             add(monthly(jobs, day))
         day += timedelta(days=1)
-    today = day_start(jobs, now.date())
-    if hour > today:
-        add({"cems_hourly": jobs.cems_hourly(today, hour),
-             "completeness": jobs.completeness(now.date(), until=hour).height})  # fmt: skip
+    if hour > day_start(jobs, now.date()):
+        add({"cems_hourly": jobs.cems_hourly(day_start(jobs, now.date()), hour)})
+    add(today(jobs, now))
     return out
 
 

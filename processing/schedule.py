@@ -6,7 +6,7 @@
                  quota and carbon-budget burn-down
 - monthly, 1st at 01:00  last month's days and hours again (green power settled on the
                          month), the month (1mo) and the mu-average evaluation
-- every 5 min    stale sensors
+- every 5 min    today's completeness so far (to 5 minutes ago), stale sensors
 
 A missed run (the process was down) still runs once when it can (coalesced, one
 hour of grace); runs of one job never overlap. A job that fails is logged, counted
@@ -46,6 +46,7 @@ class Schedule:
         self._add("hourly", self._hourly, CronTrigger(minute=5, timezone=zone))
         self._add("daily", self._daily, CronTrigger(hour=0, minute=15, timezone=zone))
         self._add("monthly", self._monthly, CronTrigger(day=1, hour=1, minute=0, timezone=zone))
+        self._add("today", self._today, CronTrigger(minute="*/5", timezone=zone))
         self._add("stale", self.jobs.stale_sensors, CronTrigger(minute="*/5", timezone=zone))
 
     def _add(self, name: str, fn: Callable[[], object], trigger: object) -> None:
@@ -80,6 +81,9 @@ class Schedule:
 
     def _hourly(self) -> None:
         periods.hourly(self.jobs, self._now() - timedelta(hours=1))
+
+    def _today(self) -> None:
+        periods.today(self.jobs, self._now())
 
     def _daily(self) -> None:
         periods.daily(self.jobs, (self._now() - timedelta(days=1)).date())

@@ -14,8 +14,8 @@ const T = {
     carbonBudget: "碳排放预算（碳排放双控）", alerts: "未关闭的告警", severity: "级别", subject: "对象",
     value: "数值 / 限值", since: "开始于", state: "状态", ack: "确认", acked: "已确认",
     noAlerts: "没有未关闭的告警。", cems: "在线监测（CEMS）", stack: "排口", hour: "最近有效小时",
-    pollutants: "折算浓度 / 限值 (mg/m³)", exceedHours: "本月超标小时", quality: "数据质量（今日）",
-    sensor: "传感器", completeness: "完整率（今日至今应收）", deadLetters: "最近被拒收的消息",
+    pollutants: "折算浓度 / 限值 (mg/m³)", exceedHours: "本月超标小时", quality: "数据质量",
+    sensor: "传感器", completeness: "完整率（今日至今应收；今日首个数值前为昨日）", deadLetters: "最近被拒收的消息",
     noDead: "没有被拒收的消息。", stale: "已 {n} 分钟未收到新数据：请检查采集设备与网络。",
     updated: "更新于 {t}", notStored: "尚无数据", target: "目标", met: "达标", notMet: "未达标",
     quotaText: "本月已用 {used} tce（不含可再生能源），指标 {quota} tce（{pct}%）；按目前速度月末预计 {fc} tce（{fpct}%）。",
@@ -41,8 +41,8 @@ const T = {
     subject: "Subject", value: "Value / limit", since: "Since", state: "State", ack: "Acknowledge",
     acked: "Acknowledged", noAlerts: "No open alerts.", cems: "Stack monitoring (CEMS)",
     stack: "Stack", hour: "Last valid hour", pollutants: "Corrected mean / limit (mg/m³)",
-    exceedHours: "Exceedance hours this month", quality: "Data quality (today)", sensor: "Sensor",
-    completeness: "Completeness (expected so far today)", deadLetters: "Recently refused messages", noDead: "No refused messages.",
+    exceedHours: "Exceedance hours this month", quality: "Data quality", sensor: "Sensor",
+    completeness: "Completeness (expected so far today; yesterday's until today's first figure)", deadLetters: "Recently refused messages", noDead: "No refused messages.",
     stale: "No new data for {n} min: check the meters and the network.", updated: "updated {t}",
     notStored: "no data yet", target: "target", met: "met", notMet: "not met",
     quotaText: "Used {used} tce this month (renewables excluded) of a {quota} tce quota ({pct}%); at this pace {fc} tce by month end ({fpct}%).",
@@ -316,6 +316,13 @@ function thisMonthMs() {
   return guess - (local - utc);
 }
 
+function localDay(ms) {
+  // "YYYY-MM-DD" of the moment ``ms`` in the park's zone
+  return new Intl.DateTimeFormat("en-CA", {
+    timeZone: state.park.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+  }).format(new Date(ms));
+}
+
 function localMonth(back) {
   // "YYYY-MM" of this month (back = 0) or of the month before (1), in the park's zone
   const parts = new Intl.DateTimeFormat("en-CA", {
@@ -537,7 +544,9 @@ async function cems() {
 
 async function quality() {
   const p = state.park.id, e = state.scope;
-  const day = new Date(Date.now() - 86_400_000).toISOString(), to = new Date(Date.now() + 86_400_000).toISOString();
+  // from two days back: each sensor's newest day, today so far once the 5-minute job
+  // wrote it, yesterday's whole day in the day's first minutes
+  const day = new Date(Date.now() - 2 * 86_400_000).toISOString(), to = new Date(Date.now() + 86_400_000).toISOString();
   const [rows, dead] = await Promise.all([
     api(`/v1/parks/${p}/enterprises/${e}/completeness?start=${enc(day)}&end=${enc(to)}`),
     api(`/v1/parks/${p}/enterprises/${e}/deadletters`),
@@ -546,15 +555,17 @@ async function quality() {
   for (const r of rows) if (!newest.has(r.sensor) || r.start_ms > newest.get(r.sensor).start_ms) newest.set(r.sensor, r);
   const body = $("completeness").querySelector("tbody");
   body.replaceChildren();
+  const today = localDay(Date.now());
   for (const [sensor, r] of [...newest].sort()) {
-    // today is not over: judge the readings against what was due by now (90 %: complete)
-    const elapsed = Math.min(1, Math.max(0, (Date.now() - r.start_ms) / 86_400_000));
-    const due = Math.max(1, Math.round(r.expected * elapsed));
-    const pct = Math.min(100, (r.readings / due) * 100);
+    // the job's own figure: today's expects what was due by its run (90 %: complete)
+    const pct = r.completeness_pct;
+    const day = localDay(r.start_ms);
     const row = el("tr");
     row.dataset.sensor = sensor;
-    row.append(el("td", sensor), el("td", `${fmt(pct, "%")} (${r.readings}/${due})`));
-    if (pct < 90) row.className = "not-met";
+    row.dataset.day = day;
+    const text = `${fmt(pct, "%")} (${r.readings}/${r.expected})`;
+    row.append(el("td", sensor), el("td", day === today ? text : `${text} · ${day}`));
+    if (!r.complete) row.className = "not-met";
     body.append(row);
   }
   const list = $("deadletters");

@@ -156,8 +156,10 @@ def api_park(
         jobs.rollup("1d", day - timedelta(days=1), day + timedelta(days=1))
         jobs.rollup("1mo", day.replace(day=1), day + timedelta(days=1))
         jobs.cems_hourly(day - timedelta(days=1), day + timedelta(days=1))
-        # the hourly job of the last hour: today's completeness so far among its points
+        # the hourly job of the last hour and the 5-minute job: today's completeness so far
+        # (none in the day's first minutes: the page and the board show yesterday's then)
         periods.hourly(jobs, datetime.now(UTC) - timedelta(hours=1))
+        periods.today(jobs, datetime.now(UTC))
         jobs.quota(day.date())
         jobs.carbon_budget(day.date())
         jobs.store.close()

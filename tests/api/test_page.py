@@ -103,6 +103,23 @@ def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
         for r in browser.find_elements(By.CSS_SELECTOR, "#cems tbody tr")
     }
     assert stacks == {"e08-stack-1", "e08-stack-2"}
+    # each sensor's newest day as the job judged it (today so far: what was due by then)
+    now = datetime.now(UTC)
+    days = api_park.get(f"/v1/parks/{PARK}/enterprises/e08-anode/completeness", "e08",
+                        start=(now - timedelta(days=2)).isoformat(),
+                        end=(now + timedelta(days=1)).isoformat()).json()  # fmt: skip
+    newest: dict[str, dict[str, Any]] = {}
+    for d in sorted(days, key=lambda d: d["start_ms"]):
+        newest[d["sensor"]] = d
+    shown = {
+        r.get_attribute("data-sensor"): (r.find_elements(By.TAG_NAME, "td")[1].text,
+                                         r.get_attribute("class") == "not-met")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#completeness tbody tr")
+    }  # fmt: skip
+    assert newest and set(shown) == set(newest)
+    for sensor, d in newest.items():
+        assert f"({d['readings']}/{d['expected']})" in shown[sensor][0]
+        assert shown[sensor][1] is not d["complete"]
     quota = browser.find_element(By.ID, "quota-text")
     rows_q = api_park.get(f"/v1/parks/{PARK}/enterprises/e08-anode/quota", "e08",
                           start="2000-01-01T00:00:00+00:00", end="2100-01-01T00:00:00+00:00")  # fmt: skip

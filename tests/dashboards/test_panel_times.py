@@ -118,25 +118,46 @@ def test_the_grades_panel_shows_the_year_job_once_per_enterprise_from_the_day_af
         assert board_from > stamp.timestamp() * 1000
 
 
-def test_the_completeness_panel_shows_today_when_the_hourly_job_has_written_it(
+def test_the_completeness_panel_shows_today_so_far_and_yesterday_in_the_days_first_minutes(
     store: Influx1Store, park: Registry
 ) -> None:
-    """The hourly job at 10:05 writes today's completeness so far (to 10:00): the park
-    board's panel, over "today", shows it for every sensor: with readings from 09:00, a
-    minute meter is 10 % complete (60 of the 600 minutes since midnight)."""
+    """The 5-minute job at 10:05 writes today's completeness so far (to 10:00, as the
+    hourly job does): the park board's panel shows it for every sensor: with readings from
+    09:00, a minute meter is 10 % complete (60 of the 600 minutes since midnight). At 00:05
+    of the next day, before that day's first figure, the panel shows the day before whole
+    (not an empty panel); from the next day's first figure, that one."""
     day = (datetime.now(CST) - timedelta(days=3)).date()
     nine = datetime.combine(day, datetime.min.time(), CST).replace(hour=9)
-    _write_readings(store, park, nine, 1)
-    written = periods.run(_jobs(store, park), "hourly", nine.replace(hour=9))
+    _write_readings(store, park, nine, 15.25)  # to 00:15 of the next day
+    jobs = _jobs(store, park)
+    at_run = nine.replace(hour=10, minute=5)
+    written = periods.today(jobs, at_run)
     board, panel = _panel("smartpark-park", "Data completeness")
     [target] = panel["targets"]
-    at_run = nine.replace(hour=10, minute=5)
     rows = _shown(store, board, target["query"], panel.get("timeFrom"), at_run)
     assert len(rows) == written["completeness"] == 101  # every sensor of the park
     shown = {r["sensor"]: r["completeness_pct"] for r in rows}
     assert shown["e08-grid-1"] == pytest.approx(60 / (10 * 60) * 100)
+    # the hourly job of 9:00 (run at 10:05 too) writes the same figure
+    periods.hourly(jobs, nine)
+    assert _shown(store, board, target["query"], panel.get("timeFrom"), at_run) == rows
     # the day before, nothing of this day shows
-    assert _shown(store, board, target["query"], None, at_run - timedelta(days=1)) == []
+    assert _shown(store, board, target["query"], panel.get("timeFrom"),
+                  at_run - timedelta(days=1)) == []  # fmt: skip
+    # the next day's first minutes: the daily job has not run (00:15), the 5-minute job
+    # has nothing due yet; the day so far (to 10:00) shows, not an empty panel
+    next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), CST)
+    assert periods.today(jobs, next_day.replace(minute=5)) == {"completeness": 0}
+    early = _shown(store, board, target["query"], panel.get("timeFrom"),
+                   next_day.replace(minute=5))  # fmt: skip
+    assert {r["sensor"]: r["completeness_pct"] for r in early} == shown
+    # 00:15: the daily job writes the day whole, the 5-minute job the new day to 00:10
+    periods.daily(jobs, day)
+    periods.today(jobs, next_day.replace(minute=15))
+    late = _shown(store, board, target["query"], panel.get("timeFrom"),
+                  next_day.replace(minute=15))  # fmt: skip
+    assert len(late) == 101
+    assert {r["sensor"]: r["completeness_pct"] for r in late}["e08-grid-1"] == 100
 
 
 def test_the_alert_annotation_shows_a_past_days_alert_at_its_event_time(

@@ -191,3 +191,43 @@ def test_a_job_given_the_wrong_period_says_so() -> None:
     nowhere = run("stale", "--park", "nowhere")  # --park is the park's, not ignored
     assert nowhere.returncode == 1 and "unknown park 'nowhere'" in nowhere.stderr
     assert "Traceback" not in wrong.stderr + missing.stderr + unknown.stderr + nowhere.stderr
+
+
+def test_today_so_far_stops_short_of_now_and_is_none_in_the_days_first_minutes(
+    park: Registry, store: Influx1Store
+) -> None:
+    """The 5-minute job's completeness of today (the scheduler's and the history's code):
+    at 10:07:30 the day up to 10:00 (the 5-minute grid less 5 minutes: the last minutes'
+    readings may still be on their way), 600 of 600 for a minute meter; at 00:09 of the
+    next day nothing (nothing due yet: the views show that day's whole figure); at 00:12
+    the 5 minutes to 00:05. ``streamed`` (a backfill that ends now) writes the same."""
+    midnight = datetime(2026, 11, 4, tzinfo=CST)
+    _write_readings(store, park, midnight, 24.25)  # to 00:15 of the 5th
+    sensors = sum(1 for s in park.sensors() if s.ref.park == "tianfu-np")
+    jobs = Jobs(registry=park, park_id="tianfu-np", config=load_config(EXAMPLE_CONFIG),
+                coefficients=COEF, store=store, clock=ManualClock())  # fmt: skip
+
+    def grid_1(day: datetime) -> tuple[int, int] | None:
+        at = int(day.timestamp() * 1000)
+        rows = store.query(  # an int of ours, nothing read
+            f"SELECT readings, expected FROM data_quality WHERE sensor = 'e08-grid-1' AND time = {at}ms"  # noqa: S608
+        )
+        return (rows[0].values[0][1], rows[0].values[0][2]) if rows else None
+
+    assert periods.today(jobs, midnight.replace(hour=10, minute=7, second=30)) == {
+        "completeness": sensors
+    }
+    assert grid_1(midnight) == (600, 600)
+    next_day = midnight.replace(day=5)
+    assert periods.today(jobs, next_day.replace(minute=9)) == {"completeness": 0}
+    assert grid_1(next_day) is None
+    assert periods.streamed(jobs, next_day.date(), next_day.replace(minute=9)) == {
+        "completeness": 0
+    }
+    assert grid_1(next_day) is None
+    assert periods.today(jobs, next_day.replace(minute=12)) == {"completeness": sensors}
+    assert grid_1(next_day) == (5, 5)
+    # the backfill through the 4th to 00:12 of the 5th: the 4th's whole day, the 5th so far
+    written = periods.streamed(jobs, midnight.date(), next_day.replace(minute=12))
+    assert written["completeness"] == 2 * sensors
+    assert grid_1(midnight) == (1440, 1440) and grid_1(next_day) == (5, 5)
