@@ -32,16 +32,18 @@ def next_month(first: date) -> date:
 
 def hourly(jobs: Jobs, hour: datetime) -> dict[str, int]:
     """The local hour starting at ``hour``: its KPIs (1h), its day so far (1d), its
-    stacks' CEMS hourly means and its day's completeness so far."""
+    stacks' CEMS hourly means and its day's completeness so far (the whole day once a
+    reading past its end is stored: a past hour run again never cuts its day short)."""
     start = hour.astimezone(jobs.zone).replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(hours=1)
     day = day_start(jobs, start.date())
+    newest = jobs.reads.newest_counter_ms()
+    closed = newest is not None and newest >= (day + timedelta(days=1)).timestamp() * 1000
     return {
         "rollup_1h": jobs.rollup("1h", start, end),
         "rollup_1d": jobs.rollup("1d", day, day + timedelta(days=1)),
         "cems_hourly": jobs.cems_hourly(start, end),
-        # the day so far: the completeness panel shows today, not only yesterday
-        "completeness": jobs.completeness(start.date(), until=end).height,
+        "completeness": jobs.completeness(start.date(), until=None if closed else end).height,
     }
 
 

@@ -128,9 +128,9 @@ def test_the_completeness_panel_shows_today_so_far_and_yesterday_in_the_days_fir
     (not an empty panel); from the next day's first figure, that one."""
     day = (datetime.now(CST) - timedelta(days=3)).date()
     nine = datetime.combine(day, datetime.min.time(), CST).replace(hour=9)
-    _write_readings(store, park, nine, 15.25)  # to 00:15 of the next day
-    jobs = _jobs(store, park)
     at_run = nine.replace(hour=10, minute=5)
+    _write_readings(store, park, nine, 65 / 60)  # to 10:05
+    jobs = _jobs(store, park)
     written = periods.today(jobs, at_run)
     board, panel = _panel("smartpark-park", "Data completeness")
     [target] = panel["targets"]
@@ -144,6 +144,7 @@ def test_the_completeness_panel_shows_today_so_far_and_yesterday_in_the_days_fir
     # the day before, nothing of this day shows
     assert _shown(store, board, target["query"], panel.get("timeFrom"),
                   at_run - timedelta(days=1)) == []  # fmt: skip
+    _write_readings(store, park, at_run, 850 / 60)  # the rest: to 00:15 of the next day
     # the next day's first minutes: the daily job has not run (00:15), the 5-minute job
     # has nothing due yet; the day so far (to 10:00) shows, not an empty panel
     next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), CST)

@@ -200,7 +200,8 @@ def test_today_so_far_stops_short_of_now_and_is_none_in_the_days_first_minutes(
     at 10:07:30 the day up to 10:00 (the 5-minute grid less 5 minutes: the last minutes'
     readings may still be on their way), 600 of 600 for a minute meter; at 00:09 of the
     next day nothing (nothing due yet: the views show that day's whole figure); at 00:12
-    the 5 minutes to 00:05. ``streamed`` (a backfill that ends now) writes the same."""
+    the 5 minutes to 00:05. ``streamed`` (a backfill that ends now) writes the same; the
+    hourly job of a closed day's hour, run again, the whole day."""
     midnight = datetime(2026, 11, 4, tzinfo=CST)
     _write_readings(store, park, midnight, 24.25)  # to 00:15 of the 5th
     sensors = sum(1 for s in park.sensors() if s.ref.park == "tianfu-np")
@@ -231,3 +232,7 @@ def test_today_so_far_stops_short_of_now_and_is_none_in_the_days_first_minutes(
     written = periods.streamed(jobs, midnight.date(), next_day.replace(minute=12))
     assert written["completeness"] == 2 * sensors
     assert grid_1(midnight) == (1440, 1440) and grid_1(next_day) == (5, 5)
+    # the hourly job of a past hour run again (``smartpark jobs run hourly``) once its day
+    # is over by the readings: the whole day, not the day cut short at that hour
+    assert periods.hourly(jobs, midnight.replace(hour=10))["completeness"] == sensors
+    assert grid_1(midnight) == (1440, 1440)
