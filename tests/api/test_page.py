@@ -71,6 +71,18 @@ def _values(driver: WebDriver, box: str) -> dict[str, float]:
     return out
 
 
+def _newest_completeness(park: Park) -> dict[str, dict[str, Any]]:
+    """e08's newest completeness point per sensor in the API (of the last two days)."""
+    now = datetime.now(UTC)
+    days = park.get(f"/v1/parks/{PARK}/enterprises/e08-anode/completeness", "e08",
+                    start=(now - timedelta(days=2)).isoformat(),
+                    end=(now + timedelta(days=1)).isoformat()).json()  # fmt: skip
+    newest: dict[str, dict[str, Any]] = {}
+    for d in sorted(days, key=lambda d: d["start_ms"]):
+        newest[d["sensor"]] = d
+    return newest
+
+
 def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
     api_park: Park, browser: WebDriver
 ) -> None:
@@ -104,13 +116,7 @@ def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
     }
     assert stacks == {"e08-stack-1", "e08-stack-2"}
     # each sensor's newest day as the job judged it (today so far: what was due by then)
-    now = datetime.now(UTC)
-    days = api_park.get(f"/v1/parks/{PARK}/enterprises/e08-anode/completeness", "e08",
-                        start=(now - timedelta(days=2)).isoformat(),
-                        end=(now + timedelta(days=1)).isoformat()).json()  # fmt: skip
-    newest: dict[str, dict[str, Any]] = {}
-    for d in sorted(days, key=lambda d: d["start_ms"]):
-        newest[d["sensor"]] = d
+    newest = _newest_completeness(api_park)
     shown = {
         r.get_attribute("data-sensor"): (r.find_elements(By.TAG_NAME, "td")[1].text,
                                          r.get_attribute("class") == "not-met")
