@@ -125,8 +125,9 @@ def streamed(jobs: Jobs, first: date, now: datetime) -> dict[str, int]:
         if next_month(day) == day + timedelta(days=1):  # its month closed with it
             add(monthly(jobs, day))
         day += timedelta(days=1)
-    if hour > day_start(jobs, now.date()):
-        add({"cems_hourly": jobs.cems_hourly(day_start(jobs, now.date()), hour)})
+    midnight = day_start(jobs, now.date())
+    if hour > midnight:
+        add({"cems_hourly": jobs.cems_hourly(midnight, hour)})
     add(today(jobs, now))
     return out
 

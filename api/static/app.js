@@ -302,20 +302,6 @@ function liveUpdate(update) {
   checkStale();
 }
 
-function thisMonthMs() {
-  // the first moment of this month in the park's time zone
-  const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone: state.park.timezone, year: "numeric", month: "2-digit",
-  }).formatToParts(new Date());
-  const y = Number(parts.find((x) => x.type === "year").value);
-  const m = Number(parts.find((x) => x.type === "month").value);
-  // the zone's offset at that moment: its local midnight read back in UTC
-  const guess = Date.UTC(y, m - 1, 1);
-  const local = new Date(new Date(guess).toLocaleString("en-US", { timeZone: state.park.timezone }));
-  const utc = new Date(new Date(guess).toLocaleString("en-US", { timeZone: "UTC" }));
-  return guess - (local - utc);
-}
-
 function localDay(ms) {
   // "YYYY-MM-DD" of the moment ``ms`` in the park's zone
   return new Intl.DateTimeFormat("en-CA", {
@@ -323,13 +309,20 @@ function localDay(ms) {
   }).format(new Date(ms));
 }
 
+function thisMonthMs() {
+  // the first moment of this month in the park's time zone
+  const [y, m] = localDay(Date.now()).split("-").map(Number);
+  // the zone's offset at that moment: its local midnight read back in UTC
+  const guess = Date.UTC(y, m - 1, 1);
+  const local = new Date(new Date(guess).toLocaleString("en-US", { timeZone: state.park.timezone }));
+  const utc = new Date(new Date(guess).toLocaleString("en-US", { timeZone: "UTC" }));
+  return guess - (local - utc);
+}
+
 function localMonth(back) {
   // "YYYY-MM" of this month (back = 0) or of the month before (1), in the park's zone
-  const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone: state.park.timezone, year: "numeric", month: "2-digit",
-  }).formatToParts(new Date());
-  const y = Number(parts.find((x) => x.type === "year").value);
-  const m = Number(parts.find((x) => x.type === "month").value) - back;
+  const [y, m0] = localDay(Date.now()).split("-").map(Number);
+  const m = m0 - back;
   const [yy, mm] = m < 1 ? [y - 1, m + 12] : [y, m];
   return `${yy}-${String(mm).padStart(2, "0")}`;
 }
