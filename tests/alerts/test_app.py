@@ -91,6 +91,12 @@ def test_alert_service_is_unhealthy_while_a_channel_keeps_failing(
             lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 503,
             what="unhealthy while the webhook fails",
         )
+        # the notice's InfluxDB event goes out on its own worker, at the store's pace:
+        # once it is written, only the failing webhook's notice is left waiting
+        wait_until(
+            lambda: alerts.service.dispatcher.delivered["influx"] == 1,
+            what="the alert event written to InfluxDB",
+        )
         facts = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
         assert facts["failing_channels"] == [
             f"webhook:{alerts.service.config.enterprises['e08-anode'][0].url}"
