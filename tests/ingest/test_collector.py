@@ -118,12 +118,20 @@ def test_status_endpoint_serves_metrics_and_health(
     # The third message is the collector's own dead letter coming back: acknowledged, ignored.
     wait_until(lambda: collector.stats.received == 3, what="three messages")
     wait_until(lambda: collector.stats.stored_readings == 1, what="stored")
-    metrics = httpx.get(f"{base}/metrics").text
-    assert "smartpark_ingest_messages_received_total 3.0" in metrics
-    assert "smartpark_ingest_messages_ignored_total 1.0" in metrics
-    assert 'smartpark_ingest_deadlettered_total{reason="bad_json"} 1.0' in metrics
-    assert "smartpark_ingest_readings_stored_total 1.0" in metrics
-    assert "smartpark_ingest_reading_lag_seconds_count 1.0" in metrics
+    # each counter moves a few lines after the one waited on (a message is counted
+    # received before it is known to be ignored; a batch stored before its lag is noted)
+    wanted = [
+        "smartpark_ingest_messages_received_total 3.0",
+        "smartpark_ingest_messages_ignored_total 1.0",
+        'smartpark_ingest_deadlettered_total{reason="bad_json"} 1.0',
+        "smartpark_ingest_readings_stored_total 1.0",
+        "smartpark_ingest_reading_lag_seconds_count 1.0",
+    ]
+    wait_until(
+        lambda: all(line in httpx.get(f"{base}/metrics").text for line in wanted),
+        10,
+        f"the metrics {wanted}",
+    )
     health = httpx.get(f"{base}/healthz")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
