@@ -1,7 +1,8 @@
 """``smartpark demo`` as a newcomer runs it, from the repository, then its page in a real
-browser (Debian's Chromium): within the first minute of the live feed the page of e08
-and of the operator shows every section filled - today, month to date, the quota and
-carbon-budget burn-downs, CEMS hours, the carbon-efficiency grade, completeness. The
+browser (Debian's Chromium): within the first minute of the live feed the page of e08,
+and within a minute of being opened after it the operator's, shows every section
+filled - today, month to date, the quota and carbon-budget burn-downs, CEMS hours, the
+carbon-efficiency grade, completeness. The
 history is short here (``--backfill-days 2``: the two days before today and today up
 to now) to keep the suite fast; the default is 30. Screenshots at 1440 px go to
 var/test-artifacts (the README's come from there)."""
@@ -130,10 +131,15 @@ def _missing(driver: WebDriver, *, enterprise: bool) -> list[str]:
     return out
 
 
-def _filled_in_the_first_minute(driver: WebDriver, demo: Demo, *, enterprise: bool) -> None:
-    assert demo.live_at is not None
+def _filled_in_the_first_minute(
+    driver: WebDriver, demo: Demo, *, enterprise: bool, since: float | None = None
+) -> None:
+    """Every section filled within a minute of ``since`` (monotonic; default: the live
+    feed's start)."""
+    start = demo.live_at if since is None else since
+    assert start is not None
     missing: list[str] = ["not looked yet"]
-    while time.monotonic() - demo.live_at < FIRST_MINUTE_S:
+    while time.monotonic() - start < FIRST_MINUTE_S:
         driver.execute_script(
             "return render()"
         )  # as switching scope does: every section read again
@@ -177,9 +183,12 @@ def test_the_demo_page_of_the_operator_is_filled_in_the_first_minute(
     demo: Demo,
     browser: WebDriver,  # noqa: F811
 ) -> None:
+    # opened after e08's test, which ends at the first live minute it saw close (up to
+    # a minute and more into the feed): the operator's own minute starts when it opens
+    opened = time.monotonic()
     _sign_in(browser, demo, "operator")
     assert browser.find_element(By.ID, "dash").get_attribute("data-scope") == "_park"
-    _filled_in_the_first_minute(browser, demo, enterprise=False)
+    _filled_in_the_first_minute(browser, demo, enterprise=False, since=opened)
     _shot(browser, "demo-operator-1440.png")
     Select(browser.find_element(By.ID, "scope")).select_by_value("e08-anode")
     _wait(
