@@ -506,13 +506,17 @@ async function acknowledge(id, button) {
 
 async function cems() {
   const p = state.park.id, e = state.scope;
-  const from = monthStart().toISOString(), to = new Date(Date.now() + 3_600_000).toISOString();
+  // this month's hours (in the park's zone) for the exceedances; each stack's last valid
+  // hour from two days back at least, so the month's first hour still shows the last one
+  const month = thisMonthMs();
+  const from = new Date(Math.min(month, Date.now() - 2 * 86_400_000)).toISOString();
+  const to = new Date(Date.now() + 3_600_000).toISOString();
   const rows = await api(`/v1/parks/${p}/enterprises/${e}/cems?start=${enc(from)}&end=${enc(to)}`);
   const stacks = new Map();
   for (const r of rows) {
     const s = stacks.get(r.sensor) || { last: null, exceeded: 0 };
     const keys = Object.keys(r).filter((k) => k.endsWith("_corrected"));
-    if (keys.some((k) => r[`${k.slice(0, -10)}_exceeded`])) s.exceeded += 1;
+    if (r.start_ms >= month && keys.some((k) => r[`${k.slice(0, -10)}_exceeded`])) s.exceeded += 1;
     if (r.hour_valid && (!s.last || r.start_ms > s.last.start_ms)) s.last = r;
     stacks.set(r.sensor, s);
   }

@@ -115,6 +115,24 @@ def test_an_enterprise_sees_its_figures_as_the_api_gives_them(
         for r in browser.find_elements(By.CSS_SELECTOR, "#cems tbody tr")
     }
     assert stacks == {"e08-stack-1", "e08-stack-2"}
+    # exceedance hours: this month's, in the park's zone (the page reads two days back
+    # at least, for the last valid hour on the month's first morning)
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).replace(day=1, hour=0, minute=0, second=0,
+                                                           microsecond=0)  # fmt: skip
+    hours = api_park.get(f"/v1/parks/{PARK}/enterprises/e08-anode/cems", "e08",
+                         start=(month - timedelta(days=2)).isoformat(),
+                         end=datetime.now(UTC).isoformat()).json()  # fmt: skip
+    exceeded = {
+        stack: sum(1 for h in hours if h["sensor"] == stack
+                   and h["start_ms"] >= month.timestamp() * 1000
+                   and any(v is True for k, v in h.items() if k.endswith("_exceeded")))
+        for stack in stacks
+    }  # fmt: skip
+    shown_hours = {
+        r.get_attribute("data-stack"): int(r.find_elements(By.TAG_NAME, "td")[3].text)
+        for r in browser.find_elements(By.CSS_SELECTOR, "#cems tbody tr")
+    }
+    assert hours and shown_hours == exceeded
     # each sensor's newest day as the job judged it (today so far: what was due by then)
     newest = _newest_completeness(api_park)
     shown = {
