@@ -10,8 +10,10 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -146,6 +148,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
+
+
+def clear_of_midnight(zone: str, *, before_s: float, after_s: float) -> None:
+    """Wait, if need be, until the park's local day has run ``after_s`` and has at least
+    ``before_s`` left: for a test on the wall clock whose figures of "today" must stay in
+    one local day (its feed reaches back into the day, its checks run on into it).
+    Waits at most ``before_s + after_s``."""
+    now = datetime.now(ZoneInfo(zone))
+    since = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    into = since.total_seconds()
+    if into < after_s:
+        time.sleep(after_s - into)
+    elif into > 86_400 - before_s:
+        time.sleep(86_400 - into + after_s)
 
 
 def count_points(store: Influx1Store, measurement: str, field: str) -> int:

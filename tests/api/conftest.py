@@ -46,7 +46,7 @@ from smartpark.settings import (
 from smartpark.store import open_store
 from smartpark.store.influx1 import Influx1Store
 from smartpark.store.influxql import Select
-from tests.conftest import EXAMPLE_PARK, wait_until
+from tests.conftest import EXAMPLE_PARK, clear_of_midnight, wait_until
 from tests.processing.test_stream import _messages
 
 CALLERS = ("e08", "e01", "operator", "city", "othercity", "stranger", "revoked")
@@ -116,6 +116,10 @@ def api_park(
         alerts=AlertsSettings(config=rules, db=work / "alerts.db", http_port=0, tick_s=0.2),
         api=ApiSettings(port=free_port(), keys_db=work / "api.db"),
     )
+    # "today" in its tests is the day its feed ends in: not a day that has just begun
+    # (nothing of it replayed, no completeness so far before 00:10) or ends while they
+    # run (its figures move on to the next)
+    clear_of_midnight("Asia/Shanghai", before_s=600, after_s=660)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now - timedelta(hours=2)
     collector = ingest_stage.build(settings, serve_http=False)

@@ -107,7 +107,10 @@ def check_monthly_xlsx(park: Park, who: str, scope: str) -> dict[str, int]:
     alerts = page.json()["alerts"]
     assert page.json()["next"] is None  # one page: all of the month's
     filed_alerts = table(book["告警 Alerts"], "触发时间 fired")
-    assert alerts and sorted(r[2] for r in filed_alerts) == sorted(a["rule"] for a in alerts)
+    # the fixture's alerts fire at its feed's first reading, two hours back: in the month
+    # before on the 1st's first two hours
+    assert alerts or park.start < start
+    assert sorted(r[2] for r in filed_alerts) == sorted(a["rule"] for a in alerts)
     return counted
 
 
