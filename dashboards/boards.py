@@ -274,14 +274,15 @@ def evaluation(language: Language, park: str) -> dash.Dashboard:
         (_table("budget_status", [Influx(_budget(group_by=("scope",)), table=True)], language),
          12, 10),
         # 单位产品能耗 of the last month against each declared level (kgce per unit of the
-        # enterprise's output; the level's met flag beside it)
+        # enterprise's output; the level's met flag beside it): the whole month before
+        # (this month's point, rewritten every minute, would be a few days' figure)
         (_table("product_limits", [Influx(select(
              "kpi",
              ["product_energy_kgce_per_output",
               *(f"product_{lv}_{what}" for lv in LEVEL_NAMES
                 for what in ("kgce_per_output", "met"))],
              where={"window": "1mo"}, where_vars=PARK, aggregate="last", group_by=["scope"],
-         ), table=True)], language).decimals(1), 24, 8),
+         ), table=True)], language).decimals(1).time_from("now/M").time_shift("1M/M"), 24, 8),
     ]  # fmt: skip
     for panel, w, h in panels:
         board.with_panel(grid.place(panel, w, h))

@@ -16,6 +16,7 @@ import re
 from calendar import monthrange
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 _STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200,
@@ -29,7 +30,37 @@ def interval_s(from_ms: int, to_ms: int, *, max_points: int = 1000, min_s: int =
 
 
 _RELATIVE = re.compile(r"now(?:-(\d+)([mhdwMy]))?(?:/([dMy]))?")
+_SHIFT = re.compile(r"(\d+)([mhdwMy])(?:/([dMy]))?")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _back(at: datetime, count: str | None, unit: str | None) -> datetime:
+    """``at`` less ``count`` units, on the calendar for months and years."""
+    if unit in ("M", "y"):
+        months = int(count or 0) * (12 if unit == "y" else 1)
+        month0 = at.year * 12 + at.month - 1 - months
+        year, month = month0 // 12, month0 % 12 + 1
+        return at.replace(year=year, month=month, day=min(at.day, monthrange(year, month)[1]))
+    if unit:
+        return at - timedelta(seconds=int(count or 0) * _UNIT_S[unit])
+    return at
+
+
+def _rounded(at: datetime, to: str | None, *, up: bool) -> datetime:
+    """``at`` rounded to the start of its day, month or year (``up``: to the last
+    millisecond of it, as Grafana rounds a range's end)."""
+    if not to:
+        return at
+    start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if to in ("M", "y"):
+        start = start.replace(day=1, month=1 if to == "y" else start.month)
+    if not up:
+        return start
+    if to == "d":
+        nxt = (start + timedelta(days=1, hours=12)).replace(hour=0)
+    else:
+        nxt = _back(start, "-1" if to == "M" else "-12", "M")
+    return nxt - timedelta(milliseconds=1)
 
 
 def relative_ms(expr: str, *, now_ms: int, zone: ZoneInfo) -> int:
@@ -40,19 +71,30 @@ def relative_ms(expr: str, *, now_ms: int, zone: ZoneInfo) -> int:
     if match is None:
         raise ValueError(f"not a relative time this expansion knows: {expr!r}")
     count, unit, round_to = match.groups()
-    at = datetime.fromtimestamp(now_ms / 1000, zone)
-    if unit in ("M", "y"):
-        months = int(count) * (12 if unit == "y" else 1)
-        month0 = at.year * 12 + at.month - 1 - months
-        year, month = month0 // 12, month0 % 12 + 1
-        at = at.replace(year=year, month=month, day=min(at.day, monthrange(year, month)[1]))
-    elif unit:
-        at -= timedelta(seconds=int(count) * _UNIT_S[unit])
-    if round_to:
-        at = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        if round_to in ("M", "y"):
-            at = at.replace(day=1, month=1 if round_to == "y" else at.month)
-    return int(at.timestamp() * 1000)
+    at = _back(datetime.fromtimestamp(now_ms / 1000, zone), count, unit)
+    return int(_rounded(at, round_to, up=False).timestamp() * 1000)
+
+
+def panel_range_ms(
+    panel: Mapping[str, Any], board_from: str, *, now_ms: int, zone: ZoneInfo
+) -> tuple[int, int]:
+    """The range Grafana gives a panel at ``now_ms``: from its ``timeFrom`` (else the
+    board's ``from``) to now, moved back by its ``timeShift`` (``1M/M``: the start
+    rounded down, the end up - with ``timeFrom: now/M``, the whole month before)."""
+    start = relative_ms(panel.get("timeFrom") or board_from, now_ms=now_ms, zone=zone)
+    shift = panel.get("timeShift")
+    if not shift:
+        return start, now_ms
+    match = _SHIFT.fullmatch(shift)
+    if match is None:
+        raise ValueError(f"not a time shift this expansion knows: {shift!r}")
+    count, unit, round_to = match.groups()
+
+    def moved(ms: int, *, up: bool) -> int:
+        at = _back(datetime.fromtimestamp(ms / 1000, zone), count, unit)
+        return int(_rounded(at, round_to, up=up).timestamp() * 1000)
+
+    return moved(start, up=False), moved(now_ms, up=True)
 
 
 def _duration(seconds: int) -> str:

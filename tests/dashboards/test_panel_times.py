@@ -47,13 +47,14 @@ def _panel(uid: str, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _shown(
-    store: Influx1Store, board: dict[str, Any], query: str, panel_from: str | None,
+    store: Influx1Store, board: dict[str, Any], query: str, panel: dict[str, Any],
     now: datetime,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The rows the query returns at ``now``, over the range Grafana gives the panel."""
-    now_ms = int(now.timestamp() * 1000)
-    start = expand.relative_ms(panel_from or board["time"]["from"], now_ms=now_ms, zone=CST)
-    text = expand.influxql(query, from_ms=start, to_ms=now_ms, variables=VARIABLES)
+    """The rows the query returns at ``now``, over the range Grafana gives the panel (its
+    own ``timeFrom`` and ``timeShift``, else the board's)."""
+    start, end = expand.panel_range_ms(panel, board["time"]["from"],
+                                       now_ms=int(now.timestamp() * 1000), zone=CST)  # fmt: skip
+    text = expand.influxql(query, from_ms=start, to_ms=end, variables=VARIABLES)
     return [
         {**s.tags, **dict(zip(s.columns, row, strict=True))}
         for s in store.query(text)
@@ -109,13 +110,44 @@ def test_the_grades_panel_shows_the_year_job_once_per_enterprise_from_the_day_af
         datetime(2026, 12, 31, 23, 59, tzinfo=CST),
         datetime(2027, 1, 1, 0, 30, tzinfo=CST),  # before the 2026 year job has run
     ):
-        rows = _shown(store, board, target["query"], panel.get("timeFrom"), now)
+        rows = _shown(store, board, target["query"], panel, now)
         assert {r["enterprise"]: (r["grade"], r["rank"]) for r in rows} == expected, now
         assert len(rows) == len(expected) and {r["evaluated"] for r in rows} == {"2025"}
         # what the board's own "last year" would have shown: nothing
         board_from = expand.relative_ms(board["time"]["from"],
                                         now_ms=int(now.timestamp() * 1000), zone=CST)  # fmt: skip
         assert board_from > stamp.timestamp() * 1000
+
+
+def test_the_product_limits_panel_shows_the_whole_month_before_not_this_months_first_days(
+    store: Influx1Store,
+) -> None:
+    """The panel's "last month" is the month before, whole: on 3 March (and on 31 March,
+    and at 00:30 on 1 March) it shows February's 1mo point, not March's, which the stream
+    rewrites every minute from a few days' readings; on 1 April, March's."""
+
+    def month_point(year: int, month: int, kgce: float) -> str:
+        start = int(datetime(year, month, 1, tzinfo=CST).timestamp() * 1000)
+        fields = {"product_energy_kgce_per_output": kgce, "product_limit_kgce_per_output": 100.0,
+                  "product_limit_met": kgce <= 100.0}  # fmt: skip
+        return encode_point("kpi", {"park": "tianfu-np", "scope": "e08-anode", "window": "1mo"},
+                            fields, start)  # fmt: skip
+
+    store.write("\n".join([month_point(2026, 1, 70.0), month_point(2026, 2, 90.0),
+                           month_point(2026, 3, 140.0)]).encode())  # fmt: skip
+    board, panel = _panel("smartpark-evaluation", "Energy per unit of product")
+    assert (panel["timeFrom"], panel["timeShift"]) == ("now/M", "1M/M")
+    [target] = panel["targets"]
+    for now, want in (
+        (datetime(2026, 3, 3, 9, 0, tzinfo=CST), 90.0),
+        (datetime(2026, 3, 31, 23, 59, tzinfo=CST), 90.0),
+        (datetime(2026, 3, 1, 0, 30, tzinfo=CST), 90.0),
+        (datetime(2026, 4, 1, 8, 0, tzinfo=CST), 140.0),
+    ):
+        rows = _shown(store, board, target["query"], panel, now)
+        assert [(r["scope"], r["product_energy_kgce_per_output"]) for r in rows] == [
+            ("e08-anode", want)
+        ], now
 
 
 def test_the_completeness_panel_shows_today_so_far_and_yesterday_in_the_days_first_minutes(
@@ -134,28 +166,28 @@ def test_the_completeness_panel_shows_today_so_far_and_yesterday_in_the_days_fir
     written = periods.today(jobs, at_run)
     board, panel = _panel("smartpark-park", "Data completeness")
     [target] = panel["targets"]
-    rows = _shown(store, board, target["query"], panel.get("timeFrom"), at_run)
+    rows = _shown(store, board, target["query"], panel, at_run)
     assert len(rows) == written["completeness"] == 101  # every sensor of the park
     shown = {r["sensor"]: r["completeness_pct"] for r in rows}
     assert shown["e08-grid-1"] == pytest.approx(60 / (10 * 60) * 100)
     # the hourly job of 9:00 (run at 10:05 too) writes the same figure
     periods.hourly(jobs, nine)
-    assert _shown(store, board, target["query"], panel.get("timeFrom"), at_run) == rows
+    assert _shown(store, board, target["query"], panel, at_run) == rows
     # the day before, nothing of this day shows
-    assert _shown(store, board, target["query"], panel.get("timeFrom"),
+    assert _shown(store, board, target["query"], panel,
                   at_run - timedelta(days=1)) == []  # fmt: skip
     _write_readings(store, park, at_run, 850 / 60)  # the rest: to 00:15 of the next day
     # the next day's first minutes: the daily job has not run (00:15), the 5-minute job
     # has nothing due yet; the day so far (to 10:00) shows, not an empty panel
     next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), CST)
     assert periods.today(jobs, next_day.replace(minute=5)) == {"completeness": 0}
-    early = _shown(store, board, target["query"], panel.get("timeFrom"),
+    early = _shown(store, board, target["query"], panel,
                    next_day.replace(minute=5))  # fmt: skip
     assert {r["sensor"]: r["completeness_pct"] for r in early} == shown
     # 00:15: the daily job writes the day whole, the 5-minute job the new day to 00:10
     periods.daily(jobs, day)
     periods.today(jobs, next_day.replace(minute=15))
-    late = _shown(store, board, target["query"], panel.get("timeFrom"),
+    late = _shown(store, board, target["query"], panel,
                   next_day.replace(minute=15))  # fmt: skip
     assert len(late) == 101
     assert {r["sensor"]: r["completeness_pct"] for r in late}["e08-grid-1"] == 100
@@ -178,13 +210,13 @@ def test_the_alert_annotation_shows_a_past_days_alert_at_its_event_time(
         service.stop()
     board = _board("smartpark-enterprise")
     [annotation] = [a for a in board["annotations"]["list"] if a.get("name") == "alerts"]
-    rows = _shown(store, board, annotation["query"], None, datetime.now(CST))
+    rows = _shown(store, board, annotation["query"], {}, datetime.now(CST))
     assert sorted((r["time"], r["rule"]) for r in rows) == [
         (crossed, "grid-high"), (cleared, "grid-high")
     ]  # fmt: skip
     park_board, table = _panel("smartpark-park", "Alert events")
     on_that_day = datetime.fromtimestamp(cleared / 1000, CST).replace(hour=23)
-    rows = _shown(store, park_board, table["targets"][0]["query"], None, on_that_day)
+    rows = _shown(store, park_board, table["targets"][0]["query"], table, on_that_day)
     assert sorted((r["time"], r["event"]) for r in rows) == [
         (crossed, "firing"), (cleared, "resolved")
     ]  # fmt: skip
