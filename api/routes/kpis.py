@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import ServicesDep, SubjectDep
 from api.params import ERRORS, Instant, period
-from api.reads import split
+from api.reads import ADDITIVE, Reads, split
+from api.scope import SubjectScope
 from smartpark.model import KPI_METHOD_TAGS
 from smartpark.products import LEVEL_NAMES
 from smartpark.windows import SHORTEST_MS
@@ -63,21 +64,58 @@ def scorecard(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
         out["product"] = product.model_dump() | {"level_names": LEVEL_NAMES}
     for name, window, start in (("today", "1d", today), ("month", "1mo", month)):
         point = reads.kpi_at(scope, window, start)
-        last = reads.kpi_at(scope, window, start.replace(year=start.year - 1))
-        out[name] = card(point, last, start)
+        ago = a_year_before(start)
+        last = None if ago is None else reads.kpi_at(scope, window, ago)
+        span = None
+        complete_to = None if point is None else split(point)[1].get("complete_to_ms")
+        if ago is not None and point is not None and isinstance(complete_to, int | float):
+            # an open window (today, the month so far): last year's additive figures
+            # over the same span, not its whole day or month
+            end = ago + timedelta(milliseconds=complete_to - start.timestamp() * 1000)
+            span = (ago, end, to_date(reads, scope, ago, end))
+        out[name] = card(point, last, start, span=span)
     totals, months = reads.totals(scope, "1mo", year, month + timedelta(days=32))
     out["year"] = {"start": year.isoformat(), "months": months, "totals": totals}
     return out
 
 
+def a_year_before(start: datetime) -> datetime | None:
+    """The same local day or month a year before; None for 29 February (no such day)."""
+    try:
+        return start.replace(year=start.year - 1)
+    except ValueError:
+        return None
+
+
+def to_date(reads: Reads, scope: SubjectScope, lo: datetime, hi: datetime) -> dict[str, float]:
+    """The additive KPI figures over [lo, hi) from the stored windows that tile it: whole
+    local days, then hours, then the minutes of the last hour (at most 31 + 24 + 59
+    windows, so a month to date stays within one read's limit each)."""
+    day = max(lo, hi.replace(hour=0, minute=0, second=0, microsecond=0))
+    hour = max(day, hi.replace(minute=0, second=0, microsecond=0))
+    sums: dict[str, float] = {}
+    for window, a, b in (("1d", lo, day), ("1h", day, hour), ("1m", hour, hi)):
+        if a < b:
+            part, _count = reads.totals(scope, window, a, b)
+            for key, value in part.items():
+                sums[key] = sums.get(key, 0.0) + value
+    return sums
+
+
 def card(
-    point: dict[str, Any] | None, last: dict[str, Any] | None, start: datetime
-) -> dict[str, Any]:
-    """One period of a scorecard: each KPI with its target and last year's value."""
+    point: dict[str, Any] | None, last: dict[str, Any] | None, start: datetime,
+    *, span: tuple[datetime, datetime, dict[str, float]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One period of a scorecard: each KPI with its target and last year's value. For an
+    open window, ``span``: last year's same span (its start, end and additive figures),
+    which its additive KPIs are compared with; ratios and shares with last year's
+    whole period."""
     if point is None:
         return {"start": start.isoformat(), "stored": False}
     tags, values = split(point)
     before = split(last)[1] if last is not None else {}
+    if span is not None:
+        before = {k: v for k, v in before.items() if k not in ADDITIVE} | span[2]
     kpis = []
     for key, value in sorted(values.items()):
         if key.endswith(("_target", "_met")) or not isinstance(value, int | float):
@@ -105,4 +143,7 @@ def card(
                 entry["change_basis"] = "comparable" if now is comparable else "nominal"
         kpis.append(entry)
     method = {k: v for k, v in tags.items() if k not in ("park", "scope", "window")}
-    return {"start": start.isoformat(), "stored": True, "method": method, "kpis": kpis}
+    out = {"start": start.isoformat(), "stored": True, "method": method, "kpis": kpis}
+    if span is not None:
+        out["last_year_span"] = {"start": span[0].isoformat(), "end": span[1].isoformat()}
+    return out

@@ -41,3 +41,16 @@ def test_the_scorecard_shows_energy_per_product_against_each_level() -> None:
         "limit": {"kgce_per_output": 1000.0, "met": True},
         "advanced": {"kgce_per_output": 800.0, "met": False},
     }
+
+
+def test_29_february_has_no_same_day_a_year_before() -> None:
+    """The scorecard's "today" on 29 February compares with nothing (it was a 500: the
+    day's ``replace(year=...)`` raised), its month and other days with a year before."""
+    from zoneinfo import ZoneInfo
+
+    from api.routes.kpis import a_year_before
+
+    zone = ZoneInfo("Asia/Shanghai")
+    assert a_year_before(datetime(2028, 2, 29, tzinfo=zone)) is None
+    assert a_year_before(datetime(2028, 2, 1, tzinfo=zone)) == datetime(2027, 2, 1, tzinfo=zone)
+    assert a_year_before(datetime(2027, 2, 28, tzinfo=zone)) == datetime(2026, 2, 28, tzinfo=zone)
