@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from api.reads import AlertReads, Reads, split
+from api.reads import ADDITIVE, AlertReads, Reads, split
 from api.scope import EnterpriseScope, SubjectScope
 from reports import pdf, xlsx
 from reports.monthly import MonthFigures, monthly
@@ -80,6 +80,8 @@ def figures(
         severity=None, rule=None, since_ms=int(start.timestamp() * 1000),
         until_ms=int(end.timestamp() * 1000), after=None, limit=MAX_ROWS,
     )  # fmt: skip
+    month_row = flat(reads.kpi_at(scope, "1mo", start))
+    last_year_row, last_year_to_ms = _last_year(reads, scope, start, month_row)
     configured = limits_mod.for_scope(limits, subject)
     name = park.name if subject == PARK_SCOPE else next(
         e.name for e in park.enterprises if e.id == subject
@@ -90,8 +92,9 @@ def figures(
         name=name,
         month=month,
         zone=zone,
-        month_row=flat(reads.kpi_at(scope, "1mo", start)),
-        last_year_row=flat(reads.kpi_at(scope, "1mo", start.replace(year=start.year - 1))),
+        month_row=month_row,
+        last_year_row=last_year_row,
+        last_year_to_ms=last_year_to_ms,
         days=[flat(r) or {} for r in reads.kpis(scope, "1d", start, end, limit=40)],
         quota=quota,
         budget=_one(reads.figures(scope, "carbon_budget", start, end, limit=1)),
@@ -103,6 +106,26 @@ def figures(
         budget_method=configured.carbon_budget_method,
         generated_ms=now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000),
     )
+
+
+def _last_year(
+    reads: Reads, scope: SubjectScope, start: datetime, month_row: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, int | None]:
+    """The same month last year; for a month not complete yet, its additive figures over
+    the same span, to the same moment (as the scorecard compares them), and that moment
+    in epoch ms. Ratios and shares stay the whole month's."""
+    ago = start.replace(year=start.year - 1)  # the 1st: always a day of last year
+    row = flat(reads.kpi_at(scope, "1mo", ago))
+    complete = None if month_row is None else month_row.get("complete_to_ms")
+    if not (month_row or {}).get("provisional") or not isinstance(complete, int | float):
+        return row, None
+    end = ago + timedelta(milliseconds=complete - start.timestamp() * 1000)
+    sums = reads.to_date(scope, ago, end)
+    if row is None and not sums:
+        return None, None
+    kept = {k: v for k, v in (row or {"time": int(ago.timestamp() * 1000)}).items()
+            if k not in ADDITIVE}  # fmt: skip
+    return kept | sums, int(end.timestamp() * 1000)
 
 
 def flat(row: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -45,6 +45,14 @@ def split(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     return tags, fields
 
 
+def a_year_before(start: datetime) -> datetime | None:
+    """The same local day or month a year before; None for 29 February (no such day)."""
+    try:
+        return start.replace(year=start.year - 1)
+    except ValueError:
+        return None
+
+
 class Reads:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
@@ -193,6 +201,20 @@ class Reads:
                 if key in ADDITIVE and isinstance(value, int | float):
                     sums[key] = sums.get(key, 0.0) + float(value)
         return sums, len(found)
+
+    def to_date(self, scope: SubjectScope, lo: datetime, hi: datetime) -> dict[str, float]:
+        """The additive KPI figures over [lo, hi) from the stored windows that tile it: whole
+        local days, then hours, then the minutes of the last hour (at most 31 + 24 + 59
+        windows, so a month to date stays within one read's limit each)."""
+        day = max(lo, hi.replace(hour=0, minute=0, second=0, microsecond=0))
+        hour = max(day, hi.replace(minute=0, second=0, microsecond=0))
+        sums: dict[str, float] = {}
+        for window, a, b in (("1d", lo, day), ("1h", day, hour), ("1m", hour, hi)):
+            if a < b:
+                part, _count = self.totals(scope, window, a, b)
+                for key, value in part.items():
+                    sums[key] = sums.get(key, 0.0) + value
+        return sums
 
 
 class AlertReads:

@@ -78,6 +78,8 @@ class MonthFigures:
     budget_t_month: float | None
     budget_method: str | None
     generated_ms: int
+    #: a month not complete yet: last year's additive figures are to this moment (ms)
+    last_year_to_ms: int | None = None
 
 
 def _num(row: Row | None, name: str) -> float | None:
@@ -148,6 +150,11 @@ def _methods(f: MonthFigures) -> tuple[str, ...]:
         lines.append(f"暂定 Provisional: the month is not complete (data complete to {when})")
     if f.last_year_row is None:
         lines.append("去年同月无存储数据 No figures are stored for the same month last year")
+    elif f.last_year_to_ms is not None:
+        when = datetime.fromtimestamp(f.last_year_to_ms / 1000, f.zone).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"去年同期 Same span last year: totals (energy, CO2, kWh, m³, CNY) of the "
+                     f"same month last year to {when}, the same moment; ratios and shares its "
+                     "whole month")  # fmt: skip
     return tuple(lines)
 
 

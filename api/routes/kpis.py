@@ -11,8 +11,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import ServicesDep, SubjectDep
 from api.params import ERRORS, Instant, period
-from api.reads import ADDITIVE, Reads, split
-from api.scope import SubjectScope
+from api.reads import ADDITIVE, a_year_before, split
 from smartpark.model import KPI_METHOD_TAGS
 from smartpark.products import LEVEL_NAMES
 from smartpark.windows import SHORTEST_MS
@@ -72,34 +71,11 @@ def scorecard(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
             # an open window (today, the month so far): last year's additive figures
             # over the same span, not its whole day or month
             end = ago + timedelta(milliseconds=complete_to - start.timestamp() * 1000)
-            span = (ago, end, to_date(reads, scope, ago, end))
+            span = (ago, end, reads.to_date(scope, ago, end))
         out[name] = card(point, last, start, span=span)
     totals, months = reads.totals(scope, "1mo", year, month + timedelta(days=32))
     out["year"] = {"start": year.isoformat(), "months": months, "totals": totals}
     return out
-
-
-def a_year_before(start: datetime) -> datetime | None:
-    """The same local day or month a year before; None for 29 February (no such day)."""
-    try:
-        return start.replace(year=start.year - 1)
-    except ValueError:
-        return None
-
-
-def to_date(reads: Reads, scope: SubjectScope, lo: datetime, hi: datetime) -> dict[str, float]:
-    """The additive KPI figures over [lo, hi) from the stored windows that tile it: whole
-    local days, then hours, then the minutes of the last hour (at most 31 + 24 + 59
-    windows, so a month to date stays within one read's limit each)."""
-    day = max(lo, hi.replace(hour=0, minute=0, second=0, microsecond=0))
-    hour = max(day, hi.replace(minute=0, second=0, microsecond=0))
-    sums: dict[str, float] = {}
-    for window, a, b in (("1d", lo, day), ("1h", day, hour), ("1m", hour, hi)):
-        if a < b:
-            part, _count = reads.totals(scope, window, a, b)
-            for key, value in part.items():
-                sums[key] = sums.get(key, 0.0) + value
-    return sums
 
 
 def card(

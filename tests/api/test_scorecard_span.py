@@ -5,11 +5,13 @@ InfluxDB and API)."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 
 from api.keys import KeyStore
@@ -37,7 +39,9 @@ def _ms(at: datetime) -> int:
 
 
 def _point(window: str, at: datetime, fields: dict[str, float | bool]) -> str:
-    tags = {"park": "tianfu-np", "scope": E08, "window": window}
+    # as the pipeline stores them: with the method that made them
+    tags = {"park": "tianfu-np", "scope": E08, "window": window, "factor_set": "cn",
+            "grid_factor": "0.5366"}  # fmt: skip
     return encode_point("kpi", tags, fields, _ms(at))
 
 
@@ -82,9 +86,13 @@ def test_today_and_the_month_so_far_are_compared_with_last_years_same_span(
     keys = KeyStore(settings.api.keys_db)
     key = keys.create(role="enterprise", park="tianfu-np", enterprise=E08, name="e08")
     keys.close()
+    auth = {"Authorization": f"Bearer {key}"}
     with serve(settings) as url:
         answer = httpx.get(f"{url}/v1/parks/tianfu-np/scopes/{E08}/scorecard",
-                           headers={"Authorization": f"Bearer {key}"}, timeout=10)  # fmt: skip
+                           headers=auth, timeout=10)  # fmt: skip
+        report = httpx.get(f"{url}/v1/parks/tianfu-np/scopes/{E08}/reports/monthly",
+                           params={"period": f"{month:%Y-%m}", "format": "xlsx"},
+                           headers=auth, timeout=30)  # fmt: skip
     assert answer.status_code == 200, answer.text
     card = answer.json()
     to_1037 = 10 + 37 / 60  # hours 0-9 whole, then 37 minutes of 10:00
@@ -109,3 +117,13 @@ def test_today_and_the_month_so_far_are_compared_with_last_years_same_span(
         assert (ratio["last_year"], ratio["change_vs_last_year_pct"]) == (
             0.32, pytest.approx(-6.25)
         )  # fmt: skip
+    # this month's report compares the same way, and says so
+    assert report.status_code == 200, report.text
+    book = openpyxl.load_workbook(io.BytesIO(report.content))
+    rows = {r[1]: r for sheet in book for r in sheet.iter_rows(values_only=True) if len(r) > 5}
+    month_to_1037 = (ago - ago_month).days * 24.0 + to_1037
+    assert rows["energy_tce"][3:5] == (100.0, pytest.approx(month_to_1037, rel=1e-9))
+    assert rows["energy_tce_per_10k_cny"][3:5] == (0.30, 0.32)
+    to = f"{ago + timedelta(hours=10, minutes=37):%Y-%m-%d %H:%M}"
+    lines = [str(r[0]) for r in book["能源 Energy"].iter_rows(values_only=True) if r[0]]
+    assert any(line.startswith("去年同期") and to in line for line in lines), lines
