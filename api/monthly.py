@@ -81,7 +81,7 @@ def figures(
         until_ms=int(end.timestamp() * 1000), after=None, limit=MAX_ROWS,
     )  # fmt: skip
     month_row = flat(reads.kpi_at(scope, "1mo", start))
-    last_year_row, last_year_to_ms = _last_year(reads, scope, start, month_row)
+    last_year_row, last_year_to_ms = same_span_last_year(reads, scope, start, month_row)
     configured = limits_mod.for_scope(limits, subject)
     name = park.name if subject == PARK_SCOPE else next(
         e.name for e in park.enterprises if e.id == subject
@@ -108,7 +108,7 @@ def figures(
     )
 
 
-def _last_year(
+def same_span_last_year(
     reads: Reads, scope: SubjectScope, start: datetime, month_row: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, int | None]:
     """The same month last year; for a month not complete yet, its additive figures over

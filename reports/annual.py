@@ -47,6 +47,8 @@ class YearFigures:
     last_months: Sequence[Mapping[str, object]]
     levels: Mapping[str, float]
     generated_ms: int
+    #: a year not complete yet: the year before's figures are to this moment (ms)
+    last_year_to_ms: int | None = None
 
 
 #: The year's added value at the year before's prices (the months' added value deflated
@@ -162,7 +164,7 @@ def annual(f: YearFigures) -> Report:
         ("管线未计量, 不代填 not metered by the pipeline: left blank, never estimated",),
     )  # fmt: skip
     at = datetime.fromtimestamp(f.generated_ms / 1000, UTC).astimezone(f.zone)
-    methods = (
+    methods: tuple[str, ...] = (
         f"能源利用状况报告 Annual energy-use report: {f.name} ({f.subject}), {f.year}",
         f"来源 Source: the stored monthly KPI points (window 1mo): {len(f.months)} month(s) "
         f"of {f.year}, {len(f.last_months)} of {f.year - 1}; generated "
@@ -170,6 +172,11 @@ def annual(f: YearFigures) -> Report:
         "折标 Energy to tce and CO2 factors: as each month's points name them (the monthly "
         "report's method lines); 变化 change = (this year - last year) / |last year| x 100",
     )
+    if f.last_year_to_ms is not None:
+        when = datetime.fromtimestamp(f.last_year_to_ms / 1000, f.zone).strftime("%Y-%m-%d %H:%M")
+        methods += (f"去年同期 Same span last year: the year not being complete, {f.year - 1} "
+                    f"is summed to {when}, the same moment (its whole months, then the "
+                    "month so far from its days, hours and minutes)",)  # fmt: skip
     return Report(
         title="能源利用状况报告 Annual energy-use report",
         subject=f"{f.name} ({f.subject})", period=str(f.year), methods=methods,

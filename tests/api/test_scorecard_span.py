@@ -70,6 +70,9 @@ def test_today_and_the_month_so_far_are_compared_with_last_years_same_span(
     lines += [_point("1m", ago + timedelta(hours=10, minutes=m), {"energy_tce": 1 / 60})
               for m in range(60)]  # fmt: skip
     lines.append(_point("1mo", ago_month, {"energy_tce": 744.0, "energy_tce_per_10k_cny": 0.32}))
+    # last year's other months: 500 tce each (the months after this one's are not compared)
+    other = [ago_month.replace(month=m) for m in range(1, 13) if m != ago_month.month]
+    lines += [_point("1mo", m, {"energy_tce": 500.0}) for m in other]
     settings = Settings(
         mqtt=MqttSettings(port=mosquitto.port, topic_root="scorecard"),
         influx=InfluxSettings(url=influxdb.url, database="scorecard"),
@@ -92,6 +95,9 @@ def test_today_and_the_month_so_far_are_compared_with_last_years_same_span(
                            headers=auth, timeout=10)  # fmt: skip
         report = httpx.get(f"{url}/v1/parks/tianfu-np/scopes/{E08}/reports/monthly",
                            params={"period": f"{month:%Y-%m}", "format": "xlsx"},
+                           headers=auth, timeout=30)  # fmt: skip
+        annual = httpx.get(f"{url}/v1/parks/tianfu-np/scopes/{E08}/reports/annual",
+                           params={"year": month.year, "format": "xlsx"},
                            headers=auth, timeout=30)  # fmt: skip
     assert answer.status_code == 200, answer.text
     card = answer.json()
@@ -126,4 +132,13 @@ def test_today_and_the_month_so_far_are_compared_with_last_years_same_span(
     assert rows["energy_tce_per_10k_cny"][3:5] == (0.30, 0.32)
     to = f"{ago + timedelta(hours=10, minutes=37):%Y-%m-%d %H:%M}"
     lines = [str(r[0]) for r in book["能源 Energy"].iter_rows(values_only=True) if r[0]]
+    assert any(line.startswith("去年同期") and to in line for line in lines), lines
+    # this year's annual report: last year's whole months before this one, then this one
+    # to the same moment
+    assert annual.status_code == 200, annual.text
+    book = openpyxl.load_workbook(io.BytesIO(annual.content))
+    rows = {r[1]: r for sheet in book for r in sheet.iter_rows(values_only=True) if len(r) > 5}
+    before = 500.0 * (month.month - 1)
+    assert rows["energy_tce"][3:5] == (100.0, pytest.approx(before + month_to_1037, rel=1e-9))
+    lines = [str(r[0]) for r in book.worksheets[0].iter_rows(values_only=True) if r[0]]
     assert any(line.startswith("去年同期") and to in line for line in lines), lines
