@@ -147,3 +147,7 @@ class Recording:
     def query(self, influxql: str):
         self.statements.append(influxql)
         return self.store.query(influxql)
+
+    def __getattr__(self, name: str):
+        # the rest of the store as it is (its retention policies, its database)
+        return getattr(self.store, name)
