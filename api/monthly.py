@@ -119,8 +119,9 @@ def same_span_last_year(
     complete = None if month_row is None else month_row.get("complete_to_ms")
     if not (month_row or {}).get("provisional") or not isinstance(complete, int | float):
         return row, None
-    end = ago + timedelta(milliseconds=complete - start.timestamp() * 1000)
-    sums = reads.to_date(scope, ago, end)
+    span = reads.same_span_last_year(scope, start, complete)
+    assert span is not None  # a month's 1st has a day a year before
+    _ago, end, sums = span
     if row is None and not sums:
         return None, None
     kept = {k: v for k, v in (row or {"time": int(ago.timestamp() * 1000)}).items()

@@ -202,6 +202,18 @@ class Reads:
                     sums[key] = sums.get(key, 0.0) + float(value)
         return sums, len(found)
 
+    def same_span_last_year(
+        self, scope: SubjectScope, start: datetime, complete_to_ms: float
+    ) -> tuple[datetime, datetime, dict[str, float]] | None:
+        """An open window from ``start`` complete to ``complete_to_ms``, a year before:
+        its start, its end at the same moment, and its additive figures (``to_date``);
+        None on 29 February (no such day a year before)."""
+        ago = a_year_before(start)
+        if ago is None:
+            return None
+        end = ago + timedelta(milliseconds=complete_to_ms - start.timestamp() * 1000)
+        return ago, end, self.to_date(scope, ago, end)
+
     def to_date(self, scope: SubjectScope, lo: datetime, hi: datetime) -> dict[str, float]:
         """The additive KPI figures over [lo, hi) from the stored windows that tile it: whole
         local days, then hours, then the minutes of the last hour (at most 31 + 24 + 59

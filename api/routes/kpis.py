@@ -65,13 +65,12 @@ def scorecard(scope: SubjectDep, s: ServicesDep) -> dict[str, Any]:
         point = reads.kpi_at(scope, window, start)
         ago = a_year_before(start)
         last = None if ago is None else reads.kpi_at(scope, window, ago)
-        span = None
+        # an open window (today, the month so far): last year's additive figures over
+        # the same span, not its whole day or month
         complete_to = None if point is None else split(point)[1].get("complete_to_ms")
-        if ago is not None and point is not None and isinstance(complete_to, int | float):
-            # an open window (today, the month so far): last year's additive figures
-            # over the same span, not its whole day or month
-            end = ago + timedelta(milliseconds=complete_to - start.timestamp() * 1000)
-            span = (ago, end, reads.to_date(scope, ago, end))
+        span = None if not isinstance(complete_to, int | float) else (
+            reads.same_span_last_year(scope, start, complete_to)
+        )  # fmt: skip
         out[name] = card(point, last, start, span=span)
     totals, months = reads.totals(scope, "1mo", year, month + timedelta(days=32))
     out["year"] = {"start": year.isoformat(), "months": months, "totals": totals}
